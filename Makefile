@@ -1,0 +1,56 @@
+# leadml — `make help` lists the targets.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+DEMO_DIR := data/generated/demo
+DEMO_LEADS ?= 50000
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help install demo test test-fast lint format bench mlflow-ui clean
+
+help: ## List the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
+		awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP) ## Create .venv (if missing) and install leadml with dev tools
+
+demo: $(STAMP) ## Generate the synthetic funnel, validate it, summarise it, and train a model
+	$(BIN)/leadml demo-data --leads $(DEMO_LEADS) --seed 7 --out $(DEMO_DIR)
+	$(BIN)/leadml validate $(DEMO_DIR)
+	$(BIN)/leadml summary $(DEMO_DIR)
+	$(BIN)/leadml train --data $(DEMO_DIR) --metrics-out reports/demo-metrics.json
+
+test: $(STAMP) ## Run the whole test suite (what CI runs)
+	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
+
+test-fast: $(STAMP) ## Run the tests except the slow end-to-end ones
+	$(BIN)/python -m pytest -n 2 -m "not slow" $(PYTEST_ARGS)
+
+lint: $(STAMP) ## ruff (lint + format check) and mypy
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: $(STAMP) ## Apply ruff fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+mlflow-ui: $(STAMP) ## Open the MLflow UI on the project's tracking store (http://127.0.0.1:5000)
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --port 5000
+
+bench: $(STAMP) ## Run the benchmarks under bench/ (prints figures; slow)
+	$(BIN)/python bench/bench_synth.py
+	$(BIN)/python bench/bench_features.py
+	$(BIN)/python bench/bench_train.py
+
+clean: ## Remove generated data, runs and the venv
+	rm -rf $(VENV) data/generated mlruns mlflow.db mlartifacts reports

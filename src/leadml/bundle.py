@@ -1,0 +1,189 @@
+"""The model bundle: the pickle-free contract between training and everything after it.
+
+A bundle folder holds two files:
+
+- `model.txt`: the LightGBM booster in its native text format;
+- `bundle.json`: the feature spec (types, category levels), the calibration map,
+  score quantiles and grade thresholds, the cutoff and window config, metrics,
+  the training-data digest and the leadml version.
+
+Loading a bundle parses JSON and a LightGBM text file. No code is ever unpickled.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+
+from leadml import __version__
+from leadml.calibration import Calibrator
+from leadml.config import LabelConfig
+from leadml.errors import InputError, ModelNotFoundError
+from leadml.features.spec import FeatureSpec
+
+MODEL_FILE = "model.txt"
+BUNDLE_FILE = "bundle.json"
+FORMAT_VERSION = 1
+GRADES = ("A", "B", "C", "D")
+DEFAULT_GRADE_SHARES = {"A": 0.10, "B": 0.20, "C": 0.30}
+"""Top 10% of validation leads are A, the next 20% B, the next 30% C, the rest D."""
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """Everything needed to score a lead, as plain data plus a native LightGBM model."""
+
+    booster: lgb.Booster
+    spec: FeatureSpec
+    calibrator: Calibrator
+    labels: LabelConfig
+    score_quantiles: tuple[float, ...]
+    """Validation probability percentiles 1..98: a score of s beats s% of validation leads."""
+    grade_thresholds: dict[str, float]
+    """Minimum calibrated probability for grades A, B and C (anything lower is D)."""
+    metrics: dict[str, Any] = field(default_factory=dict)
+    data_digest: str = ""
+    training_window: dict[str, str] = field(default_factory=dict)
+    trained_at: str = ""
+    leadml_version: str = __version__
+    name: str = ""
+    version: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Forward-compatible room (e.g. drift reference profiles)."""
+
+    def with_registry(self, name: str, version: str) -> Bundle:
+        """The same bundle labelled with its registered model name and version."""
+        return replace(self, name=name, version=version)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON side of the bundle (everything except the booster)."""
+        return {
+            "format_version": FORMAT_VERSION,
+            "name": self.name,
+            "version": self.version,
+            "leadml_version": self.leadml_version,
+            "trained_at": self.trained_at,
+            "data_digest": self.data_digest,
+            "training_window": self.training_window,
+            "labels": self.labels.model_dump(mode="json"),
+            "feature_spec": self.spec.to_dict(),
+            "calibration": self.calibrator.to_dict(),
+            "score_quantiles": list(self.score_quantiles),
+            "grade_thresholds": self.grade_thresholds,
+            "metrics": self.metrics,
+            "extra": self.extra,
+        }
+
+
+def score_quantiles(probabilities: np.ndarray) -> tuple[float, ...]:
+    """Percentiles 1..98 of validation probabilities, used to turn p into a 1-99 score."""
+    return tuple(float(q) for q in np.quantile(probabilities, np.arange(1, 99) / 100.0))
+
+
+def grade_thresholds(
+    probabilities: np.ndarray, shares: dict[str, float] = DEFAULT_GRADE_SHARES
+) -> dict[str, float]:
+    """Probability cut-offs so that grades take the given shares of validation leads."""
+    thresholds: dict[str, float] = {}
+    cumulative = 0.0
+    for grade in GRADES[:-1]:
+        cumulative += shares[grade]
+        thresholds[grade] = float(np.quantile(probabilities, 1.0 - cumulative))
+    return thresholds
+
+
+def scores_from_probability(p: np.ndarray, quantiles: tuple[float, ...]) -> np.ndarray:
+    """Map probabilities to integer scores 1..99 by their rank among validation leads."""
+    return (np.searchsorted(np.asarray(quantiles), p, side="right") + 1).clip(1, 99)
+
+
+def grades_from_probability(p: np.ndarray, thresholds: dict[str, float]) -> np.ndarray:
+    """Grade letters A-D from the bundle's probability thresholds."""
+    out = np.full(p.shape, "D", dtype=object)
+    for grade in reversed(GRADES[:-1]):  # C, then B, then A overwrite
+        out[p >= thresholds[grade]] = grade
+    return out
+
+
+def save_bundle(bundle: Bundle, directory: Path) -> Path:
+    """Write the bundle atomically: into a temp folder beside `directory`, then rename."""
+    directory = Path(directory)
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+    try:
+        bundle.booster.save_model(str(tmp / MODEL_FILE))
+        (tmp / BUNDLE_FILE).write_text(
+            json.dumps(bundle.to_dict(), indent=2, sort_keys=True), encoding="utf-8"
+        )
+        if directory.exists():
+            shutil.rmtree(directory)
+        os.replace(tmp, directory)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return directory
+
+
+def load_bundle(directory: Path) -> Bundle:
+    """Read a bundle folder. Parses JSON and LightGBM text only; never unpickles."""
+    directory = Path(directory)
+    model_path, json_path = directory / MODEL_FILE, directory / BUNDLE_FILE
+    if not model_path.exists() or not json_path.exists():
+        raise ModelNotFoundError(
+            f"{directory} is not a model bundle: expected {MODEL_FILE} and {BUNDLE_FILE} in it. "
+            "Train one with `leadml train` or pass a registry reference such as "
+            "models:/lead-conversion@champion."
+        )
+    try:
+        data = json.loads(json_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"corrupt bundle: {exc}", file=json_path, expected="valid JSON") from exc
+    if data.get("format_version") != FORMAT_VERSION:
+        raise InputError(
+            "unsupported bundle format",
+            file=json_path,
+            column="format_version",
+            value=data.get("format_version"),
+            expected=str(FORMAT_VERSION),
+        )
+    try:
+        booster = lgb.Booster(model_file=str(model_path))
+        spec = FeatureSpec.from_dict(data["feature_spec"])
+        bundle = Bundle(
+            booster=booster,
+            spec=spec,
+            calibrator=Calibrator.from_dict(data["calibration"]),
+            labels=LabelConfig.model_validate(data["labels"]),
+            score_quantiles=tuple(float(q) for q in data["score_quantiles"]),
+            grade_thresholds={k: float(v) for k, v in data["grade_thresholds"].items()},
+            metrics=data.get("metrics", {}),
+            data_digest=data.get("data_digest", ""),
+            training_window=data.get("training_window", {}),
+            trained_at=data.get("trained_at", ""),
+            leadml_version=data.get("leadml_version", ""),
+            name=data.get("name", ""),
+            version=str(data.get("version", "")),
+            extra=data.get("extra", {}),
+        )
+    except (KeyError, ValueError, TypeError, lgb.basic.LightGBMError) as exc:
+        raise InputError(
+            f"corrupt bundle: {type(exc).__name__}: {exc}",
+            file=directory,
+            expected=f"a {BUNDLE_FILE} and {MODEL_FILE} written by `leadml train`",
+        ) from exc
+    if booster.num_feature() != len(spec.columns):
+        raise InputError(
+            "model and feature spec disagree",
+            file=directory,
+            value=f"{booster.num_feature()} model features vs {len(spec.columns)} in the spec",
+            expected="a bundle written by one `leadml train` run",
+        )
+    return bundle

@@ -1,0 +1,393 @@
+"""The `leadml` command line: thin Typer commands over the core modules.
+
+Each command parses its options, calls one core function, and renders the result.
+Errors the user can fix (`LeadmlError`) are printed without a traceback unless
+`--debug` is given.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from leadml.errors import LeadmlError
+
+app = typer.Typer(
+    name="leadml",
+    help=(
+        "Predict which marketing leads convert, explain why, and rank them for sales.\n\n"
+        "Typical first run:  leadml demo-data --out data/generated/demo  then  "
+        "leadml validate data/generated/demo"
+    ),
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+_state = {"debug": False}
+
+
+@app.callback()
+def _root(
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show full tracebacks instead of short error messages.")
+    ] = False,
+) -> None:
+    _state["debug"] = debug
+
+
+def print_frame(df: pd.DataFrame, title: str, *, index: bool = True) -> None:
+    """Render a small DataFrame as a rich table (numbers right-aligned, NaN as '-')."""
+    table = Table(title=title, title_justify="left")
+    frame = df.reset_index() if index else df
+    percent = [("rate" in str(c) or "share" in str(c)) for c in frame.columns]
+    cells = [
+        [_pct(v) if pc else _fmt(v) for v, pc in zip(row, percent, strict=True)]
+        for row in frame.itertuples(index=False)
+    ]
+    for j, col in enumerate(frame.columns):
+        numeric = pd.api.types.is_numeric_dtype(frame[col])
+        # Values never wrap; spaces instead of underscores let a long header wrap instead.
+        table.add_column(
+            str(col).replace("_", " "),
+            justify="right" if numeric else "left",
+            min_width=max((len(r[j]) for r in cells), default=1),
+        )
+    for row_cells in cells:
+        table.add_row(*row_cells)
+    console.print(table)
+
+
+def _pct(value: object) -> str:
+    if isinstance(value, float) and not math.isnan(value):
+        return f"{value:.1%}"
+    return _fmt(value)
+
+
+def _fmt(value: object) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if isinstance(value, float):
+        if value.is_integer() or abs(value) >= 1000:
+            return f"{value:,.0f}"
+        return f"{value:,.3f}" if abs(value) < 1 else f"{value:,.2f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+@app.command("demo-data")
+def demo_data(
+    out: Annotated[Path, typer.Option(help="Folder to write leads, events and truth into.")] = Path(
+        "data/generated/demo"
+    ),
+    leads: Annotated[int, typer.Option("--leads", min=100, help="Number of leads.")] = 50_000,
+    seed: Annotated[
+        int, typer.Option(help="Random seed: the same seed gives identical files.")
+    ] = 7,
+    fmt: Annotated[str, typer.Option("--format", help="File format: parquet or csv.")] = "parquet",
+    with_defects: Annotated[
+        bool,
+        typer.Option(
+            "--with-defects",
+            help="Inject malformed rows of every kind `leadml validate` catches (for testing).",
+        ),
+    ] = False,
+) -> None:
+    """Generate the built-in synthetic lead funnel (leads, events and ground truth).
+
+    The funnel behaves like a real one: sources differ in volume, quality and cost,
+    stages follow behaviour (IQL/MQL/SQL/PQL), and conversion depends on fit and intent.
+    The truth file holds each lead's true conversion probability; training never reads it.
+
+    Example:  leadml demo-data --leads 50000 --seed 7 --out data/generated/demo
+    """
+    from leadml import synth
+
+    funnel = synth.generate_funnel(leads, seed=seed, with_defects=with_defects, progress=True)
+    paths = synth.write_funnel(funnel, out, fmt=fmt)
+    console.print(
+        f"[green]Wrote[/] {len(funnel.leads):,} leads and {len(funnel.events):,} events to {out}"
+    )
+    for path in paths:
+        console.print(f"  {path}")
+
+
+@app.command()
+def validate(
+    path: Annotated[Path, typer.Argument(help="Folder holding leads and events (CSV or Parquet).")],
+    all_warnings: Annotated[
+        bool,
+        typer.Option("--all-warnings", help="List every warning row instead of one line per kind."),
+    ] = False,
+) -> None:
+    """Check a data folder against the data contract and report every problem found.
+
+    Each problem names the file, row, column, the bad value and what was expected.
+    Messy categories ('Google Ads', ' Referral ') are normalised and counted.
+    Exit code 1 when there are errors, 0 when there are only warnings.
+    Rows are CSV line numbers (the header is line 1) or 1-based Parquet row numbers.
+
+    Example:  leadml validate data/generated/demo
+    """
+    from leadml.validate import validate_folder
+
+    report = validate_folder(path)
+    _print_report(report, all_warnings=all_warnings)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def _print_report(report: object, *, all_warnings: bool) -> None:
+    from leadml.validate import ValidationReport
+
+    assert isinstance(report, ValidationReport)
+    for p in report.errors:
+        console.print(f"[red]error[/]   {_problem_line(p)}", highlight=False, soft_wrap=True)
+    if all_warnings:
+        for p in report.warnings:
+            console.print(f"[yellow]warning[/] {_problem_line(p)}", highlight=False, soft_wrap=True)
+    elif report.warnings:
+        groups: dict[tuple[str, str, str], list[object]] = {}
+        for p in report.warnings:
+            groups.setdefault((p.code, p.file, p.column or "-"), []).append(p)
+        table = Table(title="Warnings (data still loads)", title_justify="left")
+        for col in ("kind", "file", "column", "rows", "first example"):
+            table.add_column(col, justify="right" if col == "rows" else "left", overflow="fold")
+        for (code, file, column), items in groups.items():
+            first = items[0]
+            total = sum(getattr(i, "count", 1) for i in items)
+            example = getattr(first, "value", None)
+            row = getattr(first, "row", None)
+            table.add_row(
+                code.replace("_", " "),
+                file,
+                column,
+                f"{total:,}",
+                ("" if row is None else f"row {row}: ")
+                + ("" if example is None else repr(example)),
+            )
+        console.print(table)
+        console.print("  (run with --all-warnings to list every warning row)")
+    for line in report.notes:
+        console.print(f"  {line}", highlight=False)
+    n_err, n_warn = report.error_count, report.warning_count
+    if report.ok:
+        console.print(f"[green]OK[/]: {report.path} is valid ({n_warn:,} warning(s)).")
+    else:
+        err_console.print(
+            f"[red]Invalid[/]: {n_err:,} error(s), {n_warn:,} warning(s) in {report.path}. "
+            "Fix the rows listed above and run `leadml validate` again."
+        )
+
+
+def _problem_line(p: object) -> str:
+    from leadml.validate import Problem
+
+    assert isinstance(p, Problem)
+    where = p.file + (f" row {p.row}" if p.row is not None else "")
+    where += f", column {p.column}" if p.column else ""
+    got = "" if p.value is None else f" got {p.value!r};"
+    many = f" [{p.count:,} rows]" if p.count > 1 else ""
+    return f"{where}: {p.code}:{got} expected {p.expected}{many}"
+
+
+@app.command()
+def summary(
+    path: Annotated[Path, typer.Argument(help="Folder holding leads and events.")],
+) -> None:
+    """Print a funnel summary: volume, conversion and cost by lead source and by stage.
+
+    Example:  leadml summary data/generated/demo
+    """
+    from leadml.io import load_dataset
+    from leadml.summary import funnel_summary
+
+    data = load_dataset(path)
+    result = funnel_summary(data.leads, data.events)
+    for title, frame in result.tables():
+        print_frame(frame, title)
+
+
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option("--config", help="leadml.toml to read (default: ./leadml.toml if present)."),
+]
+TrackingOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--tracking-uri",
+        help="MLflow tracking URI (default: sqlite:///mlflow.db in the project directory).",
+    ),
+]
+
+
+@app.command()
+def train(
+    data: Annotated[Path, typer.Option("--data", help="Folder holding leads and events.")],
+    config: ConfigOpt = None,
+    experiment: Annotated[
+        str | None, typer.Option(help="MLflow experiment name (default: leadml).")
+    ] = None,
+    tune: Annotated[
+        int, typer.Option("--tune", min=0, help="Optuna trials on the validation window.")
+    ] = 0,
+    no_promote: Annotated[
+        bool, typer.Option("--no-promote", help="Register as challenger only; never promote.")
+    ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Promote to champion even if the gate fails.")
+    ] = False,
+    metrics_out: Annotated[
+        Path | None, typer.Option("--metrics-out", help="Write the result table as JSON here.")
+    ] = None,
+    tracking_uri: TrackingOpt = None,
+) -> None:
+    """Train a calibrated LightGBM conversion model, evaluate it, and register it in MLflow.
+
+    Features are computed as of each lead's cutoff; train, validation and test windows
+    follow in time; the test window is scored once. The run logs metrics, plots, SHAP
+    explanations and a report to MLflow, registers a version of `lead-conversion` with the
+    alias `challenger`, and promotes it to `champion` if it passes the gate.
+
+    Example:  leadml train --data data/generated/demo --metrics-out metrics.json
+    """
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from leadml.config import Config, load_config
+    from leadml.tracking import Promotion, train_and_track, write_metrics_json
+
+    if no_promote and force:
+        raise typer.BadParameter("--no-promote and --force contradict each other")
+    overrides: dict[str, dict[str, object]] = {"train": {"tune_trials": tune or None}}
+    if tracking_uri or experiment:
+        overrides["mlflow"] = {"tracking_uri": tracking_uri, "experiment": experiment}
+    cfg: Config = load_config(config, overrides=overrides)
+    promotion = Promotion.FORCE if force else Promotion.NEVER if no_promote else Promotion.GATE
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[detail]}"),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+    ) as progress:
+        task = progress.add_task("starting", total=None, detail="")
+
+        def on_step(message: str) -> None:
+            progress.console.print(f"[dim]-[/] {message}")
+            progress.update(task, description=message, total=None, completed=0, detail="")
+
+        def on_round(done: int, total: int) -> None:
+            progress.update(task, total=total, completed=done, detail=f"tree {done}")
+
+        outcome = train_and_track(
+            data, cfg, promotion=promotion, on_step=on_step, on_round=on_round
+        )
+    if metrics_out is not None:
+        write_metrics_json(outcome, metrics_out)
+    _print_train_outcome(outcome)
+
+
+def _print_train_outcome(outcome: object) -> None:
+    from leadml.tracking import TrainOutcome
+
+    assert isinstance(outcome, TrainOutcome)
+    result = outcome.metrics_json()
+    keys = ("roc_auc", "pr_auc", "log_loss", "brier", "ece", "lift_at_10")
+    rows = {"model": result["model"], **result["baselines"]}
+    if result["oracle"] is not None:
+        rows["oracle"] = {
+            "roc_auc": result["oracle"]["roc_auc"],
+            "lift_at_10": result["oracle"]["lift_at_10"],
+        }
+    frame = pd.DataFrame(
+        {name: [vals.get(k, float("nan")) for k in keys] for name, vals in rows.items()},
+        index=list(keys),
+    ).T
+    frame.index.name = "scorer"
+    print_frame(frame, "Test window (scored once)")
+    m = result["model"]
+    console.print(f"ROC AUC 95% interval: {m['roc_auc_ci_low']:.3f} - {m['roc_auc_ci_high']:.3f}")
+    if result["oracle"] is not None:
+        o = result["oracle"]
+        console.print(
+            f"Model/oracle: AUC ratio {o['model_oracle_auc_ratio']:.3f}, "
+            f"top-decile lift ratio {o['model_oracle_lift_ratio']:.3f}"
+        )
+    labels = result["labels"]
+    console.print(
+        f"Labels: {labels['eligible']:,} eligible leads, {labels['positives']:,} converted; "
+        f"excluded {labels['excluded_converted_before_cutoff']:,} converted before the cutoff, "
+        f"censored {labels['censored_window_not_closed']:,} whose window had not closed."
+    )
+    ml = result["mlflow"]
+    state = "[green]promoted to champion[/]" if ml["promoted"] else "[yellow]kept as challenger[/]"
+    gate = ml["gate"]["reason"] if ml["gate"] else "-"
+    console.print(
+        f"MLflow run {ml['run_id']}: {ml['model_name']} version {ml['model_version']} {state}"
+    )
+    console.print(f"Gate: {gate}")
+    console.print(f"Bundle: {result['bundle_path']}   Report: {result['report_path']}")
+
+
+@app.command("promote")
+def promote_cmd(
+    version: Annotated[str, typer.Argument(help="Registered model version to make champion.")],
+    config: ConfigOpt = None,
+    tracking_uri: TrackingOpt = None,
+) -> None:
+    """Make a registered version the champion (skipping the gate; you take responsibility).
+
+    Example:  leadml promote 3
+    """
+    from leadml.config import load_config
+    from leadml.registry import client_for, promote
+
+    cfg = load_config(config, overrides={"mlflow": {"tracking_uri": tracking_uri}})
+    client = client_for(cfg)
+    previous = promote(client, cfg.mlflow.model_name, version)
+    console.print(
+        f"{cfg.mlflow.model_name}: champion is now version {version} (was {previous or 'none'})."
+    )
+
+
+@app.command()
+def rollback(config: ConfigOpt = None, tracking_uri: TrackingOpt = None) -> None:
+    """Restore the previous champion (undo the last promotion).
+
+    Example:  leadml rollback
+    """
+    from leadml.config import load_config
+    from leadml.registry import client_for
+    from leadml.registry import rollback as do_rollback
+
+    cfg = load_config(config, overrides={"mlflow": {"tracking_uri": tracking_uri}})
+    client = client_for(cfg)
+    old, restored = do_rollback(client, cfg.mlflow.model_name)
+    console.print(
+        f"{cfg.mlflow.model_name}: champion rolled back from version {old} to version {restored}."
+    )
+
+
+def main() -> None:
+    """Console-script entry point: run the app, turning user errors into short messages."""
+    try:
+        app()  # standalone mode: usage errors and --help exit through SystemExit
+    except LeadmlError as exc:
+        if _state["debug"]:
+            raise
+        err_console.print(f"[red]error:[/] {exc}")
+        raise SystemExit(exc.exit_code) from None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,157 @@
+"""One typed configuration object, read from `leadml.toml` at the entry point.
+
+Nothing here runs at import. `load_config` is called once by the CLI (or a
+notebook) and the resulting `Config` is passed down explicitly.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from leadml import schema
+from leadml.errors import InputError
+
+DEFAULT_CONFIG_FILE = "leadml.toml"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class LabelConfig(_Section):
+    """The scoring moment (cutoff) and the conversion window that defines the label."""
+
+    observation_days: int = Field(schema.STANDARD_OBSERVATION_DAYS, ge=0)
+    """Cutoff = created_at + observation_days (unless `snapshot` is set)."""
+    window_days: int = Field(schema.STANDARD_WINDOW_DAYS, gt=0)
+    """Label: converted in (cutoff, cutoff + window_days]."""
+    snapshot: datetime | None = None
+    """A fixed cutoff for every lead (batch scoring style) instead of observation_days."""
+
+
+class FeatureConfig(_Section):
+    """Knobs of the feature families. Stored in the bundle so serving reuses them."""
+
+    windows_days: tuple[int, ...] = (7, 30, 90)
+    """Look-back windows for per-event-type counts (an all-time count is always added)."""
+    half_life_days: float = Field(14.0, gt=0)
+    """Half-life of the exponentially decayed engagement score."""
+    campaign_min_leads: int = Field(30, ge=1)
+    """Campaigns with fewer training leads than this share one 'other' level."""
+
+
+class TrainConfig(_Section):
+    """Model fitting: time split fractions, LightGBM parameters, seed."""
+
+    seed: int = 42
+    train_fraction: float = Field(0.70, gt=0, lt=1)
+    valid_fraction: float = Field(0.15, gt=0, lt=1)
+    learning_rate: float = Field(0.05, gt=0)
+    num_leaves: int = Field(15, ge=2)
+    min_data_in_leaf: int = Field(50, ge=1)
+    feature_fraction: float = Field(0.9, gt=0, le=1)
+    lambda_l2: float = Field(1.0, ge=0)
+    max_rounds: int = Field(2000, ge=1)
+    early_stopping_rounds: int = Field(100, ge=1)
+    num_threads: int = Field(0, ge=0)
+    """0 lets LightGBM use every core."""
+    tune_trials: int = Field(0, ge=0)
+    """Optuna trials on the validation window (0 = no tuning)."""
+    allow_leaky: tuple[str, ...] = ()
+    """Feature columns the leakage guard may flag but training should keep anyway."""
+    shap_sample: int = Field(5000, ge=100)
+    """Test leads explained with exact TreeSHAP for the run's SHAP plots."""
+    bootstrap_rounds: int = Field(200, ge=0)
+    """Bootstrap resamples for the test AUC's 95% interval."""
+
+
+class GateConfig(_Section):
+    """Promotion gate: the challenger may not be meaningfully worse than the champion."""
+
+    auc_tolerance: float = Field(0.005, ge=0)
+    ece_tolerance: float = Field(0.01, ge=0)
+
+
+class MlflowConfig(_Section):
+    """Where runs and registered models live. Defaults to a SQLite file in the project."""
+
+    tracking_uri: str | None = None
+    """None means `sqlite:///<project>/mlflow.db` with artifacts in `<project>/mlartifacts`."""
+    experiment: str = "leadml"
+    model_name: str = "lead-conversion"
+
+
+class PathsConfig(_Section):
+    """Project-relative folders for generated artifacts."""
+
+    models_dir: Path = Path("models")
+    reports_dir: Path = Path("reports")
+
+
+class Config(_Section):
+    """The whole configuration. Build it once with `load_config` and pass it down."""
+
+    project_dir: Path = Path(".")
+    labels: LabelConfig = LabelConfig()
+    features: FeatureConfig = FeatureConfig()
+    train: TrainConfig = TrainConfig()
+    gate: GateConfig = GateConfig()
+    mlflow: MlflowConfig = MlflowConfig()
+    paths: PathsConfig = PathsConfig()
+
+    @property
+    def tracking_uri(self) -> str:
+        """The MLflow tracking URI, defaulting to a SQLite file in the project directory."""
+        if self.mlflow.tracking_uri:
+            return self.mlflow.tracking_uri
+        return f"sqlite:///{(self.project_dir / 'mlflow.db').resolve()}"
+
+    @property
+    def artifact_root(self) -> Path:
+        """Local artifact folder used with the default SQLite store."""
+        return (self.project_dir / "mlartifacts").resolve()
+
+    def resolve(self, path: Path) -> Path:
+        """A path relative to the project directory (absolute paths pass through)."""
+        return path if path.is_absolute() else self.project_dir / path
+
+
+def load_config(
+    path: Path | None = None,
+    *,
+    project_dir: Path | None = None,
+    overrides: dict[str, dict[str, Any]] | None = None,
+) -> Config:
+    """Read `leadml.toml` (if given or present) and apply CLI overrides, section by section."""
+    project = project_dir or (path.parent if path else Path("."))
+    data: dict[str, Any] = {}
+    if path is None and (project / DEFAULT_CONFIG_FILE).exists():
+        path = project / DEFAULT_CONFIG_FILE
+    if path is not None:
+        if not path.exists():
+            raise InputError("config file not found", file=path, expected="a leadml.toml file")
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise InputError(f"invalid TOML: {exc}", file=path) from exc
+    for section, values in (overrides or {}).items():
+        clean = {k: v for k, v in values.items() if v is not None}
+        if clean:
+            data[section] = {**data.get(section, {}), **clean}
+    data["project_dir"] = project
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise InputError(
+            first["msg"],
+            file=path,
+            column=".".join(str(p) for p in first["loc"]),
+            value=first.get("input"),
+            expected="a value matching the documented leadml.toml schema",
+        ) from exc

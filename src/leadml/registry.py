@@ -1,0 +1,249 @@
+"""MLflow at the edge: tracking store set-up, model registration, aliases and the gate.
+
+The registry holds versions of `lead-conversion`. A new version gets the alias
+`challenger`; it becomes `champion` only through the gate (or `--force`). Each
+promotion is appended to a history tag on the registered model so that
+`rollback` can restore the previous champion.
+
+Serving never unpickles anything: a registry reference resolves to a model
+version, whose run holds the pickle-free bundle under the `bundle/` artifact path.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from leadml.config import Config, GateConfig
+from leadml.errors import LeadmlError, ModelNotFoundError
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
+    from leadml.bundle import Bundle
+
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+BUNDLE_ARTIFACT = "bundle"
+HISTORY_TAG = "leadml.champion_history"
+REF_PREFIX = "models:/"
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """The promotion decision and the evidence behind it."""
+
+    passed: bool
+    reason: str
+    challenger: dict[str, float]
+    champion: dict[str, float] | None
+    champion_version: str | None
+
+
+def gate(
+    challenger: dict[str, float],
+    champion: dict[str, float] | None,
+    config: GateConfig,
+    *,
+    champion_version: str | None = None,
+) -> GateResult:
+    """Pass when the challenger's AUC >= champion's - tolerance and ECE is no worse by > tol.
+
+    Both sets of metrics must come from the same (the challenger's) test window.
+    """
+    if champion is None:
+        return GateResult(True, "no champion yet", challenger, None, None)
+    auc_ok = challenger["roc_auc"] >= champion["roc_auc"] - config.auc_tolerance
+    ece_ok = challenger["ece"] <= champion["ece"] + config.ece_tolerance
+    if auc_ok and ece_ok:
+        reason = (
+            f"AUC {challenger['roc_auc']:.4f} vs champion {champion['roc_auc']:.4f}, "
+            f"ECE {challenger['ece']:.4f} vs {champion['ece']:.4f}: within tolerance"
+        )
+    else:
+        failed = []
+        if not auc_ok:
+            failed.append(
+                f"AUC {challenger['roc_auc']:.4f} < champion {champion['roc_auc']:.4f}"
+                f" - {config.auc_tolerance}"
+            )
+        if not ece_ok:
+            failed.append(
+                f"ECE {challenger['ece']:.4f} > champion {champion['ece']:.4f}"
+                f" + {config.ece_tolerance}"
+            )
+        reason = "; ".join(failed)
+    return GateResult(auc_ok and ece_ok, reason, challenger, champion, champion_version)
+
+
+def client_for(config: Config) -> MlflowClient:
+    """Point MLflow at the configured store and make sure the experiment exists.
+
+    The default store is a SQLite file in the project with artifacts in `mlartifacts/`,
+    so `mlflow ui --backend-store-uri sqlite:///mlflow.db` shows everything, no server.
+    """
+    import mlflow
+    from mlflow import MlflowClient
+
+    mlflow.set_tracking_uri(config.tracking_uri)
+    mlflow.set_registry_uri(config.tracking_uri)
+    client = MlflowClient(tracking_uri=config.tracking_uri, registry_uri=config.tracking_uri)
+    if client.get_experiment_by_name(config.mlflow.experiment) is None:
+        location = None
+        if config.mlflow.tracking_uri is None:
+            config.artifact_root.mkdir(parents=True, exist_ok=True)
+            location = config.artifact_root.as_uri()
+        client.create_experiment(config.mlflow.experiment, artifact_location=location)
+    mlflow.set_experiment(config.mlflow.experiment)
+    return client
+
+
+def alias_version(client: MlflowClient, name: str, alias: str) -> str | None:
+    """The version behind an alias, or None when the alias (or model) does not exist."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return str(client.get_model_version_by_alias(name, alias).version)
+    except MlflowException:
+        return None
+
+
+def parse_ref(ref: str, default_name: str) -> tuple[str, str | None, str | None]:
+    """Split `models:/name@alias` or `models:/name/3` into (name, alias, version)."""
+    body = ref[len(REF_PREFIX) :] if ref.startswith(REF_PREFIX) else ref
+    if "@" in body:
+        name, alias = body.split("@", 1)
+        return name or default_name, alias, None
+    if "/" in body:
+        name, version = body.split("/", 1)
+        return name or default_name, None, version
+    raise ModelNotFoundError(
+        f"cannot read model reference {ref!r}: expected models:/NAME@ALIAS, "
+        "models:/NAME/VERSION or a bundle folder path"
+    )
+
+
+def resolve_version(client: MlflowClient, ref: str, default_name: str) -> tuple[str, str]:
+    """Resolve a registry reference to (name, version), with a helpful error."""
+    name, alias, version = parse_ref(ref, default_name)
+    if alias is not None:
+        found = alias_version(client, name, alias)
+        if found is None:
+            raise ModelNotFoundError(
+                f"no version of {name!r} has the alias {alias!r}. "
+                "Train one with `leadml train` (the first model becomes champion), "
+                "or promote a version with `leadml promote VERSION`."
+            )
+        return name, found
+    assert version is not None
+    from mlflow.exceptions import MlflowException
+
+    try:
+        client.get_model_version(name, version)
+    except MlflowException as exc:
+        raise ModelNotFoundError(f"model {name!r} has no version {version!r}") from exc
+    return name, version
+
+
+def bundle_dir(config: Config, name: str, version: str) -> Path:
+    """Where the exported bundle of a registered version lives: models/<name>/<version>/."""
+    return config.resolve(config.paths.models_dir) / name / str(version)
+
+
+def fetch_bundle(client: MlflowClient, config: Config, name: str, version: str) -> Path:
+    """Make sure the version's bundle is exported locally; download it from MLflow if not."""
+    target = bundle_dir(config, name, version)
+    if (target / "bundle.json").exists():
+        return target
+    import mlflow
+
+    run_id = client.get_model_version(name, version).run_id
+    if not run_id:
+        raise ModelNotFoundError(f"{name} version {version} has no run holding its bundle")
+    tmp = Path(tempfile.mkdtemp(prefix=".download.", dir=_ensure(target.parent)))
+    try:
+        local = mlflow.artifacts.download_artifacts(
+            run_id=run_id, artifact_path=BUNDLE_ARTIFACT, dst_path=str(tmp)
+        )
+        shutil.move(local, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def _ensure(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def load_model(ref: str | Path, config: Config) -> Bundle:
+    """Load a bundle from a folder path or a registry reference such as models:/x@champion."""
+    from leadml.bundle import load_bundle
+
+    text = str(ref)
+    if not text.startswith(REF_PREFIX):
+        return load_bundle(Path(text))
+    client = client_for(config)
+    name, version = resolve_version(client, text, config.mlflow.model_name)
+    return load_bundle(fetch_bundle(client, config, name, version))
+
+
+def champion_history(client: MlflowClient, name: str) -> list[str]:
+    """Versions that have been champion, oldest first."""
+    tags = client.get_registered_model(name).tags
+    return list(json.loads(tags.get(HISTORY_TAG, "[]")))
+
+
+def promote(client: MlflowClient, name: str, version: str) -> str | None:
+    """Make `version` the champion; returns the previous champion's version (if any)."""
+    previous = alias_version(client, name, CHAMPION)
+    client.get_model_version(name, version)  # raises when the version does not exist
+    client.set_registered_model_alias(name, CHAMPION, version)
+    history = champion_history(client, name)
+    if not history or history[-1] != str(version):
+        history.append(str(version))
+    client.set_registered_model_tag(name, HISTORY_TAG, json.dumps(history))
+    return previous
+
+
+def rollback(client: MlflowClient, name: str) -> tuple[str, str]:
+    """Restore the previous champion; returns (rolled-back version, restored version)."""
+    history = champion_history(client, name)
+    current = alias_version(client, name, CHAMPION)
+    if current is None or len(history) < 2:
+        raise LeadmlError(
+            f"nothing to roll back to: {name!r} has had {len(history)} champion(s). "
+            "Use `leadml promote VERSION` to choose a version explicitly."
+        )
+    history.pop()
+    restored = history[-1]
+    client.set_registered_model_alias(name, CHAMPION, restored)
+    client.set_registered_model_tag(name, HISTORY_TAG, json.dumps(history))
+    return current, restored
+
+
+def aliases(client: MlflowClient, name: str) -> dict[str, str]:
+    """Alias -> version for a registered model (empty when it does not exist yet)."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        model = client.get_registered_model(name)
+    except MlflowException:
+        return {}
+    return {alias: str(version) for alias, version in model.aliases.items()}
+
+
+def flatten_metrics(prefix: str, metrics: dict[str, Any]) -> dict[str, float]:
+    """MLflow wants flat float metrics: {'model': {'roc_auc': .8}} -> {'model.roc_auc': .8}."""
+    flat: dict[str, float] = {}
+    for key, value in metrics.items():
+        name = f"{prefix}.{key}" if prefix else key
+        if isinstance(value, dict):
+            flat.update(flatten_metrics(name, value))
+        elif isinstance(value, int | float) and value == value:  # drop NaN
+            flat[name] = float(value)
+    return flat

@@ -1,0 +1,226 @@
+"""Generate the synthetic funnel: leads, their events, and the ground truth, from one seed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Final, Protocol
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from leadml import schema
+from leadml.errors import InputError
+from leadml.synth import vocab
+from leadml.synth.draw import sigmoid
+from leadml.synth.engagement import (
+    CODE,
+    EVENT_CODES,
+    Climb,
+    EventLog,
+    post_cutoff_events,
+    pre_cutoff_events,
+)
+from leadml.synth.leads import LeadDraw, draw_leads
+from leadml.synth.timeline import (
+    CUTOFF_SECONDS,
+    DAY,
+    END_SECONDS,
+    EXTRACTED_AT,
+    WINDOW_SECONDS,
+    BoolArray,
+    FloatArray,
+    IntArray,
+    to_timestamps,
+)
+from leadml.synth.truth import SOURCE_TERM, decayed_stage_counts, fit_log_odds, true_log_odds
+
+FIT_IN_INTENT: Final = 0.6
+"""How much (hidden, complete) fit raises buying intent."""
+PRE_CUTOFF_BASE: Final = -3.6
+"""Log-odds that a hand-raiser at zero intent buys before its cutoff (if time allows)."""
+LATE_SHARE: Final = 0.3
+"""Late conversions (after the window): this times p * (1 - p) of eligible leads."""
+LATE_DAYS: Final = 45.0
+"""Mean delay of a late conversion after the end of the window."""
+DEFECT_COLUMNS: Final = ("code", "table", "row", "lead_id", "column", "value")
+
+
+def _no_defects() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype="object") for c in DEFECT_COLUMNS})
+
+
+@dataclass(frozen=True, eq=False)
+class Funnel:
+    """One generated dataset: what a CRM export holds, plus the truth behind it."""
+
+    leads: pd.DataFrame
+    events: pd.DataFrame
+    truth: pd.DataFrame
+    """lead_id, true_probability (NaN when not eligible), eligible."""
+    defects: pd.DataFrame = field(default_factory=_no_defects)
+    """Injected defects (with_defects=True): code, table, row (1-based), lead_id, column, value."""
+    extracted_at: pd.Timestamp = EXTRACTED_AT
+    """The dataset's "now": nothing later is recorded."""
+
+
+class _Step(Protocol):
+    def __call__(self, description: str) -> None: ...
+
+
+@contextmanager
+def _steps(show: bool, total: int) -> Iterator[_Step]:
+    """A progress bar on stderr when `show`, else a silent no-op."""
+    if not show:
+        yield lambda description: None
+        return
+    from rich.console import Console
+    from rich.progress import Progress
+
+    with Progress(console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("synthetic funnel", total=total)
+        done = 0
+
+        def step(description: str) -> None:
+            nonlocal done
+            bar.update(task, description=description, completed=done)
+            done += 1
+
+        yield step
+        bar.update(task, completed=total)
+
+
+def generate_funnel(
+    n_leads: int, *, seed: int, with_defects: bool = False, progress: bool = False
+) -> Funnel:
+    """Generate n_leads leads with events and ground truth; the same seed gives the same data."""
+    if n_leads < 1:
+        raise InputError("need at least one lead", column="n_leads", value=n_leads)
+    rng = np.random.default_rng(seed)
+    with _steps(progress, total=5 + with_defects) as step:
+        step("drawing leads")
+        draw = draw_leads(rng, n_leads)
+        created, source = draw.created, draw.source
+        fit_hidden = fit_log_odds(draw.hidden)
+        intent_shift = np.array([p.intent for p in vocab.PROFILES])
+        intent = intent_shift[source] + FIT_IN_INTENT * fit_hidden + rng.normal(0.0, 1.0, n_leads)
+        activity_shift = np.array([p.activity for p in vocab.PROFILES])
+        activity = activity_shift[source] * np.exp(0.5 * intent + rng.normal(0.0, 0.3, n_leads))
+
+        step("events before the cutoff")
+        early, climb = pre_cutoff_events(rng, created, source, intent, activity)
+        pre_at = _pre_cutoff_conversions(rng, created, climb, intent, fit_hidden)
+        pre = pre_at >= 0
+        early = early.select(~(pre[early.lead] & (early.seconds > pre_at[early.lead])))
+
+        step("ground truth")
+        probability = _true_probability(draw, early)
+        converted = _conversions(rng, created, probability, pre_at)
+
+        step("events after the cutoff")
+        late = post_cutoff_events(rng, created, activity, climb, converted, pre)
+
+        step("building tables")
+        funnel = _frames(draw, EventLog.concat([early, late]), converted, probability, pre)
+        if with_defects:
+            step("injecting defects")
+            from leadml.synth.defects import inject_defects
+
+            funnel = inject_defects(funnel, rng)
+    return funnel
+
+
+def _pre_cutoff_conversions(
+    rng: np.random.Generator,
+    created: IntArray,
+    climb: Climb,
+    intent: FloatArray,
+    fit: FloatArray,
+) -> IntArray:
+    """Hot hand-raisers who buy before their cutoff: conversion time, or -1."""
+    n = len(created)
+    raised = np.minimum(climb.entry_days[:, 2], climb.entry_days[:, 3])
+    buy_day = raised + rng.gamma(2.0, 2.0, n)
+    buys = (rng.random(n) < sigmoid(PRE_CUTOFF_BASE + intent + 0.5 * fit)) & (
+        buy_day < schema.STANDARD_OBSERVATION_DAYS
+    )
+    at = created + np.floor(np.where(buys, buy_day, 0.0) * DAY).astype(np.int64)
+    return np.where(buys, at, -1)
+
+
+def _true_probability(draw: LeadDraw, early: EventLog) -> FloatArray:
+    """True P(convert in window) from observables at the cutoff (NaN filled in later)."""
+    created = draw.created
+    decayed = decayed_stage_counts(early.lead, early.seconds, early.stage, created)
+    quit_events = early.select(
+        (early.code == CODE["unsubscribe"]) & (early.seconds < created[early.lead] + CUTOFF_SECONDS)
+    )
+    unsubscribed = np.bincount(quit_events.lead, minlength=len(created)) > 0
+    logit = true_log_odds(
+        SOURCE_TERM[draw.source],
+        fit_log_odds(draw.observed),
+        decayed,
+        unsubscribed,
+        draw.observed.seniority,
+        draw.observed.free_mail & draw.observed.has_email,
+    )
+    return sigmoid(logit)
+
+
+def _conversions(
+    rng: np.random.Generator, created: IntArray, probability: FloatArray, pre_at: IntArray
+) -> IntArray:
+    """Draw each eligible lead's outcome from its true probability; conversion time or -1."""
+    n = len(created)
+    cutoff = created + CUTOFF_SECONDS
+    eligible = pre_at < 0
+    u = rng.random(n)
+    window = eligible & (u < probability)
+    late = eligible & ~window & (u < probability + LATE_SHARE * probability * (1 - probability))
+    hot = rng.beta(1.2, 1.4 + 2.5 * probability)  # hotter leads buy sooner
+    in_window = cutoff + 1 + np.floor(hot * (WINDOW_SECONDS - 1)).astype(np.int64)
+    after = cutoff + WINDOW_SECONDS + 1 + np.floor(rng.exponential(LATE_DAYS * DAY, n))
+    converted = np.where(window, in_window, np.where(late, after.astype(np.int64), -1))
+    return np.where(eligible, converted, pre_at)
+
+
+def _frames(
+    draw: LeadDraw,
+    log: EventLog,
+    converted: IntArray,
+    probability: FloatArray,
+    pre: BoolArray,
+) -> Funnel:
+    """Build the exported frames; nothing after the extraction moment is recorded."""
+    log = log.select(log.seconds <= END_SECONDS)
+    order = np.lexsort((log.code, log.lead, log.seconds))
+    log = EventLog(log.lead[order], log.seconds[order], log.code[order])
+    lead_id = draw.table.column(schema.LEAD_ID).combine_chunks()
+    recorded = (converted >= 0) & (converted <= END_SECONDS)
+    leads = draw.table.append_column(
+        schema.CONVERTED_AT, to_timestamps(np.maximum(converted, 0), recorded)
+    )
+    events = pa.table(
+        {
+            schema.LEAD_ID: lead_id.take(pa.array(log.lead)),
+            schema.OCCURRED_AT: to_timestamps(log.seconds),
+            schema.EVENT_TYPE: pa.array(EVENT_CODES, type=pa.large_string()).take(
+                pa.array(log.code)
+            ),
+        }
+    )
+    truth = pa.table(
+        {
+            schema.LEAD_ID: lead_id,
+            schema.TRUE_PROBABILITY: pa.array(np.where(pre, np.nan, probability)),
+            schema.ELIGIBLE: pa.array(~pre),
+        }
+    )
+    return Funnel(leads=_to_pandas(leads), events=_to_pandas(events), truth=_to_pandas(truth))
+
+
+def _to_pandas(table: pa.Table) -> pd.DataFrame:
+    """Arrow -> pandas with nullable integers (employees stay whole numbers)."""
+    return table.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)

@@ -1,0 +1,57 @@
+"""Shared fixtures: a small synthetic funnel and one trained model per test session.
+
+Everything is built in code from a fixed seed; nothing is downloaded and nothing is
+read from outside the repository.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from leadml.io import Dataset, load_dataset
+
+from leadml.config import Config, TrainConfig, load_config
+from leadml.pipeline import TrainedModel, fit_and_evaluate
+from leadml.synth import Funnel, generate_funnel, write_funnel
+
+SMALL_LEADS = 6000
+
+
+def fast_config(project_dir: Path, **train: object) -> Config:
+    """A config for tests: small bootstrap and SHAP sample, fewer rounds, one project dir."""
+    defaults: dict[str, object] = {
+        "bootstrap_rounds": 20,
+        "shap_sample": 300,
+        "max_rounds": 400,
+        "num_threads": 1,
+    }
+    return load_config(None, project_dir=project_dir, overrides={"train": defaults | train})
+
+
+@pytest.fixture(scope="session")
+def small_funnel() -> Funnel:
+    return generate_funnel(SMALL_LEADS, seed=3)
+
+
+@pytest.fixture(scope="session")
+def small_data_dir(small_funnel: Funnel, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("funnel") / "data"
+    write_funnel(small_funnel, out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def small_data(small_data_dir: Path) -> Dataset:
+    return load_dataset(small_data_dir)
+
+
+@pytest.fixture(scope="session")
+def trained(small_data: Dataset, tmp_path_factory: pytest.TempPathFactory) -> TrainedModel:
+    config = fast_config(tmp_path_factory.mktemp("project"))
+    return fit_and_evaluate(small_data.leads, small_data.events, config)
+
+
+@pytest.fixture(scope="session")
+def train_config() -> TrainConfig:
+    return TrainConfig(bootstrap_rounds=20, shap_sample=300, max_rounds=400, num_threads=1)
