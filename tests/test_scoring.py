@@ -64,8 +64,7 @@ def test_events_after_the_scoring_moment_are_ignored(
     small_data: Dataset, trained: TrainedModel
 ) -> None:
     leads = _test_leads(small_data, trained, 100)
-    as_of = pd.Timestamp("2025-06-01", tz="UTC")
-    leads = leads[leads[schema.CREATED_AT] < as_of]
+    as_of = leads[schema.CREATED_AT].max() + pd.Timedelta(days=1)
     scorer = Scorer(trained.bundle)
     base = scorer.score(leads, small_data.events, as_of=as_of).frame
     future = pd.DataFrame(
@@ -77,3 +76,9 @@ def test_events_after_the_scoring_moment_are_ignored(
     )
     later = scorer.score(leads, pd.concat([small_data.events, future]), as_of=as_of).frame
     pd.testing.assert_frame_equal(base, later)
+
+
+def test_no_leads_gives_an_empty_result(small_data: Dataset, trained: TrainedModel) -> None:
+    scored = Scorer(trained.bundle).score(small_data.leads.head(0), small_data.events)
+    assert len(scored.frame) == 0
+    assert "probability" in scored.frame.columns

@@ -45,15 +45,13 @@ def test_trained_model_windows_follow_in_time(trained: TrainedModel) -> None:
     assert w["valid"]["last_cutoff"] <= w["test"]["first_cutoff"]
 
 
-def test_monotone_constraints_cover_sales_requests(trained: TrainedModel) -> None:
+def test_monotone_constraints_reach_lightgbm(trained: TrainedModel) -> None:
     params = lgb_params(TrainConfig(), trained.bundle.spec)
     names = [c.name for c in trained.bundle.spec.columns]
-    constrained = {n for n, m in zip(names, params["monotone_constraints"], strict=True) if m}
-    assert constrained, "expected monotone constraints on demo/quote/consultation requests"
-    assert all(
-        ("demo_request" in n or "quote_request" in n or "consultation_request" in n)
-        for n in constrained
-    )
+    signs = dict(zip(names, params["monotone_constraints"], strict=True))
+    assert signs["count_demo_request_30d"] == 1
+    assert signs["days_since_last_quote_request"] == -1
+    assert signs["industry"] == 0
 
 
 def test_same_data_and_seed_give_identical_predictions(

@@ -92,6 +92,8 @@ class Scorer:
     def score_features(self, raw: pd.DataFrame, *, explain: bool = True, top_k: int = 3) -> Scored:
         """Score an already-built raw feature frame (index lead_id)."""
         X, warnings = encode(raw, self.bundle.spec)
+        if len(X) == 0:
+            return Scored(_empty_frame(raw.index, explain), warnings)
         raw_score = self.raw_score(X)
         p = self.probability(raw_score)
         frame = pd.DataFrame(
@@ -109,6 +111,11 @@ class Scorer:
             contrib = contributions(self.bundle.booster, X)
             frame["reasons"] = reasons(contrib, raw, p, self.bundle.spec, top_k=top_k)
         return Scored(frame, warnings)
+
+
+def _empty_frame(index: pd.Index, explain: bool) -> pd.DataFrame:
+    columns = ["probability", "score", "grade", "raw_score", "stage", "model_version"]
+    return pd.DataFrame(columns=columns + (["reasons"] if explain else []), index=index)
 
 
 def _stage_names(raw: pd.DataFrame) -> np.ndarray:

@@ -9,6 +9,7 @@ only after it is fully logged and has passed the gate.
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -215,9 +216,14 @@ def _log_run(
     mlflow.log_metrics(metrics)
     profile = _profile(leads, events, trained)
     mlflow.log_dict(profile, "data/profile.json")
-    dataset = mlflow.data.from_pandas(
-        leads.head(1000), source=str(data_dir), name="leads", digest=bundle.data_digest
-    )
+    with warnings.catch_warnings():  # a local folder matches two equivalent source types
+        warnings.simplefilter("ignore", UserWarning)
+        dataset = mlflow.data.from_pandas(
+            leads.head(1000),
+            source=str(Path(data_dir).resolve()),
+            name="leads",
+            digest=bundle.data_digest,
+        )
     mlflow.log_input(dataset, context="training")
     mlflow.log_dict(bundle.spec.to_dict(), "model_spec/feature_spec.json")
     mlflow.log_dict(trained.calibration_choice, "model_spec/calibration_choice.json")
@@ -253,14 +259,11 @@ def _register(trained: TrainedModel, name: str) -> str:
     import mlflow
     from mlflow.models import infer_signature
 
-    example_raw = trained.shap_features.head(5)
-    columns = [c.name for c in trained.bundle.spec.columns]
-    # MLflow's generic server feeds plain numbers, so its signature uses the integer codes
-    # of LightGBM's native categoricals (leadml's own API accepts the strings).
-    example = pd.DataFrame(
-        _codes(example_raw, trained), columns=columns, index=range(len(example_raw))
-    )
-    signature = infer_signature(example, trained.bundle.booster.predict(example.to_numpy()))
+    # MLflow's generic pyfunc feeds LightGBM plain numbers, so its signature and example
+    # use the integer codes of LightGBM's native categoricals as a float matrix (leadml's
+    # own Scorer and API take the category strings).
+    example = _codes(trained.shap_features.head(5))
+    signature = infer_signature(example, trained.bundle.booster.predict(example))
     info = mlflow.lightgbm.log_model(
         trained.bundle.booster,
         name="model",
@@ -273,7 +276,7 @@ def _register(trained: TrainedModel, name: str) -> str:
     return str(info.registered_model_version)
 
 
-def _codes(X: pd.DataFrame, trained: TrainedModel) -> np.ndarray:
+def _codes(X: pd.DataFrame) -> np.ndarray:
     """The encoded frame as LightGBM's numeric matrix (categoricals as level codes)."""
     out = np.empty(X.shape, dtype=np.float64)
     for j, column in enumerate(X.columns):

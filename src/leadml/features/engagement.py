@@ -7,8 +7,8 @@ and stays cheap for one lead with a handful of events.
 
 Definitions (ages in days, measured back from the cutoff):
 - `count_<type>_<w>d`: events of that type with age in (0, w]; `count_<type>_all`: all.
-- `days_since_last_<type>`, `days_since_last_event`: age of the newest such event, at
-  one-second resolution (NaN if none).
+- `days_since_last_<type>`, `days_since_last_event`: age of the newest such event, in
+  whole seconds (NaN if none).
 - `engagement_score`: sum over events of STAGE_WEIGHT[stage] * 0.5 ** (age / half_life):
   hand-raisers weigh more than page views; `unsubscribe` weighs 0 (it has its own count).
 - `engagement_velocity`: (events in the last 7 days + 1) / (events in the 21 days before
@@ -46,12 +46,12 @@ VELOCITY_RECENT_DAYS: Final = 7
 VELOCITY_BASELINE_DAYS: Final = 21
 
 _CHUNK: Final = 1 << 20
-import os
 
-_SERIAL = bool(os.environ.get("SERIAL"))
 _TABLE_MIN_QUERIES: Final = 1 << 16
 """Below this many ids arrow's own lookup is cheaper than building the numpy table."""
 _DAY_SECONDS: Final = 86_400
+_NEVER: Final = np.iinfo(np.uint32).max
+"""Recency sentinel: no event of the type (ages are kept in whole seconds, as uint32)."""
 _NAT: Final = np.iinfo(np.int64).min
 _NO_CUTOFF: Final = _NAT // 2
 """Stand-in for a missing cutoff: every event age comes out negative, so nothing counts."""
@@ -117,7 +117,7 @@ class _Chunk(NamedTuple):
     pos: np.ndarray  # lead position
     cell: np.ndarray  # type * n_leads + lead
     increment: np.ndarray  # packed window-bucket increment (or the bucket when wide)
-    days: np.ndarray  # age in days, float32
+    seconds: np.ndarray  # age in whole seconds, uint32
     weight: np.ndarray  # decayed, stage-weighted contribution to the score
     speed: np.ndarray  # velocity increment
 
@@ -130,7 +130,8 @@ class _Accumulator:
     """
 
     def __init__(self, n_leads: int, config: FeatureConfig, unit: str, *, wide: bool) -> None:
-        self.per_day = _PER_SECOND[unit] * _DAY_SECONDS
+        self.per_second = _PER_SECOND[unit]
+        self.per_day = self.per_second * _DAY_SECONDS
         cells = n_leads * len(EVENT_TYPES)
         self.n_leads = n_leads
         self.windows = _windows(config)
@@ -145,7 +146,7 @@ class _Accumulator:
         self.increment = np.uint64(1) << (np.arange(n_buckets, dtype=np.uint64) * self.bits)
         self.packed = np.zeros(0 if self.wide else cells, dtype=np.uint64)
         self.counters = [np.zeros(cells, np.int64) for _ in range(n_buckets)] if self.wide else []
-        self.newest = np.full(cells, np.nan, dtype=np.float32)  # fmin skips NaN
+        self.newest = np.full(cells, _NEVER, dtype=np.uint32)  # age of the newest, seconds
         self.per_lead = np.zeros(n_leads, dtype=np.int64)
         self.score = np.zeros(n_leads, dtype=np.float64)
         # Velocity: the low 32 bits count the last 7 days, the high 32 bits the 21 before.
@@ -155,20 +156,20 @@ class _Accumulator:
         self.velocity_increment = np.array([1, 1 << 32, 0], dtype=np.uint64)
         weights = [STAGE_WEIGHT.get(schema.EVENT_STAGE.get(t, ""), 0.0) for t in EVENT_TYPES]
         self.type_weight = np.array(weights, dtype=np.float32)
-        self.half_lives = np.float32(-1.0 / config.half_life_days)
+        self.decay = np.float32(-1.0 / (config.half_life_days * self.per_day))
 
     def prepare(self, pos: np.ndarray, code: np.ndarray, age: np.ndarray) -> _Chunk:
         """Per-event arithmetic for counted events (age > 0); pure, so it can run ahead."""
         cell = code.astype(np.int64) * self.n_leads + pos
         bucket = np.searchsorted(self.edges, age)
-        days = age.astype(np.float32)
-        days *= np.float32(1.0 / self.per_day)
-        weight = days * self.half_lives
+        weight = age.astype(np.float32)
+        weight *= self.decay  # -> -age / half_life, then 0.5 ** (age / half_life)
         np.exp2(weight, out=weight)
         weight *= self.type_weight[code]
         speed = self.velocity_increment[np.searchsorted(self.velocity_edges, age)]
         increment = bucket if self.wide else self.increment[bucket]
-        return _Chunk(pos, cell, increment, days, weight.astype(np.float64), speed)
+        seconds = np.minimum(age // self.per_second, _NEVER - 1).astype(np.uint32)
+        return _Chunk(pos, cell, increment, seconds, weight.astype(np.float64), speed)
 
     def add(self, chunk: _Chunk) -> None:
         """Scatter one prepared chunk into the accumulators."""
@@ -177,7 +178,7 @@ class _Accumulator:
                 counts += np.bincount(chunk.cell[chunk.increment == b], minlength=counts.size)
         else:
             np.add.at(self.packed, chunk.cell, chunk.increment)
-        np.fmin.at(self.newest, chunk.cell, chunk.days)
+        np.minimum.at(self.newest, chunk.cell, chunk.seconds)
         np.add.at(self.score, chunk.pos, chunk.weight)
         np.add.at(self.velocity, chunk.pos, chunk.speed)
         self.per_lead += np.bincount(chunk.pos, minlength=self.n_leads)
@@ -226,7 +227,7 @@ def _accumulate(
 
     starts = range(0, len(occurred), _CHUNK)
     while True:
-        if len(starts) == 1 or os.environ.get("SERIAL"):
+        if len(starts) == 1:
             for start in starts:
                 acc.add(decode(start))
         else:
@@ -280,8 +281,7 @@ def _assemble(
     total, distinct, stage = ints[n_counts], ints[n_counts + 1], ints[n_counts + 2]
     total[:], distinct[:], stage[:] = 0, 0, 0
     floats = np.empty((n_types + 5, n), dtype=np.float64)
-    latest = floats[n_types]
-    latest[:] = np.nan
+    latest = np.full(n, _NEVER, dtype=np.uint32)
     for t, event_type in enumerate(EVENT_TYPES):
         rows = ints[t * per_type : (t + 1) * per_type]
         for b, counts in enumerate(acc.counts(t)):
@@ -295,8 +295,10 @@ def _assemble(
         distinct += seen
         level = STAGE_ORDINAL[schema.EVENT_STAGE.get(event_type, schema.NO_STAGE)]
         np.maximum(stage, seen * np.int32(level), out=stage)
-        floats[t] = acc.newest[t * n : (t + 1) * n]
-        np.fmin(latest, floats[t], out=latest)
+        newest = acc.newest[t * n : (t + 1) * n]
+        np.minimum(latest, newest, out=latest)
+        _days(newest, out=floats[t])
+    _days(latest, out=floats[n_types])
 
     floats[n_types + 1] = acc.score
     recent = (acc.velocity & np.uint64(0xFFFFFFFF)).astype(np.float64)
@@ -316,6 +318,12 @@ def _assemble(
     return pd.concat([int_frame, float_frame], axis=1)
 
 
+def _days(seconds: np.ndarray, out: np.ndarray) -> None:
+    """Whole seconds as days, NaN where no event was seen."""
+    np.divide(seconds, _DAY_SECONDS, out=out)
+    out[seconds == _NEVER] = np.nan
+
+
 def _windows(config: FeatureConfig) -> tuple[int, ...]:
     return tuple(sorted(set(config.windows_days)))
 
@@ -331,8 +339,7 @@ def _unit(stamps: pd.Series) -> str:
 
 def _as_int(stamps: pd.Series, unit: str) -> np.ndarray:
     """UTC timestamps as integers in `unit` (NaT -> int64 min); no copy when units match."""
-    _unit(stamps)
-    if stamps.dt.unit != unit:
+    if _unit(stamps) != unit:
         stamps = stamps.dt.as_unit(unit)
     return stamps.to_numpy(dtype=f"datetime64[{unit}]").view(np.int64)
 

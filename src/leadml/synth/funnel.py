@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Final, Protocol
 
 import numpy as np
@@ -16,7 +16,6 @@ from leadml.errors import InputError
 from leadml.synth import vocab
 from leadml.synth.draw import sigmoid
 from leadml.synth.engagement import (
-    CODE,
     EVENT_CODES,
     Climb,
     EventLog,
@@ -35,7 +34,7 @@ from leadml.synth.timeline import (
     IntArray,
     to_timestamps,
 )
-from leadml.synth.truth import SOURCE_TERM, decayed_stage_counts, fit_log_odds, true_log_odds
+from leadml.synth.truth import cutoff_signals, fit_log_odds, true_log_odds
 
 FIT_IN_INTENT: Final = 0.6
 """How much (hidden, complete) fit raises buying intent."""
@@ -152,21 +151,11 @@ def _pre_cutoff_conversions(
 
 def _true_probability(draw: LeadDraw, early: EventLog) -> FloatArray:
     """True P(convert in window) from observables at the cutoff (NaN filled in later)."""
-    created = draw.created
-    decayed = decayed_stage_counts(early.lead, early.seconds, early.stage, created)
-    quit_events = early.select(
-        (early.code == CODE["unsubscribe"]) & (early.seconds < created[early.lead] + CUTOFF_SECONDS)
-    )
-    unsubscribed = np.bincount(quit_events.lead, minlength=len(created)) > 0
-    logit = true_log_odds(
-        SOURCE_TERM[draw.source],
-        fit_log_odds(draw.observed),
-        decayed,
-        unsubscribed,
-        draw.observed.seniority,
-        draw.observed.free_mail & draw.observed.has_email,
-    )
-    return sigmoid(logit)
+    code = np.where(early.code < len(schema.EVENT_TYPES), early.code, -1)
+    signals = cutoff_signals(early.lead, early.seconds, code, draw.created)
+    observed = draw.observed
+    firm = replace(observed, free_mail=observed.free_mail & observed.has_email)
+    return sigmoid(true_log_odds(draw.source, firm, signals))
 
 
 def _conversions(

@@ -1,0 +1,269 @@
+"""The feature spec: what the model expects, learned on training rows, shipped as JSON.
+
+`learn_spec` fixes the column order, each column's kind, family and business field, the
+category levels (from training rows only, never before the split) and the monotone
+constraints. `encode` and `encode_numpy` turn a raw feature frame into the model matrix.
+
+Category levels: the levels seen in training, sorted, then the explicit 'unknown' level
+last. Missing and unseen values share 'unknown' (LightGBM's native categorical handling
+treats them alike anyway); unseen values also raise a warning. `campaign` keeps its own
+level only for campaigns with at least `campaign_min_leads` training leads; every other
+campaign, seen or unseen, maps to 'other' (the long tail, no warning).
+
+Codes (for `encode_numpy`, LightGBM's native categorical representation): a value's code
+is its position in `levels`, as a float. That is exactly the pandas category code of
+`encode`'s output, so a booster trained on `encode` predicts identically from either.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Final
+
+import numpy as np
+import pandas as pd
+
+from leadml import schema
+from leadml.config import FeatureConfig
+from leadml.errors import InputError
+from leadml.features.build import Family, Kind, feature_catalogue
+from leadml.features.engagement import count_column, recency_column
+
+SPEC_VERSION: Final = 1
+OTHER: Final = "other"
+"""The shared level of the campaign long tail."""
+LONG_TAIL: Final = frozenset({"campaign"})
+"""Categoricals whose rare and unseen values map to OTHER instead of UNKNOWN."""
+_LISTED_UNSEEN: Final = 5
+NEVER_DAYS: Final = 10_000.0
+"""Model-matrix value of a recency ("days since last ...") when the event never happened.
+
+Recencies carry a decreasing monotone constraint (more recent never lowers the score).
+LightGBM sends missing values down a branch chosen by gain, outside the constraint, so a
+lead going from 'never' to 'yesterday' could lose score; a large finite value instead puts
+'never' at the far end of the constrained axis. Raw features keep NaN (the sentences say
+'never')."""
+
+
+@dataclass(frozen=True)
+class FeatureColumn:
+    """One model input column and what it means."""
+
+    name: str
+    kind: Kind
+    family: Family
+    field: str
+    """The business field it comes from, e.g. 'employees' or 'demo_request events'."""
+    levels: tuple[str, ...] = ()
+    """Category levels in code order (categoricals only); 'unknown' is always present."""
+    monotone: int = 0
+    """+1: a larger value never lowers the score; -1: never raises it; 0: unconstrained."""
+    _index: pd.Index = dataclasses.field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("numeric", "categorical"):
+            raise ValueError(f"{self.name}: kind must be numeric or categorical")
+        if self.kind == "categorical" and schema.UNKNOWN not in self.levels:
+            raise ValueError(f"{self.name}: categorical levels must include 'unknown'")
+        if self.kind == "numeric" and self.levels:
+            raise ValueError(f"{self.name}: a numeric column has no levels")
+        if self.monotone not in (-1, 0, 1):
+            raise ValueError(f"{self.name}: monotone must be -1, 0 or 1")
+        object.__setattr__(self, "_index", pd.Index(list(self.levels), dtype=object))
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able dict."""
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "family": self.family,
+            "field": self.field,
+            "levels": list(self.levels),
+            "monotone": self.monotone,
+        }
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """The ordered model columns plus the FeatureConfig that produced the raw features."""
+
+    columns: tuple[FeatureColumn, ...]
+    config: FeatureConfig
+
+    @property
+    def names(self) -> list[str]:
+        """Column names in model order."""
+        return [c.name for c in self.columns]
+
+    def column(self, name: str) -> FeatureColumn:
+        """The column called `name` (KeyError when the spec has none)."""
+        for column in self.columns:
+            if column.name == name:
+                return column
+        raise KeyError(name)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able dict; `from_dict` restores an equal spec."""
+        return {
+            "version": SPEC_VERSION,
+            "config": self.config.model_dump(mode="json"),
+            "columns": [c.to_dict() for c in self.columns],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FeatureSpec:
+        """Rebuild a spec written by `to_dict`."""
+        if data.get("version") != SPEC_VERSION:
+            raise InputError(
+                "unsupported feature spec version",
+                value=data.get("version"),
+                expected=f"version {SPEC_VERSION}",
+            )
+        try:
+            columns = tuple(
+                FeatureColumn(
+                    name=str(c["name"]),
+                    kind=c["kind"],
+                    family=c["family"],
+                    field=str(c["field"]),
+                    levels=tuple(str(v) for v in c.get("levels", ())),
+                    monotone=int(c.get("monotone", 0)),
+                )
+                for c in data["columns"]
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InputError(f"invalid feature spec: {exc}") from exc
+        return cls(columns=columns, config=FeatureConfig.model_validate(data["config"]))
+
+
+def learn_spec(features_train: pd.DataFrame, config: FeatureConfig) -> FeatureSpec:
+    """Learn levels and constraints from TRAINING rows of a `build_features` frame."""
+    if features_train.empty:
+        raise InputError("no training rows to learn the feature spec from")
+    catalogue = feature_catalogue(config)
+    _require(features_train, [c.name for c in catalogue])
+    constraints = monotone_constraints(config)
+    columns = []
+    for info in catalogue:
+        levels: tuple[str, ...] = ()
+        if info.kind == "categorical":
+            levels = _learn_levels(features_train[info.name], info.name, config)
+        monotone = constraints.get(info.name, 0)
+        columns.append(FeatureColumn(*info, levels=levels, monotone=monotone))
+    return FeatureSpec(columns=tuple(columns), config=config)
+
+
+def monotone_constraints(config: FeatureConfig) -> dict[str, int]:
+    """Where the domain is unambiguous: another demo, quote or consultation request never
+    lowers the score. Every column such a request moves is constrained in the direction
+    the request moves it: its counts, its recency, the overall engagement intensity and
+    recency, the stage reached and (for a request in the last 7 days) the velocity."""
+    windows = (*config.windows_days, None)
+    out = {count_column(t, w): 1 for t in schema.SALES_REQUEST_EVENTS for w in windows}
+    out |= {recency_column(t): -1 for t in schema.SALES_REQUEST_EVENTS}
+    out |= {
+        "total_events": 1,
+        "distinct_event_types": 1,
+        "engagement_score": 1,
+        "engagement_velocity": 1,
+        "stage_reached": 1,
+        "days_since_last_event": -1,
+    }
+    return out
+
+
+def encode(features: pd.DataFrame, spec: FeatureSpec) -> tuple[pd.DataFrame, list[str]]:
+    """The model matrix in spec order, and warnings about values unseen in training.
+
+    Categoricals become pandas Categoricals with exactly the spec's levels; numerics
+    float64. Warnings name the column and the category value, never contact details.
+    """
+    _require(features, spec.names)
+    data: dict[str, Any] = {}
+    warnings: list[str] = []
+    for column in spec.columns:
+        values = features[column.name]
+        if column.kind == "categorical":
+            codes, unseen = _codes(values, column)
+            dtype = pd.CategoricalDtype(list(column.levels))
+            data[column.name] = pd.Categorical.from_codes(codes, dtype=dtype)
+            warnings += _unseen_warnings(column.name, unseen)
+        else:
+            data[column.name] = _numeric(values, column)
+    return pd.DataFrame(data, index=features.index), warnings
+
+
+def encode_numpy(features: pd.DataFrame, spec: FeatureSpec) -> np.ndarray:
+    """The model matrix as float64 numpy, categoricals as their level codes (serving path)."""
+    _require(features, spec.names)
+    out = np.empty((len(features), len(spec.columns)), dtype=np.float64)
+    for j, column in enumerate(spec.columns):
+        values = features[column.name]
+        if column.kind == "categorical":
+            out[:, j] = _codes(values, column)[0]
+        else:
+            out[:, j] = _numeric(values, column)
+    return out
+
+
+def _learn_levels(values: pd.Series, name: str, config: FeatureConfig) -> tuple[str, ...]:
+    present = values.dropna().astype(str)
+    if name in LONG_TAIL:
+        counts = present.value_counts()
+        kept = counts.index[counts >= config.campaign_min_leads]
+        own = sorted(set(kept) - {OTHER, schema.UNKNOWN})
+        return (*own, OTHER, schema.UNKNOWN)
+    return (*sorted(set(present) - {schema.UNKNOWN}), schema.UNKNOWN)
+
+
+def _codes(values: pd.Series, column: FeatureColumn) -> tuple[np.ndarray, pd.Series]:
+    """Level position per value (missing -> unknown, unseen -> unknown or other), and the
+    unseen values that deserve a warning."""
+    text = values.astype("str")
+    categories = pd.Categorical(text)  # few distinct values: map those, not every row
+    found = column._index.get_indexer(categories.categories.astype(object))
+    missing = categories.codes < 0
+    codes = np.append(found, -1)[categories.codes]
+    unknown = column.levels.index(schema.UNKNOWN)
+    fallback = column.levels.index(OTHER) if column.name in LONG_TAIL else unknown
+    unseen = (codes < 0) & ~missing
+    codes = np.where(missing, unknown, np.where(unseen, fallback, codes))
+    warn = unseen if column.name not in LONG_TAIL else np.zeros(len(codes), dtype=bool)
+    return codes, text[warn]
+
+
+def _unseen_warnings(name: str, unseen: pd.Series) -> list[str]:
+    if unseen.empty:
+        return []
+    counts = unseen.value_counts()
+    out = []
+    for value, count in counts.iloc[:_LISTED_UNSEEN].items():
+        leads = f" ({count} leads)" if count > 1 else ""
+        out.append(f"{name} {value!r} unseen in training{leads}: scored as unknown")
+    if len(counts) > _LISTED_UNSEEN:
+        rest = len(counts) - _LISTED_UNSEEN
+        out.append(f"{rest} more unseen {name} values: scored as unknown")
+    return out
+
+
+def _numeric(values: pd.Series, column: FeatureColumn) -> np.ndarray:
+    try:
+        out = values.to_numpy(dtype=np.float64, na_value=np.nan)
+    except (TypeError, ValueError) as exc:
+        raise InputError(
+            "feature column is not numeric", column=column.name, expected="numbers or missing"
+        ) from exc
+    if column.monotone == -1:
+        out = np.where(np.isnan(out), NEVER_DAYS, out)
+    return out
+
+
+def _require(features: pd.DataFrame, names: list[str]) -> None:
+    missing = [n for n in names if n not in features.columns]
+    if missing:
+        raise InputError(
+            f"{len(missing)} feature columns missing",
+            column=missing[0],
+            expected="a frame made by build_features with the spec's config",
+        )
