@@ -51,7 +51,8 @@ class Bundle:
     """Minimum calibrated probability for grades A, B and C (anything lower is D)."""
     metrics: dict[str, Any] = field(default_factory=dict)
     data_digest: str = ""
-    training_window: dict[str, str] = field(default_factory=dict)
+    training_window: dict[str, dict[str, str]] = field(default_factory=dict)
+    """First and last cutoff and lead count of the train, valid and test windows."""
     trained_at: str = ""
     leadml_version: str = __version__
     name: str = ""

@@ -109,7 +109,8 @@ class Scorer:
         )
         if explain:
             contrib = contributions(self.bundle.booster, X)
-            frame["reasons"] = reasons(contrib, raw, p, self.bundle.spec, top_k=top_k)
+            explained = reasons(contrib, raw, p, self.bundle.spec, top_k=top_k)
+            frame["reasons"] = pd.Series(explained, index=frame.index, dtype=object)
         return Scored(frame, warnings)
 
 

@@ -195,6 +195,7 @@ def _log_run(
     events: pd.DataFrame,
 ) -> None:
     import mlflow
+    from mlflow.data.pandas_dataset import from_pandas
 
     bundle = trained.bundle
     params: dict[str, Any] = {
@@ -218,7 +219,7 @@ def _log_run(
     mlflow.log_dict(profile, "data/profile.json")
     with warnings.catch_warnings():  # a local folder matches two equivalent source types
         warnings.simplefilter("ignore", UserWarning)
-        dataset = mlflow.data.from_pandas(
+        dataset = from_pandas(
             leads.head(1000),
             source=str(Path(data_dir).resolve()),
             name="leads",

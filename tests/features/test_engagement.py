@@ -7,6 +7,7 @@ import pytest
 from leadml import schema
 from leadml.config import FeatureConfig
 from leadml.features import engagement
+from leadml.features import ids as id_lookup
 from leadml.features.engagement import (
     engagement_columns,
     engagement_features,
@@ -107,6 +108,11 @@ def test_hand_computed_lead() -> None:
         + decay(1) + decay(2) + decay(1) + decay(100)
     )  # fmt: skip
     assert row["engagement_score"] == pytest.approx(score, rel=1e-5)
+    assert row["engagement_score_sql"] == pytest.approx(decay(3) + decay(10), rel=1e-5)
+    assert row["engagement_score_mql"] == pytest.approx(decay(40), rel=1e-5)
+    iql = decay(1) + decay(2) + decay(1) + decay(100)
+    assert row["engagement_score_iql"] == pytest.approx(iql, rel=1e-5)
+    assert row["engagement_score_pql"] == 0
 
 
 def test_columns_follow_the_catalogue_and_types() -> None:
@@ -191,6 +197,64 @@ def test_configurable_windows_and_half_life() -> None:
     assert frame.loc["A", "engagement_score"] == pytest.approx(4 * (0.25 + 0.5**5), rel=1e-5)
 
 
+def _reference(
+    leads: pd.DataFrame, events: pd.DataFrame, cutoff: pd.Series, config: FeatureConfig
+) -> pd.DataFrame:
+    """The same features the slow, obvious way: one lead at a time with pandas."""
+    rows = {}
+    for lead, created in zip(leads[schema.LEAD_ID], leads[schema.CREATED_AT], strict=True):
+        own = events[events[schema.LEAD_ID] == lead]
+        age = (cutoff[lead] - own[schema.OCCURRED_AT]) / DAY
+        own = own.assign(age=age)[(age > 0) & own[schema.EVENT_TYPE].isin(schema.EVENT_TYPES)]
+        row: dict[str, float] = {}
+        for t in schema.EVENT_TYPES:
+            mine = own[own[schema.EVENT_TYPE] == t]
+            for w in config.windows_days:
+                row[f"count_{t}_{w}d"] = int((mine["age"] <= w).sum())
+            row[f"count_{t}_all"] = len(mine)
+            row[f"days_since_last_{t}"] = mine["age"].min() if len(mine) else np.nan
+        stages = own[schema.EVENT_TYPE].map(schema.EVENT_STAGE)
+        decay = 0.5 ** (own["age"] / config.half_life_days)
+        row["total_events"] = len(own)
+        row["distinct_event_types"] = own[schema.EVENT_TYPE].nunique()
+        row["stage_reached"] = max([0, *(schema.STAGES.index(s) + 1 for s in stages.dropna())])
+        row["days_since_last_event"] = own["age"].min() if len(own) else np.nan
+        for stage in schema.STAGES:
+            row[f"engagement_score_{stage.lower()}"] = decay[stages == stage].sum()
+        row["engagement_score"] = sum(
+            engagement.STAGE_WEIGHT[s] * row[f"engagement_score_{s.lower()}"] for s in schema.STAGES
+        )
+        recent = (own["age"] <= 7).sum()
+        earlier = ((own["age"] > 7) & (own["age"] <= 28)).sum()
+        row["engagement_velocity"] = (recent + 1) / (earlier / 3 + 1)
+        opens = row["count_email_open_all"]
+        row["email_click_through_rate"] = row["count_email_click_all"] / opens if opens else np.nan
+        row["days_since_created"] = (cutoff[lead] - created) / DAY
+        rows[lead] = row
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+@pytest.mark.parametrize(
+    "windows",
+    [(7, 30, 90), (3,), (90, 7), (5, 10, 20, 40, 80), (1, 2, 3, 7, 14, 30, 60, 90, 120), ()],
+    ids=["default", "one", "unsorted", "five (8-bit fields)", "nine (wide counters)", "none"],
+)
+def test_matches_a_plain_pandas_reference(windows: tuple[int, ...]) -> None:
+    config = FeatureConfig(windows_days=windows, half_life_days=9.0)
+    leads, events, cutoff = _random_data(25, 1500, seed=7)
+    # One busy lead: more than an 8-bit packed counter holds.
+    busy = _events([("L00003", CUTOFF - DAY * (i % 50 + 0.5), "page_view") for i in range(600)])
+    events = pd.concat([events, busy], ignore_index=True)
+    cutoff = cutoff.copy()
+    cutoff["L00003"] = CUTOFF
+    got = engagement_features(leads, events, cutoff, config)
+    expected = _reference(leads, events, cutoff, config)
+    expected.index.name = schema.LEAD_ID
+    pd.testing.assert_frame_equal(
+        got.astype(np.float64), expected[got.columns].astype(np.float64), rtol=1e-5
+    )
+
+
 def test_per_lead_cutoffs_and_lead_order() -> None:
     leads = _leads(["B", "A"])
     rows = [("A", CUTOFF - DAY, "demo_request"), ("B", CUTOFF - DAY, "demo_request")]
@@ -255,27 +319,36 @@ def test_id_lookup_table_matches_pandas(monkeypatch: pytest.MonkeyPatch, width: 
     queries = [ids[i] for i in rng.integers(0, 300, 5000)] + ["x" * (width or 3)] * 7
     table = pd.Index(pd.Series(ids, dtype="str"))
     query = pd.Series(queries, dtype="str")
-    monkeypatch.setattr(engagement, "_TABLE_MIN_QUERIES", 0)
-    found = engagement._Lookup(table, query).positions(0, len(query))
+    monkeypatch.setattr(id_lookup, "_TABLE_MIN_QUERIES", 0)
+    found = id_lookup.Lookup(table, query).positions(0, len(query))
+    np.testing.assert_array_equal(found, table.get_indexer(query))
+
+
+def test_id_lookup_on_sliced_and_chunked_arrays(monkeypatch: pytest.MonkeyPatch) -> None:
+    ids = pd.Series([f"L{i:04d}" for i in range(500)], dtype="str")
+    query = pd.concat([ids.iloc[100:300], ids.iloc[::-1]], ignore_index=True)  # two chunks
+    table = pd.Index(ids.iloc[50:450])  # a slice: arrow data with an offset
+    monkeypatch.setattr(id_lookup, "_TABLE_MIN_QUERIES", 0)
+    found = id_lookup.Lookup(table, query).positions(0, len(query))
     np.testing.assert_array_equal(found, table.get_indexer(query))
 
 
 def test_a_hash_collision_never_maps_to_the_wrong_lead(monkeypatch: pytest.MonkeyPatch) -> None:
     # A deliberately weak hash (first 8 bytes only) makes every query collide.
-    monkeypatch.setattr(engagement, "_TABLE_MIN_QUERIES", 0)
-    monkeypatch.setattr(engagement._Lookup, "_key", lambda self, words: words[0])
+    monkeypatch.setattr(id_lookup, "_TABLE_MIN_QUERIES", 0)
+    monkeypatch.setattr(id_lookup.Lookup, "_key", lambda self, words: words[0])
     table = pd.Index(pd.Series([f"{i:08d}-lead" for i in range(50)], dtype="str"))
     query = pd.Series([f"{i:08d}-LEAD" for i in range(50)] + ["00000007-lead"], dtype="str")
-    found = engagement._Lookup(table, query).positions(0, len(query))
+    found = id_lookup.Lookup(table, query).positions(0, len(query))
     assert found.tolist() == [-1] * 50 + [7]
 
 
 def test_large_inputs_match_the_small_input_path(monkeypatch: pytest.MonkeyPatch) -> None:
     leads, events, cutoff = _random_data(500, 20_000, seed=6)
-    monkeypatch.setattr(engagement, "_TABLE_MIN_QUERIES", 0)  # numpy id table
+    monkeypatch.setattr(id_lookup, "_TABLE_MIN_QUERIES", 0)  # numpy id table
     monkeypatch.setattr(engagement, "_CHUNK", 3_000)  # several chunks, run ahead
     chunked = engagement_features(leads, events, cutoff, CONFIG)
-    monkeypatch.setattr(engagement, "_TABLE_MIN_QUERIES", 10**9)  # arrow lookup
+    monkeypatch.setattr(id_lookup, "_TABLE_MIN_QUERIES", 10**9)  # arrow lookup
     monkeypatch.setattr(engagement, "_CHUNK", 10**9)  # one chunk
     pd.testing.assert_frame_equal(chunked, engagement_features(leads, events, cutoff, CONFIG))
 

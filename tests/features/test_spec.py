@@ -136,6 +136,13 @@ def test_booster_predicts_the_same_from_frame_and_numpy(raw: pd.DataFrame) -> No
     assert one_row[0] == from_frame[50]
 
 
+def test_encode_numpy_gives_the_same_rows_alone_and_in_a_batch(raw: pd.DataFrame) -> None:
+    spec = learn_spec(raw.iloc[:200], CONFIG)
+    batch = encode_numpy(raw, spec)
+    alone = np.vstack([encode_numpy(raw.iloc[[i]], spec) for i in range(0, len(raw), 7)])
+    np.testing.assert_array_equal(alone, batch[::7])
+
+
 def test_missing_feature_column_is_an_input_error(raw: pd.DataFrame) -> None:
     spec = learn_spec(raw, CONFIG)
     with pytest.raises(InputError, match="missing"):

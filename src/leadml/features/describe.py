@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from typing import Final, NamedTuple
 
 import pandas as pd
 
 from leadml import schema
-from leadml.features.engagement import ALL_TIME, STAGE_ORDINAL
+from leadml.features.engagement import ALL_TIME, STAGE_ORDINAL, score_column
 from leadml.features.spec import OTHER, FeatureSpec
 
 
@@ -282,6 +283,31 @@ def _score(value: object, missing: bool, spec: FeatureSpec) -> str:
     )
 
 
+STAGE_ACTIVITY: Final[dict[str, str]] = {
+    "IQL": "browsing and email activity",
+    "MQL": "content, webinar and pricing activity",
+    "SQL": "hand-raising (demo, quote or consultation requests)",
+    "PQL": "trial activity",
+}
+
+
+def _stage_score(stage: str) -> Callable[[object, bool, FeatureSpec], str]:
+    activity = STAGE_ACTIVITY[stage]
+
+    def sentence(value: object, missing: bool, spec: FeatureSpec) -> str:
+        if missing:
+            return f"Recent {activity}: unknown"
+        if _number(value) == 0:
+            return f"No {activity} before scoring"
+        half_life = f"{spec.config.half_life_days:g}"
+        return (
+            f"Recent {activity}: {_number(value):.1f} "
+            f"(each event counts 1, halving every {half_life} days)"
+        )
+
+    return sentence
+
+
 def _velocity(value: object, missing: bool, spec: FeatureSpec) -> str:
     if missing:
         return "Change in activity unknown"
@@ -325,6 +351,7 @@ _SENTENCES: Final = {
     "stage_reached": _stage,
     "days_since_last_event": _last_event,
     "engagement_score": _score,
+    **{score_column(stage): _stage_score(stage) for stage in STAGE_ACTIVITY},
     "engagement_velocity": _velocity,
     "email_click_through_rate": _click_rate,
     "days_since_created": _age,

@@ -18,6 +18,7 @@ is its position in `levels`, as a float. That is exactly the pandas category cod
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -28,7 +29,7 @@ from leadml import schema
 from leadml.config import FeatureConfig
 from leadml.errors import InputError
 from leadml.features.build import Family, Kind, feature_catalogue
-from leadml.features.engagement import count_column, recency_column
+from leadml.features.engagement import count_column, recency_column, score_column
 
 SPEC_VERSION: Final = 1
 OTHER: Final = "other"
@@ -36,6 +37,7 @@ OTHER: Final = "other"
 LONG_TAIL: Final = frozenset({"campaign"})
 """Categoricals whose rare and unseen values map to OTHER instead of UNKNOWN."""
 _LISTED_UNSEEN: Final = 5
+_FEW_ROWS: Final = 32
 NEVER_DAYS: Final = 10_000.0
 """Model-matrix value of a recency ("days since last ...") when the event never happened.
 
@@ -60,6 +62,7 @@ class FeatureColumn:
     monotone: int = 0
     """+1: a larger value never lowers the score; -1: never raises it; 0: unconstrained."""
     _index: pd.Index = dataclasses.field(init=False, repr=False, compare=False)
+    _position: dict[str, int] = dataclasses.field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.kind not in ("numeric", "categorical"):
@@ -71,6 +74,7 @@ class FeatureColumn:
         if self.monotone not in (-1, 0, 1):
             raise ValueError(f"{self.name}: monotone must be -1, 0 or 1")
         object.__setattr__(self, "_index", pd.Index(list(self.levels), dtype=object))
+        object.__setattr__(self, "_position", {v: i for i, v in enumerate(self.levels)})
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able dict."""
@@ -157,8 +161,9 @@ def learn_spec(features_train: pd.DataFrame, config: FeatureConfig) -> FeatureSp
 def monotone_constraints(config: FeatureConfig) -> dict[str, int]:
     """Where the domain is unambiguous: another demo, quote or consultation request never
     lowers the score. Every column such a request moves is constrained in the direction
-    the request moves it: its counts, its recency, the overall engagement intensity and
-    recency, the stage reached and (for a request in the last 7 days) the velocity."""
+    the request moves it: its counts, its recency, the overall and SQL-stage engagement
+    scores and recency, the stage reached and (for a request in the last 7 days) the
+    velocity."""
     windows = (*config.windows_days, None)
     out = {count_column(t, w): 1 for t in schema.SALES_REQUEST_EVENTS for w in windows}
     out |= {recency_column(t): -1 for t in schema.SALES_REQUEST_EVENTS}
@@ -166,6 +171,7 @@ def monotone_constraints(config: FeatureConfig) -> dict[str, int]:
         "total_events": 1,
         "distinct_event_types": 1,
         "engagement_score": 1,
+        score_column("SQL"): 1,
         "engagement_velocity": 1,
         "stage_reached": 1,
         "days_since_last_event": -1,
@@ -195,15 +201,37 @@ def encode(features: pd.DataFrame, spec: FeatureSpec) -> tuple[pd.DataFrame, lis
 
 
 def encode_numpy(features: pd.DataFrame, spec: FeatureSpec) -> np.ndarray:
-    """The model matrix as float64 numpy, categoricals as their level codes (serving path)."""
+    """The model matrix as float64 numpy, categoricals as their level codes (serving path).
+
+    Same values as `encode`; a few rows (one lead in an API call) go through plain
+    Python objects, which costs a fraction of a millisecond instead of pandas' overhead.
+    """
     _require(features, spec.names)
+    numeric = [j for j, c in enumerate(spec.columns) if c.kind == "numeric"]
+    columns: list[pd.Series | np.ndarray]
+    if len(features) <= _FEW_ROWS:
+        where = features.columns.get_indexer(pd.Index(spec.names))
+        values = features.to_numpy(dtype=object)[:, np.asarray(where, dtype=np.intp)]
+        columns = [values[:, j] for j in range(len(spec.columns))]
+        try:
+            block = values[:, numeric].astype(np.float64)
+        except (TypeError, ValueError):
+            block = None
+    else:
+        columns = [features[name] for name in spec.names]
+        try:
+            block = features[[spec.names[j] for j in numeric]].to_numpy(np.float64, na_value=np.nan)
+        except (TypeError, ValueError):
+            block = None
+    if block is None:  # name the offending column
+        block = np.column_stack([_numeric(pd.Series(columns[j]), spec.columns[j]) for j in numeric])
     out = np.empty((len(features), len(spec.columns)), dtype=np.float64)
+    never = [k for k, j in enumerate(numeric) if spec.columns[j].monotone == -1]
+    block[:, never] = np.where(np.isnan(block[:, never]), NEVER_DAYS, block[:, never])
+    out[:, numeric] = block
     for j, column in enumerate(spec.columns):
-        values = features[column.name]
         if column.kind == "categorical":
-            out[:, j] = _codes(values, column)[0]
-        else:
-            out[:, j] = _numeric(values, column)
+            out[:, j] = _codes(columns[j], column)[0]
     return out
 
 
@@ -217,28 +245,45 @@ def _learn_levels(values: pd.Series, name: str, config: FeatureConfig) -> tuple[
     return (*sorted(set(present) - {schema.UNKNOWN}), schema.UNKNOWN)
 
 
-def _codes(values: pd.Series, column: FeatureColumn) -> tuple[np.ndarray, pd.Series]:
+def _codes(values: pd.Series | np.ndarray, column: FeatureColumn) -> tuple[np.ndarray, list[str]]:
     """Level position per value (missing -> unknown, unseen -> unknown or other), and the
     unseen values that deserve a warning."""
-    text = values.astype("str")
+    unknown = column.levels.index(schema.UNKNOWN)
+    long_tail = column.name in LONG_TAIL
+    fallback = column.levels.index(OTHER) if long_tail else unknown
+    if len(values) <= _FEW_ROWS:  # a dict per value beats pandas' fixed costs
+        few: list[int] = []
+        unseen: list[str] = []
+        for value in list(values):
+            if _missing(value):
+                few.append(unknown)
+                continue
+            code = column._position.get(str(value))
+            if code is None:
+                code = fallback
+                if not long_tail:
+                    unseen.append(str(value))
+            few.append(code)
+        return np.array(few, dtype=np.int64), unseen
+    text = pd.Series(values).astype("str")
     categories = pd.Categorical(text)  # few distinct values: map those, not every row
     found = column._index.get_indexer(categories.categories.astype(object))
     missing = categories.codes < 0
     codes = np.append(found, -1)[categories.codes]
-    unknown = column.levels.index(schema.UNKNOWN)
-    fallback = column.levels.index(OTHER) if column.name in LONG_TAIL else unknown
     unseen = (codes < 0) & ~missing
     codes = np.where(missing, unknown, np.where(unseen, fallback, codes))
-    warn = unseen if column.name not in LONG_TAIL else np.zeros(len(codes), dtype=bool)
-    return codes, text[warn]
+    warn = unseen if not long_tail else np.zeros(len(codes), dtype=bool)
+    return codes, text[warn].tolist()
 
 
-def _unseen_warnings(name: str, unseen: pd.Series) -> list[str]:
-    if unseen.empty:
-        return []
-    counts = unseen.value_counts()
+def _missing(value: object) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value))
+
+
+def _unseen_warnings(name: str, unseen: list[str]) -> list[str]:
+    counts = Counter(unseen).most_common()
     out = []
-    for value, count in counts.iloc[:_LISTED_UNSEEN].items():
+    for value, count in counts[:_LISTED_UNSEEN]:
         leads = f" ({count} leads)" if count > 1 else ""
         out.append(f"{name} {value!r} unseen in training{leads}: scored as unknown")
     if len(counts) > _LISTED_UNSEEN:
