@@ -9,9 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from leadml.io import Dataset, load_dataset
 
 from leadml.config import Config, TrainConfig, load_config
+from leadml.io import Dataset, load_dataset
 from leadml.pipeline import TrainedModel, fit_and_evaluate
 from leadml.synth import Funnel, generate_funnel, write_funnel
 

@@ -7,10 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import shap
-from leadml.io import Dataset
 from shap.explainers._tree import TreeEnsemble
 
 from leadml.explain import FieldMap, contributions, explain, probability_delta, reasons
+from leadml.io import Dataset
 from leadml.pipeline import TrainedModel
 
 

@@ -35,12 +35,11 @@ def test_demo_size_quality_targets(tmp_path: Path) -> None:
     """The issue's targets, at the demo size and seed, without the truth in training."""
     funnel = generate_funnel(DEMO_LEADS, seed=DEMO_SEED)
     from leadml.io import load_dataset
-
     from leadml.synth import write_funnel
 
     write_funnel(funnel, tmp_path / "data")
     data = load_dataset(tmp_path / "data")
-    config = fast_config(tmp_path, num_threads=2, max_rounds=2000, bootstrap_rounds=50)
+    config = fast_config(tmp_path, max_rounds=2000, bootstrap_rounds=50)
     trained = fit_and_evaluate(data.leads, data.events, config, truth=funnel.truth)
     model, oracle = trained.results["model"], trained.oracle
     assert oracle is not None

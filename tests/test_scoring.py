@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from leadml.io import Dataset
 
 from leadml import schema
+from leadml.io import Dataset
 from leadml.pipeline import TrainedModel
 from leadml.scoring import Scorer
 

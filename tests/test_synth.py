@@ -337,6 +337,126 @@ def test_truth_is_calibrated() -> None:
     assert abs(y.mean() - p.mean()) < 0.005
 
 
+# --- shape of the truth: not additive, not monotone -------------------------------
+
+GOOD_FIT = {
+    schema.LEAD_SOURCE: "organic_search",
+    schema.INDUSTRY: "software",
+    schema.EMPLOYEES: 300,
+    schema.ANNUAL_REVENUE: 50_000_000,
+    schema.COUNTRY: "US",
+    schema.SENIORITY: "director",
+    schema.EMAIL: "ann.lee@acme.com",
+}
+CREATED = pd.Timestamp("2024-03-01", tz="UTC")
+
+
+def true_logit(lead: dict[str, object], events: list[tuple[str, float]]) -> float:
+    """True log-odds of one hand-built lead; events as (type, days before the cutoff)."""
+    leads = pd.DataFrame(
+        [{schema.LEAD_ID: "L1", schema.CREATED_AT: CREATED, **GOOD_FIT, **lead}]
+    ).astype({schema.EMPLOYEES: "Float64", schema.ANNUAL_REVENUE: "Float64"})
+    cutoff = CREATED + CUTOFF
+    frame = pd.DataFrame(
+        {
+            schema.LEAD_ID: ["L1"] * len(events),
+            schema.OCCURRED_AT: pd.Series(
+                [cutoff - pd.Timedelta(days=d) for _, d in events], dtype="datetime64[us, UTC]"
+            ),
+            schema.EVENT_TYPE: pd.Series([t for t, _ in events], dtype="str"),
+        }
+    )
+    p = float(true_probability_from_tables(leads, frame).iloc[0])
+    return float(np.log(p / (1 - p)))
+
+
+def demo_lift(lead: dict[str, object]) -> float:
+    """How much one fresh demo request raises a lead's true log-odds."""
+    return true_logit(lead, [("demo_request", 1.0)]) - true_logit(lead, [])
+
+
+def test_intent_counts_far_more_from_a_good_fit() -> None:
+    good = demo_lift({})
+    student = demo_lift({schema.SENIORITY: "entry", schema.EMAIL: "ann.lee42@gmail.com"})
+    assert good > 1.5
+    assert student < 0.1 * good
+    assert demo_lift({schema.SENIORITY: "entry"}) < 0.2 * good  # researchers, interns
+    # a gmail address from an owner-operator of a tiny firm is not a warning sign
+    owner = {schema.SENIORITY: "c_level", schema.EMPLOYEES: 6}
+    gmail_owner = {**owner, schema.EMAIL: "ann.lee42@gmail.com"}
+    assert demo_lift(gmail_owner) == pytest.approx(demo_lift(owner))
+
+
+def test_seniority_and_size_are_not_monotone() -> None:
+    def fit(**values: object) -> float:
+        return true_logit({getattr(schema, k.upper()): v for k, v in values.items()}, [])
+
+    assert fit(employees=300) > fit(employees=8) + 0.5  # a mid-market sweet spot
+    assert fit(employees=300) > fit(employees=100_000) + 0.5
+    assert fit(seniority="c_level", employees=20) > fit(seniority="c_level", employees=5_000) + 1
+    assert fit(seniority="director", employees=5_000) > fit(seniority="c_level", employees=5_000)
+    assert fit(seniority="c_level", employees=20) > fit(seniority="manager", employees=20)
+    free_mail = "ann.lee42@gmail.com"
+    assert fit(employees=8) - fit(employees=8, email=free_mail) < 0.3
+    assert fit(employees=500) - fit(employees=500, email=free_mail) > 1
+
+
+def test_trial_counts_from_the_third_session_and_saturates() -> None:
+    def trial(sessions: int) -> float:
+        return true_logit({}, [("trial_signup", 10.0)] + [("trial_activity", 5.0)] * sessions)
+
+    assert trial(2) == pytest.approx(trial(0))
+    assert trial(3) > trial(2) + 0.3
+    assert trial(6) > trial(3) + 1
+    assert trial(9) == pytest.approx(trial(6))
+
+
+def test_webinar_counts_when_attended_not_when_registered() -> None:
+    nothing = true_logit({}, [])
+    registered = true_logit({}, [("webinar_registration", 5.0)])
+    attended = true_logit({}, [("webinar_registration", 5.0), ("webinar_attendance", 4.0)])
+    assert registered - nothing < 0.1
+    assert attended - registered > 0.3
+
+
+def test_hand_raises_fade_faster_than_content() -> None:
+    def kept(event: str) -> float:
+        """Share of an event's value left when it is 13 days old instead of 1 day."""
+        base = true_logit({}, [("pricing_page_view", 2.0)])  # a buying signal either way
+        old = true_logit({}, [("pricing_page_view", 2.0), (event, 13.0)]) - base
+        new = true_logit({}, [("pricing_page_view", 2.0), (event, 1.0)]) - base
+        return old / new
+
+    assert kept("demo_request") < 0.5
+    assert kept("whitepaper_download") > 0.7
+
+
+def test_source_scales_what_engagement_is_worth() -> None:
+    organic = demo_lift({})
+    assert demo_lift({schema.LEAD_SOURCE: "purchased_list"}) < 0.2 * organic
+    assert demo_lift({schema.LEAD_SOURCE: "referral"}) < 0.3 * organic
+    # ... but a referred lead converts well without engaging at all
+    assert true_logit({schema.LEAD_SOURCE: "referral"}, []) > true_logit({}, []) + 1
+
+
+def test_more_hand_raises_never_lower_the_truth(funnel: Funnel) -> None:
+    """The model's monotone constraint on hand-raise counts is true of the data."""
+    leads = funnel.leads.iloc[:3000]
+    events = funnel.events[funnel.events[schema.LEAD_ID].isin(leads[schema.LEAD_ID])]
+    before = true_probability_from_tables(leads, events)
+    for kind, days in [("demo_request", 0.5), ("quote_request", 6.0), ("consultation_request", 13)]:
+        extra = pd.DataFrame(
+            {
+                schema.LEAD_ID: leads[schema.LEAD_ID].to_numpy(),
+                schema.OCCURRED_AT: leads[schema.CREATED_AT] + CUTOFF - pd.Timedelta(days=days),
+                schema.EVENT_TYPE: pd.Series([kind] * len(leads), dtype="str"),
+            }
+        )
+        after = true_probability_from_tables(leads, pd.concat([events, extra], ignore_index=True))
+        assert (after >= before).all()
+        assert (after > before).mean() > 0.95
+
+
 # --- defects ----------------------------------------------------------------------
 
 ROW_LEVEL_CODES = {

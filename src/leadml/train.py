@@ -6,6 +6,7 @@ orchestration (loading, evaluation, MLflow) lives in `pipeline.py`.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -71,6 +72,12 @@ def time_split(cutoff: pd.Series, *, train_fraction: float, valid_fraction: floa
     return TimeSplit(parts["train"], parts["valid"], parts["test"], windows)
 
 
+def available_cores() -> int:
+    """Cores this process may use. LightGBM's own default (num_threads=0) was seen to run
+    10-40x slower on a busy 2-core machine than the same count given explicitly."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def lgb_params(config: TrainConfig, spec: FeatureSpec, **overrides: Any) -> dict[str, Any]:
     """LightGBM parameters: seeded, deterministic, monotone where the domain is clear."""
     params: dict[str, Any] = {
@@ -85,11 +92,11 @@ def lgb_params(config: TrainConfig, spec: FeatureSpec, **overrides: Any) -> dict
         "cat_l2": 10.0,
         "max_cat_threshold": 32,
         "monotone_constraints": [c.monotone for c in spec.columns],
-        "monotone_constraints_method": "advanced",
+        "monotone_constraints_method": "intermediate",  # "advanced": 10-20x slower, no gain
         "seed": config.seed,
         "deterministic": True,
         "force_col_wise": True,
-        "num_threads": config.num_threads,
+        "num_threads": config.num_threads or available_cores(),
         "verbosity": -1,
     }
     params.update(overrides)

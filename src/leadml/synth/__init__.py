@@ -8,9 +8,10 @@ Truth: for each lead the standard cutoff is `created_at + 14 days`
 (schema.STANDARD_OBSERVATION_DAYS) and the window is `(cutoff, cutoff + 90 days]`
 (schema.STANDARD_WINDOW_DAYS). `true_probability` is P(converted in the window | what
 is known at the cutoff): a logistic function of the lead's source, its firmographics as
-written (missing values count as unknown) and its events strictly before the cutoff
-(per-stage counts decayed with a 14-day half-life), plus two mild interactions. The
-outcome is then drawn from it. Leads that convert before their cutoff (hot hand-raisers)
+written (missing values count as unknown) and its events strictly before the cutoff, in
+which buying intent counts only as far as the contact can buy (fit times intent) and
+seniority and size act non-monotonically (see `truth`). The outcome is then drawn from
+it. Leads that convert before their cutoff (hot hand-raisers)
 have `eligible=False` and no probability. Some leads convert after the window (late
 conversions): they count as negative for the window label.
 

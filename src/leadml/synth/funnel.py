@@ -34,8 +34,18 @@ from leadml.synth.timeline import (
     IntArray,
     to_timestamps,
 )
-from leadml.synth.truth import cutoff_signals, fit_log_odds, true_log_odds
+from leadml.synth.truth import (
+    COUNTRY_REGION_TERM,
+    Firmographics,
+    cutoff_signals,
+    true_log_odds,
+)
 
+INDUSTRY_TERM: Final = (0.35, 0.25, 0.1, 0.05, -0.05, -0.3, 0.1, -0.1, -0.35, -0.5, -0.15)
+"""Behaviour: how each industry (schema.INDUSTRIES order) shifts hidden intent."""
+SENIORITY_TERM: Final = (0.2, 0.0, 0.3, 0.4, 0.25)
+"""Behaviour: how each seniority (schema.SENIORITIES order) shifts hidden intent."""
+FREE_MAIL_TERM: Final = 0.0
 FIT_IN_INTENT: Final = 0.6
 """How much (hidden, complete) fit raises buying intent."""
 PRE_CUTOFF_BASE: Final = -3.6
@@ -102,7 +112,7 @@ def generate_funnel(
         step("drawing leads")
         draw = draw_leads(rng, n_leads)
         created, source = draw.created, draw.source
-        fit_hidden = fit_log_odds(draw.hidden)
+        fit_hidden = behaviour_fit(draw.hidden)
         intent_shift = np.array([p.intent for p in vocab.PROFILES])
         intent = intent_shift[source] + FIT_IN_INTENT * fit_hidden + rng.normal(0.0, 1.0, n_leads)
         activity_shift = np.array([p.activity for p in vocab.PROFILES])
@@ -129,6 +139,19 @@ def generate_funnel(
 
             funnel = inject_defects(funnel, rng)
     return funnel
+
+
+def behaviour_fit(f: Firmographics) -> FloatArray:
+    """How well the (hidden, complete) firmographics fit: drives engagement, not the truth."""
+    industry = np.where(f.industry >= 0, np.asarray(INDUSTRY_TERM)[f.industry], -0.1)
+    size_x = np.log10(np.maximum(f.employees, 1.0))
+    size = np.where(np.isnan(f.employees), 0.0, 0.4 - 0.25 * (size_x - 2.4) ** 2)
+    rev_x = np.clip(np.log10(np.maximum(f.annual_revenue, 1.0)) - 7.0, -2.0, 2.0)
+    revenue = np.where(np.isnan(f.annual_revenue), 0.0, 0.15 * rev_x)
+    seniority = np.where(f.seniority >= 0, np.asarray(SENIORITY_TERM)[f.seniority], -0.15)
+    region = np.where(f.country >= 0, COUNTRY_REGION_TERM[f.country], 0.0)
+    email = np.where(f.has_email, np.where(f.free_mail, FREE_MAIL_TERM, 0.0), -0.2)
+    return np.asarray(industry + size + revenue + seniority + region + email, dtype=np.float64)
 
 
 def _pre_cutoff_conversions(

@@ -1,16 +1,26 @@
 """The ground truth: each lead's true conversion probability from what is known at the cutoff.
 
-The true log-odds are built like a real B2B funnel, not like a points sheet:
-- fit: industry, a mid-market sweet spot in size, seniority (director/VP best; a C-level
-  buys quickly in a small company and slowly in a huge one) and a corporate e-mail;
-- intent: hand-raises (demo, quote, consultation requests) fade with a 7-day half-life,
-  a trial counts only once it is used (three sessions or more), content with a 30-day
-  half-life, and a webinar counts when attended, not when merely registered;
-- intent is worth more from a good fit (`intent * (floor + fit)`): a student with a gmail
-  address asking for a demo rarely buys, a director at a 300-person software firm often does;
-- the source scales intent: engagement of bought-list and cold-called leads means little,
-  referred leads convert well even when they engage little.
-Missing firmographics score as "unknown", so the probability never peeks at hidden values.
+The true log-odds are shaped like a real B2B funnel rather than a points sheet:
+
+    logit = intercept + source + fit
+            + source_gain * (buyer_share * sales_intent + user_share * product_intent)
+
+- fit: industry; a mid-market sweet spot in company size; who the contact is, by company
+  size (directors and VPs best; a founder signs in a small firm, the chief of a large one
+  delegates and is slow; entry-level contacts are mostly students and researchers); a
+  free-mail address is fine for an owner-operator and bad anywhere else.
+- sales intent: hand-raises (demo, quote, consultation) fading with a 7-day half-life;
+  pricing views and content with a 30-day half-life (a webinar counts when attended, not
+  when registered; content without any buying signal is research and counts half);
+  browsing; a trial signup. It counts in full only from a buyer (`BUYER`): an entry-level
+  or free-mail hand-raise at a real company is mostly students, job seekers, competitors.
+- product intent: trial use, from the third session on, from a user (`USER`):
+  practitioners count even with a personal address; executives rarely try things out.
+- the source scales intent: engagement of bought-list and cold-called leads means little;
+  referred and trade-show leads buy with little of it (a high base instead).
+So fit and intent multiply, seniority and size act non-monotonically, and the 14-day
+decayed engagement score is not a sufficient statistic. Missing firmographics score as
+"unknown", so the probability never peeks at hidden values.
 """
 
 from __future__ import annotations
@@ -22,14 +32,8 @@ import numpy as np
 import pandas as pd
 
 from leadml import schema
-from leadml.synth import vocab
 from leadml.synth.timeline import CUTOFF_SECONDS, DAY, BoolArray, FloatArray, IntArray
 
-# --- behaviour: how (hidden, complete) fit drives intent in the generator --------------
-INDUSTRY_TERM: Final = (0.35, 0.25, 0.1, 0.05, -0.05, -0.3, 0.1, -0.1, -0.35, -0.5, -0.15)
-"""By schema.INDUSTRIES order."""
-SENIORITY_TERM: Final = (-0.4, 0.0, 0.3, 0.4, 0.25)
-"""By schema.SENIORITIES order."""
 REGION_TERM: Final[dict[str, float]] = {
     "north_america": 0.1,
     "latin_america": -0.25,
@@ -39,43 +43,58 @@ REGION_TERM: Final[dict[str, float]] = {
 COUNTRY_REGION_TERM: Final = np.array(
     [REGION_TERM[schema.COUNTRY_REGION[c]] for c in schema.COUNTRY_REGION], dtype=np.float64
 )
-FREE_MAIL_TERM: Final = -0.6
+"""By schema.COUNTRY_REGION order; shared by behaviour and truth."""
 
-# --- truth: fit ------------------------------------------------------------------------
-INDUSTRY_FIT: Final = (1.0, 0.9, 0.55, 0.5, 0.35, 0.1, 0.8, 0.3, 0.15, 0.0, 0.25)
-"""Fit in [0, 1] by schema.INDUSTRIES order: software and finance are the target market."""
-SENIORITY_FIT: Final = (0.05, 0.45, 1.0, 0.95)
-"""Entry .. VP; a C-level's fit depends on company size (C_LEVEL_FIT)."""
-C_LEVEL_FIT: Final = ((50.0, 0.9), (1_000.0, 0.6), (np.inf, 0.15))
-"""(employees below, fit): founders decide fast, chiefs of huge companies delegate slowly."""
-C_LEVEL_UNKNOWN_SIZE: Final = 0.55
+# --- truth: fit (log-odds, from the values as written) --------------------------------
+INDUSTRY_FIT: Final = (0.6, 0.48, 0.06, 0.0, -0.18, -0.48, 0.36, -0.24, -0.42, -0.6, -0.3)
+"""By schema.INDUSTRIES order: software and financial services are the target market."""
+UNKNOWN_INDUSTRY: Final = -0.18
 SIZE_PEAK: Final = 2.5
 """log10(employees) of the sweet spot (about 300 people)."""
 SIZE_WIDTH: Final = (1.2, 2.2)
-"""Fit falls to 0 this many decades below / above the sweet spot."""
-UNKNOWN_FIT: Final = {"industry": 0.35, "size": 0.4, "seniority": 0.35, "email": 0.3}
-FIT_PARTS: Final = 4
-FIT_MAIN: Final = 1.2
-"""Log-odds between the worst and the best fit, without any intent."""
+"""The size term falls from +SIZE_FIT to -SIZE_FIT this many decades below / above the peak."""
+SIZE_FIT: Final = 0.6
+UNKNOWN_SIZE: Final = -0.12
+SIZE_BANDS: Final = (50.0, 1_000.0)
+"""Company size bands for who holds the budget: small (< 50), mid-market, large (>= 1000)."""
+ROLE_FIT: Final = (
+    (-1.5, -1.5, -1.5, -1.5),
+    (0.6, 0.6, 0.6, 0.6),
+    (0.9, 0.9, 0.9, 0.9),
+    (0.6, 0.8, 0.8, 0.7),
+    (0.75, 0.0, -1.5, 0.0),
+    (-0.3, -0.3, -0.3, -0.3),
+)
+"""Log-odds by seniority (entry .. c_level, then unknown) and size band (small, mid, large,
+unknown): directors and VPs buy; in a small firm the founder signs, in a large one the chief
+delegates and the deal is slow; entry-level contacts are mostly students and researchers."""
+FREE_MAIL_FIT: Final = ((20.0, -0.1), (200.0, -1.2), (np.inf, -1.5))
+"""(employees below, term) for a free-mail address: fine for an owner-operator, a student,
+job seeker or competitor at a real company."""
+FREE_MAIL_UNKNOWN_SIZE: Final = -0.8
+NO_EMAIL: Final = -0.3
 
-# --- truth: intent ---------------------------------------------------------------------
+# --- truth: intent -----------------------------------------------------------------------
 HAND_RAISE_WEIGHT: Final[dict[str, float]] = {
     "demo_request": 1.0,
     "quote_request": 1.1,
     "consultation_request": 0.8,
 }
 HAND_RAISE_HALF_LIFE: Final = 7.0
-HAND_RAISE_SLOPE: Final = 1.9
-"""Log-odds per unit of log(1 + decayed hand-raises), at fit 1."""
+HAND_RAISE_SLOPE: Final = 2.7
+"""Log-odds per unit of log(1 + decayed, weighted hand-raises), for a buyer from the web."""
+PRICING_WEIGHT: Final[dict[str, float]] = {"pricing_page_view": 1.0}
+PRICING_SLOPE: Final = 1.3
 CONTENT_WEIGHT: Final[dict[str, float]] = {
-    "pricing_page_view": 1.0,
     "webinar_attendance": 0.9,
     "whitepaper_download": 0.4,
     "ebook_download": 0.3,
     "webinar_registration": 0.05,
 }
 CONTENT_HALF_LIFE: Final = 30.0
-CONTENT_SLOPE: Final = 1.0
+CONTENT_SLOPE: Final = 1.3
+RESEARCH_ONLY: Final = 0.5
+"""Share of content's value without any buying signal (pricing, hand-raise, trial)."""
 BROWSE_WEIGHT: Final[dict[str, float]] = {
     "page_view": 0.3,
     "blog_view": 0.2,
@@ -83,30 +102,77 @@ BROWSE_WEIGHT: Final[dict[str, float]] = {
     "email_open": 0.1,
     "email_click": 0.5,
 }
-BROWSE_SLOPE: Final = 0.35
-TRIAL_SIGNUP: Final = 0.5
+BROWSE_SLOPE: Final = 0.5
+TRIAL_SIGNUP: Final = 0.6
 TRIAL_SESSIONS: Final = (2, 6)
 """Trial use counts from the third session on and saturates at the sixth."""
-TRIAL_USE: Final = 1.8
-INTENT_FLOOR: Final = 0.25
-"""Intent multiplier at fit 0: intent * (INTENT_FLOOR + fit)."""
+TRIAL_USE: Final = 2.5
+
+
+@dataclass(frozen=True)
+class Persona:
+    """How much of one kind of intent counts (0..1), by who the contact is."""
+
+    role: tuple[tuple[float, float, float, float], ...]
+    """By seniority (entry .. c_level, then unknown) and size band, as ROLE_FIT."""
+    outsider: float
+    """A free-mail address at a company of OUTSIDER_SIZE people or more."""
+
+
+OUTSIDER_SIZE: Final = 20.0
+BUYER: Final = Persona(
+    role=(
+        (0.1, 0.1, 0.1, 0.1),
+        (1.0, 1.0, 1.0, 1.0),
+        (1.0, 1.0, 1.0, 1.0),
+        (1.0, 1.0, 1.0, 1.0),
+        (1.0, 0.6, 0.2, 0.7),
+        (0.6, 0.6, 0.6, 0.6),
+    ),
+    outsider=0.1,
+)
+"""Sales-led intent (hand-raises, pricing, content): an entry-level or free-mail hand-raise
+is mostly students, job seekers and competitors; big-company chiefs delegate, slowly."""
+USER: Final = Persona(
+    role=(
+        (0.8, 0.8, 0.8, 0.8),
+        (1.0, 1.0, 1.0, 1.0),
+        (0.8, 0.8, 0.8, 0.8),
+        (0.5, 0.5, 0.5, 0.5),
+        (1.0, 0.4, 0.1, 0.6),
+        (0.7, 0.7, 0.7, 0.7),
+    ),
+    outsider=0.8,
+)
+"""Product-led intent (trial use): practitioners adopt a product, often with a personal
+address; executives rarely use a trial themselves, except founders."""
 SOURCE_INTENT_GAIN: Final[dict[str, float]] = {
-    "content_syndication": 0.7,
-    "social": 0.85,
-    "referral": 0.55,
-    "outbound_call": 0.45,
-    "purchased_list": 0.3,
+    "content_syndication": 0.55,
+    "social": 0.75,
+    "referral": 0.2,
+    "webinar": 0.55,
+    "event": 0.2,
+    "outbound_call": 0.2,
+    "purchased_list": 0.1,
 }
-"""How much a source's engagement is worth (1 when not listed)."""
-SOURCE_BASE: Final[dict[str, float]] = {"referral": 0.5}
-"""Added to each source's direct term (vocab.SOURCE_PROFILES log_odds)."""
-INTERCEPT: Final = -3.4
+"""How much a source's engagement is worth (1 when not listed): engagement of bought-list
+and cold-called leads means little; referred and trade-show leads buy with little of it."""
+SOURCE_BASE: Final[dict[str, float]] = {
+    "direct": 0.15,
+    "content_syndication": -0.4,
+    "social": -0.3,
+    "referral": 1.6,
+    "review_site": 0.6,
+    "webinar": 0.6,
+    "event": 0.8,
+    "outbound_call": -0.5,
+    "purchased_list": -1.0,
+}
+"""Direct log-odds of each source (0 when not listed)."""
+INTERCEPT: Final = -3.75
 UNSUBSCRIBED: Final = -1.0
 
-SOURCE_TERM: Final = np.array(
-    [vocab.SOURCE_PROFILES[s].log_odds + SOURCE_BASE.get(s, 0.0) for s in schema.LEAD_SOURCES]
-)
-"""By schema.LEAD_SOURCES order: referral highest, purchased_list lowest."""
+SOURCE_TERM: Final = np.array([SOURCE_BASE.get(s, 0.0) for s in schema.LEAD_SOURCES])
 SOURCE_GAIN: Final = np.array([SOURCE_INTENT_GAIN.get(s, 1.0) for s in schema.LEAD_SOURCES])
 TYPE_INDEX: Final = {t: i for i, t in enumerate(schema.EVENT_TYPES)}
 """Event type -> code (position in schema.EVENT_TYPES); other types are -1."""
@@ -114,17 +180,24 @@ _N_TYPES: Final = len(schema.EVENT_TYPES)
 
 
 def _per_type(weights: dict[str, float]) -> FloatArray:
-    out = np.zeros(_N_TYPES + 1)  # the last slot takes code -1 (no type)
+    out = np.zeros(_N_TYPES)
     for name, w in weights.items():
         out[TYPE_INDEX[name]] = w
     return out
 
 
-GROUPS: Final = ("hand_raise", "content", "browse")
+GROUPS: Final = ("hand_raise", "pricing", "content", "browse")
 GROUP_WEIGHT: Final = np.stack(
-    [_per_type(HAND_RAISE_WEIGHT), _per_type(CONTENT_WEIGHT), _per_type(BROWSE_WEIGHT)]
+    [
+        _per_type(HAND_RAISE_WEIGHT),
+        _per_type(PRICING_WEIGHT),
+        _per_type(CONTENT_WEIGHT),
+        _per_type(BROWSE_WEIGHT),
+    ]
 )
-GROUP_HALF_LIFE: Final = np.array([HAND_RAISE_HALF_LIFE, CONTENT_HALF_LIFE, CONTENT_HALF_LIFE])
+GROUP_HALF_LIFE: Final = np.array(
+    [HAND_RAISE_HALF_LIFE, CONTENT_HALF_LIFE, CONTENT_HALF_LIFE, CONTENT_HALF_LIFE]
+)
 
 
 @dataclass(frozen=True)
@@ -145,42 +218,50 @@ class Signals:
     """What each lead did before its cutoff, as the truth reads it."""
 
     decayed: FloatArray
-    """(n, 3) weighted, decayed sums per GROUPS entry."""
+    """(n, len(GROUPS)) weighted, decayed sums per GROUPS entry."""
     trial_signup: BoolArray
     trial_sessions: IntArray
     unsubscribed: BoolArray
 
 
-def fit_log_odds(f: Firmographics) -> FloatArray:
-    """Behaviour: how good a fit drives hidden intent (industry, size, revenue, role, mail)."""
-    industry = np.where(f.industry >= 0, np.asarray(INDUSTRY_TERM)[f.industry], -0.1)
-    size_x = np.log10(np.maximum(f.employees, 1.0))
-    size = np.where(np.isnan(f.employees), 0.0, 0.4 - 0.25 * (size_x - 2.4) ** 2)
-    rev_x = np.clip(np.log10(np.maximum(f.annual_revenue, 1.0)) - 7.0, -2.0, 2.0)
-    revenue = np.where(np.isnan(f.annual_revenue), 0.0, 0.15 * rev_x)
-    seniority = np.where(f.seniority >= 0, np.asarray(SENIORITY_TERM)[f.seniority], -0.15)
-    region = np.where(f.country >= 0, COUNTRY_REGION_TERM[f.country], 0.0)
-    email = np.where(f.has_email, np.where(f.free_mail, FREE_MAIL_TERM, 0.0), -0.2)
-    return np.asarray(industry + size + revenue + seniority + region + email, dtype=np.float64)
+def _by_size(
+    employees: FloatArray, steps: tuple[tuple[float, float], ...], unknown: float
+) -> FloatArray:
+    """A value per lead from (employees below, value) steps; `unknown` without a size."""
+    out = np.full(len(employees), unknown)
+    for below, value in reversed(steps):
+        out = np.where(employees < below, value, out)  # NaN compares False: stays unknown
+    return out
 
 
-def fit_score(f: Firmographics) -> FloatArray:
-    """Truth: how much the lead looks like a customer, in [0, 1], from written values only."""
+def fit_terms(f: Firmographics) -> FloatArray:
+    """Truth: the fit part of the log-odds, from the firmographics as written."""
     industry = np.asarray(INDUSTRY_FIT)[np.maximum(f.industry, 0)]
-    industry = np.where(f.industry >= 0, industry, UNKNOWN_FIT["industry"])
+    industry = np.where(f.industry >= 0, industry, UNKNOWN_INDUSTRY)
     x = np.log10(np.maximum(np.nan_to_num(f.employees, nan=1.0), 1.0)) - SIZE_PEAK
     width = np.where(x < 0, SIZE_WIDTH[0], SIZE_WIDTH[1])
-    size = np.where(
-        np.isnan(f.employees), UNKNOWN_FIT["size"], np.clip(1.0 - (x / width) ** 2, 0.0, 1.0)
-    )
-    chief = np.full(len(x), C_LEVEL_UNKNOWN_SIZE)
-    for below, value in reversed(C_LEVEL_FIT):
-        chief = np.where(f.employees < below, value, chief)  # NaN compares False: unknown
-    role = np.append(np.asarray(SENIORITY_FIT), 0.0)[np.clip(f.seniority, 0, 4)]
-    role = np.where(f.seniority == 4, chief, role)
-    role = np.where(f.seniority >= 0, role, UNKNOWN_FIT["seniority"])
-    email = np.where(f.has_email, np.where(f.free_mail, 0.0, 1.0), UNKNOWN_FIT["email"])
-    return np.asarray((industry + size + role + email) / FIT_PARTS, dtype=np.float64)
+    size = SIZE_FIT * (1.0 - 2.0 * np.minimum((x / width) ** 2, 1.0))
+    size = np.where(np.isnan(f.employees), UNKNOWN_SIZE, size)
+    role = _by_role(f, ROLE_FIT)
+    free = _by_size(f.employees, FREE_MAIL_FIT, FREE_MAIL_UNKNOWN_SIZE)
+    email = np.where(f.has_email, np.where(f.free_mail, free, 0.0), NO_EMAIL)
+    region = np.where(f.country >= 0, COUNTRY_REGION_TERM[np.maximum(f.country, 0)], 0.0)
+    return np.asarray(industry + size + role + email + region, dtype=np.float64)
+
+
+def _by_role(f: Firmographics, table: tuple[tuple[float, ...], ...]) -> FloatArray:
+    """A value per lead from a (seniority or unknown) x (size band or unknown) table."""
+    band = np.searchsorted(np.asarray(SIZE_BANDS), f.employees, side="right")
+    band = np.where(np.isnan(f.employees), len(SIZE_BANDS) + 1, band)
+    level = np.where(f.seniority >= 0, f.seniority, len(table) - 1)
+    return np.asarray(np.asarray(table)[level, band], dtype=np.float64)
+
+
+def persona_share(f: Firmographics, persona: Persona) -> FloatArray:
+    """Truth: the share of a lead's intent of one kind that counts, by who the contact is."""
+    outsider = f.free_mail & (f.employees >= OUTSIDER_SIZE)
+    share = _by_role(f, persona.role) * np.where(outsider, persona.outsider, 1.0)
+    return np.asarray(share, dtype=np.float64)
 
 
 def cutoff_signals(lead: IntArray, seconds: IntArray, code: IntArray, created: IntArray) -> Signals:
@@ -209,26 +290,35 @@ def cutoff_signals(lead: IntArray, seconds: IntArray, code: IntArray, created: I
     )
 
 
+def sales_intent(signals: Signals) -> FloatArray:
+    """Truth: hand-raises, content and browsing before the cutoff, in buyer log-odds."""
+    hand, pricing, content, browse = np.log1p(signals.decayed).T
+    buying = (hand > 0) | (pricing > 0) | signals.trial_signup
+    return np.asarray(
+        HAND_RAISE_SLOPE * hand
+        + PRICING_SLOPE * pricing
+        + CONTENT_SLOPE * content * np.where(buying, 1.0, RESEARCH_ONLY)
+        + BROWSE_SLOPE * browse
+        + TRIAL_SIGNUP * signals.trial_signup,
+        dtype=np.float64,
+    )
+
+
+def product_intent(signals: Signals) -> FloatArray:
+    """Truth: trial use before the cutoff; it counts from the third session on."""
+    low, high = TRIAL_SESSIONS
+    return np.asarray(TRIAL_USE * np.clip((signals.trial_sessions - low) / (high - low), 0, 1))
+
+
 def true_log_odds(source: IntArray, firm: Firmographics, signals: Signals) -> FloatArray:
     """The true log-odds of converting in the window, from observables at the cutoff only."""
-    fit = fit_score(firm)
-    low, high = TRIAL_SESSIONS
-    trial_use = np.clip((signals.trial_sessions - low) / (high - low), 0.0, 1.0)
-    hand, content, browse = np.log1p(signals.decayed).T
-    intent = (
-        HAND_RAISE_SLOPE * hand
-        + CONTENT_SLOPE * content
-        + BROWSE_SLOPE * browse
-        + TRIAL_SIGNUP * signals.trial_signup
-        + TRIAL_USE * trial_use
-    )
-    region = np.where(firm.country >= 0, COUNTRY_REGION_TERM[np.maximum(firm.country, 0)], 0.0)
+    intent = persona_share(firm, BUYER) * sales_intent(signals)
+    intent += persona_share(firm, USER) * product_intent(signals)
     logit = (
         INTERCEPT
         + SOURCE_TERM[source]
-        + FIT_MAIN * (fit - 0.5)
-        + region
-        + SOURCE_GAIN[source] * intent * (INTENT_FLOOR + fit)
+        + fit_terms(firm)
+        + SOURCE_GAIN[source] * intent
         + UNSUBSCRIBED * signals.unsubscribed
     )
     return np.asarray(logit, dtype=np.float64)

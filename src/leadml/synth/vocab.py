@@ -27,8 +27,6 @@ class SourceProfile(NamedTuple):
     """Shift of the hidden buying intent (quality)."""
     activity: float
     """Multiplier on how many events a lead produces (purchased lists rarely engage)."""
-    log_odds: float
-    """Direct term of the source in the true conversion log-odds (an observable)."""
     cost_per_lead: float
     """Median acquisition cost in USD."""
     free_mail: float
@@ -42,18 +40,18 @@ class SourceProfile(NamedTuple):
 
 
 SOURCE_PROFILES: Final[dict[str, SourceProfile]] = {
-    "organic_search": SourceProfile(0.17, 0.3, 0.0, 1.0, 0.0, 12.0, -0.9, 1.0, 0.3, 0.35),
-    "direct": SourceProfile(0.07, 0.1, 0.3, 1.1, 0.15, 2.0, -0.9, 1.0, 0.0, 0.45),
-    "email": SourceProfile(0.08, -0.2, 0.0, 1.2, -0.1, 3.5, -1.0, 1.0, 0.95, 0.15),
-    "paid_search": SourceProfile(0.15, 0.6, -0.1, 0.9, -0.1, 55.0, -0.8, 1.0, 0.95, 0.25),
-    "content_syndication": SourceProfile(0.08, -0.3, -0.6, 0.7, -0.4, 38.0, -1.4, 0.9, 1.0, 0.02),
-    "social": SourceProfile(0.09, 0.8, -0.4, 0.9, -0.3, 28.0, -0.3, 1.2, 0.9, 0.2),
-    "referral": SourceProfile(0.05, 0.2, 1.0, 1.1, 0.6, 45.0, -1.5, 0.8, 0.5, 0.15),
-    "review_site": SourceProfile(0.09, 0.0, 0.6, 1.1, 0.4, 65.0, -1.1, 1.0, 0.8, 0.3),
-    "webinar": SourceProfile(0.06, 0.0, 0.6, 1.2, 0.2, 48.0, -1.2, 0.9, 1.0, 0.1),
-    "event": SourceProfile(0.05, 0.0, 0.3, 0.8, 0.1, 140.0, -1.8, 0.6, 1.0, 0.02),
-    "outbound_call": SourceProfile(0.07, -0.2, -1.0, 0.5, -0.4, 95.0, -2.2, 0.6, 0.9, 0.0),
-    "purchased_list": SourceProfile(0.10, -0.6, -1.5, 0.15, -0.8, 3.0, -2.5, 0.8, 1.0, 0.0),
+    "organic_search": SourceProfile(0.17, 0.3, 0.0, 1.0, 12.0, -0.9, 1.0, 0.3, 0.35),
+    "direct": SourceProfile(0.07, 0.1, 0.3, 1.1, 2.0, -0.9, 1.0, 0.0, 0.45),
+    "email": SourceProfile(0.08, -0.2, 0.0, 1.2, 3.5, -1.0, 1.0, 0.95, 0.15),
+    "paid_search": SourceProfile(0.15, 0.6, -0.1, 0.9, 55.0, -0.8, 1.0, 0.95, 0.25),
+    "content_syndication": SourceProfile(0.08, -0.3, -0.6, 0.7, 38.0, -1.4, 0.9, 1.0, 0.02),
+    "social": SourceProfile(0.09, 0.8, -0.4, 0.9, 28.0, -0.3, 1.2, 0.9, 0.2),
+    "referral": SourceProfile(0.05, 0.2, 1.0, 1.1, 45.0, -1.5, 0.8, 0.5, 0.15),
+    "review_site": SourceProfile(0.09, 0.0, 0.6, 1.1, 65.0, -1.1, 1.0, 0.8, 0.3),
+    "webinar": SourceProfile(0.06, 0.0, 0.6, 1.2, 48.0, -1.2, 0.9, 1.0, 0.1),
+    "event": SourceProfile(0.05, 0.0, 0.3, 0.8, 140.0, -1.8, 0.6, 1.0, 0.02),
+    "outbound_call": SourceProfile(0.07, -0.2, -1.0, 0.5, 95.0, -2.2, 0.6, 0.9, 0.0),
+    "purchased_list": SourceProfile(0.10, -0.6, -1.5, 0.15, 3.0, -2.5, 0.8, 1.0, 0.0),
 }
 PROFILES: Final = tuple(SOURCE_PROFILES[s] for s in schema.LEAD_SOURCES)
 """Profiles in schema.LEAD_SOURCES order, so a source index picks its profile."""
