@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -67,10 +68,12 @@ def main() -> None:
     if args.child:
         print(json.dumps(run_one(args.child)))
         return
+    env = {**os.environ, "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
     for n in args.leads:
         done = subprocess.run(
             [sys.executable, __file__, "--child", str(n)],
             capture_output=True,
+            env=env,
             text=True,
             check=False,
         )
