@@ -601,7 +601,7 @@ def test_lightgbm_approaches_the_oracle() -> None:
         "min_data_in_leaf": 50,
         "verbose": -1,
         "seed": 1,
-        "num_threads": 2,
+        "num_threads": 1,
     }
     model = lgb.train(
         params,

@@ -35,9 +35,11 @@ from leadml.synth.timeline import (
     to_timestamps,
 )
 from leadml.synth.truth import (
+    BUYER,
     COUNTRY_REGION_TERM,
     Firmographics,
     cutoff_signals,
+    persona_share,
     true_log_odds,
 )
 
@@ -120,7 +122,8 @@ def generate_funnel(
 
         step("events before the cutoff")
         early, climb = pre_cutoff_events(rng, created, source, intent, activity)
-        pre_at = _pre_cutoff_conversions(rng, created, climb, intent, fit_hidden)
+        buyer = persona_share(draw.hidden, BUYER)
+        pre_at = _pre_cutoff_conversions(rng, created, climb, intent, fit_hidden, buyer)
         pre = pre_at >= 0
         early = early.select(~(pre[early.lead] & (early.seconds > pre_at[early.lead])))
 
@@ -160,12 +163,16 @@ def _pre_cutoff_conversions(
     climb: Climb,
     intent: FloatArray,
     fit: FloatArray,
+    buyer: FloatArray,
 ) -> IntArray:
-    """Hot hand-raisers who buy before their cutoff: conversion time, or -1."""
+    """Hot hand-raisers who buy before their cutoff: conversion time, or -1.
+
+    `buyer` (0..1, truth.BUYER) keeps students, job seekers and competitors from buying.
+    """
     n = len(created)
     raised = np.minimum(climb.entry_days[:, 2], climb.entry_days[:, 3])
     buy_day = raised + rng.gamma(2.0, 2.0, n)
-    buys = (rng.random(n) < sigmoid(PRE_CUTOFF_BASE + intent + 0.5 * fit)) & (
+    buys = (rng.random(n) < buyer * sigmoid(PRE_CUTOFF_BASE + intent + 0.5 * fit)) & (
         buy_day < schema.STANDARD_OBSERVATION_DAYS
     )
     at = created + np.floor(np.where(buys, buy_day, 0.0) * DAY).astype(np.int64)
