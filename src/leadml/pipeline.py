@@ -28,6 +28,7 @@ from leadml.features.build import build_features
 from leadml.features.spec import encode, learn_spec
 from leadml.labels import Labels, cutoffs, data_end, make_labels
 from leadml.leakage import LeakFlag, refuse_leaks
+from leadml.scoring import stage_names
 from leadml.train import TimeSplit, fit_booster, lgb_params, time_split, tune
 
 StepFn = Callable[[str], None]
@@ -154,9 +155,7 @@ def fit_and_evaluate(
             "points": p_points,
             "logistic": p_logistic,
             "lead_source": test_raw["lead_source"].to_numpy(),
-            "stage": np.asarray((schema.NO_STAGE, *schema.STAGES), dtype=object)[
-                test_raw["stage_reached"].fillna(0).to_numpy(dtype=np.int64)
-            ],
+            "stage": stage_names(test_raw),
         },
         index=split.test,
     )

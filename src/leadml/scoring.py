@@ -102,7 +102,7 @@ class Scorer:
                 "score": scores_from_probability(p, self.bundle.score_quantiles),
                 "grade": grades_from_probability(p, self.bundle.grade_thresholds),
                 "raw_score": raw_score,
-                "stage": _stage_names(raw),
+                "stage": stage_names(raw),
                 "model_version": self.model_version,
             },
             index=raw.index,
@@ -119,7 +119,8 @@ def _empty_frame(index: pd.Index, explain: bool) -> pd.DataFrame:
     return pd.DataFrame(columns=columns + (["reasons"] if explain else []), index=index)
 
 
-def _stage_names(raw: pd.DataFrame) -> np.ndarray:
+def stage_names(raw: pd.DataFrame) -> np.ndarray:
+    """Funnel stage names (none/IQL/MQL/SQL/PQL) from a raw feature frame's stage_reached."""
     if "stage_reached" not in raw:
         return np.full(len(raw), schema.NO_STAGE, dtype=object)
     codes = raw["stage_reached"].fillna(0).to_numpy(dtype=np.int64)
