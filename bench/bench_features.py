@@ -1,12 +1,18 @@
 """Benchmark the feature families on 1M leads and 20M events (prints figures, no asserts).
 
-The data is generated here with numpy (independent of the synthetic funnel). For each
-family and for the whole `build_features`, it prints the first (cold) call and the median
-of the warm calls, events per second, and the peak extra memory (resident set size
-sampled every millisecond above the level just before the call). A bare pandas groupby
-count over the same events runs in the same process as the yardstick.
+Bulk (training, batch scoring): the data is generated here with numpy (independent of
+the synthetic funnel). For each family and for the whole `build_features`, it prints the
+first (cold) call and the median of the warm calls, events per second, and the peak extra
+memory (resident set size sampled every millisecond above the level just before the
+call). A bare pandas groupby count over the same events runs in the same process as the
+yardstick.
+
+Serving (the API): `feature_columns` + `encode_columns` for one lead with 20 events,
+p50 and p99 after warm-up; and the first call in a new process, with numba's compiled
+kernels cached on disk and with nothing cached (a fresh cache directory).
 
 Run: .venv/bin/python bench/bench_features.py [--leads N] [--events N] [--id-width W]
+     [--serving-only]
 """
 
 from __future__ import annotations
@@ -15,11 +21,16 @@ import argparse
 import contextlib
 import ctypes
 import gc
+import json
 import os
 import statistics
+import subprocess
+import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -28,15 +39,18 @@ import pyarrow as pa
 
 from leadml import schema
 from leadml.config import FeatureConfig
-from leadml.features.build import build_features
+from leadml.features.build import build_features, feature_columns
 from leadml.features.engagement import engagement_features
 from leadml.features.firmographics import firmographic_features
 from leadml.features.lead_source import lead_source_features
+from leadml.features.spec import FeatureSpec, encode_columns, learn_spec
 
 DAY_US = 86_400 * 10**6
 TARGET_EVENTS_PER_SECOND = 5e6
 MEMORY_BUDGET = 2 * 2**30
 TEXT = pd.StringDtype("pyarrow", na_value=np.nan)  # pandas' default `str` dtype
+TARGET_ONE_LEAD_SECONDS = 100e-6
+ONE_LEAD_EVENTS = 20
 
 
 def generate(
@@ -151,6 +165,125 @@ def run(
     return {"name": name, "seconds": median, "rate": rate, "memory": memory}
 
 
+def one_lead(seed: int = 1) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], np.ndarray]:
+    """One lead with ONE_LEAD_EVENTS events in the two weeks before its cutoff, as the
+    API holds it: numpy arrays, datetime64[ns] in UTC."""
+    rng = np.random.default_rng(seed)
+    created = np.datetime64("2025-03-01T09:30", "ns")
+    lead = {
+        schema.LEAD_ID: np.array(["L0000042"], dtype=object),
+        schema.CREATED_AT: np.array([created]),
+        schema.LEAD_SOURCE: np.array(["paid_search"], dtype=object),
+        schema.CAMPAIGN: np.array(["campaign_003"], dtype=object),
+        schema.INDUSTRY: np.array([schema.INDUSTRIES[0]], dtype=object),
+        schema.EMPLOYEES: np.array([120.0]),
+        schema.ANNUAL_REVENUE: np.array([2.5e7]),
+        schema.COUNTRY: np.array(["DE"], dtype=object),
+        schema.SENIORITY: np.array(["director"], dtype=object),
+        schema.EMAIL: np.array(["ana@company7.com"], dtype=object),
+    }
+    seconds = rng.integers(0, 14 * 86_400, ONE_LEAD_EVENTS).astype("timedelta64[s]")
+    events = {
+        schema.LEAD_ID: np.array(["L0000042"] * ONE_LEAD_EVENTS, dtype=object),
+        schema.EVENT_TYPE: rng.choice(np.array(schema.EVENT_TYPES, dtype=object), ONE_LEAD_EVENTS),
+        schema.OCCURRED_AT: np.sort(created + seconds),
+    }
+    return lead, events, np.array([created + np.timedelta64(14, "D")])
+
+
+def serving(spec: FeatureSpec, calls: int) -> None:
+    """p50 and p99 of feature_columns + encode_columns for one lead, after warm-up."""
+    lead, events, cutoff = one_lead()
+
+    def score_one() -> np.ndarray:
+        return encode_columns(feature_columns(lead, events, cutoff, spec.config), spec)[0]
+
+    def timings(fn: Callable[[], object]) -> tuple[float, float]:
+        for _ in range(calls // 10):
+            fn()
+        seconds = []
+        for _ in range(calls):
+            start = time.perf_counter()
+            fn()
+            seconds.append(time.perf_counter() - start)
+        q = np.quantile(seconds, [0.5, 0.99])
+        return float(q[0]), float(q[1])
+
+    columns = feature_columns(lead, events, cutoff, spec.config)
+    parts = {
+        "feature_columns": lambda: feature_columns(lead, events, cutoff, spec.config),
+        "encode_columns": lambda: encode_columns(columns, spec),
+        "feature_columns + encode_columns": score_one,
+    }
+    print(f"serving: one lead with {ONE_LEAD_EVENTS} events, {calls:,} calls after warm-up")
+    for name, fn in parts.items():
+        p50, p99 = timings(fn)
+        print(f"  {name:<36} p50 {p50 * 1e6:7.1f} us   p99 {p99 * 1e6:7.1f} us")
+    ok = p50 <= TARGET_ONE_LEAD_SECONDS
+    print(
+        f"  target p50 <= {TARGET_ONE_LEAD_SECONDS * 1e6:.0f} us: {'OK' if ok else 'ABOVE TARGET'}"
+    )
+
+
+_FIRST_CALL = """
+import json, sys, time
+start = time.perf_counter()
+sys.path.insert(0, {bench!r})
+from bench_features import one_lead
+from leadml.features.build import feature_columns, warm_up
+from leadml.features.spec import FeatureSpec, encode_columns
+imported = time.perf_counter() - start
+spec = FeatureSpec.from_dict(json.loads({spec!r}))
+lead, events, cutoff = one_lead()
+if {warm!r}:
+    warm_up(spec.config)
+out = []
+for _ in range(2):
+    start = time.perf_counter()
+    encode_columns(feature_columns(lead, events, cutoff, spec.config), spec)
+    out.append(time.perf_counter() - start)
+print(json.dumps({{"import": imported, "first": out[0], "second": out[1]}}))
+"""
+
+
+def first_call(spec: FeatureSpec) -> None:
+    """The first call in a new process: kernels loaded from the on-disk cache, compiled
+    from nothing (an empty NUMBA_CACHE_DIR, which the next run then reuses), and after
+    `warm_up` (what a server's first request sees when its start-up calls it)."""
+    bench, document = str(Path(__file__).parent), json.dumps(spec.to_dict())
+    print("first call in a new process (feature_columns + encode_columns, one lead):")
+    with tempfile.TemporaryDirectory() as empty:
+        runs = [
+            ("kernels cached (the package's cache)", {}, False),
+            ("nothing cached (compiles)", {"NUMBA_CACHE_DIR": empty}, False),
+            ("cached by the run above", {"NUMBA_CACHE_DIR": empty}, False),
+            ("cached, after warm_up() at start-up", {}, True),
+        ]
+        for name, env, warm in runs:
+            script = _FIRST_CALL.format(bench=bench, spec=document, warm=warm)
+            done = subprocess.run(
+                [sys.executable, "-c", script],
+                env=os.environ | env,
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            t = json.loads(done.stdout.strip().splitlines()[-1])
+            print(
+                f"  {name:<38} first call {t['first'] * 1e3:8.1f} ms   second "
+                f"{t['second'] * 1e6:6.1f} us   (imports {t['import']:.2f} s)"
+            )
+
+
+def serving_spec(leads: pd.DataFrame, events: pd.DataFrame, cutoff: pd.Series) -> FeatureSpec:
+    """A spec learned on (at most) 50,000 of the generated leads."""
+    config = FeatureConfig()
+    some = leads.iloc[:50_000]
+    return learn_spec(
+        build_features(some, events, cutoff.loc[some[schema.LEAD_ID]], config), config
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--leads", type=int, default=1_000_000)
@@ -158,7 +291,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--id-width", type=int, default=8, help="lead_id length in characters")
+    parser.add_argument("--calls", type=int, default=20_000, help="one-lead calls to time")
+    parser.add_argument("--serving-only", action="store_true", help="skip the bulk figures")
     args = parser.parse_args()
+    if args.serving_only:
+        args.leads, args.events = min(args.leads, 50_000), min(args.events, 1_000_000)
 
     start = time.perf_counter()
     leads, events, cutoff, share = generate(args.leads, args.events, args.seed, args.id_width)
@@ -167,6 +304,12 @@ def main() -> None:
         f"(generated in {time.perf_counter() - start:.1f} s, {os.cpu_count()} cores)"
     )
     print(f"standard cutoff (created + 14 days): {share:.0%} of events before it\n")
+    spec = serving_spec(leads, events, cutoff)
+    serving(spec, args.calls)
+    first_call(spec)
+    if args.serving_only:
+        return
+    print()
     config = FeatureConfig()
     n = len(events)
     snapshot = pd.Series(
@@ -217,6 +360,13 @@ def main() -> None:
         f"{'OK' if slowest >= TARGET_EVENTS_PER_SECOND else 'BELOW TARGET'}; "
         f"peak extra memory {largest / 2**30:.2f} GiB (budget 2 GiB): "
         f"{'OK' if largest <= MEMORY_BUDGET else 'OVER BUDGET'}"
+    )
+    build = rows[-1]
+    print(
+        f"build_features (all families): {build['rate'] / 1e6:.2f} M events/s "
+        f"(target >= {TARGET_EVENTS_PER_SECOND / 1e6:.0f}): "
+        f"{'OK' if build['rate'] >= TARGET_EVENTS_PER_SECOND else 'BELOW TARGET'}; "
+        f"peak extra memory {build['memory'] / 2**30:.2f} GiB"
     )
 
 

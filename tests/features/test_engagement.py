@@ -378,3 +378,15 @@ def test_naive_timestamps_are_refused() -> None:
     events[schema.OCCURRED_AT] = events[schema.OCCURRED_AT].dt.tz_localize(None)
     with pytest.raises(ValueError, match="tz-aware"):
         engagement_features(_leads(["A"]), events, _cutoff(["A"]), CONFIG)
+
+
+@pytest.mark.parametrize("n_table", [1, 2, 5])
+def test_id_lookup_with_a_tiny_table_and_many_queries(
+    monkeypatch: pytest.MonkeyPatch, n_table: int
+) -> None:
+    # Queries hash to every home slot, also to slots no table id landed near.
+    monkeypatch.setattr(id_lookup, "_TABLE_MIN_QUERIES", 0)
+    table = pd.Index(pd.Series([f"L{i:07d}" for i in range(n_table)], dtype="str"))
+    query = pd.Series([f"L{i:07d}" for i in range(2000)], dtype="str")
+    found = id_lookup.Lookup(table, query).positions(0, len(query))
+    np.testing.assert_array_equal(found, table.get_indexer(query))

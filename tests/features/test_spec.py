@@ -10,17 +10,18 @@ import pytest
 from leadml import schema
 from leadml.config import FeatureConfig
 from leadml.errors import InputError
-from leadml.features.build import build_features
+from leadml.features.build import build_features, feature_columns
 from leadml.features.spec import (
     NEVER_DAYS,
     OTHER,
     FeatureColumn,
     FeatureSpec,
     encode,
+    encode_columns,
     encode_numpy,
     learn_spec,
 )
-from tests.features.test_build import synthetic_inputs
+from tests.features.test_build import as_arrays, synthetic_inputs
 
 CONFIG = FeatureConfig(campaign_min_leads=3)
 
@@ -156,3 +157,50 @@ def test_bad_spec_documents_are_refused() -> None:
         FeatureSpec.from_dict({"version": 99, "columns": [], "config": {}})
     with pytest.raises(ValueError):
         FeatureColumn("industry", "categorical", "firmographics", "industry", levels=("a",))
+
+
+@pytest.mark.parametrize("rows", [0, 1, 5, 300], ids=["none", "one", "few", "many"])
+def test_encode_columns_encode_numpy_and_encode_agree(rows: int) -> None:
+    leads, events, cutoff = synthetic_inputs(n_leads=300, n_events=6000, seed=12)
+    raw_all = build_features(leads, events, cutoff, CONFIG)
+    spec = learn_spec(raw_all.iloc[:150], CONFIG)  # later leads bring unseen values
+    picked = leads.iloc[::-1].iloc[:rows].copy()
+    picked.loc[picked.index[::3], schema.LEAD_SOURCE] = "brand_new_source"  # unseen: warned
+    picked.loc[picked.index[1::4], schema.CAMPAIGN] = "brand_new_campaign"  # long tail: 'other'
+    raw = build_features(picked, events, cutoff, CONFIG)
+    columns = feature_columns(*as_arrays(picked, events, cutoff), CONFIG)
+    matrix, warnings = encode_columns(columns, spec)
+    frame, frame_warnings = encode(raw, spec)
+    assert matrix.shape == (rows, len(spec.columns)) and matrix.dtype == np.float64
+    assert matrix.flags.c_contiguous
+    np.testing.assert_array_equal(matrix, encode_numpy(raw, spec), strict=True)
+    assert warnings == frame_warnings
+    for j, column in enumerate(spec.columns):
+        values = frame[column.name]
+        expected = values.cat.codes.to_numpy() if column.kind == "categorical" else values
+        np.testing.assert_array_equal(matrix[:, j], np.asarray(expected, dtype=np.float64))
+    assert bool(warnings) == (rows > 0)
+
+
+def test_encode_columns_never_days_and_extra_columns(raw: pd.DataFrame) -> None:
+    spec = learn_spec(raw, CONFIG)
+    columns = {name: raw[name].to_numpy() for name in raw.columns} | {"extra": np.zeros(len(raw))}
+    matrix, _ = encode_columns(columns, spec)
+    j = spec.names.index("days_since_last_demo_request")
+    never = raw["days_since_last_demo_request"].isna().to_numpy()
+    assert never.any() and (matrix[never, j] == NEVER_DAYS).all()
+    assert not np.isnan(matrix[:, j]).any()
+
+
+def test_encode_columns_names_bad_input(raw: pd.DataFrame) -> None:
+    spec = learn_spec(raw, CONFIG)
+    columns = {name: raw[name].to_numpy() for name in raw.columns}
+    with pytest.raises(InputError, match="missing") as caught:
+        encode_columns({k: v for k, v in columns.items() if k != "engagement_score"}, spec)
+    assert caught.value.column == "engagement_score"
+    with pytest.raises(InputError, match="not numeric") as caught:
+        encode_columns(columns | {"employees_log": np.full(len(raw), "many", dtype=object)}, spec)
+    assert caught.value.column == "employees_log"
+    with pytest.raises(InputError, match="differ in length") as caught:
+        encode_columns(columns | {"total_events": columns["total_events"][:-1]}, spec)
+    assert caught.value.column == "total_events"

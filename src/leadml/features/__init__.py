@@ -1,8 +1,13 @@
 """Point-in-time features: pure functions of (leads, events, cutoff, config).
 
 - `lead_source`, `engagement`, `firmographics`: one module per feature family.
-- `build`: `build_features` joins the families into the raw feature frame.
+- `build`: `feature_columns` (arrays in, feature arrays out: the serving path) and
+  `build_features` (the same through DataFrames: training and batch scoring).
+- `columns`, `events`, `ids`: inputs as arrays (text as codes, timestamps as int64
+  microseconds), events resolved to their leads, the fast lead-id lookup.
+- `kernels`: the numba-compiled loops (engagement, size bands), cached on disk.
 - `spec`: `FeatureSpec`, learned on training rows (category levels, monotone constraints)
-  and shipped with the model as JSON; `encode` / `encode_numpy` make the model matrix.
+  and shipped with the model as JSON; `encode_columns` / `encode` / `encode_numpy` make
+  the model matrix.
 - `describe`: one readable sentence per feature value, for sales.
 """

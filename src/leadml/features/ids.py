@@ -15,6 +15,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from leadml.features import kernels
+
 _CHUNK: Final = 1 << 20
 """Ids checked per pass when testing for fixed width."""
 _TABLE_MIN_QUERIES: Final = 1 << 16
@@ -104,7 +106,8 @@ class Lookup:
         Slots hold int32 positions (-1 = empty); a candidate's key is checked against the
         table ids' own key array. Both are small enough to stay in cache. Items placed in
         home-slot order land at max(home, previous + 1); the table gets a tail instead of
-        wrapping around, so a probe always ends at an empty slot.
+        wrapping around, so a probe always ends at an empty slot. Queries probe it in one
+        compiled loop (`kernels.probe`).
         """
         keys = self._keys
         self._bits = max(1, (4 * len(keys) - 1).bit_length())
@@ -112,21 +115,14 @@ class Lookup:
         order = np.argsort(home, kind="stable")
         steps = np.arange(len(keys))
         final = np.maximum.accumulate(home[order] - steps) + steps
-        table = np.full(int(final[-1]) + 2, -1, dtype=np.int32)
+        # Every home slot a query can hash to, then the tail, then one empty slot.
+        table = np.full(max(int(final[-1]), (1 << self._bits) - 1) + 2, -1, dtype=np.int32)
         table[final] = order
         self._table = table
 
     def _probe(self, keys: np.ndarray) -> np.ndarray:
-        slots = self._slot(keys)
-        found = self._table[slots]
-        # found == -1 is an empty slot (absent); indexing with it is harmless, then masked.
-        miss = np.flatnonzero((found >= 0) & (self._keys[found] != keys))
-        while miss.size:
-            slots[miss] += 1
-            candidate = self._table[slots[miss]]
-            found[miss] = candidate
-            miss = miss[(candidate >= 0) & (self._keys[candidate] != keys[miss])]
-        return found
+        shift = np.uint64(64 - self._bits)
+        return kernels.probe(np.ascontiguousarray(keys), self._table, self._keys, shift, self._MUL)
 
 
 def _distinct(keys: np.ndarray) -> bool:

@@ -2,7 +2,8 @@
 
 `learn_spec` fixes the column order, each column's kind, family and business field, the
 category levels (from training rows only, never before the split) and the monotone
-constraints. `encode` and `encode_numpy` turn a raw feature frame into the model matrix.
+constraints. `encode_columns` turns raw feature arrays (`feature_columns`) into the model
+matrix; `encode` and `encode_numpy` do the same for a raw feature frame, through it.
 
 Category levels: the levels seen in training, sorted, then the explicit 'unknown' level
 last. Missing and unseen values share 'unknown' (LightGBM's native categorical handling
@@ -10,17 +11,20 @@ treats them alike anyway); unseen values also raise a warning. `campaign` keeps 
 level only for campaigns with at least `campaign_min_leads` training leads; every other
 campaign, seen or unseen, maps to 'other' (the long tail, no warning).
 
-Codes (for `encode_numpy`, LightGBM's native categorical representation): a value's code
-is its position in `levels`, as a float. That is exactly the pandas category code of
-`encode`'s output, so a booster trained on `encode` predicts identically from either.
+Codes (for `encode_columns` and `encode_numpy`, LightGBM's native categorical
+representation): a value's code is its position in `levels`, as a float. That is exactly
+the pandas category code of `encode`'s output, so a booster trained on `encode` predicts
+identically from any of them.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import operator
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import numpy as np
 import pandas as pd
@@ -63,6 +67,8 @@ class FeatureColumn:
     """+1: a larger value never lowers the score; -1: never raises it; 0: unconstrained."""
     _index: pd.Index = dataclasses.field(init=False, repr=False, compare=False)
     _position: dict[str, int] = dataclasses.field(init=False, repr=False, compare=False)
+    _unknown: int = dataclasses.field(init=False, repr=False, compare=False)
+    _fallback: int = dataclasses.field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.kind not in ("numeric", "categorical"):
@@ -75,6 +81,11 @@ class FeatureColumn:
             raise ValueError(f"{self.name}: monotone must be -1, 0 or 1")
         object.__setattr__(self, "_index", pd.Index(list(self.levels), dtype=object))
         object.__setattr__(self, "_position", {v: i for i, v in enumerate(self.levels)})
+        # Codes of missing values, and of values unseen in training (the long tail's 'other').
+        unknown = self._position.get(schema.UNKNOWN, -1)
+        fallback = self._position.get(OTHER, unknown) if self.name in LONG_TAIL else unknown
+        object.__setattr__(self, "_unknown", unknown)
+        object.__setattr__(self, "_fallback", fallback)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able dict."""
@@ -94,6 +105,10 @@ class FeatureSpec:
 
     columns: tuple[FeatureColumn, ...]
     config: FeatureConfig
+    _plan: _Plan = dataclasses.field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_plan", _Plan(self.columns))
 
     @property
     def names(self) -> list[str]:
@@ -179,59 +194,129 @@ def monotone_constraints(config: FeatureConfig) -> dict[str, int]:
     return out
 
 
+class _Plan:
+    """Where each kind of column goes in the model matrix (computed once per spec)."""
+
+    def __init__(self, columns: tuple[FeatureColumn, ...]) -> None:
+        self.names = [c.name for c in columns]
+        self.categorical = [(j, c) for j, c in enumerate(columns) if c.kind == "categorical"]
+        never = [[c.monotone == -1] for c in columns]
+        self.never_mask = np.array(never, dtype=bool).reshape(len(columns), 1)
+        """Per column: a missing value means 'never' (NEVER_DAYS)."""
+        self.never_mask.flags.writeable = False
+        self._get = operator.itemgetter(*self.names) if self.names else None
+
+    def values(self, columns: Mapping[str, Any]) -> list[Any]:
+        """The spec's columns in spec order (InputError naming the first one missing)."""
+        if self._get is None:
+            return []
+        try:
+            found = self._get(columns)
+        except KeyError:
+            missing = [name for name in self.names if name not in columns]
+            raise InputError(
+                f"{len(missing)} feature columns missing",
+                column=missing[0],
+                expected="columns made by feature_columns or build_features with the spec's config",
+            ) from None
+        return [found] if len(self.names) == 1 else list(found)
+
+
+def encode_columns(
+    columns: Mapping[str, np.ndarray], spec: FeatureSpec
+) -> tuple[np.ndarray, list[str]]:
+    """The model matrix (float64, rows x spec columns) and warnings about unseen values.
+
+    `columns` maps feature names to 1-D arrays, as `feature_columns` returns them (extra
+    names are ignored). Categoricals become their level codes; a missing recency of a
+    decreasing-monotone column becomes NEVER_DAYS. Warnings name the column and the
+    category value, never contact details.
+    """
+    return _encode(columns, spec, order="C")
+
+
 def encode(features: pd.DataFrame, spec: FeatureSpec) -> tuple[pd.DataFrame, list[str]]:
     """The model matrix in spec order, and warnings about values unseen in training.
 
     Categoricals become pandas Categoricals with exactly the spec's levels; numerics
-    float64. Warnings name the column and the category value, never contact details.
+    float64. The values are `encode_columns`' values.
     """
-    _require(features, spec.names)
+    matrix, warnings = _encode(_frame_columns(features, spec), spec, order="F")
     data: dict[str, Any] = {}
-    warnings: list[str] = []
-    for column in spec.columns:
-        values = features[column.name]
+    for j, column in enumerate(spec.columns):
         if column.kind == "categorical":
-            codes, unseen = _codes(values, column)
             dtype = pd.CategoricalDtype(list(column.levels))
-            data[column.name] = pd.Categorical.from_codes(codes, dtype=dtype)
-            warnings += _unseen_warnings(column.name, unseen)
+            data[column.name] = pd.Categorical.from_codes(
+                matrix[:, j].astype(np.int64), dtype=dtype
+            )
         else:
-            data[column.name] = _numeric(values, column)
-    return pd.DataFrame(data, index=features.index), warnings
+            data[column.name] = matrix[:, j]
+    return pd.DataFrame(data, index=features.index, copy=False), warnings
 
 
 def encode_numpy(features: pd.DataFrame, spec: FeatureSpec) -> np.ndarray:
     """The model matrix as float64 numpy, categoricals as their level codes (serving path).
 
-    Same values as `encode`; a few rows (one lead in an API call) go through plain
-    Python objects, which costs a fraction of a millisecond instead of pandas' overhead.
+    Same values as `encode` and `encode_columns`.
     """
+    return _encode(_frame_columns(features, spec), spec, order="C")[0]
+
+
+def _encode(
+    columns: Mapping[str, Any], spec: FeatureSpec, *, order: Literal["C", "F"]
+) -> tuple[np.ndarray, list[str]]:
+    plan = spec._plan
+    parts = plan.values(columns)
+    n = len(parts[0]) if parts else 0
+    warnings: list[str] = []
+    few: list[list[int]] = []
+    for j, column in plan.categorical:
+        codes, unseen = _codes(parts[j], column)
+        if isinstance(codes, list):
+            few.append(codes)
+        else:
+            parts[j] = codes
+        if unseen:
+            warnings += _unseen_warnings(column.name, unseen)
+    if few:  # a few rows: one array for every categorical's codes
+        for (j, _), codes in zip(plan.categorical, np.array(few, dtype=np.float64), strict=True):
+            parts[j] = codes
+    block = _stack(parts, n, spec)
+    if plan.never_mask.any():
+        np.copyto(block, NEVER_DAYS, where=np.isnan(block) & plan.never_mask)
+    matrix = block.T
+    return (np.ascontiguousarray(matrix) if order == "C" else matrix), warnings
+
+
+def _stack(parts: list[Any], n: int, spec: FeatureSpec) -> np.ndarray:
+    """The columns (codes for categoricals) as one float64 (columns x rows) block."""
+    try:
+        block = np.array(parts, dtype=np.float64)  # refuses ragged columns itself
+        if block.shape == (len(parts), n):
+            return block
+    except (TypeError, ValueError):  # ragged, or values numpy cannot cast (pd.NA, text)
+        pass
+    for column, part in zip(spec.columns, parts, strict=True):
+        if np.ndim(part) != 1 or len(part) != n:
+            raise InputError("columns differ in length", column=column.name, expected=f"{n} values")
+    block = np.empty((len(parts), n))
+    for k, (column, part) in enumerate(zip(spec.columns, parts, strict=True)):
+        block[k] = _numeric(pd.Series(part), column)
+    return block
+
+
+def _frame_columns(features: pd.DataFrame, spec: FeatureSpec) -> dict[str, Any]:
+    """The spec's columns of a raw feature frame: object arrays for a few rows (one lead
+    in an API call: cheaper than pandas' per-column costs), numpy or pandas otherwise."""
     _require(features, spec.names)
-    numeric = [j for j, c in enumerate(spec.columns) if c.kind == "numeric"]
-    columns: list[pd.Series | np.ndarray]
     if len(features) <= _FEW_ROWS:
         where = features.columns.get_indexer(pd.Index(spec.names))
         values = features.to_numpy(dtype=object)[:, np.asarray(where, dtype=np.intp)]
-        columns = [values[:, j] for j in range(len(spec.columns))]
-        try:
-            block = values[:, numeric].astype(np.float64)
-        except (TypeError, ValueError):
-            block = None
-    else:
-        columns = [features[name] for name in spec.names]
-        try:
-            block = features[[spec.names[j] for j in numeric]].to_numpy(np.float64, na_value=np.nan)
-        except (TypeError, ValueError):
-            block = None
-    if block is None:  # name the offending column
-        block = np.column_stack([_numeric(pd.Series(columns[j]), spec.columns[j]) for j in numeric])
-    out = np.empty((len(features), len(spec.columns)), dtype=np.float64)
-    never = [k for k, j in enumerate(numeric) if spec.columns[j].monotone == -1]
-    block[:, never] = np.where(np.isnan(block[:, never]), NEVER_DAYS, block[:, never])
-    out[:, numeric] = block
-    for j, column in enumerate(spec.columns):
-        if column.kind == "categorical":
-            out[:, j] = _codes(columns[j], column)[0]
+        return {name: values[:, j] for j, name in enumerate(spec.names)}
+    out: dict[str, Any] = {}
+    for column in spec.columns:
+        series = features[column.name]
+        out[column.name] = _numeric(series, column) if column.kind == "numeric" else series
     return out
 
 
@@ -245,26 +330,30 @@ def _learn_levels(values: pd.Series, name: str, config: FeatureConfig) -> tuple[
     return (*sorted(set(present) - {schema.UNKNOWN}), schema.UNKNOWN)
 
 
-def _codes(values: pd.Series | np.ndarray, column: FeatureColumn) -> tuple[np.ndarray, list[str]]:
+def _codes(
+    values: pd.Series | np.ndarray, column: FeatureColumn
+) -> tuple[list[int] | np.ndarray, list[str]]:
     """Level position per value (missing -> unknown, unseen -> unknown or other), and the
-    unseen values that deserve a warning."""
-    unknown = column.levels.index(schema.UNKNOWN)
+    unseen values that deserve a warning. A few values give a list, more an array."""
+    unknown, fallback = column._unknown, column._fallback
     long_tail = column.name in LONG_TAIL
-    fallback = column.levels.index(OTHER) if long_tail else unknown
     if len(values) <= _FEW_ROWS:  # a dict per value beats pandas' fixed costs
+        position = column._position
         few: list[int] = []
         unseen: list[str] = []
-        for value in list(values):
-            if _missing(value):
-                few.append(unknown)
-                continue
-            code = column._position.get(str(value))
+        for value in values.tolist() if hasattr(values, "tolist") else list(values):
+            if type(value) is not str:
+                if _missing(value):
+                    few.append(unknown)
+                    continue
+                value = str(value)
+            code = position.get(value)
             if code is None:
                 code = fallback
                 if not long_tail:
-                    unseen.append(str(value))
+                    unseen.append(value)
             few.append(code)
-        return np.array(few, dtype=np.int64), unseen
+        return few, unseen
     text = pd.Series(values).astype("str")
     categories = pd.Categorical(text)  # few distinct values: map those, not every row
     found = column._index.get_indexer(categories.categories.astype(object))
@@ -299,8 +388,6 @@ def _numeric(values: pd.Series, column: FeatureColumn) -> np.ndarray:
         raise InputError(
             "feature column is not numeric", column=column.name, expected="numbers or missing"
         ) from exc
-    if column.monotone == -1:
-        out = np.where(np.isnan(out), NEVER_DAYS, out)
     return out
 
 
