@@ -7,9 +7,10 @@ STAMP := $(VENV)/.installed-stamp
 DEMO_DIR := data/generated/demo
 DEMO_LEADS ?= 50000
 PYTEST_ARGS ?=
+NOTEBOOK_PORT ?= 8888
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test test-fast lint format bench mlflow-ui clean
+.PHONY: help install demo test test-fast lint format bench mlflow-ui serve notebook notebook-clean clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -28,29 +29,44 @@ demo: $(STAMP) ## Generate the synthetic funnel, validate it, summarise it, and 
 	$(BIN)/leadml validate $(DEMO_DIR)
 	$(BIN)/leadml summary $(DEMO_DIR)
 	$(BIN)/leadml train --data $(DEMO_DIR) --metrics-out reports/demo-metrics.json
+	$(BIN)/leadml score --data $(DEMO_DIR) --as-of latest --out reports/ranked.csv
+	@echo "Ranked list: reports/ranked.csv. Open the sales page with: make serve"
 
-test: $(STAMP) ## Run the whole test suite (what CI runs)
+test: $(STAMP) ## Run the whole test suite (what CI runs; executes both notebooks)
+	$(BIN)/python notebooks/lint.py
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
 
 test-fast: $(STAMP) ## Run the tests except the slow end-to-end ones
 	$(BIN)/python -m pytest -n 2 -m "not slow" $(PYTEST_ARGS)
 
-lint: $(STAMP) ## ruff (lint + format check) and mypy
+lint: $(STAMP) ## ruff (lint + format check), mypy, and notebooks committed without outputs
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/python notebooks/lint.py
 
 format: $(STAMP) ## Apply ruff fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+notebook: $(STAMP) ## Start JupyterLab on the project's venv, in notebooks/ (http://127.0.0.1:8888)
+	$(BIN)/jupyter lab --notebook-dir=notebooks --port $(NOTEBOOK_PORT) $(if $(filter 0,$(shell id -u)),--allow-root)
+
+notebook-clean: ## Strip outputs and execution counts from the notebooks (before committing)
+	$(if $(wildcard $(BIN)/python),$(BIN)/python,$(PYTHON)) notebooks/lint.py --fix
+
 mlflow-ui: $(STAMP) ## Open the MLflow UI on the project's tracking store (http://127.0.0.1:5000)
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --port 5000
+
+serve: $(STAMP) ## Serve the champion model on http://127.0.0.1:8000 (keys: see README "Serve the model")
+	$(BIN)/leadml serve $(SERVE_ARGS)
 
 bench: $(STAMP) ## Run the benchmarks under bench/ (prints figures; slow)
 	$(BIN)/python bench/bench_synth.py
 	$(BIN)/python bench/bench_features.py
+	$(BIN)/python bench/bench_explain.py
+	$(BIN)/python bench/bench_score.py
 	$(BIN)/python bench/bench_train.py
 
 clean: ## Remove generated data, runs and the venv
-	rm -rf $(VENV) data/generated mlruns mlflow.db mlartifacts reports
+	rm -rf $(VENV) data/generated mlruns mlflow.db mlartifacts reports scores.db scores.db-wal scores.db-shm

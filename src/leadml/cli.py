@@ -10,14 +10,16 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import pandas as pd
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from leadml.errors import LeadmlError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 app = typer.Typer(
     name="leadml",
@@ -46,6 +48,8 @@ def _root(
 
 def print_frame(df: pd.DataFrame, title: str, *, index: bool = True) -> None:
     """Render a small DataFrame as a rich table (numbers right-aligned, NaN as '-')."""
+    import pandas as pd
+
     table = Table(title=title, title_justify="left")
     frame = df.reset_index() if index else df
     percent = [("rate" in str(c) or "share" in str(c)) for c in frame.columns]
@@ -299,6 +303,8 @@ def train(
 
 
 def _print_train_outcome(outcome: object) -> None:
+    import pandas as pd
+
     from leadml.tracking import TrainOutcome
 
     assert isinstance(outcome, TrainOutcome)
@@ -377,6 +383,395 @@ def rollback(config: ConfigOpt = None, tracking_uri: TrackingOpt = None) -> None
     console.print(
         f"{cfg.mlflow.model_name}: champion rolled back from version {old} to version {restored}."
     )
+
+
+@app.command()
+def score(
+    data: Annotated[Path, typer.Option("--data", help="Folder holding leads and events.")],
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model",
+            help="Registry reference (default models:/lead-conversion@champion) or a "
+            "bundle folder.",
+        ),
+    ] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="Scoring moment: an ISO date/time (UTC if no zone), 'now' (the default) or "
+            "'latest' (midnight after the last timestamp in the data).",
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Ranked list to write: .csv, .csv.gz or .parquet."),
+    ] = None,
+    top: Annotated[
+        int | None, typer.Option("--top", min=1, help="Write only the best N leads.")
+    ] = None,
+    store: Annotated[
+        str | None,
+        typer.Option(
+            "--store", help="Scores store URL (default: sqlite:///scores.db in the project)."
+        ),
+    ] = None,
+    no_store: Annotated[
+        bool, typer.Option("--no-store", help="Do not write the scores store.")
+    ] = False,
+    grades: Annotated[
+        str | None,
+        typer.Option(
+            "--grades",
+            help="'model': the bundle's validation thresholds (default); 'batch': A is the "
+            "top 10% of this batch, B the next 20%, C the next 30%.",
+        ),
+    ] = None,
+    columns: Annotated[
+        str | None,
+        typer.Option(
+            "--columns",
+            help="Comma-separated lead columns to pass through for sales "
+            "(default: contact_name,email,phone; '' for none). Never features.",
+        ),
+    ] = None,
+    config: ConfigOpt = None,
+    tracking_uri: TrackingOpt = None,
+) -> None:
+    """Score every open (not yet converted) lead and write a ranked list sales can act on.
+
+    Each row has rank, lead_id, company, lead_source, stage, probability, score (1-99),
+    grade, reasons (the top three and the strongest against), model_version and
+    scored_at, then the pass-through contact columns. The list is written atomically,
+    and the batch goes to the scores store that the API and the sales page read.
+
+    Example:  leadml score --data data/generated/demo --as-of latest --out reports/ranked.csv
+    """
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from leadml.batch import run_batch
+    from leadml.config import load_config
+
+    if store and no_store:
+        raise typer.BadParameter("--store and --no-store contradict each other")
+    pass_through = None
+    if columns is not None:
+        pass_through = tuple(c.strip() for c in columns.split(",") if c.strip())
+    cfg = load_config(
+        config,
+        overrides={
+            "mlflow": {"tracking_uri": tracking_uri},
+            "store": {"url": store},
+            "score": {"grade_mode": grades, "pass_through": pass_through},
+        },
+    )
+    target = out or cfg.resolve(cfg.paths.reports_dir) / "ranked.csv"
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=True,
+    ) as progress:
+        task = progress.add_task("starting", total=None)
+
+        def on_step(message: str) -> None:
+            progress.console.print(f"[dim]-[/] {message}")
+            progress.update(task, description=message, total=None, completed=0)
+
+        def on_progress(done: int, total: int) -> None:
+            progress.update(task, description="scoring and explaining", total=total, completed=done)
+
+        outcome = run_batch(
+            data,
+            cfg,
+            model=model,
+            as_of=as_of,
+            out=target,
+            top=top,
+            store=not no_store,
+            on_step=on_step,
+            on_progress=on_progress,
+        )
+    _print_batch_outcome(outcome)
+
+
+def _print_batch_outcome(outcome: object) -> None:
+    from leadml.batch import REASONS_JSON, BatchOutcome, decode_reasons
+
+    assert isinstance(outcome, BatchOutcome)
+    batch = outcome.batch
+    summary = batch.summary()
+    for warning in batch.warnings:
+        err_console.print(f"[yellow]warning[/] {warning}", highlight=False)
+    grades = ", ".join(f"{g} {n:,}" for g, n in summary.grade_counts.items())
+    console.print(
+        f"Scored {summary.leads_scored:,} open leads as of {batch.as_of:%Y-%m-%d %H:%M} UTC "
+        f"with model {batch.model_version} (grades: {batch.grade_mode}); skipped "
+        f"{summary.excluded_converted:,} already converted and "
+        f"{summary.excluded_not_created:,} created later."
+    )
+    console.print(f"Grades: {grades}")
+    if summary.top_sources_a:
+        sources = ", ".join(f"{s} {n:,}" for s, n in summary.top_sources_a)
+        console.print(f"Top sources among A leads: {sources}")
+    table = Table(title="Top 10 leads", title_justify="left", show_lines=True)
+    table.add_column("#", justify="right")
+    table.add_column("company / source / stage", max_width=26, overflow="fold")
+    table.add_column("score", justify="right", no_wrap=True)
+    table.add_column("reasons (+ for, - against)", min_width=36, ratio=1, overflow="fold")
+    for row in batch.frame.head(10).to_dict("records"):
+        reasons = decode_reasons(row[REASONS_JSON])
+        lines = [f"+ {r['text']}" for r in reasons["positive"][:3]]
+        lines += [f"- {r['text']}" for r in reasons["negative"][:1]]
+        table.add_row(
+            str(row["rank"]),
+            f"{_fmt(row['company'])}\n[dim]{row['lead_source']} / {row['stage']}[/]",
+            f"{row['score']} {row['grade']}",
+            "\n".join(lines),
+        )
+    console.print(table)
+    if outcome.out_path is not None:
+        console.print(f"Ranked list: {outcome.out_path}")
+    if outcome.batch_id is not None:
+        console.print(f"Scores store: batch {outcome.batch_id} in {outcome.store_url}")
+
+
+@app.command()
+def serve(
+    config: ConfigOpt = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model",
+            help="Registry reference (models:/lead-conversion@champion, the default) or a "
+            "bundle folder.",
+        ),
+    ] = None,
+    host: Annotated[str | None, typer.Option(help="Interface to bind (default 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default 8000).")] = None,
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="Worker processes (default 1; use the core count).")
+    ] = None,
+    tracking_uri: TrackingOpt = None,
+) -> None:
+    """Run the scoring API (FastAPI under uvicorn with uvloop and httptools).
+
+    API keys come from [serve] api_keys in leadml.toml and from the LEADML_API_KEYS
+    environment variable (comma-separated name:sha256hex or name:sha256hex:admin).
+    Create one with `leadml keys new NAME`.
+
+    Examples:
+      leadml serve
+      leadml serve --model models/lead-conversion/3 --port 8080 --workers 2
+      curl -H "Authorization: Bearer $KEY" localhost:8000/v1/model
+    """
+    from serve.server import run_server
+
+    run_server(
+        config,
+        overrides={
+            "mlflow": {"tracking_uri": tracking_uri},
+            "serve": {"model": model, "host": host, "port": port, "workers": workers},
+        },
+        env=os.environ,
+    )
+
+
+keys_app = typer.Typer(help="Manage API keys for `leadml serve`.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("new")
+def keys_new(
+    name: Annotated[str, typer.Argument(help="Who the key is for, e.g. crm or sales-page.")],
+    admin: Annotated[
+        bool, typer.Option("--admin", help="Allow admin routes (POST /v1/model/reload).")
+    ] = False,
+) -> None:
+    """Print a fresh random API key once, with the config lines that enable it.
+
+    The server stores only the key's SHA-256 digest, so keep the key itself safe now:
+    it cannot be shown again.
+    """
+    from serve.security import digest, new_key
+
+    from leadml.config import ApiKeyConfig
+
+    key = new_key()
+    entry = ApiKeyConfig(name=name, sha256=digest(key), admin=admin)
+    suffix = ":admin" if admin else ""
+    console.print(f"API key for {name!r} (shown once, store it safely):\n\n  {key}\n")
+    console.print("Enable it in leadml.toml:\n")
+    console.print(
+        f'  [[serve.api_keys]]\n  name = "{entry.name}"\n  sha256 = "{entry.sha256}"\n'
+        f"  admin = {str(admin).lower()}\n",
+        markup=False,
+    )
+    console.print("or in the environment (comma-separate several):\n")
+    console.print(f"  LEADML_API_KEYS={entry.name}:{entry.sha256}{suffix}\n", markup=False)
+
+
+@app.command("retrain")
+def retrain_cmd(
+    data: Annotated[Path, typer.Option("--data", help="Folder holding the new leads and events.")],
+    config: ConfigOpt = None,
+    experiment: Annotated[
+        str | None, typer.Option(help="MLflow experiment name (default: leadml).")
+    ] = None,
+    tracking_uri: TrackingOpt = None,
+    reload_url: Annotated[
+        str | None,
+        typer.Option(
+            "--reload-url",
+            help="After a promotion, POST <URL>/v1/model/reload on this running server.",
+        ),
+    ] = None,
+    admin_key: Annotated[
+        str | None,
+        typer.Option(
+            "--admin-key",
+            envvar="LEADML_ADMIN_KEY",
+            show_default=False,
+            help="The server's admin key for --reload-url (or set LEADML_ADMIN_KEY).",
+        ),
+    ] = None,
+    reload_timeout: Annotated[
+        float, typer.Option("--reload-timeout", min=0.1, help="Seconds to wait for the reload.")
+    ] = 30.0,
+    metrics_out: Annotated[
+        Path | None,
+        typer.Option("--metrics-out", help="Write the outcome (and the metrics) as JSON here."),
+    ] = None,
+) -> None:
+    """Retrain headlessly (cron, Airflow): validate, train, gate, promote or keep, reload.
+
+    Exit codes: 0 promoted (and the server reloaded, if asked); 1 failure (including a
+    promotion whose reload failed); 3 kept the champion (the new version failed the gate);
+    4 data invalid (nothing trained).
+
+    Example:  leadml retrain --data data/new --reload-url http://127.0.0.1:8000
+    """
+    import json
+
+    from leadml.config import load_config
+    from leadml.io import atomic_write_text
+    from leadml.retrain import ReloadTarget, RetrainStatus, retrain
+
+    target = None
+    if reload_url:  # checked before any work: a missing key fails fast
+        target = ReloadTarget(reload_url, admin_key or "", timeout=reload_timeout)
+    overrides: dict[str, dict[str, object]] = {}
+    if tracking_uri or experiment:
+        overrides["mlflow"] = {"tracking_uri": tracking_uri, "experiment": experiment}
+    cfg = load_config(config, overrides=overrides)
+    result = retrain(
+        data, cfg, reload=target, on_step=lambda m: err_console.print(f"[dim]-[/] {m}")
+    )
+    if metrics_out is not None:
+        atomic_write_text(json.dumps(result.to_dict(), indent=2, sort_keys=True), metrics_out)
+    if result.status is RetrainStatus.DATA_INVALID:
+        _print_report(result.report, all_warnings=False)
+        err_console.print("[red]Data invalid[/]: nothing was trained (exit 4).")
+    elif result.outcome is not None:
+        _print_train_outcome(result.outcome)
+    if result.reload is not None:
+        console.print(
+            f"Server reloaded: now serving version {result.reload.model_version} "
+            f"(was {result.reload.previous_version or 'none'})."
+        )
+    for note in result.notes:
+        err_console.print(f"[yellow]note:[/] {note}")
+    if result.error:
+        err_console.print(f"[red]error:[/] {result.error}")
+    verdict = {
+        RetrainStatus.PROMOTED: "[green]Promoted[/] (exit 0).",
+        RetrainStatus.KEPT_CHAMPION: "[yellow]Kept the champion[/]: the new version failed "
+        "the gate and stays the challenger (exit 3).",
+        RetrainStatus.FAILED: "[red]Failed[/] (exit 1).",
+    }
+    if result.status in verdict:
+        console.print(verdict[result.status])
+    raise typer.Exit(result.exit_code)
+
+
+@app.command("drift")
+def drift_cmd(
+    current: Annotated[
+        Path, typer.Option("--current", help="Folder holding the new leads and events.")
+    ],
+    reference: Annotated[
+        str | None,
+        typer.Option(
+            "--reference",
+            help="The model whose training data is the reference: a registry reference "
+            "(default models:/lead-conversion@champion) or a bundle folder.",
+        ),
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option("--since", help="Compare only leads created at or after this ISO date."),
+    ] = None,
+    alert_psi: Annotated[
+        float, typer.Option("--alert-psi", min=0.001, help="Exit 2 when any PSI reaches this.")
+    ] = 0.25,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Folder for drift.json, psi.csv, levels.csv and drift.png."),
+    ] = None,
+    show_all: Annotated[bool, typer.Option("--all", help="List every feature's PSI.")] = False,
+    no_log: Annotated[bool, typer.Option("--no-log", help="Do not log to MLflow.")] = False,
+    config: ConfigOpt = None,
+    tracking_uri: TrackingOpt = None,
+) -> None:
+    """Compare new data with the model's training data: PSI per feature and for the score.
+
+    Also reports category levels that are new or gone, the share of leads from sources
+    the model never saw, and calibration on recent outcomes where their window has
+    closed. Prints a table with the 0.1 (watch) and 0.25 (alert) thresholds marked,
+    saves a plot, and logs both to MLflow (experiment <experiment>-drift).
+    Exit codes: 0 no alert; 2 some PSI >= --alert-psi; 1 error.
+
+    Example:  leadml drift --reference models:/lead-conversion@champion --current data/new
+    """
+    import pandas as pd
+
+    from leadml.config import load_config
+    from leadml.errors import InputError
+    from leadml.monitor import drift_job, summary_lines, summary_tables
+
+    cfg = load_config(config, overrides={"mlflow": {"tracking_uri": tracking_uri}})
+    ref = reference or f"models:/{cfg.mlflow.model_name}@champion"
+    start = None
+    if since:
+        try:
+            start = pd.Timestamp(since)
+        except ValueError as exc:
+            raise InputError(
+                "bad date", column="--since", value=since, expected="an ISO 8601 date"
+            ) from exc
+    outcome = drift_job(
+        ref, current, cfg, since=start, alert=alert_psi, out_dir=out, log=not no_log
+    )
+    for title, frame in summary_tables(outcome.report, show_all=show_all):
+        print_frame(frame, title)
+    for line in summary_lines(outcome.report):
+        console.print(line, highlight=False, soft_wrap=True)
+    console.print(f"Plot: {outcome.paths['plot']}   Table: {outcome.paths['psi']}")
+    if outcome.run_id:
+        console.print(f"MLflow run {outcome.run_id} (experiment {cfg.mlflow.experiment}-drift)")
+    if outcome.report.alert:
+        raise typer.Exit(2)
 
 
 def main() -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import tomllib
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -86,6 +86,56 @@ class MlflowConfig(_Section):
     model_name: str = "lead-conversion"
 
 
+class ApiKeyConfig(_Section):
+    """One API key, stored as the SHA-256 hex digest of the key (never the key itself)."""
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    admin: bool = False
+    """Admin keys may also call admin routes such as POST /v1/model/reload."""
+
+
+class ServeConfig(_Section):
+    """The scoring service: which model, who may call it, and how much one request may ask."""
+
+    model: str = "models:/lead-conversion@champion"
+    """A registry reference (models:/name@alias, models:/name/3) or a bundle folder."""
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    workers: int = Field(1, ge=1)
+    auth: Literal["keys", "none"] = "keys"
+    """"none" turns authentication off; the server then warns loudly at start."""
+    api_keys: tuple[ApiKeyConfig, ...] = ()
+    max_leads: int = Field(1000, ge=1)
+    """Most leads one POST /v1/predict may carry (413 beyond)."""
+    max_body_bytes: int = Field(16 * 1024 * 1024, ge=1024)
+    """Largest request body accepted (413 beyond)."""
+    cors_origins: tuple[str, ...] = ()
+    """Origins allowed by CORS; empty means CORS is off."""
+    top_k: int = Field(3, ge=1, le=10)
+    """Reasons per direction (positive and negative) in each prediction."""
+
+
+class StoreConfig(_Section):
+    """The scores store: written by `leadml score`, read by the API and the sales page."""
+
+    url: str | None = None
+    """SQLAlchemy URL; None means `sqlite:///<project>/scores.db`, beside the MLflow store."""
+    trend_points: int = Field(5, ge=1)
+    """A score change of at least this many points since the previous batch is a trend."""
+
+
+class ScoreConfig(_Section):
+    """Batch scoring (`leadml score`): what the ranked list carries and how it grades."""
+
+    pass_through: tuple[str, ...] = ("contact_name", "email", "phone")
+    """Lead columns copied to the list so sales can act on it. Never features."""
+    grade_mode: Literal["model", "batch"] = "model"
+    """"model": the bundle's validation thresholds; "batch": shares within this batch."""
+    chunk_size: int = Field(50_000, ge=1)
+    """Leads explained per step (bounds memory and drives the progress bar)."""
+
+
 class PathsConfig(_Section):
     """Project-relative folders for generated artifacts."""
 
@@ -103,6 +153,9 @@ class Config(_Section):
     gate: GateConfig = GateConfig()
     mlflow: MlflowConfig = MlflowConfig()
     paths: PathsConfig = PathsConfig()
+    serve: ServeConfig = ServeConfig()
+    store: StoreConfig = StoreConfig()
+    score: ScoreConfig = ScoreConfig()
 
     @property
     def tracking_uri(self) -> str:
@@ -110,6 +163,13 @@ class Config(_Section):
         if self.mlflow.tracking_uri:
             return self.mlflow.tracking_uri
         return f"sqlite:///{(self.project_dir / 'mlflow.db').resolve()}"
+
+    @property
+    def store_url(self) -> str:
+        """The scores store URL, defaulting to a SQLite file in the project directory."""
+        if self.store.url:
+            return self.store.url
+        return f"sqlite:///{(self.project_dir / 'scores.db').resolve()}"
 
     @property
     def artifact_root(self) -> Path:

@@ -22,10 +22,11 @@ from leadml.baselines import LogisticBaseline, PointsScore
 from leadml.bundle import Bundle, grade_thresholds, score_quantiles
 from leadml.calibration import fit_calibrator
 from leadml.config import Config
+from leadml.drift import REFERENCE_KEY, build_reference
 from leadml.evaluate import breakdown, compare_table, headline_metrics, oracle_comparison
 from leadml.explain import contributions
 from leadml.features.build import build_features
-from leadml.features.spec import encode, learn_spec
+from leadml.features.spec import FeatureSpec, encode, learn_spec
 from leadml.labels import Labels, cutoffs, data_end, make_labels
 from leadml.leakage import LeakFlag, refuse_leaks
 from leadml.scoring import stage_names
@@ -189,6 +190,7 @@ def fit_and_evaluate(
         training_window=split.windows,
         trained_at=datetime.now(UTC).isoformat(timespec="seconds"),
         leadml_version=__version__,
+        extra={REFERENCE_KEY: drift_reference(raw, split, spec, p_valid)},
     )
     return TrainedModel(
         bundle=bundle,
@@ -204,6 +206,14 @@ def fit_and_evaluate(
         shap_features=shap_X,
         params={k: v for k, v in params.items() if k != "monotone_constraints"},
     )
+
+
+def drift_reference(
+    raw: pd.DataFrame, split: TimeSplit, spec: FeatureSpec, p_valid: np.ndarray
+) -> dict[str, Any]:
+    """The drift reference stored with the model: train-window features, validation scores."""
+    reference = build_reference(raw.loc[split.train], spec, p_valid, window=split.windows["train"])
+    return reference.to_dict()
 
 
 def _standard_moment(config: Config) -> bool:

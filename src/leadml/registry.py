@@ -80,6 +80,13 @@ def gate(
     return GateResult(auc_ok and ece_ok, reason, challenger, champion, champion_version)
 
 
+def reader_for(config: Config) -> MlflowClient:
+    """A client for reading the registry only: no global MLflow state, no experiment."""
+    from mlflow import MlflowClient
+
+    return MlflowClient(tracking_uri=config.tracking_uri, registry_uri=config.tracking_uri)
+
+
 def client_for(config: Config) -> MlflowClient:
     """Point MLflow at the configured store and make sure the experiment exists.
 
@@ -187,7 +194,7 @@ def load_model(ref: str | Path, config: Config) -> Bundle:
     text = str(ref)
     if not text.startswith(REF_PREFIX):
         return load_bundle(Path(text))
-    client = client_for(config)
+    client = reader_for(config)
     name, version = resolve_version(client, text, config.mlflow.model_name)
     return load_bundle(fetch_bundle(client, config, name, version))
 

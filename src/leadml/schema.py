@@ -7,6 +7,7 @@ generator, the validator, the features and the API agree by construction.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Final
 
 # --- tables -----------------------------------------------------------------
@@ -276,6 +277,21 @@ def canonical_category(value: str, aliases: dict[str, str]) -> str:
     """Normalise a messy category and resolve known aliases."""
     token = normalise_token(value)
     return aliases.get(token, token)
+
+
+def canonical_country(value: str) -> str:
+    """Country codes are trimmed and upper-cased: ' us' -> 'US'."""
+    return value.strip().upper()
+
+
+CANONICAL_FORM: Final[dict[str, Callable[[str], str]]] = {
+    LEAD_SOURCE: lambda v: canonical_category(v, SOURCE_ALIASES),
+    INDUSTRY: lambda v: canonical_category(v, INDUSTRY_ALIASES),
+    SENIORITY: lambda v: canonical_category(v, SENIORITY_ALIASES),
+    COUNTRY: canonical_country,
+    EVENT_TYPE: normalise_token,
+}
+"""How each categorical input column is cleaned, for files (validate) and API requests alike."""
 
 
 # --- the standard scoring moment -------------------------------------------

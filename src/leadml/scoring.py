@@ -3,11 +3,22 @@
 Every path that turns leads into scores goes through this class: the training
 pipeline's evaluation of a champion, batch scoring, the API and the notebooks.
 It calls the same feature functions as training, with the bundle's spec.
+
+Two entry points share everything after the inputs:
+
+- `score` / `score_features` take pandas frames (files, notebooks, batch scoring);
+- `score_columns` takes plain column arrays (the API: one lead without pandas overhead).
+
+Both build features with `features.build.feature_columns` (which `build_features` wraps),
+encode with `features.spec.encode_columns`, and finish in `_finish`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -15,9 +26,9 @@ import pandas as pd
 from leadml import schema
 from leadml.bundle import Bundle, grades_from_probability, scores_from_probability
 from leadml.config import LabelConfig
-from leadml.explain import contributions, reasons
-from leadml.features.build import build_features
-from leadml.features.spec import encode
+from leadml.explain import Explainer
+from leadml.features.build import build_features, feature_columns
+from leadml.features.spec import encode_columns
 from leadml.labels import cutoffs as label_cutoffs
 
 STAGE_NAMES = (schema.NO_STAGE, *schema.STAGES)
@@ -31,11 +42,29 @@ class Scored:
     warnings: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class ScoredColumns:
+    """Scores for leads given as column arrays, in input order."""
+
+    probability: np.ndarray
+    score: np.ndarray
+    grade: np.ndarray
+    raw_score: np.ndarray
+    stage: np.ndarray
+    reasons: list[dict[str, list[dict[str, Any]]]] | None
+    warnings: list[str] = field(default_factory=list)
+
+
 class Scorer:
     """Scores leads with one bundle. Stateless between calls, so it is safe to share."""
 
     def __init__(self, bundle: Bundle) -> None:
         self.bundle = bundle
+
+    @cached_property
+    def explainer(self) -> Explainer:
+        """The bundle's TreeSHAP and field map, built on first use and then shared."""
+        return Explainer(self.bundle)
 
     @property
     def model_version(self) -> str:
@@ -65,9 +94,11 @@ class Scorer:
             self.bundle.spec.config,
         )
 
-    def raw_score(self, X: pd.DataFrame) -> np.ndarray:
-        """Uncalibrated log-odds from the booster."""
-        return np.asarray(self.bundle.booster.predict(X, raw_score=True), dtype=np.float64)
+    def raw_score(self, X: np.ndarray) -> np.ndarray:
+        """Uncalibrated log-odds from the booster (X: the encoded model matrix)."""
+        return np.asarray(
+            self.bundle.booster.predict(X, raw_score=True, num_threads=1), dtype=np.float64
+        )
 
     def probability(self, raw: np.ndarray) -> np.ndarray:
         """Calibrated probability from the raw score, through the bundle's calibration map."""
@@ -91,27 +122,56 @@ class Scorer:
 
     def score_features(self, raw: pd.DataFrame, *, explain: bool = True, top_k: int = 3) -> Scored:
         """Score an already-built raw feature frame (index lead_id)."""
-        X, warnings = encode(raw, self.bundle.spec)
-        if len(X) == 0:
-            return Scored(_empty_frame(raw.index, explain), warnings)
-        raw_score = self.raw_score(X)
-        p = self.probability(raw_score)
+        if len(raw) == 0:
+            return Scored(_empty_frame(raw.index, explain))
+        columns = {name: raw[name].to_numpy() for name in raw.columns}
+        result = self._finish(columns, explain=explain, top_k=top_k)
         frame = pd.DataFrame(
             {
-                "probability": p,
-                "score": scores_from_probability(p, self.bundle.score_quantiles),
-                "grade": grades_from_probability(p, self.bundle.grade_thresholds),
-                "raw_score": raw_score,
-                "stage": stage_names(raw),
+                "probability": result.probability,
+                "score": result.score,
+                "grade": result.grade,
+                "raw_score": result.raw_score,
+                "stage": result.stage,
                 "model_version": self.model_version,
             },
             index=raw.index,
         )
-        if explain:
-            contrib = contributions(self.bundle.booster, X)
-            explained = reasons(contrib, raw, p, self.bundle.spec, top_k=top_k)
-            frame["reasons"] = pd.Series(explained, index=frame.index, dtype=object)
-        return Scored(frame, warnings)
+        if result.reasons is not None:
+            frame["reasons"] = pd.Series(result.reasons, index=frame.index, dtype=object)
+        return Scored(frame, result.warnings)
+
+    def score_columns(
+        self,
+        leads: Mapping[str, Sequence[Any] | np.ndarray],
+        events: Mapping[str, Sequence[Any] | np.ndarray],
+        cutoff: np.ndarray,
+        *,
+        explain: bool = True,
+        top_k: int = 3,
+    ) -> ScoredColumns:
+        """Score leads given as columns (see `features.build.feature_columns`) at `cutoff`
+        (datetime64[ns] UTC, one per lead). The API's path: no pandas on the way."""
+        raw = feature_columns(leads, events, cutoff, self.bundle.spec.config)
+        return self._finish(raw, explain=explain, top_k=top_k)
+
+    def _finish(self, raw: Mapping[str, np.ndarray], *, explain: bool, top_k: int) -> ScoredColumns:
+        """Encode raw feature columns and turn them into probability, score, grade, reasons."""
+        X, warnings = encode_columns(raw, self.bundle.spec)
+        raw_score = self.raw_score(X)
+        p = self.probability(raw_score)
+        explained = None
+        if explain and len(p):
+            explained = self.explainer.explain(X, raw, p, top_k=top_k)
+        return ScoredColumns(
+            probability=p,
+            score=scores_from_probability(p, self.bundle.score_quantiles),
+            grade=grades_from_probability(p, self.bundle.grade_thresholds),
+            raw_score=raw_score,
+            stage=stage_names(raw),
+            reasons=explained if explain else None,
+            warnings=warnings,
+        )
 
 
 def _empty_frame(index: pd.Index, explain: bool) -> pd.DataFrame:
@@ -119,9 +179,11 @@ def _empty_frame(index: pd.Index, explain: bool) -> pd.DataFrame:
     return pd.DataFrame(columns=columns + (["reasons"] if explain else []), index=index)
 
 
-def stage_names(raw: pd.DataFrame) -> np.ndarray:
-    """Funnel stage names (none/IQL/MQL/SQL/PQL) from a raw feature frame's stage_reached."""
+def stage_names(raw: pd.DataFrame | Mapping[str, np.ndarray]) -> np.ndarray:
+    """Funnel stage names (none/IQL/MQL/SQL/PQL) from raw features' stage_reached."""
     if "stage_reached" not in raw:
-        return np.full(len(raw), schema.NO_STAGE, dtype=object)
-    codes = raw["stage_reached"].fillna(0).to_numpy(dtype=np.int64)
+        n = len(raw) if isinstance(raw, pd.DataFrame) else len(next(iter(raw.values()), ()))
+        return np.full(n, schema.NO_STAGE, dtype=object)
+    reached = np.asarray(raw["stage_reached"], dtype=np.float64)
+    codes = np.nan_to_num(reached, nan=0.0).astype(np.int64)
     return np.asarray(STAGE_NAMES, dtype=object)[codes]

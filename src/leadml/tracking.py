@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -44,6 +44,9 @@ from leadml.registry import (
     gate,
     promote,
 )
+
+if TYPE_CHECKING:
+    from leadml.io import Dataset
 
 
 class Promotion(StrEnum):
@@ -112,15 +115,19 @@ def train_and_track(
     promotion: Promotion = Promotion.GATE,
     on_step: Callable[[str], None] | None = None,
     on_round: Callable[[int, int], None] | None = None,
+    dataset: Dataset | None = None,
 ) -> TrainOutcome:
-    """Run the whole training job on a data folder and record it in MLflow."""
+    """Run the whole training job on a data folder and record it in MLflow.
+
+    `dataset`: the folder's already validated tables (saves validating them twice).
+    """
     import mlflow
 
     from leadml.io import load_dataset
 
     step = on_step or (lambda _msg: None)
     step("loading and validating data")
-    data = load_dataset(data_dir)
+    data = dataset if dataset is not None else load_dataset(data_dir)
     truth = read_truth(data_dir)
     trained = fit_and_evaluate(
         data.leads, data.events, config, truth=truth, on_step=step, on_round=on_round

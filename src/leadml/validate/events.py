@@ -59,7 +59,7 @@ def check_events(
 
 def _event_types(check: TableCheck) -> pd.Series:
     column = schema.EVENT_TYPE
-    cats = normalise_categories(check.raw.frame[column], schema.normalise_token)
+    cats = normalise_categories(check.raw.frame[column], schema.CANONICAL_FORM[column])
     check.rows(
         "error",
         "missing_value",

@@ -29,16 +29,16 @@ class _CategoryRule:
 
 _CATEGORY_RULES: dict[str, _CategoryRule] = {
     schema.INDUSTRY: _CategoryRule(
-        lambda v: schema.canonical_category(v, schema.INDUSTRY_ALIASES),
+        schema.CANONICAL_FORM[schema.INDUSTRY],
         schema.INDUSTRIES,
         "'software' or 'healthcare'",
     ),
     schema.SENIORITY: _CategoryRule(
-        lambda v: schema.canonical_category(v, schema.SENIORITY_ALIASES),
+        schema.CANONICAL_FORM[schema.SENIORITY],
         schema.SENIORITIES,
         "'manager' or 'c_level'",
     ),
-    schema.COUNTRY: _CategoryRule(lambda v: v.strip().upper(), None, "'US' or 'DE'"),
+    schema.COUNTRY: _CategoryRule(schema.CANONICAL_FORM[schema.COUNTRY], None, "'US' or 'DE'"),
 }
 """Firmographic categories: how to canonicalise them and the known levels (if closed)."""
 
@@ -143,9 +143,7 @@ def _duplicate_ids(check: TableCheck, ids: pd.Series) -> None:
 
 def _lead_source(check: TableCheck) -> pd.Series:
     column = schema.LEAD_SOURCE
-    cats = normalise_categories(
-        check.raw.frame[column], lambda v: schema.canonical_category(v, schema.SOURCE_ALIASES)
-    )
+    cats = normalise_categories(check.raw.frame[column], schema.CANONICAL_FORM[schema.LEAD_SOURCE])
     check.normalised(column, cats, "'paid_search' or 'referral'")
     n_missing = int(cats.missing.sum())
     if n_missing:

@@ -1,0 +1,150 @@
+"""Request and response models of the API (pydantic v2).
+
+The request side follows the data contract (`leadml.schema`): one lead with its attributes
+and its engagement events. Categories are free text here and canonicalised exactly as the
+file loader does; the allowed values a model knows come from its feature spec and are
+shown in GET /v1/model and in the OpenAPI document.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+EXAMPLE_LEAD: dict[str, Any] = {
+    "lead_id": "L-1001",
+    "created_at": "2026-11-02T09:15:00Z",
+    "lead_source": "webinar",
+    "campaign": "q4_webinar_series",
+    "company": "Acme Analytics",
+    "industry": "software",
+    "employees": 240,
+    "annual_revenue": 38000000,
+    "country": "DE",
+    "seniority": "director",
+    "email": "dana@acme-analytics.example",
+    "events": [
+        {"event_type": "webinar_attendance", "occurred_at": "2026-11-03T16:00:00Z"},
+        {"event_type": "pricing_page_view", "occurred_at": "2026-11-09T10:12:00Z"},
+        {"event_type": "demo_request", "occurred_at": "2026-11-12T08:40:00Z"},
+    ],
+    "as_of": "2026-11-16T00:00:00Z",
+}
+
+
+class EventIn(BaseModel):
+    """One engagement event of the lead."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    event_type: str = Field(
+        min_length=1,
+        max_length=100,
+        description="One of leadml.schema.EVENT_TYPES, e.g. page_view, demo_request.",
+    )
+    occurred_at: datetime = Field(
+        description="ISO 8601. Without a time zone it is read as UTC (with a warning)."
+    )
+
+
+class LeadIn(BaseModel):
+    """One lead: who it is, where it came from, and what it did before `as_of`."""
+
+    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [EXAMPLE_LEAD]})
+
+    lead_id: str = Field(min_length=1, max_length=200)
+    created_at: datetime | None = Field(
+        None, description="When the lead was created (ISO 8601). Missing: lead age unknown."
+    )
+    lead_source: str | None = Field(None, max_length=200)
+    campaign: str | None = Field(None, max_length=200)
+    company: str | None = Field(None, max_length=300)
+    industry: str | None = Field(None, max_length=200)
+    employees: float | None = Field(None, ge=0)
+    annual_revenue: float | None = Field(None, ge=0)
+    country: str | None = Field(None, max_length=100)
+    job_title: str | None = Field(None, max_length=300)
+    seniority: str | None = Field(None, max_length=100)
+    contact_name: str | None = Field(None, max_length=300)
+    email: str | None = Field(
+        None, max_length=320, description="Only its domain is used (free-mail or not)."
+    )
+    phone: str | None = Field(None, max_length=100)
+    acquisition_cost: float | None = Field(None, ge=0)
+    events: list[EventIn] = Field(default_factory=list, max_length=100_000)
+    as_of: datetime | None = Field(
+        None,
+        description="Score the lead as of this moment (default: now). Events at or after "
+        "it are ignored, with a warning.",
+    )
+
+
+class Reason(BaseModel):
+    """One reason: a business field and how much it moved this lead's score."""
+
+    field: str = Field(description="The business field, e.g. 'demo_request events'.")
+    feature: str = Field(description="The model feature that tells the story.")
+    value: Any = Field(description="The feature's value for this lead (null: missing).")
+    contribution: float = Field(description="Exact TreeSHAP contribution, in log-odds.")
+    probability_delta: float = Field(
+        description="Approximate change in probability this reason makes (not additive)."
+    )
+    text: str = Field(description="The reason as a sentence for a salesperson.")
+
+
+class Reasons(BaseModel):
+    positive: list[Reason]
+    negative: list[Reason]
+
+
+class Prediction(BaseModel):
+    """The score of one lead."""
+
+    lead_id: str
+    model_version: str
+    probability: float = Field(description="Calibrated probability of converting in the window.")
+    score: int = Field(ge=1, le=99, description="Beats this % of validation leads.")
+    grade: Literal["A", "B", "C", "D"]
+    stage: str = Field(description="Funnel stage reached: none, IQL, MQL, SQL or PQL.")
+    reasons: Reasons | None = Field(None, description="Absent with ?explain=false.")
+    warnings: list[str]
+    rank: int | None = Field(None, description="Position in the ranked list (lists only).")
+
+
+class PredictionList(BaseModel):
+    """Scores of a list of leads, ranked: probability descending, ties by lead_id."""
+
+    model_version: str
+    count: int
+    results: list[Prediction]
+
+
+class Problem(BaseModel):
+    """An error body (RFC 9457 style): what went wrong and how to fix it."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    errors: list[dict[str, Any]] = Field(default_factory=list)
+    request_id: str | None = None
+
+
+class ReloadRequest(BaseModel):
+    """Optional body of POST /v1/model/reload."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str | None = Field(
+        None,
+        description="Model to load instead of the configured reference: models:/name@alias, "
+        "models:/name/3 or a bundle folder.",
+    )
+
+
+class ReloadResult(BaseModel):
+    model_version: str
+    previous_version: str | None
+    model: str

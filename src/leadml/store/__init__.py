@@ -1,0 +1,31 @@
+"""The scores store: each lead's latest score and its history, in SQLite or PostgreSQL.
+
+`leadml score` writes a batch with `write_batch` (one transaction); the API and the
+sales page read it with `ranked`, `lead_detail` and `batch_summary`. Open the store
+once with `open_store(url)` and share the engine.
+"""
+
+from leadml.store.query import (
+    BatchInfo,
+    batch_summary,
+    current_batch,
+    lead_detail,
+    ranked,
+    ranked_table,
+)
+from leadml.store.tables import StoreError, open_store, store_url
+from leadml.store.write import TREND_POINTS, write_batch
+
+__all__ = [
+    "TREND_POINTS",
+    "BatchInfo",
+    "StoreError",
+    "batch_summary",
+    "current_batch",
+    "lead_detail",
+    "open_store",
+    "ranked",
+    "ranked_table",
+    "store_url",
+    "write_batch",
+]

@@ -1,0 +1,249 @@
+"""Reading the store: the ranked list, one lead's detail, and the latest batch's summary.
+
+These are the functions the API and the sales page call. The ranked list is the latest
+batch in a stable order (its rank: score descending, then probability, then lead_id).
+Totals come from the facet counts unless a company search is given, so a page of 100
+leads costs three indexed queries however many leads are stored.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import ColumnElement, Connection, Engine, func, select
+
+from leadml import schema
+from leadml.batch import RANKED_COLUMNS, decode_reasons, reasons_text, top_reason
+from leadml.bundle import GRADES
+from leadml.errors import InputError
+from leadml.store.tables import batches, facets, history, latest
+
+Filter = str | Sequence[str] | None
+STAGES = (schema.NO_STAGE, *schema.STAGES)
+
+
+@dataclass(frozen=True)
+class BatchInfo:
+    """The latest committed scoring batch."""
+
+    batch_id: int
+    scored_at: str
+    """ISO 8601 UTC, e.g. 2025-06-30T07:12:03Z."""
+    as_of: str
+    model_version: str
+    grade_mode: str
+    n_leads: int
+    pass_through: tuple[str, ...]
+
+
+def current_batch(engine: Engine) -> BatchInfo | None:
+    """The latest batch, or None when nothing has been scored yet."""
+    with engine.connect() as conn:
+        return _current(conn)
+
+
+def ranked(
+    engine: Engine,
+    *,
+    limit: int | None = 100,
+    offset: int = 0,
+    grade: Filter = None,
+    source: Filter = None,
+    stage: Filter = None,
+    min_score: int | None = None,
+    q: str | None = None,
+) -> tuple[list[dict[str, Any]], int]:
+    """One page of the latest batch's ranked list, and how many leads match in total.
+
+    Filters combine with AND; `grade`, `source` and `stage` take one value or several.
+    `q` is a case-insensitive substring of the company name. `limit=None` returns every
+    matching row (for a CSV download). Rows are dicts: rank, lead_id, company,
+    lead_source, stage, probability, score, grade, trend, previous_score, top_reason,
+    reasons_text, reasons (structured), model_version, scored_at, then the batch's
+    pass-through columns.
+    """
+    if limit is not None and limit < 0:
+        raise InputError("limit must not be negative", column="limit", value=limit)
+    if offset < 0:
+        raise InputError("offset must not be negative", column="offset", value=offset)
+    grades = _values(grade, "grade", GRADES, str.upper)
+    sources = _values(source, "source", None, lambda s: s.strip().lower())
+    stages = _values(stage, "stage", STAGES, _stage_name)
+    if min_score is not None and not 1 <= int(min_score) <= 99:
+        raise InputError(
+            "score filter out of range", column="min_score", value=min_score, expected="1..99"
+        )
+    with engine.connect() as conn:
+        batch = _current(conn)
+        if batch is None:
+            return [], 0
+        keep = _where(latest, batch.batch_id, grades, sources, stages, min_score)
+        if not q and grades is None and sources is None and stages is None and min_score is None:
+            count = batch.n_leads
+        elif q:
+            keep.append(latest.c.company.icontains(q.strip(), autoescape=True))
+            total = conn.execute(select(func.count()).select_from(latest).where(*keep))
+            count = int(total.scalar_one())
+        else:
+            where = _where(facets, batch.batch_id, grades, sources, stages, min_score)
+            total = conn.execute(select(func.coalesce(func.sum(facets.c.n), 0)).where(*where))
+            count = int(total.scalar_one())
+        query = select(latest).where(*keep).order_by(latest.c.rank).offset(offset)
+        if limit is not None:
+            query = query.limit(limit)
+        rows = [_row(dict(r), batch) for r in conn.execute(query).mappings()]
+    return rows, count
+
+
+def lead_detail(engine: Engine, lead_id: str) -> dict[str, Any] | None:
+    """A lead's latest score, grade, reasons and trend, with its score history.
+
+    `current` says whether the latest score is from the latest batch (a lead that has
+    converted or left the list keeps its last score). History is oldest first. None when
+    the lead has never been scored.
+    """
+    with engine.connect() as conn:
+        found = conn.execute(select(latest).where(latest.c.lead_id == lead_id)).mappings().first()
+        if found is None:
+            return None
+        own = conn.execute(select(batches).where(batches.c.batch_id == found["batch_id"])).one()
+        batch = _info(own._mapping)
+        newest = _current(conn)
+        past = conn.execute(
+            select(
+                history.c.batch_id,
+                batches.c.scored_at,
+                batches.c.as_of,
+                batches.c.model_version,
+                history.c.probability,
+                history.c.score,
+                history.c.grade,
+            )
+            .join(batches, batches.c.batch_id == history.c.batch_id)
+            .where(history.c.lead_id == lead_id)
+            .order_by(history.c.batch_id)
+        ).mappings()
+        trail = [
+            {
+                "batch_id": int(h["batch_id"]),
+                "scored_at": _iso(h["scored_at"]),
+                "as_of": _iso(h["as_of"]),
+                "model_version": h["model_version"],
+                "probability": float(h["probability"]),
+                "score": int(h["score"]),
+                "grade": h["grade"],
+            }
+            for h in past
+        ]
+    detail = _row(dict(found), batch)
+    detail["batch_id"] = batch.batch_id
+    detail["as_of"] = batch.as_of
+    detail["current"] = newest is not None and newest.batch_id == batch.batch_id
+    detail["history"] = trail
+    return detail
+
+
+def batch_summary(engine: Engine) -> dict[str, Any] | None:
+    """The latest batch for the page header and chart: when, which model, and counts.
+
+    Keys: batch (BatchInfo fields), grade_counts {A..D}, score_histogram (99 counts,
+    scores 1..99), sources and stages ({name: count}, largest first). None when empty.
+    """
+    with engine.connect() as conn:
+        found = conn.execute(select(batches).order_by(batches.c.batch_id.desc()).limit(1)).first()
+    if found is None:
+        return None
+    batch = _info(found._mapping)
+    counts = json.loads(found._mapping["summary"])
+    return {"batch": batch.__dict__ | {"pass_through": list(batch.pass_through)}, **counts}
+
+
+def ranked_table(rows: list[dict[str, Any]], pass_through: Sequence[str] = ()) -> pd.DataFrame:
+    """Rows from `ranked` as the ranked list's CSV: the same columns as `leadml score`."""
+    columns = [*RANKED_COLUMNS, *pass_through]
+    records = [{**row, "reasons": row["reasons_text"]} for row in rows]
+    return pd.DataFrame.from_records(records, columns=columns)
+
+
+def _current(conn: Connection) -> BatchInfo | None:
+    found = conn.execute(select(batches).order_by(batches.c.batch_id.desc()).limit(1)).first()
+    return None if found is None else _info(found._mapping)
+
+
+def _info(row: Any) -> BatchInfo:
+    return BatchInfo(
+        batch_id=int(row["batch_id"]),
+        scored_at=_iso(row["scored_at"]),
+        as_of=_iso(row["as_of"]),
+        model_version=str(row["model_version"]),
+        grade_mode=str(row["grade_mode"]),
+        n_leads=int(row["n_leads"]),
+        pass_through=tuple(json.loads(row["pass_through"])),
+    )
+
+
+def _iso(stamp: datetime) -> str:
+    """Stored naive UTC -> ISO 8601 with a Z."""
+    return stamp.replace(tzinfo=None).isoformat() + "Z"
+
+
+def _row(found: dict[str, Any], batch: BatchInfo) -> dict[str, Any]:
+    extra = json.loads(found.pop("extra") or "{}")
+    found.pop("batch_id", None)
+    reasons = decode_reasons(found["reasons"])
+    found["reasons"] = reasons
+    found["reasons_text"] = reasons_text(reasons)
+    found["top_reason"] = top_reason(reasons)
+    found["model_version"] = batch.model_version
+    found["scored_at"] = batch.scored_at
+    for name in batch.pass_through:
+        found[name] = extra.get(name)
+    return found
+
+
+def _stage_name(value: str) -> str:
+    text = value.strip()
+    return text.lower() if text.lower() == schema.NO_STAGE else text.upper()
+
+
+def _values(
+    value: Filter, name: str, allowed: Sequence[str] | None, normalise: Any
+) -> list[str] | None:
+    """A filter as a list of normalised values (None when not filtering)."""
+    if value is None:
+        return None
+    items = [value] if isinstance(value, str) else list(value)
+    items = [normalise(str(v)) for v in items if str(v).strip()]
+    if not items:
+        return None
+    if allowed is not None:
+        bad = [v for v in items if v not in allowed]
+        if bad:
+            raise InputError(
+                f"unknown {name}", column=name, value=bad[0], expected=", ".join(allowed)
+            )
+    return items
+
+
+def _where(
+    table: Any,
+    batch_id: int,
+    grades: list[str] | None,
+    sources: list[str] | None,
+    stages: list[str] | None,
+    min_score: int | None,
+) -> list[ColumnElement[bool]]:
+    keep: list[ColumnElement[bool]] = [table.c.batch_id == batch_id]
+    for column, values in (("grade", grades), ("lead_source", sources), ("stage", stages)):
+        if values is not None and len(values) == 1:
+            keep.append(table.c[column] == values[0])  # equality keeps the index's order
+        elif values is not None:
+            keep.append(table.c[column].in_(values))
+    if min_score is not None:
+        keep.append(table.c.score >= int(min_score))
+    return keep

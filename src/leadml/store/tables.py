@@ -1,0 +1,190 @@
+"""The scores store's tables and how to open it (SQLite by default, PostgreSQL via a URL).
+
+Four tables:
+
+- `score_batches`: one row per `leadml score` run (when, as of when, which model, grade mode).
+- `lead_scores`: each lead's latest score, with its rank in its batch, reasons, and its
+  trend against the score before it. The ranked list is the rows of the latest batch.
+- `score_history`: every score every lead has had (lean: probability, score, grade).
+- `score_facets`: per batch, lead counts by grade, source, stage and score. Totals and the
+  score distribution for any combination of those filters come from here, so a page of
+  the ranked list never counts a million rows.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Engine,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+)
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+from leadml.errors import InputError, LeadmlError
+
+metadata = MetaData()
+
+batches = Table(
+    "score_batches",
+    metadata,
+    Column("batch_id", Integer, primary_key=True, autoincrement=True),
+    Column("scored_at", DateTime, nullable=False, comment="UTC"),
+    Column("as_of", DateTime, nullable=False, comment="UTC"),
+    Column("model_version", String(64), nullable=False),
+    Column("grade_mode", String(16), nullable=False),
+    Column("n_leads", Integer, nullable=False),
+    Column("pass_through", Text, nullable=False, comment="JSON list of column names"),
+    Column("source", Text, nullable=False),
+    Column("summary", Text, nullable=False, comment="JSON: counts for the page's header"),
+)
+
+latest = Table(
+    "lead_scores",
+    metadata,
+    Column("lead_id", String, primary_key=True),
+    Column("batch_id", Integer, ForeignKey("score_batches.batch_id"), nullable=False),
+    Column("rank", Integer, nullable=False),
+    Column("company", Text),
+    Column("lead_source", String, nullable=False),
+    Column("stage", String(16), nullable=False),
+    Column("probability", Float, nullable=False),
+    Column("score", Integer, nullable=False),
+    Column("grade", String(1), nullable=False),
+    Column("previous_score", Integer),
+    Column("trend", String(16), nullable=False),
+    Column("reasons", Text, nullable=False, comment="JSON from leadml.batch.encode_reasons"),
+    Column("extra", Text, nullable=False, comment="JSON: pass-through columns"),
+    Index("ix_lead_scores_rank", "batch_id", "rank"),
+    Index("ix_lead_scores_grade", "batch_id", "grade", "rank"),
+    Index("ix_lead_scores_source", "batch_id", "lead_source", "rank"),
+    Index("ix_lead_scores_stage", "batch_id", "stage", "rank"),
+)
+
+history = Table(
+    "score_history",
+    metadata,
+    Column("lead_id", String, primary_key=True),
+    Column("batch_id", Integer, ForeignKey("score_batches.batch_id"), primary_key=True),
+    Column("probability", Float, nullable=False),
+    Column("score", Integer, nullable=False),
+    Column("grade", String(1), nullable=False),
+)
+
+facets = Table(
+    "score_facets",
+    metadata,
+    Column("batch_id", Integer, ForeignKey("score_batches.batch_id"), nullable=False),
+    Column("grade", String(1), nullable=False),
+    Column("lead_source", String, nullable=False),
+    Column("stage", String(16), nullable=False),
+    Column("score", Integer, nullable=False),
+    Column("n", Integer, nullable=False),
+    Index("ix_score_facets_batch", "batch_id"),
+)
+
+STAGE_COLUMNS = (
+    "lead_id",
+    "rank",
+    "company",
+    "lead_source",
+    "stage",
+    "probability",
+    "score",
+    "grade",
+    "reasons",
+    "extra",
+)
+"""Columns of the temporary table one batch is loaded into before it is merged."""
+
+
+class StoreError(LeadmlError):
+    """The scores store cannot be reached or used (the message names the URL)."""
+
+
+def store_url(url: str) -> URL:
+    """Parse a store URL; plain `postgresql://` means the psycopg (v3) driver."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise InputError(
+            "cannot read the scores store URL",
+            column="store.url",
+            value=url,
+            expected="a SQLAlchemy URL such as sqlite:///scores.db or "
+            "postgresql://user@host/dbname",
+        ) from exc
+    if parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed
+
+
+def open_store(url: str, *, create: bool = True) -> Engine:
+    """An engine on the scores store; creates missing tables (and the SQLite folder).
+
+    SQLite runs in WAL mode so that readers (the API) keep reading the previous batch
+    while a new one is written, and every transaction starts with an explicit BEGIN so
+    a whole batch, table creation included, commits or rolls back as one, and a
+    reader's queries share one snapshot. Other servers use REPEATABLE READ for the same.
+    """
+    parsed = store_url(url)
+    kwargs: dict[str, Any] = {}
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database or ""
+        if database and database != ":memory:" and not database.startswith("file:"):
+            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        kwargs["connect_args"] = {"timeout": 30}
+    else:
+        # Each reader's queries (current batch, total, page) share one snapshot, so a
+        # batch committed between them can never show through as half a page.
+        kwargs["isolation_level"] = "REPEATABLE READ"
+        kwargs["pool_pre_ping"] = True
+    try:
+        engine = create_engine(parsed, **kwargs)
+    except (ArgumentError, ImportError) as exc:
+        raise StoreError(f"cannot open the scores store {_safe(parsed)}: {exc}") from exc
+    if parsed.get_backend_name() == "sqlite":
+        _sqlite_transactions(engine)
+    if create:
+        try:
+            metadata.create_all(engine)
+        except SQLAlchemyError as exc:
+            raise StoreError(
+                f"cannot open the scores store {_safe(parsed)}: {type(exc).__name__}: "
+                f"{str(exc.orig if hasattr(exc, 'orig') else exc).strip()}"
+            ) from exc
+    return engine
+
+
+def _safe(url: URL) -> str:
+    return url.render_as_string(hide_password=True)
+
+
+def _sqlite_transactions(engine: Engine) -> None:
+    """WAL, and real transactions: pysqlite's implicit ones skip DDL and reads."""
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN")

@@ -1,0 +1,215 @@
+"""Health, readiness, metrics, GET /v1/model, auth, and reloading the model."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from serve.app import create_app
+
+from leadml.bundle import Bundle
+from leadml.errors import ModelNotFoundError
+from tests.serve.conftest import ADMIN, USER, serve_config
+
+
+def test_health_and_readiness(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["model_version"] == "7"
+
+
+def test_model_route_describes_version_features_and_grades(client: TestClient) -> None:
+    body = client.get("/v1/model", headers=USER).json()
+    assert body["version"] == "7"
+    assert set(body["grade_thresholds"]) == {"A", "B", "C"}
+    assert body["training_window"] and body["metrics"] and body["trained_at"]
+    source = next(f for f in body["features"] if f["name"] == "lead_source")
+    assert source["kind"] == "categorical" and "unknown" in source["levels"]
+    assert any(f["kind"] == "numeric" for f in body["features"])
+
+
+def test_metrics_show_latency_scores_by_grade_and_model_version(
+    client: TestClient, test_leads: list[dict[str, Any]]
+) -> None:
+    client.post("/v1/predict", json=test_leads[:5], headers=USER)
+    text = client.get("/metrics").text
+    assert "leadml_request_duration_seconds_bucket" in text
+    assert 'route="/v1/predict"' in text
+    assert "leadml_scores_total{" in text and 'model_version="7"' in text
+    assert 'leadml_model_loaded{model_version="7"} 1.0' in text
+
+
+def test_request_ids_are_echoed_or_made(client: TestClient) -> None:
+    echoed = client.get("/healthz", headers={"X-Request-ID": "abc-123"})
+    assert echoed.headers["x-request-id"] == "abc-123"
+    made = client.get("/healthz")
+    assert len(made.headers["x-request-id"]) == 32
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"Authorization": "Bearer wrong"}, {"X-API-Key": "wrong"}, {"Authorization": "Basic x"}],
+)
+def test_a_missing_or_wrong_key_gets_401(client: TestClient, headers: dict[str, str]) -> None:
+    for method, path in (("post", "/v1/predict"), ("get", "/v1/model")):
+        response = client.request(method, path, json={"lead_id": "a"}, headers=headers)
+        assert response.status_code == 401
+        assert "leadml keys new" in response.json()["detail"]
+
+
+def test_both_key_headers_work(client: TestClient) -> None:
+    from tests.serve.conftest import USER_KEY
+
+    for headers in ({"Authorization": f"Bearer {USER_KEY}"}, {"X-API-Key": USER_KEY}):
+        assert client.get("/v1/model", headers=headers).status_code == 200
+
+
+def test_admin_routes_refuse_a_user_key_with_403(client: TestClient) -> None:
+    response = client.post("/v1/model/reload", headers=USER)
+    assert response.status_code == 403
+    assert "--admin" in response.json()["detail"]
+
+
+def test_openapi_carries_the_lead_schema_and_the_models_categories(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    lead = spec["components"]["schemas"]["LeadIn"]
+    assert "paid_search" in lead["properties"]["lead_source"]["description"]
+    assert lead["examples"][0]["events"]
+    body = spec["paths"]["/v1/predict"]["post"]["requestBody"]["content"]["application/json"]
+    assert body["schema"]["oneOf"][0] == {"$ref": "#/components/schemas/LeadIn"}
+    assert spec["info"]["x-leadml-model"]["version"] == "7"
+
+
+def _failing_loader(ref: str) -> Bundle:
+    raise ModelNotFoundError(f"no champion yet for {ref}")
+
+
+def test_without_a_model_predict_and_readyz_answer_503_not_500(tmp_path: Path) -> None:
+    app = create_app(
+        serve_config(tmp_path, "models:/lead-conversion@champion"), loader=_failing_loader
+    )
+    with TestClient(app) as empty:
+        assert empty.get("/healthz").status_code == 200
+        ready = empty.get("/readyz")
+        assert ready.status_code == 503 and "no champion yet" in ready.json()["detail"]
+        response = empty.post("/v1/predict", json={"lead_id": "a"}, headers=USER)
+        assert response.status_code == 503
+        assert response.headers["retry-after"] == "5"
+
+
+def test_auth_none_serves_without_keys_and_warns_loudly(
+    bundle_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="serve"):
+        app = create_app(serve_config(tmp_path, bundle_dir, auth="none"))
+        with TestClient(app) as open_client:
+            assert open_client.post("/v1/predict", json={"lead_id": "a"}).status_code == 200
+    assert "AUTHENTICATION IS OFF" in caplog.text
+
+
+@pytest.fixture
+def reloadable(bundle_dir: Path, tmp_path: Path) -> Iterator[tuple[TestClient, Path]]:
+    """A server on a private copy of the bundle, so a test may corrupt it."""
+    copy = tmp_path / "bundle"
+    shutil.copytree(bundle_dir, copy)
+    with TestClient(create_app(serve_config(tmp_path, copy))) as test_client:
+        yield test_client, copy
+
+
+def test_reload_swaps_in_another_model(
+    reloadable: tuple[TestClient, Path], second_bundle_dir: Path
+) -> None:
+    test_client, _ = reloadable
+    response = test_client.post(
+        "/v1/model/reload", json={"model": str(second_bundle_dir)}, headers=ADMIN
+    )
+    assert response.status_code == 200, response.text
+    assert response.json() == {
+        "model_version": "8",
+        "previous_version": "7",
+        "model": str(second_bundle_dir),
+    }
+    assert test_client.get("/readyz").json()["model_version"] == "8"
+    scored = test_client.post("/v1/predict", json={"lead_id": "a"}, headers=USER).json()
+    assert scored["model_version"] == "8"
+
+
+def test_a_failed_reload_keeps_the_old_model_serving(
+    reloadable: tuple[TestClient, Path],
+) -> None:
+    test_client, path = reloadable
+    (path / "model.txt").write_text("tree\nthis is not a model\n")
+    response = test_client.post("/v1/model/reload", headers=ADMIN)
+    assert response.status_code == 409
+    assert "still serving version 7" in response.json()["detail"]
+    assert test_client.get("/readyz").status_code == 200
+    scored = test_client.post("/v1/predict", json={"lead_id": "a"}, headers=USER)
+    assert scored.status_code == 200 and scored.json()["model_version"] == "7"
+
+
+def test_requests_during_reloads_never_fail_and_see_one_version(
+    reloadable: tuple[TestClient, Path],
+    second_bundle_dir: Path,
+    test_leads: list[dict[str, Any]],
+) -> None:
+    test_client, first = reloadable
+    stop = threading.Event()
+
+    def keep_reloading() -> int:
+        n = 0
+        while not stop.is_set():
+            target = second_bundle_dir if n % 2 == 0 else first
+            response = test_client.post(
+                "/v1/model/reload", json={"model": str(target)}, headers=ADMIN
+            )
+            assert response.status_code == 200, response.text
+            n += 1
+        return n
+
+    def score(i: int) -> tuple[int, set[str]]:
+        response = test_client.post(
+            "/v1/predict", json=test_leads[i % 30 : i % 30 + 8], headers=USER
+        )
+        body = response.json()
+        versions = {body["model_version"]} | {r["model_version"] for r in body["results"]}
+        return response.status_code, versions
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        reloads = pool.submit(keep_reloading)
+        outcomes = list(pool.map(score, range(60)))
+        stop.set()
+        assert reloads.result() >= 2
+    assert all(status == 200 for status, _ in outcomes)
+    assert all(len(versions) == 1 for _, versions in outcomes)
+    assert {v for _, versions in outcomes for v in versions} <= {"7", "8"}
+
+
+def test_a_reload_in_one_worker_reaches_the_others(
+    bundle_dir: Path, second_bundle_dir: Path, tmp_path: Path
+) -> None:
+    """Two apps sharing a sync file stand in for two uvicorn worker processes."""
+    import time
+
+    sync = tmp_path / "model.json"
+    config = serve_config(tmp_path, bundle_dir)
+    with (
+        TestClient(create_app(config, sync_file=sync)) as first,
+        TestClient(create_app(config, sync_file=sync)) as second,
+    ):
+        reloaded = first.post(
+            "/v1/model/reload", json={"model": str(second_bundle_dir)}, headers=ADMIN
+        )
+        assert reloaded.status_code == 200
+        deadline = time.monotonic() + 10
+        while second.get("/readyz").json()["model_version"] != "8":
+            assert time.monotonic() < deadline, "the other worker never followed"
+            time.sleep(0.1)
+        assert first.get("/readyz").json()["model_version"] == "8"
