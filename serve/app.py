@@ -23,13 +23,15 @@ from fastapi.openapi.utils import get_openapi
 from starlette.concurrency import run_in_threadpool
 
 from leadml import __version__, registry
+from leadml.bundle import Bundle, load_bundle
 from leadml.config import Config
-from serve.env import CONFIG_ENV, SYNC_ENV
+from serve.env import CONFIG_ENV, RESOLVED_ENV, SYNC_ENV
 from serve.model_slot import Loader, ModelSlot, ReloadError
 from serve.observability import EdgeMiddleware, Metrics
 from serve.problems import install_handlers
-from serve.routes import health, model, predict
-from serve.schemas import LeadIn
+from serve.resolve import wait_for
+from serve.routes import health, leads, model, predict, web
+from serve.schemas import LeadIn, request_model
 from serve.security import KeyRing
 from serve.workers import follow
 
@@ -79,6 +81,7 @@ def create_app(
         yield
         for task in tasks:
             task.cancel()
+        app.state.store.dispose()
 
     app = FastAPI(
         title="leadml",
@@ -91,9 +94,11 @@ def create_app(
     app.state.settings = settings
     app.state.keys = None if settings.auth == "none" else KeyRing(settings.api_keys)
     app.state.sync_file = sync_file
+    app.state.store = leads.open_app_store(config)  # read by the lead routes and the page
     install_handlers(app)
-    for router in (health.router, model.router, predict.router):
+    for router in (health.router, model.router, predict.router, leads.router, web.router):
         app.include_router(router)
+    web.mount_static(app)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     if settings.cors_origins:
         app.add_middleware(
@@ -141,6 +146,11 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     lead_schema = LeadIn.model_json_schema(ref_template="#/components/schemas/{model}")
     components.update(lead_schema.pop("$defs", {}))
     components["LeadIn"] = lead_schema
+    if current is not None and current.bundle.flat is not None:  # flat model: its own fields
+        lead_schema = request_model(current.bundle).model_json_schema(
+            ref_template="#/components/schemas/{model}"
+        )
+        components["LeadIn"] = lead_schema
     if current is not None:
         spec = current.bundle.spec
         properties = lead_schema["properties"]
@@ -173,5 +183,22 @@ def app_from_environment() -> FastAPI:
     from serve.observability import configure_logging
 
     configure_logging()
+    config = Config.model_validate_json(raw)
     sync = os.environ.get(SYNC_ENV)
-    return create_app(Config.model_validate_json(raw), sync_file=Path(sync) if sync else None)
+    resolved = os.environ.get(RESOLVED_ENV)
+    loader = _resolved_first(config, Path(resolved)) if resolved else None
+    return create_app(config, loader=loader, sync_file=Path(sync) if sync else None)
+
+
+def _resolved_first(config: Config, resolved: Path) -> Loader:
+    """Load the configured model from the folder `serve.resolve` found (in parallel with
+    this process's start-up); every later load goes to the registry itself."""
+    first = [True]
+
+    def loader(ref: str) -> Bundle:
+        if first[0] and ref == config.serve.model:
+            first[0] = False
+            return load_bundle(wait_for(resolved))
+        return registry.load_model(ref, config)
+
+    return loader

@@ -7,14 +7,18 @@ datetime64[ns] UTC; one without a time zone is read as UTC and warned about.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
+from pydantic import BaseModel
 
 from leadml import schema
 from leadml.features.spec import FeatureSpec
+from leadml.mapping import DatasetConfig
 from serve.schemas import LeadIn
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -58,6 +62,12 @@ def _ns(stamp: datetime, field: str, warnings: list[str]) -> int:
 def _clean(field: str, value: str | None) -> str | None:
     if value is None:
         return None
+    return _canonical(field, value)
+
+
+@lru_cache(maxsize=8192)
+def _canonical(field: str, value: str) -> str | None:
+    """The contract's canonical form of a category (cached: requests repeat a few values)."""
     canonical = schema.CANONICAL_FORM.get(field)
     text = canonical(value) if canonical else value.strip()
     return text or None
@@ -102,7 +112,7 @@ def to_columns(leads: list[LeadIn], spec: FeatureSpec, now: datetime) -> Columns
                 numbers[field][i] = value
         late = unknown = 0
         for event in lead.events:
-            kind = schema.CANONICAL_FORM[schema.EVENT_TYPE](event.event_type)
+            kind = _canonical(schema.EVENT_TYPE, event.event_type) or ""
             at = _ns(event.occurred_at, "occurred_at", notes)
             if at >= cut:
                 late += 1
@@ -139,3 +149,32 @@ def to_columns(leads: list[LeadIn], spec: FeatureSpec, now: datetime) -> Columns
 
 def _dedupe(notes: list[str]) -> list[str]:
     return list(dict.fromkeys(notes))
+
+
+def flat_to_columns(
+    leads: Sequence[BaseModel], dataset: DatasetConfig, spec: FeatureSpec
+) -> Columns:
+    """A flat model's request rows -> export columns for `Scorer.score_columns` (no events,
+    no cutoff: a flat export's columns are already as of the moment they were read)."""
+    names = dataset.feature_names
+    rows = [lead.model_dump(by_alias=True) for lead in leads]
+    columns: dict[str, Any] = {dataset.id_name: [lead.lead_id for lead in leads]}  # type: ignore[attr-defined]
+    for name in names:
+        columns[name] = [row.get(name) for row in rows]
+    levels = {
+        n: frozenset(spec.column(n).levels) for n in names if spec.column(n).kind == "categorical"
+    }
+    tokens = {t.strip().lower() for t in dataset.missing}
+    warnings: list[list[str]] = []
+    for lead, row in zip(leads, rows, strict=True):
+        notes = []
+        for name, known in levels.items():
+            value = row.get(name)
+            text = None if value is None else str(value).strip()
+            if text and text.lower() not in tokens and text not in known:
+                notes.append(f"{name} {text!r} unseen in training: scored as unknown")
+        if lead.model_extra:
+            notes.append(f"unknown field(s) ignored: {', '.join(sorted(lead.model_extra))}")
+        warnings.append(notes)
+    empty = {"lead_id": [], "event_type": [], "occurred_at": np.empty(0, "datetime64[ns]")}
+    return Columns(columns, empty, np.full(len(leads), _NAT), warnings)

@@ -8,6 +8,7 @@ that publishes it; if anything fails, the old model keeps serving.
 
 from __future__ import annotations
 
+import gc
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -75,6 +76,17 @@ def pinned_ref(loaded: LoadedModel) -> str:
     return loaded.ref
 
 
+def freeze_heap() -> None:
+    """Move everything alive now (libraries, the model) out of the garbage collector's view.
+
+    A request allocates tens of thousands of short-lived objects; without this, each full
+    collection also walks the whole heap of imported libraries, which made parsing a
+    1,000-lead request 4x slower (160 ms instead of 40 ms).
+    """
+    gc.collect()
+    gc.freeze()
+
+
 class ModelSlot:
     """Holds the current model; `load` replaces it atomically or not at all."""
 
@@ -107,4 +119,5 @@ class ModelSlot:
             loaded = LoadedModel(scorer, wanted, datetime.now(UTC))
             self.current = loaded  # the atomic swap
             self.last_error = None
-            return loaded, previous
+        freeze_heap()
+        return loaded, previous

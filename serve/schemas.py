@@ -11,7 +11,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from leadml.bundle import Bundle
+from leadml.features.spec import FeatureSpec
+from leadml.mapping import DatasetConfig
 
 EXAMPLE_LEAD: dict[str, Any] = {
     "lead_id": "L-1001",
@@ -148,3 +153,76 @@ class ReloadResult(BaseModel):
     model_version: str
     previous_version: str | None
     model: str
+
+
+# --- flat-export models: the request schema comes from the mapping ---------------------------
+
+_FLAT_MODELS: dict[str, type[BaseModel]] = {}
+
+
+def flat_lead_model(dataset: DatasetConfig, spec: FeatureSpec) -> type[BaseModel]:
+    """The request model of a flat model, built from its mapping (pydantic.create_model).
+
+    One field per export column the model reads (numbers as numbers, categories as text,
+    both optional: missing is allowed), the id field (required), and the pass-through and
+    PII columns (accepted, never features). Field names are the export's column names, so
+    OpenAPI shows them and a 422 names them. Cached per mapping and spec.
+    """
+    key = orjson.dumps([dataset.to_dict(), spec.to_dict()], option=orjson.OPT_SORT_KEYS).decode()
+    found = _FLAT_MODELS.get(key)
+    if found is not None:
+        return found
+    fields: dict[str, Any] = {
+        "lead_id": (
+            str,
+            Field(
+                alias=dataset.id_name,
+                min_length=1,
+                max_length=200,
+                description="The lead's id (the export's id column).",
+            ),
+        )
+    }
+    for i, name in enumerate(dataset.feature_names):
+        column = spec.column(name)
+        role = dataset.columns[name].role
+        if column.kind == "numeric":
+            fields[f"f{i}"] = (
+                float | None,
+                Field(None, alias=name, description=f"{role} column, a number; null if missing."),
+            )
+        else:
+            known = [v for v in column.levels if v not in ("unknown", "other")]
+            shown = ", ".join(known[:30]) + (" ..." if len(known) > 30 else "")
+            fields[f"f{i}"] = (
+                str | None,
+                Field(
+                    None,
+                    alias=name,
+                    max_length=500,
+                    description=f"{role} column, text. Known to the model: {shown}. Other "
+                    "values are scored as unknown, with a warning; null if missing.",
+                    examples=known[:5] or None,
+                ),
+            )
+    for j, name in enumerate(dataset.names_with("passthrough", "pii")):
+        fields[f"p{j}"] = (
+            str | float | None,
+            Field(None, alias=name, description="Accepted and ignored: never a feature."),
+        )
+    model: type[BaseModel] = create_model(
+        "FlatLeadIn",
+        __config__=ConfigDict(extra="allow", populate_by_name=False),
+        __doc__=f"One row of the flat export the model was trained on ({len(fields) - 1} "
+        "columns); unknown fields are ignored with a warning.",
+        **fields,
+    )
+    _FLAT_MODELS[key] = model
+    return model
+
+
+def request_model(bundle: Bundle) -> type[BaseModel]:
+    """The request model for a bundle: LeadIn, or the flat model's own from its mapping."""
+    if bundle.flat is None:
+        return LeadIn
+    return flat_lead_model(bundle.flat, bundle.spec)

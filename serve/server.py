@@ -8,6 +8,8 @@ uvicorn's worker processes, plus PROMETHEUS_MULTIPROC_DIR when there are several
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -16,7 +18,8 @@ from typing import Any
 import uvicorn
 
 from leadml.config import Config, load_config
-from serve.env import CONFIG_ENV, MULTIPROC_ENV, SYNC_ENV
+from leadml.registry import REF_PREFIX
+from serve.env import CONFIG_ENV, MULTIPROC_ENV, RESOLVED_ENV, SYNC_ENV
 from serve.observability import configure_logging
 from serve.security import ENV_KEYS, parse_env_keys
 
@@ -51,6 +54,11 @@ def run_server(
         os.environ.setdefault(MULTIPROC_ENV, str(shared / "metrics"))
         Path(os.environ[MULTIPROC_ENV]).mkdir(parents=True, exist_ok=True)
         os.environ[SYNC_ENV] = str(shared / "model.json")
+    if settings.model.startswith(REF_PREFIX):
+        # Look the model up in the registry on the other core while the server imports.
+        resolved = Path(tempfile.mkdtemp(prefix="leadml-resolve-")) / "model.json"
+        subprocess.Popen([sys.executable, "-m", "serve.resolve", settings.model, str(resolved)])
+        os.environ[RESOLVED_ENV] = str(resolved)
     uvicorn.run(
         "serve.app:app_from_environment",
         factory=True,

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from leadml.errors import LeakageError
-from leadml.leakage import refuse_leaks, screen
+from leadml.leakage import guard, outcome_evidence, refuse_leaks, screen
 
 
 def _frame(n: int = 2000) -> tuple[pd.DataFrame, np.ndarray]:
@@ -40,3 +40,70 @@ def test_explicitly_allowed_columns_pass() -> None:
     X, y = _frame()
     allowed = refuse_leaks(X, y, allowed=("status_won", "lost_flag"))
     assert {f.column for f in allowed} == {"status_won", "lost_flag"}
+
+
+# --- the flat-export guard: three rules, each with its evidence ------------------------------
+
+
+def _export_features() -> tuple[pd.DataFrame, np.ndarray]:
+    from leadml.features.flat import flat_features
+    from leadml.mapping import DatasetConfig, FlatColumn, clean_missing, resolve_types
+    from tests.flat_export import HONEST, LEAKY, synthetic_export
+
+    frame = synthetic_export(3000).set_index("Prospect ID")
+    frame = clean_missing(frame, DatasetConfig.model_fields["missing"].default)
+    roles = {name: FlatColumn(role="engagement") for name in (*HONEST, *LEAKY)}
+    dataset = resolve_types(frame, DatasetConfig(label="Converted", columns=roles))
+    return flat_features(frame, dataset), frame["Converted"].astype(int).to_numpy()
+
+
+def test_the_guard_flags_one_column_per_rule_and_no_honest_column() -> None:
+    from tests.flat_export import HONEST, LEAKY
+
+    raw, y = _export_features()
+    report = guard(raw, y)
+    rules: dict[str, set[str]] = {}
+    for flag in report.flags:
+        rules.setdefault(flag.column, set()).add(flag.rule)
+    for column, rule in LEAKY.items():
+        assert rule in rules.get(column, set()), (column, rules)
+    assert not set(HONEST) & set(rules), rules
+    text = report.text()
+    assert "ROC AUC" in text and "missing in" in text and "'Lead Status'" in text
+    assert "Lost to competitor" in text
+
+
+def test_the_guard_refuses_until_columns_are_allowed_and_reports_everything() -> None:
+    raw, y = _export_features()
+    with pytest.raises(LeakageError, match="Score After Call") as info:
+        guard(raw, y).refuse()
+    assert "allow_leaky" in str(info.value) and "Budget" in str(info.value)
+    allowed = ("Score After Call", "Budget", "Lead Status", "Sales Comment")
+    report = guard(raw, y, allowed)
+    report.refuse()  # nothing blocked
+    assert {f.column for f in report.allowed_flags} == set(allowed)
+    logged = report.to_dict()
+    assert logged["blocked"] == [] and set(logged["allowed"]) == set(allowed)
+    assert set(logged["details"]) == set(raw.columns)
+
+
+@pytest.mark.parametrize(
+    ("name", "values", "flagged"),
+    [
+        ("duration", None, True),
+        ("Last Activity", None, True),
+        ("Close Date", None, True),
+        ("Lead Quality", None, True),
+        ("Tags", None, True),
+        ("dealStage", None, True),
+        ("poutcome", None, False),  # the outcome of a previous campaign
+        ("previous_outcome", None, False),
+        ("Page Views", None, False),
+        ("notes", ["closed won", "open", "open"], True),
+        ("notes", ["call back", "open", "open"], False),
+        ("tenure", [1.0, 2.0, 3.0], False),
+    ],
+)
+def test_outcome_names_and_values(name: str, values: list[object] | None, flagged: bool) -> None:
+    series = None if values is None else pd.Series(values)
+    assert (outcome_evidence(name, series) is not None) is flagged

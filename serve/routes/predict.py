@@ -16,16 +16,16 @@ import numpy as np
 import orjson
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
-from pydantic import TypeAdapter, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from leadml.config import ServeConfig
-from serve.convert import to_columns
+from serve.convert import flat_to_columns, to_columns
 from serve.deps import Authorized, Model
 from serve.model_slot import LoadedModel
 from serve.observability import Metrics
 from serve.problems import ApiProblem, validation_errors
-from serve.schemas import LeadIn, Prediction, PredictionList
+from serve.schemas import LeadIn, Prediction, PredictionList, request_model
 
 router = APIRouter(prefix="/v1", tags=["predict"])
 _LEADS = TypeAdapter(list[LeadIn])
@@ -84,9 +84,13 @@ def score_body(
     request: Request,
 ) -> bytes:
     """Parse, validate, score and serialise one request body."""
-    leads, batch = parse_leads(body, settings.max_leads)
+    flat = model.bundle.flat  # a flat-export model: its request schema comes from its mapping
+    leads, batch = parse_leads(body, settings.max_leads, request_model(model.bundle))
     request.scope["state"]["lead_ids"] = [lead.lead_id for lead in leads[:_LOGGED_IDS]]
-    columns = to_columns(leads, model.bundle.spec, datetime.now(UTC))
+    if flat is None:
+        columns = to_columns(leads, model.bundle.spec, datetime.now(UTC))
+    else:
+        columns = flat_to_columns(leads, flat, model.bundle.spec)
     scored = model.scorer.score_columns(
         columns.leads, columns.events, columns.cutoff, explain=explain, top_k=settings.top_k
     )
@@ -119,8 +123,12 @@ def score_body(
     )
 
 
-def parse_leads(body: bytes, max_leads: int) -> tuple[list[LeadIn], bool]:
-    """The leads in a body and whether it was a list. Raises ApiProblem (422/413)."""
+def parse_leads(
+    body: bytes, max_leads: int, lead_model: type[BaseModel] = LeadIn
+) -> tuple[list[Any], bool]:
+    """The leads in a body and whether it was a list. Raises ApiProblem (422/413).
+
+    `lead_model`: LeadIn, or a flat model's request model (`schemas.request_model`)."""
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
@@ -145,8 +153,9 @@ def parse_leads(body: bytes, max_leads: int) -> tuple[list[LeadIn], bool]:
                 f"{len(data):,} leads in one request; the limit is {max_leads:,}. Split the "
                 "list, or raise serve.max_leads in leadml.toml.",
             )
+        adapter = _adapter(lead_model)
         try:
-            leads = _LEADS.validate_python(data)
+            leads = adapter.validate_python(data)
         except ValidationError as exc:
             raise _invalid(exc, batch=True) from exc
         _refuse_duplicates(leads)
@@ -159,9 +168,19 @@ def parse_leads(body: bytes, max_leads: int) -> tuple[list[LeadIn], bool]:
             [{"field": "body", "value": type(data).__name__, "expected": "object or array"}],
         )
     try:
-        return [LeadIn.model_validate(data)], False
+        return [lead_model.model_validate(data)], False
     except ValidationError as exc:
         raise _invalid(exc, batch=False) from exc
+
+
+_ADAPTERS: dict[type[BaseModel], TypeAdapter[Any]] = {LeadIn: _LEADS}
+
+
+def _adapter(lead_model: type[BaseModel]) -> TypeAdapter[Any]:
+    found = _ADAPTERS.get(lead_model)
+    if found is None:
+        found = _ADAPTERS[lead_model] = TypeAdapter(list[lead_model])  # type: ignore[valid-type]
+    return found
 
 
 def _invalid(exc: ValidationError, *, batch: bool) -> ApiProblem:
@@ -174,7 +193,7 @@ def _invalid(exc: ValidationError, *, batch: bool) -> ApiProblem:
     return ApiProblem(422, "Invalid lead", detail, errors)
 
 
-def _refuse_duplicates(leads: list[LeadIn]) -> None:
+def _refuse_duplicates(leads: list[Any]) -> None:
     seen: dict[str, int] = {}
     errors = []
     for i, lead in enumerate(leads):

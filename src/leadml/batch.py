@@ -376,7 +376,7 @@ def run_batch(
     The list is written atomically (temp file, then rename), so a crash or bad input
     never leaves a truncated file; the store takes the batch in one transaction.
     """
-    from leadml.io import atomic_write_table, load_dataset
+    from leadml.io import load_dataset
     from leadml.registry import load_model
 
     step = on_step or (lambda _message: None)
@@ -386,9 +386,14 @@ def run_batch(
         raise InputError(
             "unsupported output file type", file=out, expected="a .csv, .csv.gz or .parquet name"
         )
+    reference = model or f"models:/{config.mlflow.model_name}@champion"
+    if data.is_file():  # a flat export: the (flat) model says how to read it
+        step(f"loading model {reference}")
+        scorer = Scorer(load_model(reference, config))
+        batch = _score_flat_file(data, scorer, config, step, on_progress)
+        return _write_batch(batch, config, out, top, store, step)
     step(f"reading and validating {data}")
     dataset = load_dataset(data)
-    reference = model or f"models:/{config.mlflow.model_name}@champion"
     step(f"loading model {reference}")
     scorer = Scorer(load_model(reference, config))
     moment = parse_as_of(as_of, dataset.leads, dataset.events)
@@ -404,6 +409,19 @@ def run_batch(
         on_progress=on_progress,
         source=str(data),
     )
+    return _write_batch(batch, config, out, top, store, step)
+
+
+def _write_batch(
+    batch: RankedBatch,
+    config: Config,
+    out: Path | None,
+    top: int | None,
+    store: bool,
+    step: Callable[[str], None],
+) -> BatchOutcome:
+    from leadml.io import atomic_write_table
+
     written = None
     if out is not None:
         step(f"writing {out}")
@@ -420,3 +438,136 @@ def run_batch(
         finally:
             engine.dispose()
     return BatchOutcome(batch, written, url, batch_id)
+
+
+# --- flat exports ----------------------------------------------------------------------------
+
+_COMPANY_WORDS = ("company", "account", "organisation", "organization", "business")
+
+
+def _score_flat_file(
+    data: Path,
+    scorer: Scorer,
+    config: Config,
+    step: Callable[[str], None],
+    on_progress: Progress | None,
+) -> RankedBatch:
+    from leadml.mapping import read_flat
+
+    flat = scorer.bundle.flat
+    if flat is None:
+        raise InputError(
+            "this model was trained on leads and events, not on a flat export",
+            file=data,
+            expected="a leads + events folder for this model, or a flat model (--model)",
+        )
+    step(f"reading the flat export {data} with model {scorer.model_version}'s mapping")
+    rows = read_flat(data, flat, scoring=True)
+    wanted = [*flat.names_with("passthrough", "pii")]
+    wanted += [c for c in config.score.pass_through if c in rows.columns and c not in wanted]
+    return score_flat_rows(
+        rows,
+        scorer,
+        grade_mode=config.score.grade_mode,
+        pass_through=wanted,
+        chunk_size=config.score.chunk_size,
+        on_progress=on_progress,
+        source=str(data),
+    )
+
+
+def score_flat_rows(
+    rows: pd.DataFrame,
+    scorer: Scorer,
+    *,
+    grade_mode: GradeMode = "model",
+    pass_through: Sequence[str] = (),
+    chunk_size: int = 50_000,
+    on_progress: Progress | None = None,
+    scored_at: pd.Timestamp | None = None,
+    source: str = "",
+) -> RankedBatch:
+    """Rank a flat export's open rows with a flat model (`read_flat` frame, index lead id).
+
+    Open rows: those not already converted by the export's own label (positive value or a
+    converted-at date), when the file carries it. The list is as of `scored_at`: a flat
+    export's columns are as of the day it was exported.
+    """
+    flat = scorer.bundle.flat
+    if flat is None:
+        raise InputError("not a flat model", expected="a model trained on a [dataset] export")
+    if grade_mode not in GRADE_MODES:
+        raise InputError(
+            "unknown grade mode", column="grade_mode", value=grade_mode, expected="model or batch"
+        )
+    scored_at = pd.Timestamp.now(tz="UTC") if scored_at is None else pd.Timestamp(scored_at)
+    converted = np.zeros(len(rows), dtype=bool)
+    if flat.label and flat.label in rows.columns:
+        positive = {p.strip().lower() for p in flat.positive}
+        label = rows[flat.label].to_numpy(dtype=object)
+        converted = np.array([v is not None and str(v).lower() in positive for v in label])
+        converted = converted.astype(bool)
+    elif flat.converted_at and flat.converted_at in rows.columns:
+        converted = rows[flat.converted_at].notna().to_numpy(dtype=bool)
+    todo = rows.loc[~converted]
+    warnings = [
+        f"column {name!r} of the model is not in the file: scored as missing"
+        for name in flat.feature_names
+        if name not in rows.columns or rows[name].isna().all()
+    ]
+    raw = scorer.flat_features(todo)
+    total = len(raw)
+    parts: list[pd.DataFrame] = []
+    if on_progress is not None:
+        on_progress(0, total)
+    for start in range(0, total, chunk_size):
+        scored = scorer.score_features(raw.iloc[start : start + chunk_size], explain=True)
+        warnings.extend(w for w in scored.warnings if w not in warnings)
+        parts.append(_compact(scored.frame))
+        if on_progress is not None:
+            on_progress(min(start + chunk_size, total), total)
+    company = next(
+        (c for c in flat.names_with("passthrough", "pii")
+         if any(w in c.lower() for w in _COMPANY_WORDS)),
+        None,
+    )  # fmt: skip
+    source_col = flat.source_column
+    leads = pd.DataFrame(
+        {
+            schema.LEAD_ID: todo.index.to_numpy(dtype=object),
+            schema.COMPANY: todo[company].to_numpy(dtype=object) if company else None,
+            schema.LEAD_SOURCE: raw[source_col].to_numpy(dtype=object)
+            if source_col and source_col in raw.columns
+            else None,
+        }
+    )
+    leads[schema.LEAD_SOURCE] = (
+        leads[schema.LEAD_SOURCE]
+        .astype(object)
+        .where(leads[schema.LEAD_SOURCE].notna(), schema.UNKNOWN)
+    )
+    frame = _assemble(parts, leads, raw.index, scorer.model_version, scored_at)
+    if grade_mode == "batch":
+        frame["grade"] = grades_within_batch(frame["probability"].to_numpy())
+    frame = _rank(frame)
+    for name in pass_through:
+        kept = (
+            np.array(todo[name].reindex(frame["lead_id"]).to_numpy(dtype=object), dtype=object)
+            if name in todo.columns
+            else np.full(len(frame), None, dtype=object)
+        )
+        kept[pd.isna(kept)] = None
+        frame[name] = kept
+    columns = [*RANKED_COLUMNS, *pass_through, REASONS_JSON, TOP_REASON, "raw_score"]
+    return RankedBatch(
+        frame=frame[columns].reset_index(drop=True),
+        as_of=scored_at,
+        scored_at=scored_at,
+        model_version=scorer.model_version,
+        grade_mode=grade_mode,
+        pass_through=tuple(pass_through),
+        warnings=tuple(warnings),
+        excluded_converted=int(converted.sum()),
+        excluded_not_created=0,
+        source=source,
+    )

@@ -28,6 +28,7 @@ from leadml.calibration import Calibrator
 from leadml.config import LabelConfig
 from leadml.errors import InputError, ModelNotFoundError
 from leadml.features.spec import FeatureSpec
+from leadml.mapping import DatasetConfig
 
 MODEL_FILE = "model.txt"
 BUNDLE_FILE = "bundle.json"
@@ -59,6 +60,9 @@ class Bundle:
     version: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
     """Forward-compatible room (e.g. drift reference profiles)."""
+    flat: DatasetConfig | None = None
+    """A flat-export model's mapping (types resolved): features come from the row's fields
+    with `features.flat`, no events. None: the event model."""
 
     def with_registry(self, name: str, version: str) -> Bundle:
         """The same bundle labelled with its registered model name and version."""
@@ -81,6 +85,7 @@ class Bundle:
             "grade_thresholds": self.grade_thresholds,
             "metrics": self.metrics,
             "extra": self.extra,
+            **({"dataset": self.flat.to_dict()} if self.flat is not None else {}),
         }
 
 
@@ -173,6 +178,7 @@ def load_bundle(directory: Path) -> Bundle:
             name=data.get("name", ""),
             version=str(data.get("version", "")),
             extra=data.get("extra", {}),
+            flat=DatasetConfig.from_dict(data["dataset"]) if data.get("dataset") else None,
         )
     except (KeyError, ValueError, TypeError, lgb.basic.LightGBMError) as exc:
         raise InputError(

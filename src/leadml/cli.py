@@ -236,7 +236,14 @@ TrackingOpt = Annotated[
 
 @app.command()
 def train(
-    data: Annotated[Path, typer.Option("--data", help="Folder holding leads and events.")],
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            "--data",
+            help="Folder holding leads and events; or, with a [dataset] mapping in the config, "
+            "the flat CRM export (default: [dataset] file).",
+        ),
+    ] = None,
     config: ConfigOpt = None,
     experiment: Annotated[
         str | None, typer.Option(help="MLflow experiment name (default: leadml).")
@@ -288,8 +295,10 @@ def train(
         task = progress.add_task("starting", total=None, detail="")
 
         def on_step(message: str) -> None:
-            progress.console.print(f"[dim]-[/] {message}")
-            progress.update(task, description=message, total=None, completed=0, detail="")
+            from rich.markup import escape
+
+            progress.console.print(f"[dim]-[/] {escape(message)}")
+            progress.update(task, description=escape(message), total=None, completed=0, detail="")
 
         def on_round(done: int, total: int) -> None:
             progress.update(task, total=total, completed=done, detail=f"tree {done}")
@@ -346,6 +355,45 @@ def _print_train_outcome(outcome: object) -> None:
     console.print(f"Bundle: {result['bundle_path']}   Report: {result['report_path']}")
 
 
+@app.command("init-config")
+def init_config(
+    data: Annotated[Path, typer.Argument(help="The flat CRM export (CSV), one row per lead.")],
+    out: Annotated[Path, typer.Option("--out", help="Where to write the draft mapping.")] = Path(
+        "leadml.toml"
+    ),
+    delimiter: Annotated[
+        str | None, typer.Option("--delimiter", help="Field delimiter (default: sniffed).")
+    ] = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace an existing file.")
+    ] = False,
+) -> None:
+    """Write a draft [dataset] mapping for a flat CRM export, every guess marked in a comment.
+
+    It infers each column's type, guesses its role (source, engagement, firmographic,
+    ignore, pii, passthrough) from its name and values, and finds the id, label and
+    created-at columns. Edit it, then run `leadml train --config leadml.toml`.
+
+    Example:  leadml init-config exports/leads.csv --out leadml.toml
+    """
+    from leadml.errors import InputError
+    from leadml.io import atomic_write_text
+    from leadml.mapping.draft import draft_config
+
+    if not data.exists():
+        raise InputError("file not found", file=data, expected="a CSV export")
+    if out.exists() and not overwrite:
+        raise InputError(
+            "refusing to overwrite an existing file", file=out, expected="--overwrite or --out"
+        )
+    relative = os.path.relpath(data.resolve(), out.resolve().parent)
+    text = draft_config(data, delimiter=delimiter, file_value=relative)
+    atomic_write_text(text, out)
+    guessed = sum(1 for line in text.splitlines() if "guessed" in line)
+    console.print(f"Wrote {out} ({guessed} guesses to check). Edit it, then run:")
+    console.print(f"  leadml train --config {out}")
+
+
 @app.command("promote")
 def promote_cmd(
     version: Annotated[str, typer.Argument(help="Registered model version to make champion.")],
@@ -387,7 +435,10 @@ def rollback(config: ConfigOpt = None, tracking_uri: TrackingOpt = None) -> None
 
 @app.command()
 def score(
-    data: Annotated[Path, typer.Option("--data", help="Folder holding leads and events.")],
+    data: Annotated[
+        Path,
+        typer.Option("--data", help="Folder holding leads and events, or a flat CRM export file."),
+    ],
     model: Annotated[
         str | None,
         typer.Option(
@@ -784,7 +835,9 @@ def main() -> None:
     except LeadmlError as exc:
         if _state["debug"]:
             raise
-        err_console.print(f"[red]error:[/] {exc}")
+        from rich.markup import escape
+
+        err_console.print(f"[red]error:[/] {escape(str(exc))}")  # "[train]" is text, not markup
         raise SystemExit(exc.exit_code) from None
 
 

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from leadml import schema
 from leadml.errors import InputError
+from leadml.mapping import DatasetConfig
 
 DEFAULT_CONFIG_FILE = "leadml.toml"
 
@@ -156,6 +157,8 @@ class Config(_Section):
     serve: ServeConfig = ServeConfig()
     store: StoreConfig = StoreConfig()
     score: ScoreConfig = ScoreConfig()
+    dataset: DatasetConfig | None = None
+    """A flat CRM export (`[dataset]`, see `leadml.mapping`); None: the leads + events folder."""
 
     @property
     def tracking_uri(self) -> str:

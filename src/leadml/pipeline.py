@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,8 +21,9 @@ from leadml import __version__, schema
 from leadml.baselines import LogisticBaseline, PointsScore
 from leadml.bundle import Bundle, grade_thresholds, score_quantiles
 from leadml.calibration import fit_calibrator
-from leadml.config import Config
+from leadml.config import Config, TrainConfig
 from leadml.drift import REFERENCE_KEY, build_reference
+from leadml.errors import InputError
 from leadml.evaluate import breakdown, compare_table, headline_metrics, oracle_comparison
 from leadml.explain import contributions
 from leadml.features.build import build_features
@@ -54,6 +55,8 @@ class TrainedModel:
     shap_values: np.ndarray
     shap_features: pd.DataFrame
     params: dict[str, Any] = field(default_factory=dict)
+    guard_report: dict[str, Any] = field(default_factory=dict)
+    """A flat model's leakage-guard report (checked, flags, allowed, evidence)."""
 
 
 def data_digest(leads: pd.DataFrame, events: pd.DataFrame) -> str:
@@ -94,13 +97,159 @@ def fit_and_evaluate(
     split = time_split(
         eligible["cutoff"], train_fraction=tc.train_fraction, valid_fraction=tc.valid_fraction
     )
-    y_train = y_all.loc[split.train].to_numpy()
-    y_valid = y_all.loc[split.valid].to_numpy()
-    y_test = y_all.loc[split.test].to_numpy()
-    for name, y in (("train", y_train), ("valid", y_valid), ("test", y_test)):
-        if len(np.unique(y)) < 2:
-            from leadml.errors import InputError
+    _require_both_classes(y_all, split)
+    spec = learn_spec(raw.loc[split.train], config.features)
+    X_train, _ = encode(raw.loc[split.train], spec)
+    leak_flags = refuse_leaks(X_train, y_all.loc[split.train].to_numpy(), tc.allow_leaky)
+    return _fit_core(
+        raw,
+        y_all,
+        eligible["cutoff"],
+        split,
+        spec,
+        labels,
+        config,
+        leak_flags=leak_flags,
+        X_train=X_train,
+        digest=data_digest(leads, events),
+        source=raw["lead_source"],
+        truth=truth,
+        step=step,
+        on_round=on_round,
+    )
 
+
+def fit_and_evaluate_flat(
+    frame: pd.DataFrame,
+    config: Config,
+    *,
+    on_step: StepFn | None = None,
+    on_round: Callable[[int, int], None] | None = None,
+    on_warning: StepFn | None = None,
+) -> TrainedModel:
+    """Fit on a flat CRM export (`read_flat`'s frame and `config.dataset`): labels from the
+    mapping, the leakage guard on every candidate column, then the same model, calibration,
+    baselines and evaluation as the event model."""
+    from leadml.features.flat import flat_catalogue, flat_features
+    from leadml.leakage import guard
+    from leadml.mapping import flat_labels, resolve_types
+
+    step = on_step or (lambda _msg: None)
+    warn = on_warning or (lambda _msg: None)
+    tc = config.train
+    if config.dataset is None:
+        raise InputError("no [dataset] section in the config", expected="a flat export mapping")
+    step("labels")
+    found = flat_labels(frame, config.dataset, window_days=config.labels.window_days)
+    rows = frame.loc[found.y.index]
+    dataset = resolve_types(rows, config.dataset)
+    y_all = found.y
+    step("features")
+    raw = flat_features(rows, dataset)
+    split, order = flat_split(y_all, found.created, dataset.effective_split(), tc)
+    if dataset.effective_split() == "random":
+        warn(RANDOM_SPLIT_WARNING)
+    _require_both_classes(y_all, split)
+    step("leakage guard")
+    report = guard(raw.loc[split.train], y_all.loc[split.train].to_numpy(), tc.allow_leaky)
+    report.refuse()
+    for flag in report.allowed_flags:
+        warn(f"leakage guard: {flag.column} kept by allow_leaky despite: {flag.evidence}")
+    spec = learn_spec(raw.loc[split.train], config.features, catalogue=flat_catalogue(dataset))
+    n_pos = int(y_all.sum())
+    labels = Labels(
+        frame=pd.DataFrame({"cutoff": order, "label": y_all}),
+        n_total=found.n_rows,
+        n_converted_before_cutoff=0,
+        n_censored=found.n_unlabelled,
+        n_eligible=len(y_all),
+        n_positive=n_pos,
+    )
+    source = dataset.source_column
+    trained = _fit_core(
+        raw,
+        y_all,
+        order,
+        split,
+        spec,
+        labels,
+        config,
+        leak_flags=report.allowed_flags,
+        digest=data_digest(frame, pd.DataFrame()),
+        source=raw[source] if source and source in raw else None,
+        truth=None,
+        step=step,
+        on_round=on_round,
+    )
+    trained.bundle = replace(trained.bundle, flat=dataset)
+    trained.guard_report = report.to_dict() | {"split": dataset.effective_split()}
+    return trained
+
+
+RANDOM_SPLIT_WARNING = (
+    "no created_at column: using a stratified random split. The test score is then "
+    "optimistic whenever leads change over time (new sources, seasons, a new sales "
+    "process), because test leads are interleaved with training leads. Add a created-at "
+    "column to [dataset] for a time-ordered split."
+)
+
+
+def flat_split(
+    y: pd.Series, created: pd.Series | None, mode: str, tc: TrainConfig
+) -> tuple[TimeSplit, pd.Series]:
+    """Train/valid/test ids of a flat export and each row's ordering time.
+
+    time: by created_at (ties by id); file_order: by row position; random: stratified by
+    label, seeded. The ordering 'time' of file_order/random rows is a synthetic stamp
+    (epoch + row seconds) so the downstream windows stay well defined.
+    """
+    if mode == "time":
+        assert created is not None
+        cutoff = pd.Series(created.to_numpy(), index=y.index, name="cutoff")
+        return time_split(
+            cutoff, train_fraction=tc.train_fraction, valid_fraction=tc.valid_fraction
+        ), cutoff
+    position = np.arange(len(y))
+    if mode == "random":
+        position = _stratified_order(y.to_numpy(), tc)
+    stamps = pd.Timestamp("1970-01-01", tz="UTC") + pd.to_timedelta(position, unit="s")
+    cutoff = pd.Series(stamps, index=y.index, name="cutoff")
+    ordered = y.index[np.argsort(position, kind="stable")]
+    n = len(ordered)
+    i_train = int(round(n * tc.train_fraction))
+    i_valid = int(round(n * (tc.train_fraction + tc.valid_fraction)))
+    parts = {
+        "train": ordered[:i_train],
+        "valid": ordered[i_train:i_valid],
+        "test": ordered[i_valid:],
+    }
+    windows = {
+        name: {"first_cutoff": f"{mode} split", "last_cutoff": f"{mode} split",
+               "leads": str(len(part))}
+        for name, part in parts.items()
+    }  # fmt: skip
+    return TimeSplit(parts["train"], parts["valid"], parts["test"], windows), cutoff
+
+
+def _stratified_order(y: np.ndarray, tc: TrainConfig) -> np.ndarray:
+    """A seeded permutation position per row such that every contiguous share (train,
+    valid, test) holds each class in proportion: classes are interleaved evenly."""
+    rng = np.random.default_rng(tc.seed)
+    key = np.empty(len(y))
+    for value in (0, 1):
+        members = np.flatnonzero(y == value)
+        rng.shuffle(members)
+        key[members] = (np.arange(len(members)) + rng.random(len(members))) / len(members)
+    order = np.argsort(key, kind="stable")
+    position = np.empty(len(y), dtype=np.int64)
+    position[order] = np.arange(len(y))
+    return position
+
+
+def _require_both_classes(y_all: pd.Series, split: TimeSplit) -> None:
+    for name, ids in (("train", split.train), ("valid", split.valid), ("test", split.test)):
+        y = y_all.loc[ids].to_numpy()
+        if len(np.unique(y)) < 2:
             raise InputError(
                 f"the {name} window has only one class",
                 value=f"{int(y.sum())} conversions in {len(y)} leads",
@@ -108,11 +257,32 @@ def fit_and_evaluate(
                 "add data or widen the window",
             )
 
-    spec = learn_spec(raw.loc[split.train], config.features)
-    X_train, _ = encode(raw.loc[split.train], spec)
-    X_valid, _ = encode(raw.loc[split.valid], spec)
-    leak_flags = refuse_leaks(X_train, y_train, tc.allow_leaky)
 
+def _fit_core(
+    raw: pd.DataFrame,
+    y_all: pd.Series,
+    cutoff: pd.Series,
+    split: TimeSplit,
+    spec: FeatureSpec,
+    labels: Labels,
+    config: Config,
+    *,
+    leak_flags: list[LeakFlag],
+    X_train: pd.DataFrame | None = None,
+    digest: str,
+    source: pd.Series | None,
+    truth: pd.DataFrame | None,
+    step: StepFn,
+    on_round: Callable[[int, int], None] | None,
+) -> TrainedModel:
+    """Model, calibration, baselines and the once-only test evaluation, on raw features."""
+    tc = config.train
+    y_train = y_all.loc[split.train].to_numpy()
+    y_valid = y_all.loc[split.valid].to_numpy()
+    y_test = y_all.loc[split.test].to_numpy()
+    if X_train is None:
+        X_train, _ = encode(raw.loc[split.train], spec)
+    X_valid, _ = encode(raw.loc[split.valid], spec)
     params = lgb_params(tc, spec)
     if tc.tune_trials > 0:
         step(f"tuning ({tc.tune_trials} trials)")
@@ -151,11 +321,11 @@ def fit_and_evaluate(
     test_frame = pd.DataFrame(
         {
             "label": y_test,
-            "cutoff": eligible.loc[split.test, "cutoff"].to_numpy(),
+            "cutoff": cutoff.loc[split.test].to_numpy(),
             "model": p_test,
             "points": p_points,
             "logistic": p_logistic,
-            "lead_source": test_raw["lead_source"].to_numpy(),
+            "lead_source": _sources(source, split.test),
             "stage": stage_names(test_raw),
         },
         index=split.test,
@@ -186,7 +356,7 @@ def fit_and_evaluate(
         score_quantiles=score_quantiles(p_valid),
         grade_thresholds=grade_thresholds(p_valid),
         metrics={k: results["model"][k] for k in BUNDLE_METRIC_KEYS},
-        data_digest=data_digest(leads, events),
+        data_digest=digest,
         training_window=split.windows,
         trained_at=datetime.now(UTC).isoformat(timespec="seconds"),
         leadml_version=__version__,
@@ -206,6 +376,13 @@ def fit_and_evaluate(
         shap_features=shap_X,
         params={k: v for k, v in params.items() if k != "monotone_constraints"},
     )
+
+
+def _sources(source: pd.Series | None, ids: pd.Index) -> np.ndarray:
+    if source is None:
+        return np.full(len(ids), "unknown", dtype=object)
+    values = source.loc[ids].astype(object)
+    return values.where(values.notna(), "unknown").to_numpy(dtype=object)
 
 
 def drift_reference(

@@ -26,8 +26,10 @@ import pandas as pd
 from leadml import schema
 from leadml.bundle import Bundle, grades_from_probability, scores_from_probability
 from leadml.config import LabelConfig
+from leadml.errors import InputError
 from leadml.explain import Explainer
 from leadml.features.build import build_features, feature_columns
+from leadml.features.flat import flat_columns, flat_features
 from leadml.features.spec import encode_columns
 from leadml.labels import cutoffs as label_cutoffs
 
@@ -114,7 +116,12 @@ class Scorer:
         explain: bool = True,
         top_k: int = 3,
     ) -> Scored:
-        """Score leads as of their cutoff (explicit, `as_of`, or the bundle's own)."""
+        """Score leads as of their cutoff (explicit, `as_of`, or the bundle's own).
+
+        A flat model takes `leads` as export rows (index the lead id) and ignores `events`,
+        `cutoff` and `as_of`: the export's columns are already as of its date."""
+        if self.bundle.flat is not None:  # a flat export: one row per lead, no events
+            return self.score_features(self.flat_features(leads), explain=explain, top_k=top_k)
         if cutoff is None:
             cutoff = self.cutoff_for(leads, as_of)
         raw = self.raw_features(leads, events, cutoff)
@@ -152,8 +159,21 @@ class Scorer:
     ) -> ScoredColumns:
         """Score leads given as columns (see `features.build.feature_columns`) at `cutoff`
         (datetime64[ns] UTC, one per lead). The API's path: no pandas on the way."""
-        raw = feature_columns(leads, events, cutoff, self.bundle.spec.config)
+        if self.bundle.flat is not None:  # a flat model: the row's fields, no events
+            raw = flat_columns(leads, self.bundle.flat)
+        else:
+            raw = feature_columns(leads, events, cutoff, self.bundle.spec.config)
         return self._finish(raw, explain=explain, top_k=top_k)
+
+    def flat_features(self, rows: pd.DataFrame) -> pd.DataFrame:
+        """A flat model's raw features of export rows (`mapping.read_flat`'s frame, index
+        the lead id), built by the same `features.flat` code as training."""
+        if self.bundle.flat is None:
+            raise InputError(
+                "this model was trained on leads and events, not on a flat export",
+                expected="a leads + events folder",
+            )
+        return flat_features(rows, self.bundle.flat)
 
     def _finish(self, raw: Mapping[str, np.ndarray], *, explain: bool, top_k: int) -> ScoredColumns:
         """Encode raw feature columns and turn them into probability, score, grade, reasons."""

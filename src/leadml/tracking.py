@@ -27,6 +27,7 @@ from leadml.pipeline import (
     TrainedModel,
     comparison_table,
     fit_and_evaluate,
+    fit_and_evaluate_flat,
     headline,
     label_summary,
     read_truth,
@@ -109,7 +110,7 @@ class TrainOutcome:
 
 
 def train_and_track(
-    data_dir: Path,
+    data_dir: Path | None,
     config: Config,
     *,
     promotion: Promotion = Promotion.GATE,
@@ -126,12 +127,31 @@ def train_and_track(
     from leadml.io import load_dataset
 
     step = on_step or (lambda _msg: None)
-    step("loading and validating data")
-    data = dataset if dataset is not None else load_dataset(data_dir)
-    truth = read_truth(data_dir)
-    trained = fit_and_evaluate(
-        data.leads, data.events, config, truth=truth, on_step=step, on_round=on_round
-    )
+    data: Dataset | _FlatTables
+    if config.dataset is not None:  # a flat CRM export ([dataset] in leadml.toml)
+        data = _load_flat(data_dir, config, step)
+        data_dir = flat_path(data_dir, config)
+        notes: list[str] = []
+
+        def warn(message: str) -> None:
+            notes.append(message)
+            step(f"WARNING: {message}")
+
+        trained = fit_and_evaluate_flat(
+            data.leads, config, on_step=step, on_round=on_round, on_warning=warn
+        )
+        trained.guard_report["warnings"] = notes
+    else:
+        if data_dir is None:
+            from leadml.errors import InputError
+
+            raise InputError("no data folder", column="--data", expected="a leads + events folder")
+        step("loading and validating data")
+        data = dataset if dataset is not None else load_dataset(data_dir)
+        truth = read_truth(data_dir)
+        trained = fit_and_evaluate(
+            data.leads, data.events, config, truth=truth, on_step=step, on_round=on_round
+        )
 
     step("plots and report")
     client = client_for(config)
@@ -222,12 +242,16 @@ def _log_run(
     if trained.oracle:
         metrics.update(flatten_metrics("oracle", trained.oracle))
     mlflow.log_metrics(metrics)
-    profile = _profile(leads, events, trained)
+    flat = bundle.flat
+    profile = _profile(leads, events, trained) if flat is None else _flat_profile(leads, trained)
     mlflow.log_dict(profile, "data/profile.json")
+    sample = leads.head(1000)
+    if flat is not None:  # never log contact details
+        sample = sample.drop(columns=[c for c in flat.names_with("pii") if c in sample.columns])
     with warnings.catch_warnings():  # a local folder matches two equivalent source types
         warnings.simplefilter("ignore", UserWarning)
         dataset = from_pandas(
-            leads.head(1000),
+            sample,
             source=str(Path(data_dir).resolve()),
             name="leads",
             digest=bundle.data_digest,
@@ -235,13 +259,25 @@ def _log_run(
     mlflow.log_input(dataset, context="training")
     mlflow.log_dict(bundle.spec.to_dict(), "model_spec/feature_spec.json")
     mlflow.log_dict(trained.calibration_choice, "model_spec/calibration_choice.json")
-    mlflow.log_dict(
-        {
-            "flags": [f.__dict__ for f in trained.leak_flags],
-            "allowed": list(config.train.allow_leaky),
-        },
-        "model_spec/leakage_guard.json",
-    )
+    guard_log: dict[str, Any] = {
+        "flags": [f.__dict__ for f in trained.leak_flags],
+        "allowed": list(config.train.allow_leaky),
+    }
+    guard_log |= trained.guard_report
+    mlflow.log_dict(guard_log, "model_spec/leakage_guard.json")
+    if trained.leak_flags:
+        kept = ", ".join(dict.fromkeys(f.column for f in trained.leak_flags))
+        text = "\n".join(f"{f.column} [{f.rule}]: {f.evidence}" for f in trained.leak_flags)
+        mlflow.set_tag("leadml.leakage_warning", f"kept by allow_leaky despite the guard: {kept}")
+        mlflow.log_text(
+            f"WARNING: columns flagged by the leakage guard were kept (allow_leaky):\n{text}\n",
+            "model_spec/leakage_warning.txt",
+        )
+    if flat is not None:
+        mlflow.log_dict(flat.to_dict(), "model_spec/dataset_mapping.json")
+        notes = trained.guard_report.get("warnings", [])
+        if notes:
+            mlflow.set_tag("leadml.warnings", " | ".join(notes)[:5000])
     for title, frame in trained.breakdowns.items():
         mlflow.log_table(frame.reset_index(), f"breakdowns/{title.replace(' ', '_')}.json")
 
@@ -256,6 +292,51 @@ def _profile(leads: pd.DataFrame, events: pd.DataFrame, trained: TrainedModel) -
         "lead_sources": leads[schema.LEAD_SOURCE].value_counts().to_dict(),
         "event_types": events[schema.EVENT_TYPE].value_counts().to_dict(),
         "missing_share": leads.isna().mean().round(4).to_dict(),
+        "labels": label_summary(trained.labels),
+        "windows": trained.split.windows,
+    }
+
+
+def flat_path(data: Path | None, config: Config) -> Path:
+    """The flat export to read: `--data` when given, else `[dataset] file`."""
+    assert config.dataset is not None
+    if data is not None:
+        return Path(data)
+    if config.dataset.file is None:
+        from leadml.errors import InputError
+
+        raise InputError(
+            "no export to read", column="dataset.file", expected="--data FILE or [dataset] file"
+        )
+    return config.resolve(config.dataset.file)
+
+
+@dataclass(frozen=True)
+class _FlatTables:
+    """A flat export in the shape the run logging expects (no events)."""
+
+    leads: pd.DataFrame
+    events: pd.DataFrame
+
+
+def _load_flat(data: Path | None, config: Config, step: Callable[[str], None]) -> _FlatTables:
+    from leadml.mapping import read_flat
+
+    assert config.dataset is not None
+    path = flat_path(data, config)
+    step(f"reading the flat export {path}")
+    frame = read_flat(path, config.dataset)
+    return _FlatTables(leads=frame, events=pd.DataFrame())
+
+
+def _flat_profile(rows: pd.DataFrame, trained: TrainedModel) -> dict[str, Any]:
+    flat = trained.bundle.flat
+    assert flat is not None
+    features = [c for c in flat.feature_names if c in rows.columns]
+    return {
+        "rows": len(rows),
+        "split": trained.guard_report.get("split"),
+        "missing_share": rows[features].isna().mean().round(4).to_dict(),
         "labels": label_summary(trained.labels),
         "windows": trained.split.windows,
     }
@@ -317,6 +398,15 @@ def _gate(
         return gate(challenger, None, config.gate)
     champion = load_bundle(fetch_bundle(client, config, name, champion_version))
     tf = trained.test_frame
+    if (champion.flat is None) != (trained.bundle.flat is None):
+        return gate(challenger, None, config.gate)  # different data contracts: nothing to compare
+    if champion.flat is not None:
+        rows = leads.loc[tf.index]
+        scored = Scorer(champion).score(rows, events, explain=False)
+        p = scored.frame["probability"].reindex(tf.index).to_numpy()
+        metrics = headline_metrics(tf["label"].to_numpy(), p, n_boot=0)
+        champion_metrics = {k: float(metrics[k]) for k in ("roc_auc", "ece")}
+        return gate(challenger, champion_metrics, config.gate, champion_version=champion_version)
     test_leads = leads[leads[schema.LEAD_ID].isin(tf.index)]
     scored = Scorer(champion).score(
         test_leads, events, cutoff=tf["cutoff"].rename(None), explain=False
@@ -370,6 +460,9 @@ def _report(
 
 
 def _moment(trained: TrainedModel) -> str:
+    if trained.bundle.flat is not None:
+        split = trained.guard_report.get("split", "")
+        return f"flat export: columns as exported; {split} split"
     lc = trained.bundle.labels
     cutoff = (
         f"snapshot {lc.snapshot.isoformat()}"

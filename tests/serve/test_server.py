@@ -7,14 +7,22 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx2 as httpx
 import pytest
+from serve.resolve import resolve
 from serve.security import digest
 
+from leadml.config import load_config
+from leadml.tracking import Promotion, train_and_track
+from tests.conftest import fast_config
+
 KEY = "lml_subprocess-test-key"
+HEADERS = {"Authorization": f"Bearer {KEY}"}
 
 
 def _free_port() -> int:
@@ -23,22 +31,19 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.mark.slow
-def test_leadml_serve_answers_over_http(
-    bundle_dir: Path, tmp_path: Path, test_leads: list[dict[str, Any]]
-) -> None:
+@contextmanager
+def running(project: Path, *flags: str) -> Iterator[tuple[str, list[str]]]:
+    """`leadml serve FLAGS` in `project`; yields its base URL and, afterwards, its log."""
     port = _free_port()
     env = os.environ | {"LEADML_API_KEYS": f"tester:{digest(KEY)}", "OMP_WAIT_POLICY": "PASSIVE"}
-    command = [
-        sys.executable, "-m", "leadml.cli", "serve",
-        "--model", str(bundle_dir), "--port", str(port),
-    ]  # fmt: skip
+    command = [sys.executable, "-m", "leadml.cli", "serve", "--port", str(port), *flags]
     server = subprocess.Popen(
-        command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        command, cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
     base = f"http://127.0.0.1:{port}"
+    log: list[str] = []
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 90
         while True:
             assert server.poll() is None, server.stdout.read().decode() if server.stdout else ""
             try:
@@ -46,19 +51,58 @@ def test_leadml_serve_answers_over_http(
                     break
             except httpx.TransportError:
                 pass
-            assert time.monotonic() < deadline, "server not ready within 60 s"
+            assert time.monotonic() < deadline, "server not ready within 90 s"
             time.sleep(0.2)
-        headers = {"Authorization": f"Bearer {KEY}"}
-        one = httpx.post(f"{base}/v1/predict", json=test_leads[0], headers=headers, timeout=10)
+        yield base, log
+    finally:
+        server.terminate()
+        log += server.communicate(timeout=30)[0].decode().splitlines()
+
+
+@pytest.mark.slow
+def test_leadml_serve_answers_over_http(
+    bundle_dir: Path, tmp_path: Path, test_leads: list[dict[str, Any]]
+) -> None:
+    with running(tmp_path, "--model", str(bundle_dir)) as (base, log):
+        one = httpx.post(f"{base}/v1/predict", json=test_leads[0], headers=HEADERS, timeout=10)
         assert one.status_code == 200, one.text
         assert one.json()["model_version"] == "7"
         assert httpx.post(f"{base}/v1/predict", json=test_leads[0], timeout=10).status_code == 401
         assert "leadml_request_duration_seconds" in httpx.get(f"{base}/metrics").text
-    finally:
-        server.terminate()
-        output = server.communicate(timeout=20)[0].decode()
-    lines = [line for line in output.splitlines() if '"logger": "leadml.access"' in line]
-    assert lines, output
+    output = "\n".join(log)
+    assert any('"logger": "leadml.access"' in line for line in log), output
     assert test_leads[0]["lead_id"] in output  # lead ids are logged ...
     assert test_leads[0].get("email", "@@") not in output  # ... contact details never
     assert test_leads[0].get("company", "@@") not in output
+
+
+@pytest.fixture(scope="module")
+def registered(small_data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A project whose MLflow registry has a champion."""
+    project = tmp_path_factory.mktemp("registered")
+    train_and_track(small_data_dir, fast_config(project), promotion=Promotion.FORCE)
+    return project
+
+
+@pytest.mark.slow
+def test_the_registry_lookup_runs_beside_start_up_and_two_workers_serve_the_champion(
+    registered: Path, test_leads: list[dict[str, Any]]
+) -> None:
+    found = resolve("models:/lead-conversion@champion", load_config(project_dir=registered))
+    assert found["version"] == "1" and (Path(found["path"]) / "model.txt").exists()
+    with running(registered, "--workers", "2") as (base, _):
+        model = httpx.get(f"{base}/v1/model", headers=HEADERS).json()
+        assert (model["version"], model["alias"]) == ("1", "champion")
+        answers = {
+            httpx.post(f"{base}/v1/predict", json=test_leads[i], headers=HEADERS).status_code
+            for i in range(10)
+        }
+        assert answers == {200}
+        reloaded = httpx.post(f"{base}/v1/model/reload", headers=HEADERS)
+        assert reloaded.status_code == 403  # the test key is not an admin key
+
+
+def test_an_unknown_registry_reference_is_reported_not_raised(tmp_path: Path) -> None:
+    with pytest.raises(Exception) as caught:
+        resolve("models:/nothing-here@champion", load_config(project_dir=tmp_path))
+    assert "nothing-here" in str(caught.value)

@@ -32,7 +32,7 @@ import pandas as pd
 from leadml import schema
 from leadml.config import FeatureConfig
 from leadml.errors import InputError
-from leadml.features.build import Family, Kind, feature_catalogue
+from leadml.features.build import ColumnInfo, Family, Kind, feature_catalogue
 from leadml.features.engagement import count_column, recency_column, score_column
 
 SPEC_VERSION: Final = 1
@@ -156,13 +156,22 @@ class FeatureSpec:
         return cls(columns=columns, config=FeatureConfig.model_validate(data["config"]))
 
 
-def learn_spec(features_train: pd.DataFrame, config: FeatureConfig) -> FeatureSpec:
-    """Learn levels and constraints from TRAINING rows of a `build_features` frame."""
+def learn_spec(
+    features_train: pd.DataFrame,
+    config: FeatureConfig,
+    *,
+    catalogue: list[ColumnInfo] | None = None,
+) -> FeatureSpec:
+    """Learn levels and constraints from TRAINING rows of a `build_features` frame.
+
+    `catalogue`: another family's columns (a flat export's, `features.flat.flat_catalogue`)
+    instead of the event model's; those carry no monotone constraints.
+    """
     if features_train.empty:
         raise InputError("no training rows to learn the feature spec from")
-    catalogue = feature_catalogue(config)
+    constraints = monotone_constraints(config) if catalogue is None else {}
+    catalogue = feature_catalogue(config) if catalogue is None else catalogue
     _require(features_train, [c.name for c in catalogue])
-    constraints = monotone_constraints(config)
     columns = []
     for info in catalogue:
         levels: tuple[str, ...] = ()

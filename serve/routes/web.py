@@ -1,0 +1,52 @@
+"""The sales page: GET / serves an HTML shell; its script reads the lead routes.
+
+The shell and its assets (served from serve/web/static, no CDN, no build step) hold no
+lead data and need no key. The page asks for an API key once, keeps it in the tab's
+sessionStorage and sends it as a header on every call, so a visitor without a key sees
+a sign-in form and nothing else.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from leadml import __version__
+
+WEB_DIR = Path(__file__).resolve().parents[1] / "web"
+SECURITY_HEADERS = {
+    # Scripts, styles and requests only from this server: no inline script, no CDN.
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+
+router = APIRouter(include_in_schema=False)
+
+
+@cache
+def _templates() -> Environment:
+    return Environment(
+        loader=FileSystemLoader(WEB_DIR / "templates"), autoescape=select_autoescape(["html"])
+    )
+
+
+@router.get("/", response_class=HTMLResponse)
+async def sales_page(request: Request) -> HTMLResponse:
+    """The ranked-leads page (an empty shell until the visitor signs in with a key)."""
+    html = _templates().get_template("index.html").render(version=__version__)
+    return HTMLResponse(html, headers=SECURITY_HEADERS)
+
+
+def mount_static(app: FastAPI) -> None:
+    """Serve the page's CSS and JavaScript at /static."""
+    app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")

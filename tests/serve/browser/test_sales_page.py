@@ -1,0 +1,197 @@
+"""The sales page in a real browser: Debian's Chromium driven by Playwright (Python).
+
+A real uvicorn server on 127.0.0.1 serves the app over a store filled by batch scoring.
+The test signs in, filters to grade A, expands a row (with the keyboard too), downloads
+the CSV and compares it with the API's CSV for the same filter, and saves a screenshot
+in test-artifacts/.
+
+Without a browser the test does not pass silently: under CI (`CI=true`) it fails; elsewhere
+it is reported as skipped with the reason (`make test` installs Chromium when it can).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+from serve.app import create_app
+
+from tests.serve.conftest import USER, USER_KEY
+from tests.serve.test_leads import app_config, scored_store  # noqa: F401  (fixture)
+
+ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts"
+CHROMIUM_ENV = "LEADML_CHROMIUM"
+CHROMIUM_ARGS = [
+    "--no-sandbox",  # tests run as root in CI containers
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
+
+
+def did_not_run(reason: str) -> None:
+    """Fail under CI, skip with the reason elsewhere."""
+    message = f"browser test did not run: {reason}"
+    if _in_ci():
+        pytest.fail(message + " (CI=true: a missing browser is an error)", pytrace=False)
+    pytest.skip(message)
+
+
+def chromium_path() -> str:
+    found = os.environ.get(CHROMIUM_ENV) or shutil.which("chromium") or "/usr/bin/chromium"
+    if not Path(found).exists():
+        did_not_run(
+            f"no Chromium at {found}. Install Debian's chromium (`make test` does it as root "
+            f"with apt), or point {CHROMIUM_ENV} at a Chromium binary"
+        )
+    return found
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    executable = chromium_path()
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError as exc:
+        did_not_run(f"the playwright package is not installed ({exc}); run `make install`")
+    with sync_playwright() as driver:
+        try:
+            launched = driver.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        except Exception as exc:  # the browser's own start-up errors
+            did_not_run(f"Chromium at {executable} did not start: {exc}")
+        yield launched
+        launched.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def live_server(
+    bundle_dir: Path,
+    scored_store: str,  # noqa: F811
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[str]:
+    """The app under uvicorn on a free loopback port, in a thread, for the module."""
+    app = create_app(app_config(tmp_path_factory.mktemp("project"), bundle_dir, scored_store))
+    port = _free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def test_sales_page_filters_expands_and_downloads(browser: Any, live_server: str) -> None:
+    context = browser.new_context(viewport={"width": 1366, "height": 860}, accept_downloads=True)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    expected_401 = "the server responded with a status of 401"  # the wrong key, below
+    page.goto(live_server + "/")
+
+    # Not signed in: a form, and no scores anywhere on the page.
+    page.wait_for_selector("#sign-in-form", state="visible")
+    assert page.locator("#app").is_hidden()
+    assert page.locator("tr.lead").count() == 0
+    page.fill("#api-key", "lml_wrong")
+    page.click("#sign-in-form button[type=submit]")
+    page.wait_for_function("document.querySelector('#sign-in-error').textContent.length > 0")
+    assert page.locator("tr.lead").count() == 0
+
+    page.fill("#api-key", USER_KEY)
+    page.keyboard.press("Enter")
+    page.wait_for_selector("tr.lead")
+    assert "Model version 7" in page.inner_text("#batch-info")
+    assert "last scored 2026-11-23 07:00 UTC" in page.inner_text("#batch-info")
+    assert page.locator("#chart svg rect.bar").count() == 20
+    assert page.locator("tr.lead").count() == 50
+    assert page.inner_text("tr.lead >> nth=0 >> td >> nth=1") == "1"
+
+    # Filter to grade A: every row shown is an A.
+    total_a = json.loads(_get(f"{live_server}/v1/leads/ranked?grade=A&limit=0"))["total"]
+    page.select_option("#f-grade", "A")
+    page.wait_for_function(
+        "(text) => document.querySelector('#status').textContent.includes(text)",
+        arg=f"{total_a:,} leads match",
+    )
+    grades = page.eval_on_selector_all("tr.lead", "rows => rows.map(r => r.dataset.grade)")
+    badges = page.locator("tr.lead td.score .badge").all_inner_texts()
+    assert set(grades) == set(badges) == {"A"}
+    assert len(badges) == min(50, total_a) > 0
+
+    # Expand the first row: reasons and score history; collapse it again with the keyboard.
+    toggle = page.locator("tr.lead >> nth=0 >> button.expand")
+    toggle.click()
+    assert toggle.get_attribute("aria-expanded") == "true"
+    detail = page.locator("tr.detail").first
+    detail.locator("table.history").wait_for()
+    assert "Why it ranks high" in detail.inner_text()
+    assert detail.locator("ul.reasons li").count() >= 1
+    assert detail.locator("table.history tbody tr").count() >= 1
+    page.screenshot(path=str(_artifact("sales-page.png")), full_page=False)
+    toggle.focus()
+    page.keyboard.press("Enter")
+    assert toggle.get_attribute("aria-expanded") == "false"
+    assert detail.is_hidden()
+
+    # Download the CSV: the same bytes as the API's CSV for the same filter.
+    with page.expect_download() as info:
+        page.click("#download")
+    download = info.value
+    saved = _artifact(download.suggested_filename)
+    download.save_as(str(saved))
+    expected = _get(f"{live_server}/v1/leads/ranked?grade=A&format=csv")
+    assert download.suggested_filename == "ranked-leads-2026-11-23-grade-A.csv"
+    assert saved.read_bytes() == expected
+    assert len(expected.decode().splitlines()) == total_a + 1
+
+    # Signing out forgets the key and hides the list.
+    page.click("#sign-out")
+    page.wait_for_selector("#sign-in-form", state="visible")
+    assert page.locator("tr.lead").count() == 0
+    assert page.evaluate("sessionStorage.length") == 0
+    context.close()
+    assert [e for e in errors if expected_401 not in e] == [], errors
+    assert sum(expected_401 in e for e in errors) == 1
+
+
+def _artifact(name: str) -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS / name
+
+
+def _get(url: str) -> bytes:
+    """GET with the test key, straight from the API (no browser)."""
+    request = urllib.request.Request(url, headers=USER)
+    with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310 (loopback)
+        return bytes(answer.read())

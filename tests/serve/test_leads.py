@@ -1,0 +1,266 @@
+"""GET /v1/leads/ranked (JSON and CSV), /v1/leads/ranked/summary and /v1/leads/{lead_id}.
+
+The store is filled by real batch scoring: the small funnel scored twice (two weeks
+apart) with the session's trained model, so leads have a history and a trend.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+from serve.app import create_app
+from serve.routes import leads as leads_routes
+from serve.routes.leads import csv_filename
+
+from leadml.batch import RANKED_COLUMNS, parse_as_of, score_open_leads
+from leadml.config import Config
+from leadml.io import Dataset
+from leadml.pipeline import TrainedModel
+from leadml.scoring import Scorer
+from leadml.store import open_store, ranked, ranked_table, write_batch
+from tests.serve.conftest import USER, serve_config
+
+PASS_THROUGH = ("contact_name", "email", "phone")
+SCORED_AT = ("2026-11-09T07:00:00Z", "2026-11-23T07:00:00Z")
+
+
+def fill_store(url: str, data: Dataset, trained: TrainedModel) -> None:
+    """Two scoring batches of the small funnel, two weeks apart, as `leadml score` does."""
+    scorer = Scorer(trained.bundle.with_registry("lead-conversion", "7"))
+    latest = parse_as_of("latest", data.leads, data.events)
+    engine = open_store(url)
+    try:
+        for as_of, scored_at in zip(
+            (latest - pd.Timedelta(days=14), latest), SCORED_AT, strict=True
+        ):
+            batch = score_open_leads(
+                data.leads,
+                data.events,
+                scorer,
+                as_of=as_of,
+                pass_through=PASS_THROUGH,
+                scored_at=pd.Timestamp(scored_at),
+            )
+            write_batch(engine, batch)
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def scored_store(
+    small_data: Dataset, trained: TrainedModel, tmp_path_factory: pytest.TempPathFactory
+) -> str:
+    """The URL of a SQLite store holding two batches of the small funnel."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('store') / 'scores.db'}"
+    fill_store(url, small_data, trained)
+    return url
+
+
+def app_config(project: Path, model: Path | str, store_url: str) -> Config:
+    config = serve_config(project, model)
+    return config.model_copy(update={"store": config.store.model_copy(update={"url": store_url})})
+
+
+@pytest.fixture(scope="module")
+def api(
+    bundle_dir: Path, scored_store: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[TestClient]:
+    app = create_app(app_config(tmp_path_factory.mktemp("project"), bundle_dir, scored_store))
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+@pytest.fixture(scope="module")
+def store(scored_store: str) -> Iterator[object]:
+    engine = open_store(scored_store)
+    yield engine
+    engine.dispose()
+
+
+def test_ranked_page_is_the_stores_order(api: TestClient, store: object) -> None:
+    body = api.get("/v1/leads/ranked", headers=USER).json()
+    expected, total = ranked(store, limit=100)  # type: ignore[arg-type]
+    assert body["total"] == total == body["batch"]["n_leads"] > 100
+    assert body["limit"] == 100 and body["offset"] == 0 and body["count"] == 100
+    assert [r["lead_id"] for r in body["results"]] == [r["lead_id"] for r in expected]
+    rows = body["results"]
+    assert [r["rank"] for r in rows] == list(range(1, 101))
+    keys = [(-r["score"], -r["probability"], r["lead_id"]) for r in rows]
+    assert keys == sorted(keys)  # score descending, ties by probability then lead_id
+    first = rows[0]
+    assert first["model_version"] == "7" and first["scored_at"] == SCORED_AT[1]
+    assert first["reasons"]["positive"] and first["top_reason"]
+    assert set(PASS_THROUGH) <= set(first)
+    assert body["batch"]["model_version"] == "7"
+
+
+def test_paging_is_stable(api: TestClient) -> None:
+    whole = api.get("/v1/leads/ranked?limit=150", headers=USER).json()["results"]
+    page = api.get("/v1/leads/ranked?limit=50&offset=100", headers=USER).json()
+    assert [r["lead_id"] for r in page["results"]] == [r["lead_id"] for r in whole[100:]]
+    again = api.get("/v1/leads/ranked?limit=50&offset=100", headers=USER).json()
+    assert again["results"] == page["results"]
+
+
+def test_filters_combine(api: TestClient, store: object) -> None:
+    summary = api.get("/v1/leads/ranked/summary", headers=USER).json()
+    grade_a = api.get("/v1/leads/ranked?grade=A&limit=1000", headers=USER).json()
+    assert grade_a["total"] == summary["grade_counts"]["A"] > 0
+    assert {r["grade"] for r in grade_a["results"]} == {"A"}
+    both = api.get("/v1/leads/ranked?grade=a&grade=B&limit=0", headers=USER).json()
+    comma = api.get("/v1/leads/ranked?grade=A,B&limit=0", headers=USER).json()
+    assert (
+        both["total"]
+        == comma["total"]
+        == summary["grade_counts"]["A"] + summary["grade_counts"]["B"]
+    )
+    source = next(iter(summary["sources"]))
+    stage = next(iter(summary["stages"]))
+    found = api.get(
+        f"/v1/leads/ranked?source={source}&stage={stage}&min_score=40&limit=1000", headers=USER
+    ).json()
+    expected, total = ranked(store, limit=1000, source=source, stage=stage, min_score=40)  # type: ignore[arg-type]
+    assert found["total"] == total
+    assert [r["lead_id"] for r in found["results"]] == [r["lead_id"] for r in expected]
+    assert all(
+        r["lead_source"] == source and r["stage"] == stage and r["score"] >= 40
+        for r in found["results"]
+    )
+    company = next(r["company"] for r in grade_a["results"] if r["company"])
+    needle = company.split()[0][1:5].upper()
+    searched = api.get("/v1/leads/ranked", params={"q": needle}, headers=USER).json()
+    assert searched["total"] >= 1
+    assert all(needle.lower() in (r["company"] or "").lower() for r in searched["results"])
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("grade=E", "query.grade"),
+        ("stage=won", "query.stage"),
+        ("min_score=0", "query.min_score"),
+        ("limit=5000", "query.limit"),
+        ("offset=-1", "query.offset"),
+        ("format=xml", "query.format"),
+    ],
+)
+def test_bad_filters_name_the_field(api: TestClient, query: str, field: str) -> None:
+    answer = api.get(f"/v1/leads/ranked?{query}", headers=USER)
+    assert answer.status_code == 422
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert answer.json()["errors"][0]["field"] == field
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/leads/ranked",
+        "/v1/leads/ranked?format=csv",
+        "/v1/leads/ranked/summary",
+        "/v1/leads/L000001",
+    ],
+)
+def test_lead_routes_need_a_key(api: TestClient, path: str) -> None:
+    assert api.get(path).status_code == 401
+    assert api.get(path, headers={"X-API-Key": "lml_wrong"}).status_code == 401
+
+
+def test_csv_is_the_filtered_list_as_leadml_score_writes_it(api: TestClient, store: object) -> None:
+    answer = api.get("/v1/leads/ranked?grade=A&format=csv", headers=USER)
+    assert answer.status_code == 200
+    assert answer.headers["content-type"].startswith("text/csv")
+    assert answer.headers["content-disposition"] == (
+        'attachment; filename="ranked-leads-2026-11-23-grade-A.csv"'
+    )
+    rows, total = ranked(store, limit=None, grade="A")  # type: ignore[arg-type]
+    assert answer.text == ranked_table(rows, PASS_THROUGH).to_csv(index=False)
+    table = pd.read_csv(io.StringIO(answer.text))
+    assert list(table.columns) == [*RANKED_COLUMNS, *PASS_THROUGH]
+    assert len(table) == total == int(answer.headers["x-total-count"])
+    assert set(table["grade"]) == {"A"}
+
+
+def test_csv_streams_in_chunks_without_changing_a_byte(
+    api: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    whole = api.get("/v1/leads/ranked?format=csv", headers=USER).text
+    window = api.get("/v1/leads/ranked?format=csv&limit=40&offset=5", headers=USER).text
+    monkeypatch.setattr(leads_routes, "CSV_CHUNK", 7)
+    assert api.get("/v1/leads/ranked?format=csv", headers=USER).text == whole
+    assert api.get("/v1/leads/ranked?format=csv&limit=40&offset=5", headers=USER).text == window
+    lines = whole.splitlines()
+    assert window.splitlines() == [lines[0], *lines[6:46]]
+
+
+def test_csv_filename_names_the_filters() -> None:
+    name = csv_filename(
+        "2026-11-23T07:00:00Z",
+        {"grade": ["A", "B"], "source": ["paid_search"], "min_score": 60, "q": "Acme / Co"},
+    )
+    assert (
+        name
+        == "ranked-leads-2026-11-23-grade-A+B-source-paid_search-min-score-60-company-Acme_Co.csv"
+    )
+    assert csv_filename(None, {}) == "ranked-leads-empty.csv"
+
+
+def test_lead_detail_has_reasons_trend_and_history(api: TestClient) -> None:
+    top = api.get("/v1/leads/ranked?limit=200", headers=USER).json()["results"]
+    twice = next(
+        r
+        for r in top
+        if (d := api.get(f"/v1/leads/{r['lead_id']}", headers=USER).json())
+        and len(d["history"]) == 2
+    )
+    detail = api.get(f"/v1/leads/{twice['lead_id']}", headers=USER).json()
+    assert detail["score"] == twice["score"] and detail["grade"] == twice["grade"]
+    assert detail["current"] is True and detail["model_version"] == "7"
+    assert detail["trend"] in {"improving", "steady", "declining"}
+    assert [h["scored_at"] for h in detail["history"]] == list(SCORED_AT)
+    assert detail["history"][-1]["score"] == detail["score"]
+    assert detail["previous_score"] == detail["history"][0]["score"]
+    assert detail["reasons"]["positive"][0]["text"] == twice["top_reason"]
+
+
+def test_unknown_lead_is_a_404_problem(api: TestClient) -> None:
+    answer = api.get("/v1/leads/no-such-lead", headers=USER)
+    assert answer.status_code == 404
+    body = answer.json()
+    assert body["title"] == "Lead not found" and body["errors"][0]["value"] == "no-such-lead"
+
+
+def test_summary_describes_the_latest_batch(api: TestClient) -> None:
+    body = api.get("/v1/leads/ranked/summary", headers=USER).json()
+    assert body["batch"]["scored_at"] == SCORED_AT[1]
+    assert body["batch"]["model_version"] == "7"
+    assert len(body["score_histogram"]) == 99
+    assert sum(body["score_histogram"]) == body["batch"]["n_leads"]
+    assert sum(body["grade_counts"].values()) == body["batch"]["n_leads"]
+
+
+def test_an_empty_store_answers_with_an_empty_list(bundle_dir: Path, tmp_path: Path) -> None:
+    config = app_config(tmp_path, bundle_dir, f"sqlite:///{tmp_path / 'empty.db'}")
+    with TestClient(create_app(config)) as empty:
+        body = empty.get("/v1/leads/ranked", headers=USER).json()
+        assert body["total"] == 0 and body["results"] == [] and body["batch"] is None
+        assert empty.get("/v1/leads/ranked/summary", headers=USER).json()["batch"] is None
+        csv = empty.get("/v1/leads/ranked?format=csv", headers=USER)
+        assert csv.text.strip() == ",".join([*RANKED_COLUMNS])
+        assert empty.get("/v1/leads/anyone", headers=USER).status_code == 404
+
+
+def test_an_unreachable_store_is_a_503_and_the_api_keeps_serving(
+    bundle_dir: Path, tmp_path: Path
+) -> None:
+    url = f"postgresql://nobody@/leadml?host={tmp_path / 'no-server'}&connect_timeout=2"
+    with TestClient(create_app(app_config(tmp_path, bundle_dir, url))) as broken:
+        answer = broken.get("/v1/leads/ranked", headers=USER)
+        assert answer.status_code == 503
+        assert answer.json()["title"] == "Scores store unavailable"
+        assert broken.get("/v1/leads/x", headers=USER).status_code == 503
+        assert broken.get("/readyz").status_code == 200

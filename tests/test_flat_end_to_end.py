@@ -1,0 +1,218 @@
+"""A user with only a CSV export: init-config, edit, train, score, serve (README flow)."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+from serve.app import create_app
+from typer.testing import CliRunner
+
+from leadml.bundle import load_bundle
+from leadml.cli import app
+from leadml.config import load_config
+from leadml.store import open_store, ranked
+from tests.flat_export import synthetic_export
+from tests.serve.conftest import USER, serve_config
+
+runner = CliRunner()
+FAST_TRAIN = (
+    "[train]\nbootstrap_rounds = 20\nshap_sample = 300\nmax_rounds = 300\nnum_threads = 1\n"
+)
+
+
+def _set_role(text: str, column: str, role: str) -> str:
+    pattern = rf'^("{re.escape(column)}"|{re.escape(column)}) = {{ role = "\w+"'
+    out, count = re.subn(pattern, rf'\1 = {{ role = "{role}"', text, flags=re.MULTILINE)
+    assert count == 1, column
+    return out
+
+
+def _invoke(*args: str) -> Any:
+    result = runner.invoke(app, list(args))
+    return result
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("crm")
+    synthetic_export(2500, seed=11).to_csv(folder / "export.csv", index=False)
+    made = _invoke("init-config", str(folder / "export.csv"), "--out", str(folder / "draft.toml"))
+    assert made.exit_code == 0, made.output
+    return folder
+
+
+@pytest.fixture(scope="module")
+def trained_project(project: Path) -> Path:
+    """The draft, edited: one outcome-like column kept on purpose (allow_leaky)."""
+    text = (project / "draft.toml").read_text(encoding="utf-8")
+    for column in ("Score After Call", "Budget"):  # as the guard said (see the test below)
+        text = _set_role(text, column, "ignore")
+    text = _set_role(text, "Sales Comment", "engagement")
+    text = text.replace("[train]\n", FAST_TRAIN + 'allow_leaky = ["Sales Comment"]\n')
+    (project / "leadml.toml").write_text(text, encoding="utf-8")
+    result = _invoke(
+        "train", "--config", str(project / "leadml.toml"), "--metrics-out", str(project / "m.json")
+    )
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    return project
+
+
+def test_the_guard_refuses_the_unedited_draft_and_names_the_evidence(project: Path) -> None:
+    """init-config sets outcome-like names aside itself; the guard catches what names
+    cannot show: a column that separates the classes, one filled only for converters."""
+    text = (project / "draft.toml").read_text(encoding="utf-8")
+    assert 'Lead Status" = { role = "ignore"' in text
+    (project / "leaky.toml").write_text(text.replace("[train]\n", FAST_TRAIN), encoding="utf-8")
+    result = _invoke("train", "--config", str(project / "leaky.toml"))
+    assert result.exit_code == 1
+    message = result.output + str(result.exception)
+    assert "Score After Call [auc]" in message and "ROC AUC" in message
+    assert "Budget [missingness]" in message and "converted leads" in message
+    assert "allow_leaky" in message
+
+
+def test_training_registers_a_flat_bundle_and_logs_the_guard(trained_project: Path) -> None:
+    metrics = json.loads((trained_project / "m.json").read_text(encoding="utf-8"))
+    assert metrics["model"]["roc_auc"] > 0.65
+    assert metrics["model"]["roc_auc"] > metrics["baselines"]["points"]["roc_auc"]
+    bundle = load_bundle(Path(metrics["bundle_path"]))
+    assert bundle.flat is not None and bundle.flat.id_name == "Prospect ID"
+    assert "Sales Comment" in bundle.spec.names
+    assert "Email" not in bundle.spec.names and "Notes" not in bundle.spec.names
+    config = load_config(trained_project / "leadml.toml")
+    mlflow.set_tracking_uri(config.tracking_uri)
+    run = mlflow.get_run(metrics["mlflow"]["run_id"])
+    assert "Sales Comment" in run.data.tags["leadml.leakage_warning"]
+    client = mlflow.MlflowClient(config.tracking_uri)
+    path = client.download_artifacts(run.info.run_id, "model_spec/leakage_guard.json")
+    logged = json.loads(Path(path).read_text(encoding="utf-8"))
+    assert logged["allowed"] == ["Sales Comment"] and logged["blocked"] == []
+    assert logged["split"] == "time"
+    assert any(f["column"] == "Sales Comment" for f in logged["flags"])
+
+
+@pytest.fixture(scope="module")
+def scored(trained_project: Path) -> pd.DataFrame:
+    out = trained_project / "ranked.csv"
+    result = _invoke(
+        "score",
+        "--data",
+        str(trained_project / "export.csv"),
+        "--config",
+        str(trained_project / "leadml.toml"),
+        "--out",
+        str(out),
+    )
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    return pd.read_csv(out, dtype={"lead_id": str})
+
+
+def test_score_ranks_the_open_rows_with_reasons_and_contact_columns(
+    scored: pd.DataFrame, trained_project: Path
+) -> None:
+    export = synthetic_export(2500, seed=11)
+    open_ids = set(export.loc[export["Converted"] != "1", "Prospect ID"])
+    assert set(scored["lead_id"]) == open_ids
+    assert scored["rank"].tolist() == list(range(1, len(scored) + 1))
+    assert scored["score"].is_monotonic_decreasing
+    assert {"Email", "Phone", "Company Name"} <= set(scored.columns)
+    assert scored["reasons"].str.len().gt(0).all()
+    config = load_config(trained_project / "leadml.toml")
+    engine = open_store(config.store_url)
+    try:
+        rows, total = ranked(engine, limit=5)
+    finally:
+        engine.dispose()
+    assert total == len(scored)
+    assert [r["lead_id"] for r in rows] == scored["lead_id"].head(5).tolist()
+
+
+@pytest.fixture(scope="module")
+def client(trained_project: Path) -> Iterator[TestClient]:
+    metrics = json.loads((trained_project / "m.json").read_text(encoding="utf-8"))
+    config = serve_config(trained_project / "serve", Path(metrics["bundle_path"]))
+    with TestClient(create_app(config)) as test_client:
+        yield test_client
+
+
+def test_the_api_scores_a_flat_row_exactly_like_the_batch(
+    client: TestClient, scored: pd.DataFrame
+) -> None:
+    export = synthetic_export(2500, seed=11).set_index("Prospect ID")
+    lead_id = str(scored["lead_id"].iloc[0])
+    row = export.loc[lead_id]
+    body: dict[str, Any] = {"Prospect ID": lead_id}
+    for name in ("Lead Source", "Industry", "Sales Comment", "Email"):
+        body[name] = row[name]
+    for name in ("Page Views", "Time On Site", "Employees"):
+        body[name] = None if row[name] in ("", "NA", "-", "Select") else float(row[name])
+    answer = client.post("/v1/predict", json=body, headers=USER)
+    assert answer.status_code == 200, answer.text
+    found = answer.json()
+    assert found["lead_id"] == lead_id
+    assert found["probability"] == pytest.approx(float(scored["probability"].iloc[0]), abs=1e-12)
+    assert found["score"] == int(scored["score"].iloc[0])
+    assert found["reasons"]["positive"] or found["reasons"]["negative"]
+
+
+def test_the_api_validates_the_mapping_fields_with_clear_422s(client: TestClient) -> None:
+    bad = client.post("/v1/predict", json={"Prospect ID": "x", "Page Views": "lots"}, headers=USER)
+    assert bad.status_code == 422
+    assert bad.json()["errors"][0]["field"] == "body.Page Views"
+    missing_id = client.post("/v1/predict", json={"Page Views": 3}, headers=USER)
+    assert missing_id.status_code == 422
+    assert "Prospect ID" in missing_id.json()["errors"][0]["field"]
+    extra = client.post(
+        "/v1/predict", json={"Prospect ID": "x", "Industry": "mining", "Shoe": 9}, headers=USER
+    )
+    assert extra.status_code == 200
+    warnings = extra.json()["warnings"]
+    assert any("mining" in w for w in warnings) and any("Shoe" in w for w in warnings)
+
+
+def test_openapi_shows_the_mapping_as_the_request_schema(client: TestClient) -> None:
+    document = client.get("/openapi.json").json()
+    lead = document["components"]["schemas"]["LeadIn"]
+    assert lead["required"] == ["Prospect ID"]
+    assert lead["properties"]["Page Views"]["anyOf"][0]["type"] == "number"
+    assert "software" in lead["properties"]["Industry"]["description"]
+    assert "events" not in lead["properties"]
+
+
+@pytest.mark.parametrize("split", ["random", "file_order", "time"])
+def test_the_split_follows_the_mapping_and_warns_when_random(tmp_path: Path, split: str) -> None:
+    from leadml.mapping import read_flat
+    from leadml.pipeline import RANDOM_SPLIT_WARNING, fit_and_evaluate_flat
+    from tests.flat_export import write_export
+
+    frame = synthetic_export(1500, seed=4)
+    config = load_config(
+        write_export(tmp_path, frame),
+        overrides={"train": {"bootstrap_rounds": 0, "shap_sample": 100, "num_threads": 1}},
+    )
+    assert config.dataset is not None
+    dataset = config.dataset.model_copy(update={"split": split})
+    config = config.model_copy(update={"dataset": dataset})
+    rows = read_flat(tmp_path / "export.csv", dataset)
+    warnings: list[str] = []
+    trained = fit_and_evaluate_flat(rows, config, on_warning=warnings.append)
+    assert (RANDOM_SPLIT_WARNING in warnings) is (split == "random")
+    assert trained.guard_report["split"] == split
+    ids = trained.split
+    assert len(ids.train) + len(ids.valid) + len(ids.test) == len(rows)
+    assert not set(ids.train) & set(ids.test)
+    y = rows["Converted"].astype(int)
+    if split == "random":  # stratified: every window holds the base rate
+        rates = [y.loc[part].mean() for part in (ids.train, ids.valid, ids.test)]
+        assert max(rates) - min(rates) < 0.01
+    else:  # time order (file rows are in created order): test comes after train
+        position = {lead_id: i for i, lead_id in enumerate(rows.index)}
+        assert max(position[i] for i in ids.train) < min(position[i] for i in ids.test)
