@@ -30,7 +30,9 @@ demo: $(STAMP) ## Generate the synthetic funnel, validate it, summarise it, and 
 	$(BIN)/leadml summary $(DEMO_DIR)
 	$(BIN)/leadml train --data $(DEMO_DIR) --metrics-out reports/demo-metrics.json
 	$(BIN)/leadml score --data $(DEMO_DIR) --as-of latest --out reports/ranked.csv
-	@echo "Ranked list: reports/ranked.csv. Open the sales page with: make serve"
+	@echo "Ranked list: reports/ranked.csv."
+	@echo "Sales page and API: create a key with '$(BIN)/leadml keys new me' (it prints the"
+	@echo "LEADML_API_KEYS line to export), run 'make serve', open http://127.0.0.1:8000/ and sign in."
 
 test: $(STAMP) browser ## Run the whole test suite (what CI runs; executes both notebooks)
 	$(BIN)/python notebooks/lint.py

@@ -2,6 +2,9 @@
 
     .venv/bin/python bench/real_data.py [--csv PATH] [--mapping bench/uci_bank.toml]
 
+The file defaults to the mapping's `[dataset] file`, relative to the mapping's folder:
+../shared/datasets/uci-bank-marketing/bank-additional-full.csv from the repository root.
+
 1. Reads the export with the mapping in bench/uci_bank.toml (which maps `duration` as a
    feature on purpose) and checks that the leakage guard refuses to train on it.
 2. Drops `duration` (role = "ignore") and trains the calibrated LightGBM model twice:
@@ -35,9 +38,17 @@ from leadml.mapping import FlatColumn, read_flat  # noqa: E402
 from leadml.pipeline import TrainedModel, fit_and_evaluate_flat  # noqa: E402
 from leadml.scoring import Scorer  # noqa: E402
 
-DEFAULT_CSV = Path("/work/shared/datasets/uci-bank-marketing/bank-additional-full.csv")
 HERE = Path(__file__).resolve().parent
 TARGET_AUC = 0.80
+
+
+def export_path(mapping: Path) -> Path:
+    """The mapping's `[dataset] file`, resolved against the mapping's own folder (as
+    `leadml` resolves it against the config's folder), independent of the working folder."""
+    config = load_config(mapping)
+    if config.dataset is None or config.dataset.file is None:
+        raise SystemExit(f"{mapping} has no [dataset] file; pass --csv")
+    return config.resolve(config.dataset.file).resolve()
 
 
 def _without(config: Config, column: str, split: str) -> Config:
@@ -63,9 +74,10 @@ def _row(split: str, scorer: str, metrics: dict[str, float], seconds: float) -> 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--csv", type=Path, default=DEFAULT_CSV)
+    parser.add_argument("--csv", type=Path, default=None, help="default: the mapping's file")
     parser.add_argument("--mapping", type=Path, default=HERE / "uci_bank.toml")
     args = parser.parse_args()
+    args.csv = args.csv or export_path(args.mapping)
     if not args.csv.exists():
         print(f"{args.csv} not found: this benchmark needs the UCI Bank Marketing file")
         return 2

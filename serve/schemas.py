@@ -9,12 +9,13 @@ shown in GET /v1/model and in the OpenAPI document.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, create_model
 
 from leadml.bundle import Bundle
+from leadml.features.flat import value_text
 from leadml.features.spec import FeatureSpec
 from leadml.mapping import DatasetConfig
 
@@ -39,6 +40,17 @@ EXAMPLE_LEAD: dict[str, Any] = {
 }
 
 
+def _representable(value: datetime) -> datetime:
+    """Timestamps become nanoseconds since 1970 (int64), which span 1678-2261."""
+    if not 1678 <= value.year <= 2261:
+        raise ValueError("a timestamp between the years 1678 and 2261")
+    return value
+
+
+Stamp = Annotated[datetime, AfterValidator(_representable)]
+"""An ISO 8601 timestamp the feature code can represent."""
+
+
 class EventIn(BaseModel):
     """One engagement event of the lead."""
 
@@ -49,7 +61,7 @@ class EventIn(BaseModel):
         max_length=100,
         description="One of leadml.schema.EVENT_TYPES, e.g. page_view, demo_request.",
     )
-    occurred_at: datetime = Field(
+    occurred_at: Stamp = Field(
         description="ISO 8601. Without a time zone it is read as UTC (with a warning)."
     )
 
@@ -60,7 +72,7 @@ class LeadIn(BaseModel):
     model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [EXAMPLE_LEAD]})
 
     lead_id: str = Field(min_length=1, max_length=200)
-    created_at: datetime | None = Field(
+    created_at: Stamp | None = Field(
         None, description="When the lead was created (ISO 8601). Missing: lead age unknown."
     )
     lead_source: str | None = Field(None, max_length=200)
@@ -79,7 +91,7 @@ class LeadIn(BaseModel):
     phone: str | None = Field(None, max_length=100)
     acquisition_cost: float | None = Field(None, ge=0)
     events: list[EventIn] = Field(default_factory=list, max_length=100_000)
-    as_of: datetime | None = Field(
+    as_of: Stamp | None = Field(
         None,
         description="Score the lead as of this moment (default: now). Events at or after "
         "it are ignored, with a warning.",
@@ -158,6 +170,48 @@ class ReloadResult(BaseModel):
 # --- flat-export models: the request schema comes from the mapping ---------------------------
 
 _FLAT_MODELS: dict[str, type[BaseModel]] = {}
+_MAX_NUMBER_TEXT = 100
+
+
+def _flat_id(value: Any) -> Any:
+    """A JSON number id is read as text, as the export's id column is ("12", 12 and 12.0
+    name the same lead)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return value_text(value)
+    return value
+
+
+def _flat_text(value: Any) -> Any:
+    """A categorical field: text, or a JSON number read the way the file path reads it
+    (`features.flat.value_text`: 3 and 3.0 -> "3"). Booleans, lists and objects are refused."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return value_text(value)
+    raise ValueError("text, a number or null")
+
+
+def _flat_number(tokens: frozenset[str], shown: str) -> Any:
+    """A numeric field: a JSON number, null, or text that is a number or one of the
+    mapping's missing tokens (e.g. "NA"). Text is passed on unchanged, so `flat_columns`
+    reads it exactly as it reads the file (tokens -> missing, "12" -> 12.0)."""
+
+    def check(value: Any) -> Any:
+        if value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)):
+            return value
+        if isinstance(value, str) and len(value) <= _MAX_NUMBER_TEXT:
+            text = value.strip()
+            if text.lower() in tokens:
+                return value
+            try:
+                float(text)
+            except ValueError:
+                pass
+            else:
+                return value
+        raise ValueError(f"a number, null or a missing-value token ({shown})")
+
+    return check
 
 
 def flat_lead_model(dataset: DatasetConfig, spec: FeatureSpec) -> type[BaseModel]:
@@ -172,36 +226,46 @@ def flat_lead_model(dataset: DatasetConfig, spec: FeatureSpec) -> type[BaseModel
     found = _FLAT_MODELS.get(key)
     if found is not None:
         return found
+    tokens = frozenset(t.strip().lower() for t in dataset.missing)
+    token_text = ", ".join(repr(t) for t in dataset.missing)
     fields: dict[str, Any] = {
         "lead_id": (
-            str,
+            Annotated[str, BeforeValidator(_flat_id, json_schema_input_type=str | int)],
             Field(
                 alias=dataset.id_name,
                 min_length=1,
                 max_length=200,
-                description="The lead's id (the export's id column).",
+                description="The lead's id (the export's id column); a number is read as text.",
             ),
         )
     }
+    number = BeforeValidator(_flat_number(tokens, token_text))
+    text = BeforeValidator(_flat_text, json_schema_input_type=str | float | None)
     for i, name in enumerate(dataset.feature_names):
         column = spec.column(name)
         role = dataset.columns[name].role
         if column.kind == "numeric":
             fields[f"f{i}"] = (
-                float | None,
-                Field(None, alias=name, description=f"{role} column, a number; null if missing."),
+                Annotated[float | str | None, number],
+                Field(
+                    None,
+                    alias=name,
+                    description=f"{role} column, a number (or text holding one); null or a "
+                    f"missing-value token ({token_text}) if missing.",
+                ),
             )
         else:
             known = [v for v in column.levels if v not in ("unknown", "other")]
             shown = ", ".join(known[:30]) + (" ..." if len(known) > 30 else "")
             fields[f"f{i}"] = (
-                str | None,
+                Annotated[str | None, text],
                 Field(
                     None,
                     alias=name,
                     max_length=500,
-                    description=f"{role} column, text. Known to the model: {shown}. Other "
-                    "values are scored as unknown, with a warning; null if missing.",
+                    description=f"{role} column, text (a number is read as text, 3.0 as "
+                    f'"3"). Known to the model: {shown}. Other values are scored as unknown, '
+                    f"with a warning; null or a missing-value token ({token_text}) if missing.",
                     examples=known[:5] or None,
                 ),
             )

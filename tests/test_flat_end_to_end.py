@@ -115,7 +115,7 @@ def scored(trained_project: Path) -> pd.DataFrame:
     return pd.read_csv(out, dtype={"lead_id": str})
 
 
-def test_score_ranks_the_open_rows_with_reasons_and_contact_columns(
+def test_score_ranks_the_open_rows_with_reasons_and_keeps_pii_out_unless_asked(
     scored: pd.DataFrame, trained_project: Path
 ) -> None:
     export = synthetic_export(2500, seed=11)
@@ -123,7 +123,8 @@ def test_score_ranks_the_open_rows_with_reasons_and_contact_columns(
     assert set(scored["lead_id"]) == open_ids
     assert scored["rank"].tolist() == list(range(1, len(scored) + 1))
     assert scored["score"].is_monotonic_decreasing
-    assert {"Email", "Phone", "Company Name"} <= set(scored.columns)
+    assert "Company Name" in scored.columns
+    assert not {"Email", "Phone"} & set(scored.columns)  # pii leaves only when listed
     assert scored["reasons"].str.len().gt(0).all()
     config = load_config(trained_project / "leadml.toml")
     engine = open_store(config.store_url)
@@ -176,6 +177,20 @@ def test_the_api_validates_the_mapping_fields_with_clear_422s(client: TestClient
     assert extra.status_code == 200
     warnings = extra.json()["warnings"]
     assert any("mining" in w for w in warnings) and any("Shoe" in w for w in warnings)
+
+
+def test_the_api_reads_ids_tokens_and_numbers_like_the_file(client: TestClient) -> None:
+    """A numeric id, a missing token in a numeric field and a number in a text field are
+    what a CRM's JSON holds: scored like the same row of the file, not refused."""
+    as_text = {"Prospect ID": "12", "Page Views": None, "Industry": "7", "Employees": "300"}
+    as_json = {"Prospect ID": 12, "Page Views": "NA", "Industry": 7, "Employees": 300}
+    select = as_json | {"Page Views": "Select"}
+    answers = [client.post("/v1/predict", json=b, headers=USER) for b in (as_text, as_json, select)]
+    assert [a.status_code for a in answers] == [200, 200, 200], [a.text for a in answers]
+    found = [a.json() for a in answers]
+    assert {f["lead_id"] for f in found} == {"12"}
+    assert found[0]["probability"] == found[1]["probability"] == found[2]["probability"]
+    assert found[0]["warnings"] == found[1]["warnings"]
 
 
 def test_openapi_shows_the_mapping_as_the_request_schema(client: TestClient) -> None:

@@ -98,6 +98,16 @@ def test_the_guard_refuses_until_columns_are_allowed_and_reports_everything() ->
         ("dealStage", None, True),
         ("poutcome", None, False),  # the outcome of a previous campaign
         ("previous_outcome", None, False),
+        ("prior result", None, False),
+        ("last_status", None, True),  # "last" no longer exempts an outcome word
+        ("last_stage", None, True),
+        ("lastStatus", None, True),
+        ("Last Notable Activity", None, True),
+        ("last contacted on", None, True),
+        ("stage_p", None, True),  # nor does "p"
+        ("prev_stage", None, True),  # previous/prior/prev exempt only outcome/result
+        ("previous_status", None, True),
+        ("Last Visit Pages", None, False),
         ("Page Views", None, False),
         ("notes", ["closed won", "open", "open"], True),
         ("notes", ["call back", "open", "open"], False),
@@ -107,3 +117,25 @@ def test_the_guard_refuses_until_columns_are_allowed_and_reports_everything() ->
 def test_outcome_names_and_values(name: str, values: list[object] | None, flagged: bool) -> None:
     series = None if values is None else pd.Series(values)
     assert (outcome_evidence(name, series) is not None) is flagged
+
+
+def test_a_many_level_noise_column_is_not_flagged_but_a_leaky_categorical_is() -> None:
+    """Level rates are out of fold: unique-ish levels cannot predict their own rows."""
+    rng = np.random.default_rng(1)
+    n = 3000
+    y = (rng.random(n) < 0.3).astype(int)
+    flip = rng.random(n) < 0.03
+    frame = pd.DataFrame(
+        {
+            "noise_ids": [f"v{i}" for i in rng.integers(0, 3000, n)],  # ~1,900 levels
+            "unique_noise": [f"u{i}" for i in range(n)],
+            "leaky_region": np.where(y ^ flip, "north", "south").astype(object),
+            "leaky_many": [f"{'a' if t else 'b'}{i % 40}" for i, t in enumerate(y ^ flip)],
+        }
+    )
+    report = guard(frame, y)
+    auc = {name: d["auc"] for name, d in report.details.items()}
+    flagged = {f.column for f in report.flags if f.rule == "auc"}
+    assert flagged == {"leaky_region", "leaky_many"}, auc
+    assert 0.4 < auc["noise_ids"] < 0.6 and 0.4 < auc["unique_noise"] < 0.6, auc
+    assert {f.column for f in screen(frame.astype("category"), y)} == flagged

@@ -185,3 +185,57 @@ def test_semicolon_exports_are_sniffed(tmp_path: Path) -> None:
     assert parsed["delimiter"] == ";"
     assert parsed["label"] == "y"
     assert parsed["columns"]["age"]["type"] == "numeric"
+
+
+def test_a_column_is_numeric_only_when_every_present_value_is_a_number() -> None:
+    """One "lots" among 99 numbers used to be inferred numeric (95% rule), then crashed."""
+    mostly = pd.Series([str(i) for i in range(99)] + ["lots"], dtype=object)
+    assert infer_type(mostly) == "categorical"
+    assert infer_type(pd.Series(["1", " 2 ", None, "1e3", "-0.5"], dtype=object)) == "numeric"
+    frame = pd.DataFrame({"views": [*mostly], "email": ["a@x"] * 100})
+    assert resolve_types(frame, _dataset()).type_of("views") == "categorical"
+
+
+def test_init_config_then_train_reads_a_mostly_numeric_column_as_text(tmp_path: Path) -> None:
+    from leadml.features.flat import flat_features
+
+    frame = synthetic_export(400)
+    frame.loc[200, "Page Views"] = "lots"
+    write_export(tmp_path, frame)
+    text = draft_config(tmp_path / "export.csv")
+    (tmp_path / "draft.toml").write_text(text, encoding="utf-8")
+    dataset = load_config(tmp_path / "draft.toml").dataset
+    assert dataset is not None and dataset.columns["Page Views"].type == "categorical"
+    rows = read_flat(tmp_path / "export.csv", dataset)
+    raw = flat_features(rows, resolve_types(rows, dataset))
+    assert raw["Page Views"].iloc[200] == "lots"
+
+
+def test_a_non_number_in_a_numeric_column_names_the_file_and_its_line(tmp_path: Path) -> None:
+    frame = synthetic_export(60)
+    frame.loc[40, "Page Views"] = "lots"  # data row 41 = line 42 (the header is line 1)
+    config = load_config(write_export(tmp_path, frame))  # the mapping says numeric
+    assert config.dataset is not None
+    for scoring in (False, True):
+        with pytest.raises(InputError, match="line 42") as info:
+            read_flat(tmp_path / "export.csv", config.dataset, scoring=scoring)
+        assert info.value.file == tmp_path / "export.csv"
+        assert info.value.row == 42 and info.value.column == "Page Views"
+        assert info.value.value == "lots"
+        assert "export.csv" in str(info.value) and "categorical" in str(info.value)
+
+
+def test_the_bank_benchmark_mapping_finds_the_data_from_any_clone(tmp_path: Path) -> None:
+    """bench/uci_bank.toml names the export relative to the repository (never /work/...)."""
+    repo = Path(__file__).resolve().parents[1]
+    text = (repo / "bench" / "uci_bank.toml").read_text(encoding="utf-8")
+    dataset = tomllib.loads(text)["dataset"]
+    assert not Path(dataset["file"]).is_absolute()
+    clone = tmp_path / "elsewhere" / "leadml"
+    (clone / "bench").mkdir(parents=True)
+    (clone / "bench" / "uci_bank.toml").write_text(text, encoding="utf-8")
+    config = load_config(clone / "bench" / "uci_bank.toml")
+    assert config.dataset is not None and config.dataset.file is not None
+    found = config.resolve(config.dataset.file).resolve()
+    expected = clone.parent / "shared" / "datasets" / "uci-bank-marketing"
+    assert found == (expected / "bank-additional-full.csv").resolve()

@@ -5,15 +5,17 @@ Batches are built in code: small ranked lists with known scores, grades and reas
 
 from __future__ import annotations
 
+import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, text
+from sqlalchemy.exc import SQLAlchemyError
 
 from leadml.batch import (
     RANKED_COLUMNS,
@@ -80,6 +82,9 @@ def make_batch(
     ids: list[str] | None = None,
     scores: np.ndarray | None = None,
     as_of: pd.Timestamp = AS_OF,
+    sources: Sequence[str] = SOURCES,
+    companies: Sequence[str | None] = COMPANIES,
+    flat: bool = False,
 ) -> RankedBatch:
     """A ranked batch of `n` leads with varied grades, sources, stages and companies."""
     rng = np.random.default_rng(seed)
@@ -91,8 +96,8 @@ def make_batch(
     frame = pd.DataFrame(
         {
             "lead_id": ids,
-            "company": [COMPANIES[i % len(COMPANIES)] for i in range(n)],
-            "lead_source": [SOURCES[i % len(SOURCES)] for i in range(n)],
+            "company": [companies[i % len(companies)] for i in range(n)],
+            "lead_source": [sources[i % len(sources)] for i in range(n)],
             "stage": [STAGES[(i // 2) % len(STAGES)] for i in range(n)],
             "probability": probability,
             "score": score.astype(np.int64),
@@ -117,6 +122,7 @@ def make_batch(
         grade_mode="model",
         pass_through=("email",),
         source="tests",
+        flat=flat,
     )
 
 
@@ -384,3 +390,111 @@ def test_a_sqlite_store_is_created_with_its_folder(tmp_path: Path) -> None:
         assert ranked(engine) == ([], 0)
     finally:
         engine.dispose()
+
+
+def test_event_sources_filter_the_way_people_write_them(engine: Engine) -> None:
+    """An event batch stores canonical tokens: a filter is cleaned the same way."""
+    write_batch(engine, make_batch(80, seed=3))
+    token, total = ranked(engine, limit=None, source="paid_search")
+    assert total == len(token) == 20
+    for written in ("Paid Search", " PAID-search ", "Google Ads", "ppc"):
+        rows, count = ranked(engine, limit=None, source=written)
+        assert count == total and [r["lead_id"] for r in rows] == [r["lead_id"] for r in token]
+    summary = batch_summary(engine)
+    assert summary is not None and "source_match" not in summary
+    assert "source_match" not in summary["batch"]
+
+
+def test_flat_sources_match_the_exports_own_text(engine: Engine) -> None:
+    """A flat batch stores the file's text ("Google"), which is not a canonical token."""
+    sources = ("Google", "Paid Search", "Word of mouth", "organic_search")
+    write_batch(engine, make_batch(80, seed=3, sources=sources, flat=True))
+    summary = batch_summary(engine)
+    assert summary is not None and set(summary["sources"]) == set(sources)
+    for name, n in summary["sources"].items():  # what the page passes back
+        rows, total = ranked(engine, limit=None, source=name)
+        assert total == n == len(rows) == 20
+        assert {r["lead_source"] for r in rows} == {name}
+    assert ranked(engine, source="google") == ([], 0)  # exact: no alias, no case folding
+    assert ranked(engine, source="organic_search")[1] == 20  # not Google's canonical form
+    # A flat batch stored before the summary said so is still recognised by its sources.
+    with engine.begin() as conn:
+        stored = json.loads(conn.execute(select(batches.c.summary)).scalar_one())
+        stored.pop("source_match")
+        conn.execute(batches.update().values(summary=json.dumps(stored)))
+    assert ranked(engine, limit=None, source="Google")[1] == 20
+
+
+def test_csv_cells_that_look_like_formulas_are_escaped(engine: Engine) -> None:
+    companies = (
+        '=HYPERLINK("http://evil.example","Click")',
+        "@SUM(A1:A9)",
+        "+1 555 0100",
+        "-2+3",
+        "\tTabbed",
+        "\rReturn",
+        "-5",
+        "Plain Co",
+    )
+    batch = make_batch(16, companies=companies)
+    batch.frame.loc[0, "email"] = "=cmd|' /C calc'!A0"
+    write_batch(engine, batch)
+    rows, _ = ranked(engine, limit=None)
+    table = ranked_table(rows, ("email",))
+    for row, (_, cell) in zip(rows, table.iterrows(), strict=True):
+        raw = row["company"]
+        assert raw in companies  # the store and the JSON keep the value as it is
+        safe = raw in ("-5", "Plain Co")
+        assert cell["company"] == (raw if safe else "'" + raw)
+        assert cell["score"] == row["score"] and cell["probability"] == row["probability"]
+    emails = table.set_index("lead_id")["email"]
+    assert emails[str(batch.frame["lead_id"].iloc[0])] == "'=cmd|' /C calc'!A0"
+
+
+def test_a_download_reads_one_batch_while_another_is_written(engine: Engine) -> None:
+    """One connection, the batch id and the last rank: later pages stay in the old batch."""
+    write_batch(engine, make_batch(60, seed=1, version="old"))
+    whole, _ = ranked(engine, limit=None, grade=["A", "B", "C"])
+    with engine.connect() as conn:
+        first, total = ranked(conn, limit=10, grade=["A", "B", "C"])
+        info = current_batch(conn)
+        assert info is not None
+        write_batch(engine, make_batch(60, seed=2, version="new"))  # commits meanwhile
+        pages = list(first)
+        while True:
+            page, count = ranked(
+                conn,
+                limit=10,
+                grade=["A", "B", "C"],
+                batch_id=info.batch_id,
+                after_rank=pages[-1]["rank"],
+            )
+            assert count == total
+            if not page:
+                break
+            pages.extend(page)
+    assert [r["lead_id"] for r in pages] == [r["lead_id"] for r in whole]
+    assert {r["model_version"] for r in pages} == {"old"}
+    assert {r["model_version"] for r in ranked(engine, limit=None)[0]} == {"new"}
+    assert ranked(engine, batch_id=10_000) == ([], 0)
+
+
+def test_a_nul_character_is_bad_input_on_every_back_end(engine: Engine) -> None:
+    """PostgreSQL cannot hold NUL (a DataError); SQLite would quietly match nothing."""
+    write_batch(engine, make_batch(20))
+    for call, field in (
+        (lambda: ranked(engine, q="ac\x00me"), "q"),
+        (lambda: ranked(engine, source=["referral", "paid\x00"]), "source"),
+        (lambda: lead_detail(engine, "L00001\x00"), "lead_id"),
+    ):
+        with pytest.raises(InputError) as caught:
+            call()
+        assert caught.value.column == field and "NUL" in str(caught.value)
+
+
+def test_bound_parameters_stay_out_of_errors_and_logs(engine: Engine) -> None:
+    assert engine.hide_parameters
+    with pytest.raises(SQLAlchemyError) as caught, engine.connect() as conn:
+        conn.execute(text("SELECT * FROM no_such_table WHERE x = :v"), {"v": "Secret Co L42"})
+    assert "no_such_table" in str(caught.value)
+    assert "Secret Co L42" not in str(caught.value)

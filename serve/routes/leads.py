@@ -9,18 +9,28 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from collections.abc import Iterator
 from typing import Any, Literal
 
 import orjson
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response, StreamingResponse
-from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import DataError, SQLAlchemyError
+from starlette.background import BackgroundTask
 
 from leadml.config import Config
 from leadml.errors import InputError
-from leadml.store import StoreError, batch_summary, lead_detail, open_store, ranked, ranked_table
+from leadml.store import (
+    StoreError,
+    batch_summary,
+    current_batch,
+    lead_detail,
+    open_store,
+    ranked,
+    ranked_table,
+)
 from serve.deps import Authorized
 from serve.problems import ApiProblem
 
@@ -73,23 +83,47 @@ def _unavailable(engine: Engine, exc: Exception) -> ApiProblem:
     )
 
 
-def _invalid(exc: InputError) -> ApiProblem:
-    field = exc.column or "query"
+def _invalid(exc: InputError, where: str = "query") -> ApiProblem:
+    field = exc.column or where
     return ApiProblem(
         422,
-        "Invalid filter",
+        "Invalid filter" if where == "query" else "Invalid lead id",
         str(exc),
-        [{"field": f"query.{field}", "value": exc.value, "expected": exc.expected or exc.message}],
+        [
+            {
+                "field": f"{where}.{field}",
+                "value": exc.value,
+                "expected": exc.expected or exc.message,
+            }
+        ],
+    )
+
+
+def _refused(exc: DataError, field: str) -> ApiProblem:
+    """The store refused a value it cannot hold (bad input, not an outage)."""
+    cause = getattr(exc, "orig", None) or exc
+    reason = (str(cause).strip().splitlines() or [""])[0]
+    return ApiProblem(
+        422,
+        "Invalid filter" if field.startswith("query") else "Invalid lead id",
+        f"The scores store cannot compare this value: {type(cause).__name__}: {reason}",
+        [{"field": field, "value": None, "expected": "plain text"}],
     )
 
 
 def _page(
-    engine: Engine, limit: int | None, offset: int, filters: dict[str, Any]
+    engine: Engine,
+    limit: int | None,
+    offset: int,
+    filters: dict[str, Any],
+    bind: Engine | Connection | None = None,
 ) -> tuple[list[dict[str, Any]], int]:
     try:
-        return ranked(engine, limit=limit, offset=offset, **filters)
+        return ranked(engine if bind is None else bind, limit=limit, offset=offset, **filters)
     except InputError as exc:
         raise _invalid(exc) from exc
+    except DataError as exc:
+        raise _refused(exc, "query") from exc
     except SQLAlchemyError as exc:
         raise _unavailable(engine, exc) from exc
 
@@ -133,7 +167,12 @@ def get_ranked(
     ),
     offset: int = Query(0, ge=0, description="Rows to skip (paging)."),
     grade: list[str] | None = Query(None, description="A, B, C or D; repeat or comma-separate."),
-    source: list[str] | None = Query(None, description="Lead source(s), e.g. referral."),
+    source: list[str] | None = Query(
+        None,
+        description="Lead source(s) as the summary lists them, e.g. referral. An event "
+        "model's sources are matched like a leads file's (Paid Search = paid_search); a flat "
+        "export's exactly as the file writes them.",
+    ),
     stage: list[str] | None = Query(None, description="none, IQL, MQL, SQL or PQL."),
     min_score: int | None = Query(None, ge=1, le=99, description="Lowest score shown."),
     q: str | None = Query(None, max_length=200, description="Company name contains (any case)."),
@@ -176,29 +215,50 @@ def _batch(engine: Engine) -> dict[str, Any] | None:
 def _csv(engine: Engine, limit: int | None, offset: int, filters: dict[str, Any]) -> Response:
     """Stream the filtered list as CSV, in chunks of CSV_CHUNK rows.
 
-    Each chunk is one store query. If a new batch is committed while a long download runs,
-    the download is cut off (the client sees an incomplete transfer) rather than mixing
-    two batches in one file.
+    The whole download reads one batch, fixed when it starts: every chunk is a query on
+    the same connection (one snapshot), filtered on that batch id and paged by rank. A
+    batch committed meanwhile shows up in the next download, never inside this one.
     """
     first_size = CSV_CHUNK if limit is None else min(limit, CSV_CHUNK)
-    rows, total = _page(engine, first_size, offset, filters)
-    batch = _batch(engine)
-    pass_through = tuple(batch["pass_through"]) if batch else ()
+    try:
+        conn = engine.connect()
+    except SQLAlchemyError as exc:
+        raise _unavailable(engine, exc) from exc
+    try:
+        rows, total = _page(engine, first_size, offset, filters, conn)
+        batch = current_batch(conn)
+    except SQLAlchemyError as exc:
+        conn.close()
+        raise _unavailable(engine, exc) from exc
+    except BaseException:
+        conn.close()
+        raise
+    pass_through = batch.pass_through if batch else ()
     wanted = max(total - offset, 0) if limit is None else min(limit, max(total - offset, 0))
-    scored_at = rows[0]["scored_at"] if rows else (batch["scored_at"] if batch else None)
+    scored_at = batch.scored_at if batch else None
+    pinned = {**filters, "batch_id": batch.batch_id if batch else -1}
+    busy = threading.Lock()
+
+    def release() -> None:
+        with busy:  # never while a chunk's query runs in another thread
+            conn.close()
 
     def chunks() -> Iterator[bytes]:
-        page = rows[:wanted]
-        yield ranked_table(page, pass_through).to_csv(index=False).encode()
-        done = len(page)
-        while done < wanted:
-            page, _ = _page(engine, min(CSV_CHUNK, wanted - done), offset + done, filters)
-            if not page:
-                break
-            if page[0]["scored_at"] != scored_at:
-                raise RuntimeError("a new scoring batch was stored during the CSV download")
-            yield ranked_table(page, pass_through).to_csv(index=False, header=False).encode()
-            done += len(page)
+        try:
+            page = rows[:wanted]
+            yield ranked_table(page, pass_through).to_csv(index=False).encode()
+            done = len(page)
+            while done < wanted and page:
+                after = {**pinned, "after_rank": page[-1]["rank"]}
+                with busy:
+                    page, _ = _page(engine, min(CSV_CHUNK, wanted - done), 0, after, conn)
+                if page:
+                    yield (
+                        ranked_table(page, pass_through).to_csv(index=False, header=False).encode()
+                    )
+                    done += len(page)
+        finally:
+            release()
 
     name = csv_filename(scored_at, filters)
     return StreamingResponse(
@@ -208,6 +268,7 @@ def _csv(engine: Engine, limit: int | None, offset: int, filters: dict[str, Any]
             "Content-Disposition": f'attachment; filename="{name}"',
             "X-Total-Count": str(wanted),
         },
+        background=BackgroundTask(release),  # also when the body is never read
     )
 
 
@@ -242,6 +303,10 @@ def get_lead(request: Request, _: Authorized, lead_id: str) -> Response:
     engine = _engine(request)
     try:
         detail = lead_detail(engine, lead_id)
+    except InputError as exc:
+        raise _invalid(exc, "path") from exc
+    except DataError as exc:
+        raise _refused(exc, "path.lead_id") from exc
     except SQLAlchemyError as exc:
         raise _unavailable(engine, exc) from exc
     if detail is None:

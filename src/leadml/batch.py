@@ -25,6 +25,7 @@ negative one.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,6 +63,9 @@ REASONS_JSON = "reasons_json"
 REASON_KEYS = ("field", "feature", "value", "contribution", "probability_delta", "text")
 TOP_REASON = "top_reason"
 """Internal column: the one reason a table row has room for."""
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+"""A spreadsheet reads a cell starting with one of these as a formula (CSV injection)."""
+_PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 AS_OF_KEYWORDS = ("now", "latest")
 POSITIVE_IN_TEXT = 3
 NEGATIVE_IN_TEXT = 1
@@ -97,6 +101,8 @@ class RankedBatch:
     excluded_not_created: int = 0
     source: str = ""
     """Where the leads came from (a data folder), for the store's batch record."""
+    flat: bool = False
+    """Scored from a flat export: lead sources are the file's own text, not canonical tokens."""
 
     @property
     def columns(self) -> list[str]:
@@ -117,6 +123,34 @@ class RankedBatch:
         return BatchSummary(
             len(self.frame), counts, top, self.excluded_converted, self.excluded_not_created
         )
+
+
+def escape_formulas(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy safe to open in a spreadsheet: text cells that start like a formula get a '.
+
+    Cells starting with = + - @ TAB or CR (e.g. a company "=HYPERLINK(...)", a phone
+    "+1-555-0100") are prefixed with a single quote, as OWASP advises for CSV files.
+    Numbers are left alone, whether numeric columns or text that is just a number
+    ("-5", "+1.5e3"). Use it for CSV output only; Parquet keeps the values as they are.
+    """
+    out = frame.copy()
+    for name in out.columns:
+        column = out[name]
+        if column.dtype != object and not pd.api.types.is_string_dtype(column.dtype):
+            continue
+        values = column.to_numpy(dtype=object)
+        risky = [
+            i
+            for i, v in enumerate(values)
+            if isinstance(v, str) and v[:1] in FORMULA_START and not _PLAIN_NUMBER.fullmatch(v)
+        ]
+        if not risky:
+            continue
+        values = values.copy()
+        for i in risky:
+            values[i] = "'" + values[i]
+        out[name] = pd.Series(values, index=out.index, dtype=column.dtype, name=name)
+    return out
 
 
 def parse_as_of(
@@ -388,6 +422,16 @@ def run_batch(
         )
     reference = model or f"models:/{config.mlflow.model_name}@champion"
     if data.is_file():  # a flat export: the (flat) model says how to read it
+        if as_of is not None and as_of.strip().lower() != "now":
+            raise InputError(
+                "--as-of cannot be applied to a flat export: its columns are already as of "
+                "the day it was exported, and it has no events to cut at a moment",
+                file=data,
+                column="--as-of",
+                value=as_of,
+                expected="no --as-of (or 'now') for a flat export; export the CRM again to "
+                "score as of a later day",
+            )
         step(f"loading model {reference}")
         scorer = Scorer(load_model(reference, config))
         batch = _score_flat_file(data, scorer, config, step, on_progress)
@@ -425,7 +469,10 @@ def _write_batch(
     written = None
     if out is not None:
         step(f"writing {out}")
-        written = atomic_write_table(batch.table(top), out)
+        table = batch.table(top)
+        if not out.name.endswith(".parquet"):
+            table = escape_formulas(table)
+        written = atomic_write_table(table, out)
     batch_id = url = None
     if store:
         from leadml.store import open_store, write_batch
@@ -463,8 +510,12 @@ def _score_flat_file(
         )
     step(f"reading the flat export {data} with model {scorer.model_version}'s mapping")
     rows = read_flat(data, flat, scoring=True)
-    wanted = [*flat.names_with("passthrough", "pii")]
-    wanted += [c for c in config.score.pass_through if c in rows.columns and c not in wanted]
+    # Contact details (role pii) leave leadml only when [score] pass_through names them.
+    pii = set(flat.names_with("pii"))
+    opted_in = "pass_through" in config.score.model_fields_set
+    listed = [c for c in config.score.pass_through if opted_in or c not in pii]
+    wanted = [*flat.names_with("passthrough")]
+    wanted += [c for c in listed if c in rows.columns and c not in wanted]
     return score_flat_rows(
         rows,
         scorer,
@@ -527,8 +578,8 @@ def score_flat_rows(
         if on_progress is not None:
             on_progress(min(start + chunk_size, total), total)
     company = next(
-        (c for c in flat.names_with("passthrough", "pii")
-         if any(w in c.lower() for w in _COMPANY_WORDS)),
+        (c for c in flat.names_with("passthrough") + list(pass_through)
+         if c in todo.columns and any(w in c.lower() for w in _COMPANY_WORDS)),
         None,
     )  # fmt: skip
     source_col = flat.source_column
@@ -570,4 +621,5 @@ def score_flat_rows(
         excluded_converted=int(converted.sum()),
         excluded_not_created=0,
         source=source,
+        flat=True,
     )

@@ -452,7 +452,8 @@ def score(
         typer.Option(
             "--as-of",
             help="Scoring moment: an ISO date/time (UTC if no zone), 'now' (the default) or "
-            "'latest' (midnight after the last timestamp in the data).",
+            "'latest' (midnight after the last timestamp in the data). Refused for a flat "
+            "export file: it is as of the day it was exported.",
         ),
     ] = None,
     out: Annotated[
@@ -662,15 +663,15 @@ def keys_new(
     key = new_key()
     entry = ApiKeyConfig(name=name, sha256=digest(key), admin=admin)
     suffix = ":admin" if admin else ""
-    console.print(f"API key for {name!r} (shown once, store it safely):\n\n  {key}\n")
-    console.print("Enable it in leadml.toml:\n")
-    console.print(
+    # Plain echo, never wrapped: these lines are meant to be copied.
+    typer.echo(f"API key for {name!r} (shown once, store it safely):\n\n  {key}\n")
+    typer.echo("Enable it in leadml.toml:\n")
+    typer.echo(
         f'  [[serve.api_keys]]\n  name = "{entry.name}"\n  sha256 = "{entry.sha256}"\n'
-        f"  admin = {str(admin).lower()}\n",
-        markup=False,
+        f"  admin = {str(admin).lower()}\n"
     )
-    console.print("or in the environment (comma-separate several):\n")
-    console.print(f"  LEADML_API_KEYS={entry.name}:{entry.sha256}{suffix}\n", markup=False)
+    typer.echo("or in the environment (comma-separate several):\n")
+    typer.echo(f"  export LEADML_API_KEYS={entry.name}:{entry.sha256}{suffix}\n")
 
 
 @app.command("retrain")

@@ -47,8 +47,18 @@ OUTCOME_VALUE_PATTERN: Final = re.compile(
     r"not interested|wrong number|already a customer|lost to|closed by)\b",
     re.IGNORECASE,
 )
-_PREVIOUS: Final = frozenset({"previous", "prior", "prev", "p", "past", "last"})
-"""A name like 'previous_outcome' (bank data's poutcome) describes an earlier campaign."""
+_PREVIOUS: Final = frozenset({"previous", "prior", "prev"})
+_EARLIER_OUTCOME: Final = frozenset({"outcome", "outcomes", "result", "results"})
+"""'previous_outcome' / 'prior result' (bank data's poutcome) describe an earlier campaign:
+only these words are exempted by a previous/prior/prev token (a 'prev_stage' still leaks)."""
+_POST_CONTACT_AFTER_LAST: Final = frozenset(
+    {"activity", "activities", "status", "stage", "contact", "contacted", "action", "touch",
+     "call", "interaction"}
+)  # fmt: skip
+"""'last' with one of these (last_status, "Last Notable Activity") is recorded after contact."""
+_OOF_FOLDS: Final = 5
+"""Categorical level rates are computed out of fold, so a many-level noise column cannot
+score its own rows (in-sample, 3,000 levels on 3,000 rows reach AUC ~0.96)."""
 _VALUE_SHARE: Final = 0.01
 
 
@@ -61,12 +71,39 @@ class LeakFlag:
     evidence: str
 
 
+def out_of_fold_rates(keys: np.ndarray, y: np.ndarray, folds: int = _OOF_FOLDS) -> np.ndarray:
+    """Each row's level conversion rate learnt on the OTHER folds (fixed seed).
+
+    A level not seen outside the row's fold gets the other folds' overall rate, so a
+    column whose levels are (nearly) unique per row scores like a constant."""
+    n = len(keys)
+    out = np.empty(n, dtype=np.float64)
+    if n == 0:
+        return out
+    fold = np.random.default_rng(0).permutation(n) % max(1, min(folds, n))
+    codes, _ = pd.factorize(keys)
+    n_levels = int(codes.max()) + 1
+    for k in np.unique(fold):
+        inside = fold == k
+        outside = ~inside
+        if not outside.any():  # one row only: nothing to learn from
+            out[inside] = float(y.mean())
+            continue
+        sums = np.bincount(codes[outside], weights=y[outside], minlength=n_levels)
+        counts = np.bincount(codes[outside], minlength=n_levels)
+        prior = float(y[outside].mean())
+        mine = codes[inside]
+        seen = counts[mine] > 0
+        out[inside] = np.where(seen, sums[mine] / np.maximum(counts[mine], 1), prior)
+    return out
+
+
 def single_column_auc(values: pd.Series, y: np.ndarray) -> float:
-    """ROC AUC of one column used alone as a score (categoricals via their level rate)."""
+    """ROC AUC of one column used alone as a score (categoricals via their level rate,
+    computed out of fold: see `out_of_fold_rates`)."""
     if isinstance(values.dtype, pd.CategoricalDtype) or not pd.api.types.is_numeric_dtype(values):
         keys = values.astype("object").where(values.notna(), "__missing__").astype(str)
-        rate = pd.Series(y, index=values.index).groupby(keys.to_numpy()).transform("mean")
-        score = rate.to_numpy(dtype=np.float64)
+        score = out_of_fold_rates(keys.to_numpy(dtype=object), np.asarray(y, dtype=np.float64))
     else:
         score = values.to_numpy(dtype=np.float64)
         score = np.where(
@@ -120,8 +157,12 @@ def outcome_evidence(name: str, values: pd.Series | None = None) -> str | None:
     for phrase in OUTCOME_NAME_PHRASES:
         if f" {phrase} " in f" {joined} ":
             return f"name {name!r} contains {phrase!r} (recorded after contact)"
+    if "last" in tokens and set(tokens) & _POST_CONTACT_AFTER_LAST:
+        return f"name {name!r} describes the last contact or status (recorded after contact)"
     hits = [t for t in tokens if t in OUTCOME_NAME_WORDS]
-    if hits and not (set(tokens) & _PREVIOUS):
+    if hits and set(tokens) & _PREVIOUS:  # an earlier campaign's outcome is known up front
+        hits = [t for t in hits if t not in _EARLIER_OUTCOME]
+    if hits:
         return f"name {name!r} contains {hits[0]!r} (looks like an outcome or post-contact field)"
     if values is None:
         return None

@@ -6,8 +6,9 @@ apart) with the session's trained model, so leads have a history and a trend.
 
 from __future__ import annotations
 
+import dataclasses
 import io
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -17,13 +18,14 @@ from serve.app import create_app
 from serve.routes import leads as leads_routes
 from serve.routes.leads import csv_filename
 
-from leadml.batch import RANKED_COLUMNS, parse_as_of, score_open_leads
+from leadml.batch import RANKED_COLUMNS, RankedBatch, parse_as_of, score_open_leads
 from leadml.config import Config
 from leadml.io import Dataset
 from leadml.pipeline import TrainedModel
 from leadml.scoring import Scorer
 from leadml.store import open_store, ranked, ranked_table, write_batch
 from tests.serve.conftest import USER, serve_config
+from tests.store_server import fresh_database, postgres_url  # noqa: F401  (fixture)
 
 PASS_THROUGH = ("contact_name", "email", "phone")
 SCORED_AT = ("2026-11-09T07:00:00Z", "2026-11-23T07:00:00Z")
@@ -264,3 +266,93 @@ def test_an_unreachable_store_is_a_503_and_the_api_keeps_serving(
         assert answer.json()["title"] == "Scores store unavailable"
         assert broken.get("/v1/leads/x", headers=USER).status_code == 503
         assert broken.get("/readyz").status_code == 200
+
+
+@pytest.fixture(scope="module")
+def one_batch(small_data: Dataset, trained: TrainedModel) -> RankedBatch:
+    """One real scoring batch of the small funnel, for stores the tests change."""
+    return score_open_leads(
+        small_data.leads,
+        small_data.events,
+        Scorer(trained.bundle.with_registry("lead-conversion", "7")),
+        as_of=parse_as_of("latest", small_data.leads, small_data.events),
+        pass_through=PASS_THROUGH,
+        scored_at=pd.Timestamp(SCORED_AT[0]),
+    )
+
+
+def test_the_source_filter_takes_a_source_as_people_write_it(api: TestClient) -> None:
+    sources = api.get("/v1/leads/ranked/summary", headers=USER).json()["sources"]
+    token = next(s for s in sources if "_" in s)  # e.g. paid_search
+    for written in (token, token.replace("_", " ").title(), f" {token.upper()} "):
+        body = api.get("/v1/leads/ranked", params={"source": written}, headers=USER).json()
+        assert body["total"] == sources[token] > 0, written
+        assert {r["lead_source"] for r in body["results"]} == {token}
+
+
+def test_a_batch_stored_during_a_csv_download_stays_out_of_it(
+    bundle_dir: Path, one_batch: RankedBatch, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite:///{tmp_path / 'scores.db'}"
+    engine = open_store(url)
+    write_batch(engine, one_batch)
+    newer = dataclasses.replace(one_batch, model_version="8", scored_at=pd.Timestamp(SCORED_AT[1]))
+    real_table = leads_routes.ranked_table
+    chunks: list[int] = []
+
+    def table_then_store_a_batch(
+        rows: list[dict[str, object]], columns: Sequence[str] = ()
+    ) -> pd.DataFrame:
+        chunks.append(len(rows))
+        if len(chunks) == 2:  # `leadml score` commits while the download is under way
+            write_batch(engine, newer)
+        return real_table(rows, columns)
+
+    try:
+        with TestClient(create_app(app_config(tmp_path, bundle_dir, url))) as client:
+            before = client.get("/v1/leads/ranked?format=csv", headers=USER)
+            monkeypatch.setattr(leads_routes, "CSV_CHUNK", 7)
+            monkeypatch.setattr(leads_routes, "ranked_table", table_then_store_a_batch)
+            during = client.get("/v1/leads/ranked?format=csv", headers=USER)
+            assert during.status_code == 200
+            assert len(chunks) > 3
+            assert during.text == before.text
+            assert during.headers["content-disposition"] == before.headers["content-disposition"]
+            monkeypatch.undo()
+            after = pd.read_csv(
+                io.StringIO(client.get("/v1/leads/ranked?format=csv", headers=USER).text)
+            )
+            assert set(after["model_version"].astype(str)) == {"8"}
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_nul_byte_is_a_422_on_every_back_end(
+    backend: str,
+    request: pytest.FixtureRequest,
+    bundle_dir: Path,
+    one_batch: RankedBatch,
+    tmp_path: Path,
+) -> None:
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path / 'scores.db'}"
+    else:
+        url = fresh_database(request.getfixturevalue("postgres_url"))
+    engine = open_store(url)
+    try:
+        write_batch(engine, one_batch)
+    finally:
+        engine.dispose()
+    with TestClient(create_app(app_config(tmp_path, bundle_dir, url))) as client:
+        for path, field in (
+            ("/v1/leads/ranked?q=ac%00me", "query.q"),
+            ("/v1/leads/ranked?q=ac%00me&format=csv", "query.q"),
+            ("/v1/leads/ranked?source=referral%00", "query.source"),
+            (f"/v1/leads/{one_batch.frame['lead_id'].iloc[0]}%00", "path.lead_id"),
+        ):
+            answer = client.get(path, headers=USER)
+            assert answer.status_code == 422, (path, answer.text)
+            assert answer.headers["content-type"] == "application/problem+json"
+            assert answer.json()["errors"][0]["field"] == field
+        assert client.get("/v1/leads/ranked?q=a", headers=USER).status_code == 200

@@ -142,6 +142,17 @@ def test_missing_optional_fields_are_fine(client: TestClient) -> None:
             "body.events[0].occurred_at",
             None,
         ),
+        (  # beyond what int64 nanoseconds hold: a 422, never a 500
+            [{"lead_id": "a"}, {"lead_id": "b", "as_of": "9999-01-01T00:00:00Z"}],
+            "body[1].as_of",
+            1,
+        ),
+        ({"lead_id": "a", "created_at": "1600-01-01T00:00:00Z"}, "body.created_at", None),
+        (
+            {"lead_id": "a", "events": [{"event_type": "x", "occurred_at": "2300-01-01T00:00Z"}]},
+            "body.events[0].occurred_at",
+            None,
+        ),
     ],
 )
 def test_a_malformed_lead_gets_a_422_naming_its_field_and_index(

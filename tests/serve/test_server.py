@@ -14,10 +14,13 @@ from typing import Any
 
 import httpx2 as httpx
 import pytest
-from serve.resolve import resolve
+from serve.env import CONFIG_ENV
+from serve.resolve import main as resolve_main
+from serve.resolve import resolve, wait_for
 from serve.security import digest
 
 from leadml.config import load_config
+from leadml.errors import ModelNotFoundError
 from leadml.tracking import Promotion, train_and_track
 from tests.conftest import fast_config
 
@@ -102,7 +105,17 @@ def test_the_registry_lookup_runs_beside_start_up_and_two_workers_serve_the_cham
         assert reloaded.status_code == 403  # the test key is not an admin key
 
 
-def test_an_unknown_registry_reference_is_reported_not_raised(tmp_path: Path) -> None:
-    with pytest.raises(Exception) as caught:
-        resolve("models:/nothing-here@champion", load_config(project_dir=tmp_path))
-    assert "nothing-here" in str(caught.value)
+def test_a_failed_registry_lookup_reaches_the_server_as_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The resolver process writes the error; the server's first load raises it as a
+    ModelNotFoundError (so /readyz answers 503 with the reason)."""
+    config = load_config(project_dir=tmp_path)
+    out = tmp_path / "resolved.json"
+    monkeypatch.setenv(CONFIG_ENV, config.model_dump_json())
+    monkeypatch.setattr(sys, "argv", ["resolve", "models:/nothing-here@champion", str(out)])
+    resolve_main()
+    with pytest.raises(ModelNotFoundError, match="nothing-here"):
+        wait_for(out, timeout=1)
+    with pytest.raises(ModelNotFoundError, match="did not finish"):
+        wait_for(tmp_path / "never-written.json", timeout=0.05)

@@ -74,19 +74,23 @@ def _length(rows: Mapping[str, Any]) -> int:
     return lengths.pop() if lengths else 0
 
 
+def value_text(value: Any) -> str | None:
+    """One raw value as the export's text: None when missing, numbers as a file shows them
+    (7.0 -> "7"), text stripped. Missing tokens are NOT applied here (see `flat_columns`)."""
+    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
+        return None
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value)) if abs(value) < 1e15 else str(value)
+    return str(value).strip()
+
+
 def _text(values: Sequence[Any] | np.ndarray | pd.Series, tokens: set[str]) -> np.ndarray:
     """Object array: stripped str, or None for missing values and missing tokens."""
     source = values.tolist() if hasattr(values, "tolist") else list(values)
     out = np.empty(len(source), dtype=object)
     for i, value in enumerate(source):
-        if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
-            out[i] = None
-            continue
-        if isinstance(value, float) and value.is_integer():
-            text = str(int(value)) if abs(value) < 1e15 else str(value)
-        else:
-            text = str(value).strip()
-        out[i] = None if text.lower() in tokens else text
+        text = value_text(value)
+        out[i] = None if text is None or text.lower() in tokens else text
     return out
 
 

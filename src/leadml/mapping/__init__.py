@@ -37,8 +37,9 @@ DEFAULT_MISSING: Final[tuple[str, ...]] = (
 )  # fmt: skip
 ROW_ID: Final = "lead_id"
 """The id field of a flat model's API requests and ranked list when the file has no id column."""
-NUMERIC_SHARE: Final = 0.95
-"""A column is numeric when at least this share of its present values parse as numbers."""
+DATE_SHARE: Final = 0.95
+"""init-config guesses a created-at column when this share of its sampled values are dates.
+(A column is numeric only when EVERY present value parses as a number: see `infer_type`.)"""
 
 
 class FlatColumn(BaseModel):
@@ -174,6 +175,7 @@ def read_flat(path: Path, dataset: DatasetConfig, *, scoring: bool = False) -> p
                 expected=f"one of {', '.join(map(str, frame.columns[:30]))}",
             )
     frame = clean_missing(frame, dataset.missing)
+    check_numbers(frame, dataset, path)
     ids = _ids(frame, dataset, path)
     frame.index = pd.Index(ids, name=dataset.id_name)
     return frame
@@ -289,12 +291,50 @@ def _dates(values: pd.Series, name: str) -> pd.Series:
 
 
 def infer_type(values: pd.Series) -> ColumnType:
-    """numeric when at least 95% of the present values parse as numbers."""
+    """numeric when every present value parses as a number (the way `features.flat` reads
+    it), else categorical: one "lots" among numbers makes the column text, never a crash."""
     present = values.dropna()
     if len(present) == 0:
         return "categorical"
-    numbers = pd.to_numeric(present, errors="coerce")
-    return "numeric" if numbers.notna().mean() >= NUMERIC_SHARE else "categorical"
+    return "numeric" if first_non_number(present.to_numpy(dtype=object)) is None else "categorical"
+
+
+def first_non_number(values: np.ndarray) -> int | None:
+    """Position of the first value that `float()` cannot read (missing values are skipped),
+    or None when all are numbers."""
+    values = np.asarray(values, dtype=object)
+    present = np.flatnonzero(~pd.isna(values))
+    try:
+        values[present].astype(np.float64)  # float() per value, in C
+        return None
+    except (ValueError, TypeError):
+        pass
+    for i in present.tolist():
+        try:
+            float(values[i])
+        except (ValueError, TypeError):
+            return int(i)
+    return None
+
+
+def check_numbers(frame: pd.DataFrame, dataset: DatasetConfig, path: Path) -> None:
+    """Raise InputError naming the file, its line, the column and the value for the first
+    value of a numeric-typed column that is not a number (`frame`: `read_flat`, file order)."""
+    for name, column in dataset.columns.items():
+        if column.type != "numeric" or column.role not in FEATURE_ROLES or name not in frame:
+            continue
+        bad = first_non_number(frame[name].to_numpy(dtype=object))
+        if bad is not None:
+            csv = dataset.format == "csv"
+            raise InputError(
+                f"not a number (line {bad + 2} of the file)" if csv else "not a number",
+                file=path,
+                row=bad + 2 if csv else bad + 1,
+                column=name,
+                value=frame[name].iloc[bad],
+                expected='a number or a missing-value token, or set type = "categorical" '
+                "for this column in [dataset.columns]",
+            )
 
 
 def resolve_types(frame: pd.DataFrame, dataset: DatasetConfig) -> DatasetConfig:

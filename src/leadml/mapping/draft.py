@@ -15,8 +15,8 @@ import pandas as pd
 
 from leadml.errors import InputError
 from leadml.mapping import (
+    DATE_SHARE,
     DEFAULT_MISSING,
-    NUMERIC_SHARE,
     DatasetConfig,
     clean_missing,
     infer_type,
@@ -217,7 +217,7 @@ def _parses_as_dates(values: pd.Series) -> bool:
     if len(present) == 0 or pd.to_numeric(present, errors="coerce").notna().all():
         return False
     parsed = pd.to_datetime(present, errors="coerce", utc=True, format="mixed")
-    return bool(parsed.notna().mean() >= NUMERIC_SHARE)
+    return bool(parsed.notna().mean() >= DATE_SHARE)
 
 
 def _sniff_delimiter(path: Path) -> str:

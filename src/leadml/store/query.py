@@ -9,7 +9,8 @@ leads costs three indexed queries however many leads are stored.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -18,12 +19,20 @@ import pandas as pd
 from sqlalchemy import ColumnElement, Connection, Engine, func, select
 
 from leadml import schema
-from leadml.batch import RANKED_COLUMNS, decode_reasons, reasons_text, top_reason
+from leadml.batch import (
+    RANKED_COLUMNS,
+    decode_reasons,
+    escape_formulas,
+    reasons_text,
+    top_reason,
+)
 from leadml.bundle import GRADES
 from leadml.errors import InputError
-from leadml.store.tables import batches, facets, history, latest
+from leadml.store.tables import SOURCE_MATCH, batches, facets, history, latest
 
 Filter = str | Sequence[str] | None
+Bind = Engine | Connection
+"""An engine, or one open connection: every query through it reads the same snapshot."""
 STAGES = (schema.NO_STAGE, *schema.STAGES)
 
 
@@ -39,16 +48,29 @@ class BatchInfo:
     grade_mode: str
     n_leads: int
     pass_through: tuple[str, ...]
+    source_match: str = "canonical"
+    """How `ranked(source=...)` compares: "canonical" cleans the filter like a lead source
+    in a leads file ("Paid Search" -> paid_search); "exact" (a flat export) takes the
+    file's own text as it is."""
 
 
-def current_batch(engine: Engine) -> BatchInfo | None:
+@contextmanager
+def _connected(bind: Bind) -> Iterator[Connection]:
+    if isinstance(bind, Connection):
+        yield bind
+    else:
+        with bind.connect() as conn:
+            yield conn
+
+
+def current_batch(engine: Bind) -> BatchInfo | None:
     """The latest batch, or None when nothing has been scored yet."""
-    with engine.connect() as conn:
+    with _connected(engine) as conn:
         return _current(conn)
 
 
 def ranked(
-    engine: Engine,
+    engine: Bind,
     *,
     limit: int | None = 100,
     offset: int = 0,
@@ -57,6 +79,8 @@ def ranked(
     stage: Filter = None,
     min_score: int | None = None,
     q: str | None = None,
+    batch_id: int | None = None,
+    after_rank: int | None = None,
 ) -> tuple[list[dict[str, Any]], int]:
     """One page of the latest batch's ranked list, and how many leads match in total.
 
@@ -66,22 +90,35 @@ def ranked(
     lead_source, stage, probability, score, grade, trend, previous_score, top_reason,
     reasons_text, reasons (structured), model_version, scored_at, then the batch's
     pass-through columns.
+
+    `source` is compared as the batch stored it: cleaned like a leads file's lead source
+    for an event model (?source=Paid Search finds paid_search), exactly for a flat export.
+
+    For a download read in pages, pass one open Connection as `engine` (every page then
+    reads one snapshot), the first page's `batch_id` (rows of any other batch are never
+    returned; an unknown batch gives no rows) and `after_rank` = the last rank received
+    (keyset paging: the total still counts every matching row).
     """
     if limit is not None and limit < 0:
         raise InputError("limit must not be negative", column="limit", value=limit)
     if offset < 0:
         raise InputError("offset must not be negative", column="offset", value=offset)
     grades = _values(grade, "grade", GRADES, str.upper)
-    sources = _values(source, "source", None, lambda s: s.strip().lower())
+    sources = _values(source, "source", None, str)
     stages = _values(stage, "stage", STAGES, _stage_name)
     if min_score is not None and not 1 <= int(min_score) <= 99:
         raise InputError(
             "score filter out of range", column="min_score", value=min_score, expected="1..99"
         )
-    with engine.connect() as conn:
-        batch = _current(conn)
+    _printable(q or "", "q")
+    for value in sources or []:
+        _printable(value, "source")
+    with _connected(engine) as conn:
+        batch = _current(conn) if batch_id is None else _batch(conn, batch_id)
         if batch is None:
             return [], 0
+        if sources is not None and batch.source_match != "exact":
+            sources = [schema.CANONICAL_FORM[schema.LEAD_SOURCE](s) for s in sources]
         keep = _where(latest, batch.batch_id, grades, sources, stages, min_score)
         if not q and grades is None and sources is None and stages is None and min_score is None:
             count = batch.n_leads
@@ -93,6 +130,8 @@ def ranked(
             where = _where(facets, batch.batch_id, grades, sources, stages, min_score)
             total = conn.execute(select(func.coalesce(func.sum(facets.c.n), 0)).where(*where))
             count = int(total.scalar_one())
+        if after_rank is not None:
+            keep.append(latest.c.rank > int(after_rank))
         query = select(latest).where(*keep).order_by(latest.c.rank).offset(offset)
         if limit is not None:
             query = query.limit(limit)
@@ -107,6 +146,7 @@ def lead_detail(engine: Engine, lead_id: str) -> dict[str, Any] | None:
     converted or left the list keeps its last score). History is oldest first. None when
     the lead has never been scored.
     """
+    _printable(lead_id, "lead_id")
     with engine.connect() as conn:
         found = conn.execute(select(latest).where(latest.c.lead_id == lead_id)).mappings().first()
         if found is None:
@@ -148,26 +188,29 @@ def lead_detail(engine: Engine, lead_id: str) -> dict[str, Any] | None:
     return detail
 
 
-def batch_summary(engine: Engine) -> dict[str, Any] | None:
+def batch_summary(engine: Bind) -> dict[str, Any] | None:
     """The latest batch for the page header and chart: when, which model, and counts.
 
     Keys: batch (BatchInfo fields), grade_counts {A..D}, score_histogram (99 counts,
     scores 1..99), sources and stages ({name: count}, largest first). None when empty.
     """
-    with engine.connect() as conn:
+    with _connected(engine) as conn:
         found = conn.execute(select(batches).order_by(batches.c.batch_id.desc()).limit(1)).first()
     if found is None:
         return None
     batch = _info(found._mapping)
     counts = json.loads(found._mapping["summary"])
-    return {"batch": batch.__dict__ | {"pass_through": list(batch.pass_through)}, **counts}
+    counts.pop(SOURCE_MATCH, None)
+    public = {k: v for k, v in batch.__dict__.items() if k != "source_match"}
+    return {"batch": public | {"pass_through": list(batch.pass_through)}, **counts}
 
 
 def ranked_table(rows: list[dict[str, Any]], pass_through: Sequence[str] = ()) -> pd.DataFrame:
-    """Rows from `ranked` as the ranked list's CSV: the same columns as `leadml score`."""
+    """Rows from `ranked` as the ranked list's CSV: the same columns and cells as `leadml
+    score` writes, text that a spreadsheet would run as a formula escaped with a '."""
     columns = [*RANKED_COLUMNS, *pass_through]
     records = [{**row, "reasons": row["reasons_text"]} for row in rows]
-    return pd.DataFrame.from_records(records, columns=columns)
+    return escape_formulas(pd.DataFrame.from_records(records, columns=columns))
 
 
 def _current(conn: Connection) -> BatchInfo | None:
@@ -175,7 +218,13 @@ def _current(conn: Connection) -> BatchInfo | None:
     return None if found is None else _info(found._mapping)
 
 
+def _batch(conn: Connection, batch_id: int) -> BatchInfo | None:
+    found = conn.execute(select(batches).where(batches.c.batch_id == int(batch_id))).first()
+    return None if found is None else _info(found._mapping)
+
+
 def _info(row: Any) -> BatchInfo:
+    summary = json.loads(row["summary"] or "{}")
     return BatchInfo(
         batch_id=int(row["batch_id"]),
         scored_at=_iso(row["scored_at"]),
@@ -184,7 +233,28 @@ def _info(row: Any) -> BatchInfo:
         grade_mode=str(row["grade_mode"]),
         n_leads=int(row["n_leads"]),
         pass_through=tuple(json.loads(row["pass_through"])),
+        source_match=summary.get(SOURCE_MATCH) or _guess_source_match(summary),
     )
+
+
+def _guess_source_match(summary: dict[str, Any]) -> str:
+    """For batches stored before the summary recorded it: an event model's sources are
+    all canonical tokens already; a flat export's text usually is not."""
+    form = schema.CANONICAL_FORM[schema.LEAD_SOURCE]
+    sources = summary.get("sources", {})
+    return "canonical" if all(form(s) == s for s in sources) else "exact"
+
+
+def _printable(value: str, column: str) -> None:
+    """Text a store can hold: PostgreSQL refuses NUL characters (a DataError), so both
+    back-ends refuse them here, as bad input."""
+    if "\x00" in value:
+        raise InputError(
+            "text contains a NUL character",
+            column=column,
+            value=value.replace("\x00", "\\x00"),
+            expected="text without NUL (\\x00) characters",
+        )
 
 
 def _iso(stamp: datetime) -> str:

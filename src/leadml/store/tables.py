@@ -96,6 +96,10 @@ facets = Table(
     Index("ix_score_facets_batch", "batch_id"),
 )
 
+SOURCE_MATCH = "source_match"
+"""Key in a batch's summary JSON: "canonical" (event model: filter values are cleaned like
+lead sources in files) or "exact" (flat export: sources are the file's own text)."""
+
 STAGE_COLUMNS = (
     "lead_id",
     "rank",
@@ -141,7 +145,8 @@ def open_store(url: str, *, create: bool = True) -> Engine:
     reader's queries share one snapshot. Other servers use REPEATABLE READ for the same.
     """
     parsed = store_url(url)
-    kwargs: dict[str, Any] = {}
+    # Bound values (company searches, lead ids) never reach logs or error messages.
+    kwargs: dict[str, Any] = {"hide_parameters": True}
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database or ""
         if database and database != ":memory:" and not database.startswith("file:"):

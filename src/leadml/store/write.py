@@ -20,7 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from leadml.batch import REASONS_JSON, RankedBatch
 from leadml.bundle import GRADES
-from leadml.store.tables import STAGE_COLUMNS, StoreError, batches
+from leadml.store.tables import SOURCE_MATCH, STAGE_COLUMNS, StoreError, batches
 
 STAGE_TABLE = "stage_scores"
 TREND_POINTS = 5
@@ -91,7 +91,9 @@ def write_batch(engine: Engine, batch: RankedBatch, *, trend_points: int = TREND
                         n_leads=len(rows),
                         pass_through=json.dumps(list(batch.pass_through)),
                         source=batch.source,
-                        summary=json.dumps(summarise(batch.frame)),
+                        summary=json.dumps(
+                            summarise(batch.frame) | {SOURCE_MATCH: _source_match(batch)}
+                        ),
                     )
                     .returning(batches.c.batch_id)
                 ).scalar_one()
@@ -129,6 +131,11 @@ def summarise(frame: pd.DataFrame) -> dict[str, Any]:
         "sources": counts("lead_source"),
         "stages": counts("stage"),
     }
+
+
+def _source_match(batch: RankedBatch) -> str:
+    """How the ranked list's source filter compares: canonical tokens, or a flat file's text."""
+    return "exact" if batch.flat else "canonical"
 
 
 def _analyze(engine: Engine) -> None:
