@@ -213,3 +213,15 @@ def test_a_reload_in_one_worker_reaches_the_others(
             assert time.monotonic() < deadline, "the other worker never followed"
             time.sleep(0.1)
         assert first.get("/readyz").json()["model_version"] == "8"
+
+
+def test_loading_a_model_freezes_the_heap_so_collections_skip_it(
+    bundle_dir: Path, tmp_path: Path
+) -> None:
+    import gc
+
+    gc.unfreeze()
+    assert gc.get_freeze_count() == 0
+    with TestClient(create_app(serve_config(tmp_path, bundle_dir))) as test_client:
+        assert test_client.get("/readyz").status_code == 200
+        assert gc.get_freeze_count() > 10_000  # the libraries and the model

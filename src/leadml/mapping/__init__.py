@@ -20,13 +20,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 import numpy as np
-import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from leadml.errors import InputError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 Role = Literal["source", "engagement", "firmographic", "ignore", "pii", "passthrough"]
 ColumnType = Literal["numeric", "categorical"]
@@ -139,6 +141,8 @@ def read_flat(path: Path, dataset: DatasetConfig, *, scoring: bool = False) -> p
     `scoring`, only the id column is required (the label may be absent and an absent
     feature column is all missing).
     """
+    import pandas as pd
+
     if not path.exists():
         raise InputError("file not found", file=path, expected="the CRM export named in [dataset]")
     try:
@@ -183,6 +187,8 @@ def read_flat(path: Path, dataset: DatasetConfig, *, scoring: bool = False) -> p
 
 def clean_missing(frame: pd.DataFrame, tokens: tuple[str, ...]) -> pd.DataFrame:
     """Text stripped; missing tokens (case-insensitive) and NaN become None."""
+    import pandas as pd
+
     lowered = {t.strip().lower() for t in tokens}
     out = {}
     for name in frame.columns:
@@ -238,6 +244,8 @@ def flat_labels(frame: pd.DataFrame, dataset: DatasetConfig, *, window_days: int
     `window_days` of creation; leads whose window had not closed by the newest date in
     the file are left out (they are neither positives nor negatives yet).
     """
+    import pandas as pd
+
     created = None
     if dataset.created_at:
         created = _dates(frame[dataset.created_at], dataset.created_at)
@@ -276,6 +284,8 @@ def flat_labels(frame: pd.DataFrame, dataset: DatasetConfig, *, window_days: int
 
 
 def _dates(values: pd.Series, name: str) -> pd.Series:
+    import pandas as pd
+
     parsed = pd.to_datetime(values, utc=True, errors="coerce", format="mixed")
     bad = parsed.isna() & values.notna()
     if bad.any():
@@ -302,6 +312,8 @@ def infer_type(values: pd.Series) -> ColumnType:
 def first_non_number(values: np.ndarray) -> int | None:
     """Position of the first value that `float()` cannot read (missing values are skipped),
     or None when all are numbers."""
+    import pandas as pd
+
     values = np.asarray(values, dtype=object)
     present = np.flatnonzero(~pd.isna(values))
     try:
