@@ -8,9 +8,11 @@ uvicorn's worker processes, plus PROMETHEUS_MULTIPROC_DIR when there are several
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -49,25 +51,31 @@ def run_server(
     settings = config.serve
     configure_logging()
     os.environ[CONFIG_ENV] = config.model_dump_json()
-    if settings.workers > 1:
-        shared = Path(tempfile.mkdtemp(prefix="leadml-serve-"))
-        os.environ.setdefault(MULTIPROC_ENV, str(shared / "metrics"))
-        Path(os.environ[MULTIPROC_ENV]).mkdir(parents=True, exist_ok=True)
-        os.environ[SYNC_ENV] = str(shared / "model.json")
-    if settings.model.startswith(REF_PREFIX):
-        # Look the model up in the registry on the other core while the server imports.
-        resolved = Path(tempfile.mkdtemp(prefix="leadml-resolve-")) / "model.json"
-        subprocess.Popen([sys.executable, "-m", "serve.resolve", settings.model, str(resolved)])
-        os.environ[RESOLVED_ENV] = str(resolved)
-    uvicorn.run(
-        "serve.app:app_from_environment",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=settings.workers,
-        loop="uvloop",
-        http="httptools",
-        access_log=False,  # EdgeMiddleware writes the JSON access log
-        log_config=None,
-        timeout_graceful_shutdown=10,
-    )
+    scratch = Path(tempfile.mkdtemp(prefix="leadml-serve-"))  # removed when the server stops
+    try:
+        if settings.workers > 1:
+            os.environ.setdefault(MULTIPROC_ENV, str(scratch / "metrics"))
+            Path(os.environ[MULTIPROC_ENV]).mkdir(parents=True, exist_ok=True)
+            os.environ[SYNC_ENV] = str(scratch / "model.json")
+        if settings.model.startswith(REF_PREFIX):
+            # Look the model up in the registry on the other core while the server imports.
+            resolved = scratch / "resolved.json"
+            lookup = subprocess.Popen(
+                [sys.executable, "-m", "serve.resolve", settings.model, str(resolved)]
+            )
+            threading.Thread(target=lookup.wait, daemon=True).start()  # reap it when done
+            os.environ[RESOLVED_ENV] = str(resolved)
+        uvicorn.run(
+            "serve.app:app_from_environment",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=settings.workers,
+            loop="uvloop",
+            http="httptools",
+            access_log=False,  # EdgeMiddleware writes the JSON access log
+            log_config=None,
+            timeout_graceful_shutdown=10,
+        )
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
