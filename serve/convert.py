@@ -110,14 +110,13 @@ def to_columns(leads: list[LeadIn], spec: FeatureSpec, now: datetime) -> Columns
             value = getattr(lead, field)
             if value is not None:
                 numbers[field][i] = value
-        late = unknown = 0
+        late = 0
         for event in lead.events:
             kind = _canonical(schema.EVENT_TYPE, event.event_type) or ""
             at = _ns(event.occurred_at, "occurred_at", notes)
             if at >= cut:
                 late += 1
             elif kind not in _KNOWN_EVENTS:
-                unknown += 1
                 if kind in _IGNORED_EVENTS:
                     notes.append(f"event_type {kind!r} happens after a conversion: ignored")
                 else:
