@@ -24,7 +24,7 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## Create .venv (if missing) and install leadml with dev tools
 
-demo: $(STAMP) ## Generate the synthetic funnel, validate it, summarise it, and train a model
+demo: $(STAMP) ## Generate the synthetic funnel, validate, summarise, train, and write the ranked list
 	$(BIN)/leadml demo-data --leads $(DEMO_LEADS) --seed 7 --out $(DEMO_DIR)
 	$(BIN)/leadml validate $(DEMO_DIR)
 	$(BIN)/leadml summary $(DEMO_DIR)
@@ -81,6 +81,8 @@ bench: $(STAMP) ## Run the benchmarks under bench/ (prints figures; slow)
 	$(BIN)/python bench/bench_explain.py
 	$(BIN)/python bench/bench_score.py
 	$(BIN)/python bench/bench_train.py
+	$(BIN)/python bench/bench_serve.py
+	$(BIN)/python bench/bench_ranked_api.py
 
 clean: ## Remove generated data, runs and the venv
 	rm -rf $(VENV) data/generated mlruns mlflow.db mlartifacts reports scores.db scores.db-wal scores.db-shm
