@@ -251,10 +251,7 @@ def score_open_leads(
     Features are built once for the whole batch; scoring and explanations run in chunks
     of `chunk_size` leads, calling `on_progress(done, total)` after each.
     """
-    if grade_mode not in GRADE_MODES:
-        raise InputError(
-            "unknown grade mode", column="grade_mode", value=grade_mode, expected="model or batch"
-        )
+    _check_grade_mode(grade_mode)
     if chunk_size < 1:
         raise InputError("chunk size must be positive", column="chunk_size", value=chunk_size)
     as_of = pd.Timestamp(as_of)
@@ -267,32 +264,10 @@ def score_open_leads(
     todo, n_converted, n_unborn = open_leads(leads, as_of)
     cutoff = scorer.cutoff_for(todo, as_of)
     raw = scorer.raw_features(todo, events, cutoff)
-    total = len(raw)
-    parts: list[pd.DataFrame] = []
-    if on_progress is not None:
-        on_progress(0, total)
-    for start in range(0, total, chunk_size):
-        scored = scorer.score_features(raw.iloc[start : start + chunk_size], explain=True)
-        warnings.extend(w for w in scored.warnings if w not in warnings)
-        parts.append(_compact(scored.frame))
-        if on_progress is not None:
-            on_progress(min(start + chunk_size, total), total)
+    parts = _score_in_chunks(scorer, raw, chunk_size, warnings, on_progress)
     frame = _assemble(parts, todo, raw.index, scorer.model_version, scored_at)
-    if grade_mode == "batch":
-        frame["grade"] = grades_within_batch(frame["probability"].to_numpy())
-    frame = _rank(frame)
-    by_id = todo.set_index(schema.LEAD_ID)
-    for name in pass_through:
-        values = (
-            np.array(by_id[name].reindex(frame["lead_id"]).to_numpy(dtype=object), dtype=object)
-            if name in by_id.columns
-            else np.full(len(frame), None, dtype=object)
-        )
-        values[pd.isna(values)] = None
-        frame[name] = values
-    columns = [*RANKED_COLUMNS, *pass_through, REASONS_JSON, TOP_REASON, "raw_score"]
     return RankedBatch(
-        frame=frame[columns].reset_index(drop=True),
+        frame=_ranked(frame, todo.set_index(schema.LEAD_ID), grade_mode, pass_through),
         as_of=as_of,
         scored_at=scored_at,
         model_version=scorer.model_version,
@@ -303,6 +278,53 @@ def score_open_leads(
         excluded_not_created=n_unborn,
         source=source,
     )
+
+
+def _check_grade_mode(grade_mode: str) -> None:
+    if grade_mode not in GRADE_MODES:
+        raise InputError(
+            "unknown grade mode", column="grade_mode", value=grade_mode, expected="model or batch"
+        )
+
+
+def _score_in_chunks(
+    scorer: Scorer,
+    raw: pd.DataFrame,
+    chunk_size: int,
+    warnings: list[str],
+    on_progress: Progress | None,
+) -> list[pd.DataFrame]:
+    """Score and explain `raw` chunk by chunk, collecting new warnings and reporting progress."""
+    total = len(raw)
+    parts: list[pd.DataFrame] = []
+    if on_progress is not None:
+        on_progress(0, total)
+    for start in range(0, total, chunk_size):
+        scored = scorer.score_features(raw.iloc[start : start + chunk_size], explain=True)
+        warnings.extend(w for w in scored.warnings if w not in warnings)
+        parts.append(_compact(scored.frame))
+        if on_progress is not None:
+            on_progress(min(start + chunk_size, total), total)
+    return parts
+
+
+def _ranked(
+    frame: pd.DataFrame, by_id: pd.DataFrame, grade_mode: str, pass_through: Sequence[str]
+) -> pd.DataFrame:
+    """Grade (batch mode), rank, and attach the pass-through columns looked up by lead id."""
+    if grade_mode == "batch":
+        frame["grade"] = grades_within_batch(frame["probability"].to_numpy())
+    frame = _rank(frame)
+    for name in pass_through:
+        values = (
+            np.array(by_id[name].reindex(frame["lead_id"]).to_numpy(dtype=object), dtype=object)
+            if name in by_id.columns
+            else np.full(len(frame), None, dtype=object)
+        )
+        values[pd.isna(values)] = None
+        frame[name] = values
+    columns = [*RANKED_COLUMNS, *pass_through, REASONS_JSON, TOP_REASON, "raw_score"]
+    return frame[columns].reset_index(drop=True)
 
 
 def _compact(scored: pd.DataFrame) -> pd.DataFrame:
@@ -547,10 +569,7 @@ def score_flat_rows(
     flat = scorer.bundle.flat
     if flat is None:
         raise InputError("not a flat model", expected="a model trained on a [dataset] export")
-    if grade_mode not in GRADE_MODES:
-        raise InputError(
-            "unknown grade mode", column="grade_mode", value=grade_mode, expected="model or batch"
-        )
+    _check_grade_mode(grade_mode)
     scored_at = pd.Timestamp.now(tz="UTC") if scored_at is None else pd.Timestamp(scored_at)
     converted = np.zeros(len(rows), dtype=bool)
     if flat.label and flat.label in rows.columns:
@@ -567,16 +586,7 @@ def score_flat_rows(
         if name not in rows.columns or rows[name].isna().all()
     ]
     raw = scorer.flat_features(todo)
-    total = len(raw)
-    parts: list[pd.DataFrame] = []
-    if on_progress is not None:
-        on_progress(0, total)
-    for start in range(0, total, chunk_size):
-        scored = scorer.score_features(raw.iloc[start : start + chunk_size], explain=True)
-        warnings.extend(w for w in scored.warnings if w not in warnings)
-        parts.append(_compact(scored.frame))
-        if on_progress is not None:
-            on_progress(min(start + chunk_size, total), total)
+    parts = _score_in_chunks(scorer, raw, chunk_size, warnings, on_progress)
     company = next(
         (c for c in flat.names_with("passthrough") + list(pass_through)
          if c in todo.columns and any(w in c.lower() for w in _COMPANY_WORDS)),
@@ -598,20 +608,8 @@ def score_flat_rows(
         .where(leads[schema.LEAD_SOURCE].notna(), schema.UNKNOWN)
     )
     frame = _assemble(parts, leads, raw.index, scorer.model_version, scored_at)
-    if grade_mode == "batch":
-        frame["grade"] = grades_within_batch(frame["probability"].to_numpy())
-    frame = _rank(frame)
-    for name in pass_through:
-        kept = (
-            np.array(todo[name].reindex(frame["lead_id"]).to_numpy(dtype=object), dtype=object)
-            if name in todo.columns
-            else np.full(len(frame), None, dtype=object)
-        )
-        kept[pd.isna(kept)] = None
-        frame[name] = kept
-    columns = [*RANKED_COLUMNS, *pass_through, REASONS_JSON, TOP_REASON, "raw_score"]
     return RankedBatch(
-        frame=frame[columns].reset_index(drop=True),
+        frame=_ranked(frame, todo, grade_mode, pass_through),
         as_of=scored_at,
         scored_at=scored_at,
         model_version=scorer.model_version,
