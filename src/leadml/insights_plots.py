@@ -6,17 +6,14 @@ state); the SHAP waterfall needs pyplot, so it selects Agg and always closes its
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
 from leadml.insights import Explained
-
-DPI = 110
+from leadml.plots import pyplot, save_png
 
 
 def segment_chart(table: pd.DataFrame, path: Path, *, title: str) -> Path:
@@ -34,7 +31,7 @@ def segment_chart(table: pd.DataFrame, path: Path, *, title: str) -> Path:
         )
     volume_ax.set(xlabel="Leads", title="Volume and predicted pipeline")
     volume_ax.legend(loc="lower right")
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def cost_chart(table: pd.DataFrame, path: Path, *, title: str) -> Path:
@@ -50,7 +47,7 @@ def cost_chart(table: pd.DataFrame, path: Path, *, title: str) -> Path:
     lead_ax.set(xlabel="Cost per lead", title=title)
     conv_ax.barh(names, shown["cost_per_conversion"].fillna(0.0), color="#d62728")
     conv_ax.set(xlabel="Cost per conversion", title="Cost per conversion (closed windows)")
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def funnel_chart(funnel: pd.DataFrame, path: Path) -> Path:
@@ -77,7 +74,7 @@ def funnel_chart(funnel: pd.DataFrame, path: Path) -> Path:
     ax.set_yticks(y, stages)
     ax.set_xticks([])
     ax.set_title("Funnel: leads reaching each stage (or a later one)")
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def impact_chart(impact: pd.DataFrame, path: Path, *, top: int = 12) -> Path:
@@ -93,7 +90,7 @@ def impact_chart(impact: pd.DataFrame, path: Path, *, top: int = 12) -> Path:
         xlabel="Mean |SHAP| (log-odds); green: doing it raises the score, red: lowers it",
         title="Engagement actions that move the score most",
     )
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def waterfall(explained: Explained, lead_id: str, path: Path, *, max_display: int = 12) -> Path:
@@ -113,7 +110,7 @@ def waterfall(explained: Explained, lead_id: str, path: Path, *, max_display: in
         data=display,
         feature_names=names,
     )
-    plt = _pyplot()
+    plt = pyplot()
     fig = plt.figure(figsize=(9, 0.4 * max_display + 2))
     try:
         shap.plots.waterfall(explanation, max_display=max_display, show=False)
@@ -122,7 +119,7 @@ def waterfall(explained: Explained, lead_id: str, path: Path, *, max_display: in
             f"Lead {lead_id}: probability {explained.probability[row]:.1%} (log-odds)",
             fontsize=11,
         )
-        return _save(fig, path)
+        return save_png(fig, path)
     finally:
         plt.close("all")
 
@@ -133,22 +130,3 @@ def _display(value: object) -> object:
     if isinstance(value, float | np.floating):
         return round(float(value), 2)
     return value
-
-
-def _pyplot() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig: Any, path: Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp")
-    fig.savefig(tmp, format="png", dpi=DPI)
-    os.replace(tmp, path)
-    return path

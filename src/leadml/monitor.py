@@ -8,7 +8,6 @@ so drift checks sit beside, not among, the training runs.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,6 +31,7 @@ from leadml.drift import (
     compare,
 )
 from leadml.errors import InputError, LeadmlError
+from leadml.plots import save_png
 
 if TYPE_CHECKING:
     from leadml.bundle import Bundle
@@ -353,7 +353,7 @@ def drift_plot(report: DriftReport, path: Path) -> Path:
             title=f"Calibration on {cal.n:,} recent outcomes (ECE {cal.ece:.3f})",
         )
         cal_ax.legend(loc="upper left")
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def _mix(ax: object, table: pd.DataFrame | None, title: str) -> None:
@@ -373,16 +373,6 @@ def _mix(ax: object, table: pd.DataFrame | None, title: str) -> None:
     ax.invert_yaxis()
     ax.set(xlabel="Share of leads", title=title)
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2, frameon=False)
-
-
-def _save(fig: Figure, path: Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp")
-    fig.savefig(tmp, format="png", dpi=110)
-    os.replace(tmp, path)
-    return path
 
 
 def _converted_at(leads: pd.DataFrame, ids: pd.Index) -> pd.Series:

@@ -68,7 +68,7 @@ def gains_and_lift(
         xticks=range(1, 11),
     )
     lift_ax.legend(loc="upper right")
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def calibration_curve(
@@ -102,7 +102,7 @@ def calibration_curve(
     )
     curve_ax.legend(loc="upper left")
     count_ax.set(xlabel="Predicted probability", ylabel="Share of leads", yscale="log")
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def roc_pr(
@@ -141,7 +141,7 @@ def roc_pr(
         ylim=(0, 1.01),
     )
     pr_ax.legend(loc="upper right")
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def score_histogram(y: np.ndarray, p: np.ndarray, path: Path) -> Path:
@@ -160,7 +160,7 @@ def score_histogram(y: np.ndarray, p: np.ndarray, path: Path) -> Path:
         title="Scores by outcome",
     )
     ax.legend(loc="upper right")
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def shap_beeswarm(
@@ -170,7 +170,7 @@ def shap_beeswarm(
     import shap
 
     explanation = _explanation(contrib, X, seed=seed)
-    plt = _pyplot()
+    plt = pyplot()
     fig = plt.figure(figsize=(9, 0.35 * min(max_display, X.shape[1]) + 2))
     try:
         shap.plots.beeswarm(
@@ -178,7 +178,7 @@ def shap_beeswarm(
         )
         fig.gca().set_xlabel(SHAP_AXIS)
         fig.gca().set_title("What drives the score (each dot is a lead)")
-        return _save(fig, path)
+        return save_png(fig, path)
     finally:
         plt.close(fig)
 
@@ -188,13 +188,13 @@ def shap_bar(contrib: np.ndarray, X: pd.DataFrame, path: Path, *, max_display: i
     import shap
 
     explanation = _explanation(contrib, X, max_rows=None)
-    plt = _pyplot()
+    plt = pyplot()
     fig = plt.figure(figsize=(9, 0.35 * min(max_display, X.shape[1]) + 2))
     try:
         shap.plots.bar(explanation, max_display=max_display, show=False, ax=fig.gca())
         fig.gca().set_xlabel("mean |SHAP value| (log-odds)")
         fig.gca().set_title("Feature importance")
-        return _save(fig, path)
+        return save_png(fig, path)
     finally:
         plt.close(fig)
 
@@ -214,7 +214,7 @@ def shap_dependence(
     values, _ = _split_bias(contrib, X)
     single = pd.DataFrame({feature: column})
     explanation = _explanation(values[:, [list(X.columns).index(feature)]], single, seed=seed)
-    plt = _pyplot()
+    plt = pyplot()
     fig = plt.figure(figsize=(7, 4.5))
     try:
         ax = fig.gca()
@@ -225,7 +225,7 @@ def shap_dependence(
             ax.set_xticks(range(len(levels)), levels, rotation=45, ha="right")
         ax.set_ylabel(f"SHAP value of {feature}\n(log-odds)")
         ax.set_title(f"Effect of {feature}")
-        return _save(fig, path)
+        return save_png(fig, path)
     finally:
         plt.close(fig)
 
@@ -326,7 +326,7 @@ def _explanation(
     )
 
 
-def _pyplot() -> Any:
+def pyplot() -> Any:
     """pyplot on the non-interactive Agg backend (selected here, never at import)."""
     import matplotlib
 
@@ -336,7 +336,7 @@ def _pyplot() -> Any:
     return plt
 
 
-def _save(fig: Figure, path: Path) -> Path:
+def save_png(fig: Figure, path: Path) -> Path:
     """Write the PNG via a temp file and an atomic rename, so readers never see half a file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
