@@ -100,20 +100,6 @@ SOURCE_MATCH = "source_match"
 """Key in a batch's summary JSON: "canonical" (event model: filter values are cleaned like
 lead sources in files) or "exact" (flat export: sources are the file's own text)."""
 
-STAGE_COLUMNS = (
-    "lead_id",
-    "rank",
-    "company",
-    "lead_source",
-    "stage",
-    "probability",
-    "score",
-    "grade",
-    "reasons",
-    "extra",
-)
-"""Columns of the temporary table one batch is loaded into before it is merged."""
-
 
 class StoreError(LeadmlError):
     """The scores store cannot be reached or used (the message names the URL)."""

@@ -20,7 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from leadml.batch import REASONS_JSON, RankedBatch
 from leadml.bundle import GRADES
-from leadml.store.tables import SOURCE_MATCH, STAGE_COLUMNS, StoreError, batches
+from leadml.store.tables import SOURCE_MATCH, StoreError, batches
 
 STAGE_TABLE = "stage_scores"
 TREND_POINTS = 5
@@ -43,6 +43,8 @@ _stage = Table(
     prefixes=["TEMPORARY"],
 )
 
+STAGE_COLUMNS = tuple(column.name for column in _stage.columns)
+"""Columns of the temporary table one batch is loaded into before it is merged."""
 _COLUMNS = ", ".join(STAGE_COLUMNS)
 _HISTORY = f"""
 INSERT INTO score_history (lead_id, batch_id, probability, score, grade)
