@@ -223,55 +223,56 @@ def start_servers(project: Path, version: str, workers: int) -> dict[str, Any]:
         "LEADML_API_KEYS": f"bench:{digest(KEY)}",
         "OMP_WAIT_POLICY": "PASSIVE",
     }
-    servers: dict[str, Any] = {}
-    port = free_port()
-    start = time.perf_counter()
-    process = subprocess.Popen(
-        [
-            str(VENV_BIN / "mlflow"),
-            "models",
-            "serve",
-            "-m",
-            f"models:/lead-conversion/{version}",
-            "--env-manager",
-            "local",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "-w",
-            str(workers),
-        ],  # fmt: skip
-        env=env,
-        cwd=project,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    servers["mlflow"] = {"process": process, "base": base, "ready_s": 0.0}
-    servers["mlflow"]["ready_s"] = wait_ready(f"{base}/ping", process, start)
-    port = free_port()
-    start = time.perf_counter()
-    process = subprocess.Popen(
-        [
-            str(VENV_BIN / "leadml"),
-            "serve",
-            "--model",
-            "models:/lead-conversion@champion",
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-        ],  # fmt: skip
-        env=env,
-        cwd=project,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    servers["leadml"] = {"process": process, "base": base, "ready_s": 0.0}
-    servers["leadml"]["ready_s"] = wait_ready(f"{base}/readyz", process, start)
-    return servers
+
+    def start(command: list[str], ready_path: str) -> dict[str, Any]:
+        """Start one server on a free port; time it from process start to ready."""
+        port = free_port()
+        began = time.perf_counter()
+        process = subprocess.Popen(
+            [*command, str(port)],
+            env=env,
+            cwd=project,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        base = f"http://127.0.0.1:{port}"
+        return {
+            "process": process,
+            "base": base,
+            "ready_s": wait_ready(f"{base}{ready_path}", process, began),
+        }
+
+    return {
+        "mlflow": start(
+            [
+                str(VENV_BIN / "mlflow"),
+                "models",
+                "serve",
+                "-m",
+                f"models:/lead-conversion/{version}",
+                "--env-manager",
+                "local",
+                "-h",
+                "127.0.0.1",
+                "-w",
+                str(workers),
+                "-p",
+            ],  # fmt: skip
+            "/ping",
+        ),
+        "leadml": start(
+            [
+                str(VENV_BIN / "leadml"),
+                "serve",
+                "--model",
+                "models:/lead-conversion@champion",
+                "--workers",
+                str(workers),
+                "--port",
+            ],  # fmt: skip
+            "/readyz",
+        ),
+    }
 
 
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
