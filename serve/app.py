@@ -1,10 +1,9 @@
 """The app factory. The model loads in the lifespan handler, never at import.
 
-    create_app(config)                 # in tests and in code
-    serve.app:app_from_environment     # uvicorn's factory, used by `leadml serve`
+    create_app(config)    # in tests, in code, and in each worker of `leadml serve`
 
-`leadml serve` builds the Config once (leadml.toml, flags, LEADML_API_KEYS) and hands it
-to each uvicorn worker as JSON in LEADML_SERVE_CONFIG; `app_from_environment` reads it.
+`leadml serve` (serve.server) builds the Config once and calls `create_app` in every
+worker process after the fork.
 """
 
 from __future__ import annotations
@@ -12,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -25,7 +23,6 @@ from starlette.concurrency import run_in_threadpool
 from leadml import __version__, registry
 from leadml.bundle import Bundle, load_bundle
 from leadml.config import Config
-from serve.env import CONFIG_ENV, RESOLVED_ENV, SYNC_ENV
 from serve.model_slot import Loader, ModelSlot, ReloadError
 from serve.observability import EdgeMiddleware, Metrics
 from serve.problems import install_handlers
@@ -173,24 +170,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     return schema
 
 
-def app_from_environment() -> FastAPI:
-    """uvicorn factory for `leadml serve`: the Config arrives as JSON in LEADML_SERVE_CONFIG."""
-    raw = os.environ.get(CONFIG_ENV)
-    if not raw:
-        raise RuntimeError(
-            f"{CONFIG_ENV} is not set. Start the server with `leadml serve`, which sets it."
-        )
-    from serve.observability import configure_logging
-
-    configure_logging()
-    config = Config.model_validate_json(raw)
-    sync = os.environ.get(SYNC_ENV)
-    resolved = os.environ.get(RESOLVED_ENV)
-    loader = _resolved_first(config, Path(resolved)) if resolved else None
-    return create_app(config, loader=loader, sync_file=Path(sync) if sync else None)
-
-
-def _resolved_first(config: Config, resolved: Path) -> Loader:
+def resolved_first(config: Config, resolved: Path) -> Loader:
     """Load the configured model from the folder `serve.resolve` found (in parallel with
     this process's start-up); every later load goes to the registry itself."""
     first = [True]
