@@ -23,6 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from leadml import __version__, registry
 from leadml.bundle import Bundle, load_bundle
 from leadml.config import Config
+from serve.batching import ScoringQueue
 from serve.model_slot import Loader, ModelSlot, ReloadError
 from serve.observability import EdgeMiddleware, Metrics
 from serve.problems import install_handlers
@@ -78,6 +79,7 @@ def create_app(
         yield
         for task in tasks:
             task.cancel()
+        app.state.scoring.close()
         app.state.store.dispose()
 
     app = FastAPI(
@@ -87,6 +89,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.slot = slot
+    app.state.scoring = ScoringQueue(max_leads=settings.max_leads, top_k=settings.top_k)
     app.state.metrics = metrics
     app.state.settings = settings
     app.state.keys = None if settings.auth == "none" else KeyRing(settings.api_keys)

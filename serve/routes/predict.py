@@ -2,8 +2,8 @@
 
 The body is parsed here (not by a FastAPI body parameter) so that a list can be refused
 with a 413 before any lead is validated, and so a bad lead's error names its index. The
-blocking work (validation, features, the booster, reasons) runs in the thread pool; the
-event loop only reads the body and writes the answer.
+blocking work (validation, features, the booster, reasons) runs on the worker's scoring
+thread (serve.batching); the event loop only reads the body and writes the answer.
 """
 
 from __future__ import annotations
@@ -17,9 +17,10 @@ import orjson
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, TypeAdapter, ValidationError
-from starlette.concurrency import run_in_threadpool
 
 from leadml.config import ServeConfig
+from leadml.scoring import ScoredColumns
+from serve.batching import Parsed, ScoringQueue
 from serve.convert import flat_to_columns, to_columns
 from serve.deps import Authorized, Model
 from serve.model_slot import LoadedModel
@@ -68,22 +69,25 @@ async def predict(
     explain: bool = Query(True, description="false skips reasons: the fastest path."),
 ) -> Response:
     body = await request.body()
-    settings: ServeConfig = request.app.state.settings
-    content = await run_in_threadpool(
-        score_body, body, model, explain, settings, request.app.state.metrics, request
-    )
+    state = request.app.state
+    scoring: ScoringQueue = state.scoring
+
+    def parse() -> Parsed:
+        return parse_request(body, model, state.settings, state.metrics, request)
+
+    content = await scoring.score(parse, model, explain=explain)
     return Response(content, media_type="application/json")
 
 
-def score_body(
+def parse_request(
     body: bytes,
     model: LoadedModel,
-    explain: bool,
     settings: ServeConfig,
     metrics: Metrics,
     request: Request,
-) -> bytes:
-    """Parse, validate, score and serialise one request body."""
+) -> Parsed:
+    """Parse and validate one request body (raises ApiProblem: 422/413), and say how to
+    answer it once its leads are scored (serve.batching scores several requests at once)."""
     flat = model.bundle.flat  # a flat-export model: its request schema comes from its mapping
     leads, batch = parse_leads(body, settings.max_leads, request_model(model.bundle))
     request.scope["state"]["lead_ids"] = [lead.lead_id for lead in leads[:_LOGGED_IDS]]
@@ -91,10 +95,22 @@ def score_body(
         columns = to_columns(leads, model.bundle.spec, datetime.now(UTC))
     else:
         columns = flat_to_columns(leads, flat, model.bundle.spec)
-    scored = model.scorer.score_columns(
-        columns.leads, columns.events, columns.cutoff, explain=explain, top_k=settings.top_k
-    )
-    version = model.version
+
+    def answer(scored: ScoredColumns) -> bytes:
+        return render(leads, batch, columns.warnings, scored, model.version, metrics)
+
+    return Parsed(columns, answer)
+
+
+def render(
+    leads: list[Any],
+    batch: bool,
+    warnings: list[list[str]],
+    scored: ScoredColumns,
+    version: str,
+    metrics: Metrics,
+) -> bytes:
+    """The response body: one prediction, or the list ranked by probability, then lead_id."""
     for grade, count in Counter(scored.grade.tolist()).items():
         metrics.scores.labels(grade=grade, model_version=version).inc(count)
     results = [
@@ -106,7 +122,7 @@ def score_body(
             "grade": str(scored.grade[i]),
             "stage": str(scored.stage[i]),
             "reasons": scored.reasons[i] if scored.reasons is not None else None,
-            "warnings": columns.warnings[i],
+            "warnings": warnings[i],
         }
         for i, lead in enumerate(leads)
     ]

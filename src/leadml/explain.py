@@ -77,6 +77,20 @@ class FieldMap:
         return out
 
 
+def _field_sums(per_column: np.ndarray, members: np.ndarray) -> np.ndarray:
+    """(n, n_fields) sums of each field's columns, added in column order one slot at a time.
+
+    Not a matrix product: BLAS picks its kernel (and so its rounding) by the number of
+    rows, and a lead's reasons must not change in the last bit with the size of the batch
+    it was scored in (the API scores concurrent requests together).
+    """
+    gathered = np.where(members >= 0, per_column[:, np.maximum(members, 0)], 0.0)
+    total = gathered[:, :, 0].copy()
+    for slot in range(1, gathered.shape[2]):
+        total += gathered[:, :, slot]
+    return total
+
+
 _TREESHAP: weakref.WeakKeyDictionary[lgb.Booster, tuple[tuple[int, int], TreeShap | None]] = (
     weakref.WeakKeyDictionary()
 )
@@ -224,7 +238,7 @@ class _Reasoner:
         if n == 0:
             return []
         per_column = contrib[:, : len(names)]
-        per_field = per_column @ self.fields.matrix
+        per_field = _field_sums(per_column, self._members)
         # Largest first (stable on ties); negatives are read from the other end.
         order = np.argsort(-per_field, axis=1, kind="stable")
         k = min(top_k, order.shape[1])
