@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -101,7 +102,7 @@ def test_requests_that_queue_up_are_scored_in_one_pass_and_a_bad_one_fails_alone
         await asyncio.sleep(0.05)
         others = [
             asyncio.ensure_future(
-                scoring.score(lambda i=i: _parsed(model, [test_leads[i]]), model, explain=True)
+                scoring.score(partial(_parsed, model, [test_leads[i]]), model, explain=True)
             )
             for i in range(1, 4)
         ]
@@ -118,9 +119,7 @@ def test_requests_that_queue_up_are_scored_in_one_pass_and_a_bad_one_fails_alone
     assert model.scorer.passes == [1, 3]  # type: ignore[attr-defined]
     assert isinstance(answers[-1], ApiProblem) and answers[-1].status == 422
     for i, body in enumerate(answers[:-1]):
-        alone = model.scorer.score_columns(
-            *_columns(_parsed(model, [test_leads[i]])), explain=True
-        )
+        alone = model.scorer.score_columns(*_columns(_parsed(model, [test_leads[i]])), explain=True)
         got = orjson.loads(body)[0]
         assert got["lead_id"] == test_leads[i]["lead_id"]
         assert got["p"] == float(alone.probability[0])
@@ -142,9 +141,7 @@ def test_a_pass_holds_at_most_max_leads(
         rest = [
             asyncio.ensure_future(
                 scoring.score(
-                    lambda k=k: _parsed(model, test_leads[3 * k : 3 * k + 3]),
-                    model,
-                    explain=False,
+                    partial(_parsed, model, test_leads[3 * k : 3 * k + 3]), model, explain=False
                 )
             )
             for k in range(3)
