@@ -617,7 +617,8 @@ def serve(
     ] = None,
     tracking_uri: TrackingOpt = None,
 ) -> None:
-    """Run the scoring API (FastAPI under uvicorn with uvloop and httptools).
+    """Run the scoring API (FastAPI under uvicorn with uvloop and httptools; gunicorn forks
+    the workers after importing the stack once).
 
     API keys come from [serve] api_keys in leadml.toml and from the LEADML_API_KEYS
     environment variable (comma-separated name:sha256hex or name:sha256hex:admin).
