@@ -1,13 +1,14 @@
-"""The real thing: `leadml serve` under uvicorn in a subprocess, called over HTTP."""
+"""The real thing: `leadml serve` (gunicorn forking uvicorn workers) in a subprocess, over HTTP."""
 
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -103,6 +104,53 @@ def test_the_registry_lookup_runs_beside_start_up_and_two_workers_serve_the_cham
         assert answers == {200}
         reloaded = httpx.post(f"{base}/v1/model/reload", headers=HEADERS)
         assert reloaded.status_code == 403  # the test key is not an admin key
+
+
+@pytest.mark.slow
+def test_a_worker_that_exits_is_replaced_and_the_replacement_serves(
+    registered: Path, test_leads: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    """gunicorn forks a new worker when one exits, and the replacement loads the model
+    from the server's own files (the registry lookup's answer) and serves."""
+    port = _free_port()
+    env = os.environ | {"LEADML_API_KEYS": f"tester:{digest(KEY)}", "OMP_WAIT_POLICY": "PASSIVE"}
+    log = tmp_path / "server.log"
+    with log.open("wb") as out:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "leadml.cli", "serve", "--workers", "2", "--port", str(port)],
+            cwd=registered,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_for(lambda: log.read_text().count('"model loaded"') == 2, "two workers")
+        workers = _workers(server.pid)
+        assert len(workers) == 2, workers
+        os.kill(workers[0], signal.SIGTERM)
+        _wait_for(lambda: log.read_text().count('"model loaded"') == 3, "a third worker")
+        assert workers[0] not in _workers(server.pid)
+        for i in range(10):
+            answer = httpx.post(f"{base}/v1/predict", json=test_leads[i], headers=HEADERS)
+            assert answer.status_code == 200, answer.text
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    assert "model not loaded" not in log.read_text()
+
+
+def _workers(pid: int) -> list[int]:
+    """The server's worker processes (forks of it, unlike the registry lookup)."""
+    found = [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    return [p for p in found if b"serve.resolve" not in Path(f"/proc/{p}/cmdline").read_bytes()]
+
+
+def _wait_for(ready: Callable[[], bool], what: str, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while not ready():
+        assert time.monotonic() < deadline, f"no {what} within {seconds:.0f} s"
+        time.sleep(0.1)
 
 
 def test_a_failed_registry_lookup_reaches_the_server_as_a_clear_error(
