@@ -31,7 +31,7 @@ from serve.resolve import wait_for
 from serve.routes import health, leads, model, predict, web
 from serve.schemas import LeadIn, request_model
 from serve.security import KeyRing
-from serve.workers import follow
+from serve.workers import announced, follow
 
 RETRY_SECONDS = 5.0
 log = logging.getLogger("serve")
@@ -72,14 +72,14 @@ def create_app(
                 "`leadml keys new NAME` (leadml.toml or LEADML_API_KEYS)."
             )
         tasks = []
-        if not await _load(slot, metrics):
+        if not await _load(slot, metrics, announced(sync_file) if sync_file else None):
             tasks.append(asyncio.create_task(_keep_trying(slot, metrics)))
         if sync_file is not None:
             tasks.append(asyncio.create_task(follow(sync_file, slot)))
         yield
         for task in tasks:
             task.cancel()
-        app.state.scoring.close()
+        await run_in_threadpool(app.state.scoring.close)  # finishes what is queued
         app.state.store.dispose()
 
     app = FastAPI(
@@ -111,9 +111,9 @@ def create_app(
     return app
 
 
-async def _load(slot: ModelSlot, metrics: Metrics) -> bool:
+async def _load(slot: ModelSlot, metrics: Metrics, ref: str | None = None) -> bool:
     try:
-        loaded, _ = await run_in_threadpool(slot.load)
+        loaded, _ = await run_in_threadpool(slot.load, ref)
     except ReloadError as exc:
         log.error("model not loaded: %s; /readyz answers 503 until one loads", exc)
         return False

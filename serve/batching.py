@@ -11,12 +11,14 @@ one lead is fixed per call (numpy, the booster and the explainer each have a per
 overhead), so under load a pass of four requests costs little more than a pass of one.
 Every step works row by row, so a lead gets exactly the answer it would get alone (a test
 holds batched answers equal to single ones). Parsing and validation stay per request, so
-a bad request fails alone, with its own 422.
+a bad request fails alone, with its own 422; if a pass fails while scoring, each of its
+requests is scored again alone, so an error reaches only the request that caused it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import queue
 import threading
 from collections.abc import Callable, Iterator
@@ -102,7 +104,11 @@ class ScoringQueue:
                     stop = True
                     break
                 jobs.append(job)
-            self._score(jobs)
+            try:
+                self._score(jobs)
+            except BaseException as exc:  # a bug here must not leave requests waiting forever
+                for job in jobs:
+                    _settle(job, exc=exc)
             if stop:
                 return
 
@@ -131,8 +137,11 @@ class ScoringQueue:
                 top_k=self._top_k,
             )
         except Exception as exc:
-            for job, _ in chunk:
-                _settle(job, exc=exc)
+            if len(chunk) == 1:
+                _settle(chunk[0][0], exc=exc)
+            else:  # find whose request it was: each one alone gets its own answer or error
+                for item in chunk:
+                    self._score_together([item])
             return
         start = 0
         for job, parsed in chunk:
@@ -172,7 +181,8 @@ def _settle(job: _Job, *, result: bytes | None = None, exc: BaseException | None
         else:
             job.future.set_result(result)  # type: ignore[arg-type]
 
-    job.loop.call_soon_threadsafe(settle)
+    with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits for this any more
+        job.loop.call_soon_threadsafe(settle)
 
 
 def merge_columns(parts: list[Columns]) -> Columns:
@@ -224,5 +234,5 @@ def slice_scores(scored: ScoredColumns, start: int, stop: int) -> ScoredColumns:
         raw_score=scored.raw_score[start:stop],
         stage=scored.stage[start:stop],
         reasons=None if scored.reasons is None else scored.reasons[start:stop],
-        warnings=scored.warnings,
+        warnings=[],  # the pass's encoding notes are about every request in it
     )

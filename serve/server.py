@@ -15,19 +15,14 @@ prometheus_client is imported, and LEADML_SERVE_CONFIG for the registry lookup.
 from __future__ import annotations
 
 import gc
-import logging
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
-import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-from gunicorn.app.base import BaseApplication
-from uvicorn_worker import UvicornWorker
 
 from leadml.config import Config, load_config
 from leadml.registry import REF_PREFIX
@@ -37,45 +32,8 @@ from serve.security import ENV_KEYS, parse_env_keys
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
-GRACEFUL_SECONDS = 10
 WORKER_TIMEOUT_SECONDS = 120  # above serve.resolve.WAIT_SECONDS: a first load may wait that long
 KEEPALIVE_SECONDS = 5  # uvicorn's own default
-
-
-class Worker(UvicornWorker):
-    """gunicorn's uvicorn worker, pinned to uvloop and httptools (`mlflow models serve`
-    uses the same pair, so the benchmark compares like with like)."""
-
-    CONFIG_KWARGS: dict[str, Any] = {  # noqa: RUF012 (overrides the base class's dict)
-        "loop": "uvloop",
-        "http": "httptools",
-        "access_log": False,  # serve.observability.EdgeMiddleware writes the JSON access log
-        "timeout_graceful_shutdown": GRACEFUL_SECONDS,
-    }
-
-
-class SocketCloseFilter(logging.Filter):
-    """Drop gunicorn's "Error while closing socket" at shutdown: uvloop has already closed
-    the listening socket it was handed, so gunicorn's second close finds no descriptor."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith("Error while closing socket")
-
-
-class _Gunicorn(BaseApplication):
-    """gunicorn, configured in code: `build` runs in each worker after the fork."""
-
-    def __init__(self, build: Callable[[], FastAPI], options: dict[str, Any]) -> None:
-        self._build = build
-        self._options = options
-        super().__init__()
-
-    def load_config(self) -> None:
-        for key, value in self._options.items():
-            self.cfg.set(key, value)
-
-    def load(self) -> FastAPI:
-        return self._build()
 
 
 def server_config(
@@ -98,17 +56,20 @@ def run_server(
     overrides: dict[str, dict[str, Any]],
     env: Mapping[str, str],
 ) -> None:
-    """Run the API until interrupted (SIGINT or SIGTERM; both shut down gracefully)."""
+    """Run the API until interrupted (Ctrl-C or SIGTERM: requests in flight finish)."""
     config = server_config(config_path, overrides, env)
     settings = config.serve
     scratch = Path(tempfile.mkdtemp(prefix="leadml-serve-"))  # removed when the server stops
     owner = os.getpid()  # workers are forks of this process: only it removes `scratch`
     try:
-        sync_file = resolved = None
-        if settings.workers > 1:
+        resolved = None
+        # What a reload announced: workers follow it, and a worker that gunicorn forks to
+        # replace one that died starts on it instead of the model found at start-up.
+        sync_file = scratch / "model.json"
+        multiprocess = settings.workers > 1
+        if multiprocess:
             os.environ.setdefault(MULTIPROC_ENV, str(scratch / "metrics"))
             Path(os.environ[MULTIPROC_ENV]).mkdir(parents=True, exist_ok=True)
-            sync_file = scratch / "model.json"
         if settings.model.startswith(REF_PREFIX):
             resolved = scratch / "resolved.json"
             _start_lookup(config, resolved)
@@ -120,7 +81,9 @@ def run_server(
             loader = resolved_first(config, resolved) if resolved else None
             return create_app(config, loader=loader, sync_file=sync_file)
 
-        _Gunicorn(build, _gunicorn_options(config, multiprocess=sync_file is not None)).run()
+        from serve.forking import Gunicorn
+
+        Gunicorn(build, _gunicorn_options(config, multiprocess=multiprocess)).run()
     finally:
         if os.getpid() == owner:
             shutil.rmtree(scratch, ignore_errors=True)
@@ -128,11 +91,11 @@ def run_server(
 
 def _start_lookup(config: Config, out: Path) -> None:
     """Look the model up in the registry on the other core while this process imports."""
-    lookup = subprocess.Popen(
+    # No thread waits for it (nothing may run beside the fork): gunicorn reaps it.
+    subprocess.Popen(
         [sys.executable, "-m", "serve.resolve", config.serve.model, str(out)],
         env=os.environ | {CONFIG_ENV: config.model_dump_json()},
     )
-    threading.Thread(target=lookup.wait, daemon=True).start()  # reap it when done
 
 
 def _preload(config: Config) -> None:
@@ -152,6 +115,8 @@ def _preload(config: Config) -> None:
 
 
 def _gunicorn_options(config: Config, *, multiprocess: bool) -> dict[str, Any]:
+    from serve.forking import GRACEFUL_SECONDS, Worker, forget_worker_metrics
+
     settings = config.serve
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
     options: dict[str, Any] = {
@@ -160,7 +125,8 @@ def _gunicorn_options(config: Config, *, multiprocess: bool) -> dict[str, Any]:
         "worker_class": Worker,
         "preload_app": False,  # the stack is imported above; each worker builds its own app
         "timeout": WORKER_TIMEOUT_SECONDS,
-        "graceful_timeout": GRACEFUL_SECONDS,
+        # uvicorn drains connections for GRACEFUL_SECONDS, then runs the app's shutdown.
+        "graceful_timeout": GRACEFUL_SECONDS + 10,
         "keepalive": KEEPALIVE_SECONDS,
         "proc_name": "leadml-serve",
         "control_socket_disable": True,  # no gunicornc socket under ~/.gunicorn
@@ -170,7 +136,7 @@ def _gunicorn_options(config: Config, *, multiprocess: bool) -> dict[str, Any]:
             "version": 1,
             "disable_existing_loggers": False,
             "formatters": {"json": {"()": "serve.observability.JsonFormatter"}},
-            "filters": {"socket_close": {"()": "serve.server.SocketCloseFilter"}},
+            "filters": {"socket_close": {"()": "serve.forking.SocketCloseFilter"}},
             "handlers": {
                 "stderr": {
                     "class": "logging.StreamHandler",
@@ -185,12 +151,5 @@ def _gunicorn_options(config: Config, *, multiprocess: bool) -> dict[str, Any]:
         },
     }
     if multiprocess:
-        options["child_exit"] = _forget_worker_metrics
+        options["child_exit"] = forget_worker_metrics
     return options
-
-
-def _forget_worker_metrics(server: Any, worker: Any) -> None:
-    """gunicorn hook: a dead worker's live gauges leave /metrics (prometheus_client docs)."""
-    from prometheus_client import multiprocess
-
-    multiprocess.mark_process_dead(worker.pid)

@@ -1,11 +1,12 @@
 """Keep every worker process on the same model after a reload.
 
-uvicorn's workers are separate processes, and POST /v1/model/reload reaches only one of
+The workers are separate processes, and POST /v1/model/reload reaches only one of
 them. That worker, once its new model has loaded and passed the smoke score, writes a
 pinned reference of it (models:/name/version, or a folder) to a small shared file. Every
 worker polls the file's modification time about once a second and loads what it names
 if that differs from its own model. So a reload reaches all workers within about a
-second; each swap is still atomic within its process.
+second; each swap is still atomic within its process. A worker that gunicorn forks to
+replace one that died starts on the announced model.
 """
 
 from __future__ import annotations
@@ -31,6 +32,14 @@ def announce(path: Path, loaded: LoadedModel) -> None:
     with os.fdopen(fd, "w", encoding="utf-8") as out:
         json.dump({"model": pinned_ref(loaded), "version": loaded.version}, out)
     os.replace(tmp, path)
+
+
+def announced(path: Path) -> str | None:
+    """The model the last reload announced, if any (a new worker starts on it)."""
+    try:
+        return str(json.loads(path.read_text(encoding="utf-8"))["model"])
+    except (OSError, json.JSONDecodeError, KeyError):
+        return None
 
 
 async def follow(path: Path, slot: ModelSlot) -> None:

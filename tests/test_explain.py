@@ -114,7 +114,10 @@ def _reference_reasons(
     fmap = FieldMap.from_spec(spec)
     names = spec.names
     per_column = contrib[:, : len(names)]
-    per_field = per_column @ fmap.matrix
+    per_field = np.zeros((len(per_column), len(fmap.fields)))
+    for i, k in np.ndindex(per_field.shape):  # each field's columns, added in column order
+        for j in np.flatnonzero(fmap.matrix[:, k]):
+            per_field[i, k] += per_column[i, j]
     field_of = np.argmax(fmap.matrix, axis=1)
     order = np.argsort(-per_field, axis=1, kind="stable")
     values = raw[names].to_numpy(dtype=object)

@@ -4,20 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
 import pytest
 from serve.batching import Parsed, ScoringQueue, merge_columns, slice_scores
-from serve.convert import to_columns
+from serve.convert import Columns, to_columns
 from serve.model_slot import LoadedModel
 from serve.problems import ApiProblem
 from serve.schemas import LeadIn
 
 from leadml.bundle import load_bundle
+from leadml.explain import _field_sums
 from leadml.scoring import ScoredColumns, Scorer
 
 NOW = datetime(2025, 1, 1, tzinfo=UTC)
@@ -88,9 +91,10 @@ def test_requests_that_queue_up_are_scored_in_one_pass_and_a_bad_one_fails_alone
     model: LoadedModel, test_leads: list[dict[str, Any]]
 ) -> None:
     scoring = ScoringQueue(max_leads=1000, top_k=3)
-    gate = threading.Event()
+    busy, gate = threading.Event(), threading.Event()
 
     def held() -> Parsed:
+        busy.set()
         gate.wait(10)  # keeps the thread busy while the others queue up
         return _parsed(model, [test_leads[0]])
 
@@ -99,7 +103,7 @@ def test_requests_that_queue_up_are_scored_in_one_pass_and_a_bad_one_fails_alone
 
     async def run() -> list[Any]:
         first = asyncio.ensure_future(scoring.score(held, model, explain=True))
-        await asyncio.sleep(0.05)
+        await asyncio.to_thread(busy.wait, 10)
         others = [
             asyncio.ensure_future(
                 scoring.score(partial(_parsed, model, [test_leads[i]]), model, explain=True)
@@ -107,7 +111,7 @@ def test_requests_that_queue_up_are_scored_in_one_pass_and_a_bad_one_fails_alone
             for i in range(1, 4)
         ]
         failing = asyncio.ensure_future(scoring.score(bad, model, explain=True))
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0)  # each task runs up to its await: all four are queued
         gate.set()
         return await asyncio.gather(first, *others, failing, return_exceptions=True)
 
@@ -129,15 +133,16 @@ def test_a_pass_holds_at_most_max_leads(
     model: LoadedModel, test_leads: list[dict[str, Any]]
 ) -> None:
     scoring = ScoringQueue(max_leads=5, top_k=3)
-    gate = threading.Event()
+    busy, gate = threading.Event(), threading.Event()
 
     def held() -> Parsed:
+        busy.set()
         gate.wait(10)
         return _parsed(model, test_leads[:1])
 
     async def run() -> list[Any]:
         first = asyncio.ensure_future(scoring.score(held, model, explain=False))
-        await asyncio.sleep(0.05)
+        await asyncio.to_thread(busy.wait, 10)
         rest = [
             asyncio.ensure_future(
                 scoring.score(
@@ -146,7 +151,7 @@ def test_a_pass_holds_at_most_max_leads(
             )
             for k in range(3)
         ]
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0)
         gate.set()
         return await asyncio.gather(first, *rest)
 
@@ -156,6 +161,72 @@ def test_a_pass_holds_at_most_max_leads(
     finally:
         scoring.close()
     assert model.scorer.passes == [1, 3, 3, 3]  # type: ignore[attr-defined]
+
+
+def test_an_error_while_scoring_reaches_only_the_request_that_caused_it(
+    model: LoadedModel, test_leads: list[dict[str, Any]]
+) -> None:
+    scoring = ScoringQueue(max_leads=1000, top_k=3)
+    busy, gate = threading.Event(), threading.Event()
+    good = _parsed(model, [test_leads[1]])
+    broken = _parsed(model, [test_leads[2]])
+    broken.columns.leads.pop("created_at")  # passes parsing, fails in the feature code
+
+    def held() -> Parsed:
+        busy.set()
+        gate.wait(10)
+        return _parsed(model, [test_leads[0]])
+
+    async def run() -> list[Any]:
+        first = asyncio.ensure_future(scoring.score(held, model, explain=False))
+        await asyncio.to_thread(busy.wait, 10)
+        pair = [
+            asyncio.ensure_future(scoring.score(_given(p), model, explain=False))
+            for p in (broken, good)
+        ]
+        await asyncio.sleep(0)
+        gate.set()
+        return await asyncio.gather(first, *pair, return_exceptions=True)
+
+    model.scorer.passes.clear()  # type: ignore[attr-defined]
+    try:
+        first, failed, answered = asyncio.run(run())
+    finally:
+        scoring.close()
+    assert model.scorer.passes == [1, 2, 1, 1]  # together, then each alone  # type: ignore[attr-defined]
+    assert isinstance(failed, Exception)
+    assert orjson.loads(answered)[0]["lead_id"] == test_leads[1]["lead_id"]
+
+
+def test_merging_keeps_a_flat_exports_own_id_column() -> None:
+    """A flat-export model's rows carry their own id column and no events."""
+    empty = {"lead_id": [], "event_type": [], "occurred_at": np.empty(0, "datetime64[ns]")}
+    nat = np.array(["NaT"], dtype="datetime64[ns]")
+    parts = [
+        Columns({"Lead Number": ["7"], "Source": ["Web"]}, empty, nat, [[]]),
+        Columns({"Lead Number": ["7"], "Source": ["Ads"]}, empty, nat, [["note"]]),
+    ]
+    merged = merge_columns(parts)
+    assert merged.leads == {"Lead Number": ["7", "7"], "Source": ["Web", "Ads"]}
+    assert len(merged.events["lead_id"]) == 0 and len(merged.cutoff) == 2
+    assert merged.warnings == [[], ["note"]]
+
+
+def test_field_sums_do_not_depend_on_the_number_of_rows() -> None:
+    """A BLAS product rounds differently for 1 row and for 1,000; these sums must not."""
+    rng = np.random.default_rng(3)
+    per_column = rng.normal(size=(1000, 40)) * 10 ** rng.uniform(-3, 1, size=(1000, 40))
+    members = np.array([[0, 3, 7, 9, 12, 30], [1, 2, -1, -1, -1, -1], [4, 5, 6, 8, 10, 11]])
+    together = _field_sums(per_column, members)
+    for i in range(0, 1000, 37):
+        alone = _field_sums(per_column[i : i + 1], members)
+        assert alone.tobytes() == together[i : i + 1].tobytes()
+        loop = [sum((per_column[i, j] for j in row if j >= 0), 0.0) for row in members]
+        assert alone[0].tolist() == loop
+
+
+def _given(parsed: Parsed) -> Callable[[], Parsed]:
+    return lambda: parsed
 
 
 def _columns(parsed: Parsed) -> tuple[Any, Any, Any]:

@@ -195,7 +195,7 @@ def test_requests_during_reloads_never_fail_and_see_one_version(
 def test_a_reload_in_one_worker_reaches_the_others(
     bundle_dir: Path, second_bundle_dir: Path, tmp_path: Path
 ) -> None:
-    """Two apps sharing a sync file stand in for two uvicorn worker processes."""
+    """Two apps sharing a sync file stand in for two worker processes."""
     import time
 
     sync = tmp_path / "model.json"
@@ -213,6 +213,22 @@ def test_a_reload_in_one_worker_reaches_the_others(
             assert time.monotonic() < deadline, "the other worker never followed"
             time.sleep(0.1)
         assert first.get("/readyz").json()["model_version"] == "8"
+
+
+def test_a_worker_started_after_a_reload_starts_on_the_reloaded_model(
+    bundle_dir: Path, second_bundle_dir: Path, tmp_path: Path
+) -> None:
+    """gunicorn replaces a worker that died: the new one must not go back to the model
+    configured at start-up (the third app stands in for it)."""
+    sync = tmp_path / "model.json"
+    config = serve_config(tmp_path, bundle_dir)
+    with TestClient(create_app(config, sync_file=sync)) as first:
+        reloaded = first.post(
+            "/v1/model/reload", json={"model": str(second_bundle_dir)}, headers=ADMIN
+        )
+        assert reloaded.status_code == 200
+    with TestClient(create_app(config, sync_file=sync)) as replacement:
+        assert replacement.get("/readyz").json()["model_version"] == "8"
 
 
 def test_loading_a_model_freezes_the_heap_so_collections_skip_it(

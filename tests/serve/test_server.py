@@ -128,9 +128,10 @@ def test_a_worker_that_exits_is_replaced_and_the_replacement_serves(
         _wait_for(lambda: log.read_text().count('"model loaded"') == 2, "two workers")
         workers = _workers(server.pid)
         assert len(workers) == 2, workers
-        os.kill(workers[0], signal.SIGTERM)
-        _wait_for(lambda: log.read_text().count('"model loaded"') == 3, "a third worker")
-        assert workers[0] not in _workers(server.pid)
+        for n, worker in enumerate(workers, start=3):  # replace both: only new ones answer
+            os.kill(worker, signal.SIGTERM)
+            _wait_for(lambda n=n: log.read_text().count('"model loaded"') == n, f"worker {n}")
+        assert not set(workers) & set(_workers(server.pid))
         for i in range(10):
             answer = httpx.post(f"{base}/v1/predict", json=test_leads[i], headers=HEADERS)
             assert answer.status_code == 200, answer.text
