@@ -1,26 +1,32 @@
 """Resolve a registry reference to a local bundle folder, in its own process.
 
-Importing MLflow and opening its store takes over a second. `leadml serve` runs this module
-as a subprocess the moment it starts, so that work happens on the other core while the
-server process imports the scoring stack; the server's first load then reads the bundle
-folder written here. Later reloads talk to the registry directly.
+Importing MLflow and opening its store takes about two seconds. `leadml serve` starts this
+module as a subprocess before it does anything else (it builds its own Config from the
+same file and flags), so that work happens on the other core while the server process
+imports the scoring stack; the server's first load then reads the bundle folder written
+here. Later reloads talk to the registry directly.
 
-    python -m serve.resolve models:/lead-conversion@champion OUT.json
+    python -m serve.resolve OUT.json '{"config": null, "overrides": {...}}'
+
+It writes OUT.json with {"path", "version"} or {"error"}; for a model given as a folder
+it writes nothing (there is nothing to look up).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from leadml.config import Config
 from leadml.errors import ModelNotFoundError
-from serve.env import CONFIG_ENV
+
+if TYPE_CHECKING:
+    from leadml.config import Config
 
 WAIT_SECONDS = 60.0
 
@@ -54,11 +60,27 @@ def wait_for(out: Path, timeout: float = WAIT_SECONDS) -> Path:
     return Path(result["path"])
 
 
+def start(config_path: Path | None, overrides: dict[str, dict[str, Any]], out: Path) -> None:
+    """Start the lookup for the Config these arguments give, in a new process.
+
+    Nothing waits for the process: `leadml serve` forks its workers next, and no thread
+    may run beside a fork. gunicorn reaps it.
+    """
+    args = {"config": str(config_path) if config_path else None, "overrides": overrides}
+    subprocess.Popen([sys.executable, "-m", "serve.resolve", str(out), json.dumps(args)])
+
+
 def main() -> None:
-    ref, out = sys.argv[1], Path(sys.argv[2])
+    out, args = Path(sys.argv[1]), json.loads(sys.argv[2])
     try:
-        config = Config.model_validate_json(os.environ[CONFIG_ENV])
-        result = resolve(ref, config)
+        from leadml.config import load_config
+        from leadml.registry import REF_PREFIX
+
+        path = Path(args["config"]) if args["config"] else None
+        config = load_config(path, overrides=args["overrides"])
+        if not config.serve.model.startswith(REF_PREFIX):
+            return  # a bundle folder: nothing to look up
+        result = resolve(config.serve.model, config)
     except Exception as exc:  # reported to the server, which keeps retrying
         result = {"error": f"{type(exc).__name__}: {exc}"}
     write_result(out, result)

@@ -3,6 +3,9 @@
 A `Calibrator` maps a raw score (LightGBM log-odds, or any monotone score) to a
 probability. `fit_calibrator` picks isotonic or Platt by out-of-fold log loss on
 the validation window, then refits the winner on the whole window.
+
+scikit-learn is imported by the fitting functions only: applying a calibrator is plain
+numpy, and the API server starts faster without it.
 """
 
 from __future__ import annotations
@@ -12,10 +15,6 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
-from sklearn.isotonic import IsotonicRegression
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import log_loss
-from sklearn.model_selection import StratifiedKFold
 
 from leadml.errors import InputError
 
@@ -85,6 +84,8 @@ class Calibrator:
 
 def fit_isotonic(raw: np.ndarray, y: np.ndarray) -> Calibrator:
     """Isotonic regression of the label on the raw score, clipped outside the seen range."""
+    from sklearn.isotonic import IsotonicRegression
+
     iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0)
     iso.fit(np.asarray(raw, dtype=np.float64), np.asarray(y, dtype=np.float64))
     return Calibrator(
@@ -95,6 +96,8 @@ def fit_isotonic(raw: np.ndarray, y: np.ndarray) -> Calibrator:
 
 def fit_platt(raw: np.ndarray, y: np.ndarray) -> Calibrator:
     """Platt scaling: a 1-D logistic regression on the raw score, nearly unregularised."""
+    from sklearn.linear_model import LogisticRegression
+
     x = np.asarray(raw, dtype=np.float64)
     # Standardise for a well-conditioned solve, then map the coefficients back.
     centre = float(x.mean())
@@ -119,6 +122,9 @@ def fit_calibrator(
     Returns the calibrator and {'isotonic': logloss, 'platt': logloss, 'chosen': name};
     on a tie Platt wins, being the simpler map.
     """
+    from sklearn.metrics import log_loss
+    from sklearn.model_selection import StratifiedKFold
+
     raw = np.asarray(raw_valid, dtype=np.float64).ravel()
     y = _binary_labels(y_valid, len(raw))
     folds = min(n_folds, int(y.sum()), int(len(y) - y.sum()))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -15,7 +16,6 @@ from typing import Any
 
 import httpx2 as httpx
 import pytest
-from serve.env import CONFIG_ENV
 from serve.resolve import main as resolve_main
 from serve.resolve import resolve, wait_for
 from serve.security import digest
@@ -159,12 +159,16 @@ def test_a_failed_registry_lookup_reaches_the_server_as_a_clear_error(
 ) -> None:
     """The resolver process writes the error; the server's first load raises it as a
     ModelNotFoundError (so /readyz answers 503 with the reason)."""
-    config = load_config(project_dir=tmp_path)
+    monkeypatch.chdir(tmp_path)
     out = tmp_path / "resolved.json"
-    monkeypatch.setenv(CONFIG_ENV, config.model_dump_json())
-    monkeypatch.setattr(sys, "argv", ["resolve", "models:/nothing-here@champion", str(out)])
+    args = {"config": None, "overrides": {"serve": {"model": "models:/nothing-here@champion"}}}
+    monkeypatch.setattr(sys, "argv", ["resolve", str(out), json.dumps(args)])
     resolve_main()
     with pytest.raises(ModelNotFoundError, match="nothing-here"):
         wait_for(out, timeout=1)
+    folder = {"config": None, "overrides": {"serve": {"model": str(tmp_path / "a-bundle")}}}
+    monkeypatch.setattr(sys, "argv", ["resolve", str(tmp_path / "folder.json"), json.dumps(folder)])
+    resolve_main()
+    assert not (tmp_path / "folder.json").exists()  # a folder needs no lookup
     with pytest.raises(ModelNotFoundError, match="did not finish"):
         wait_for(tmp_path / "never-written.json", timeout=0.05)
