@@ -172,3 +172,23 @@ def test_a_failed_registry_lookup_reaches_the_server_as_a_clear_error(
     assert not (tmp_path / "folder.json").exists()  # a folder needs no lookup
     with pytest.raises(ModelNotFoundError, match="did not finish"):
         wait_for(tmp_path / "never-written.json", timeout=0.05)
+
+
+def test_the_server_imports_lightgbm_without_scikit_learn_and_scikit_learn_still_imports(
+    bundle_dir: Path,
+) -> None:
+    """A fresh interpreter, as `leadml serve` starts: the Booster works without the ~1 s of
+    scikit-learn LightGBM would import, and scikit-learn can still be imported later."""
+    code = f"""
+import sys
+from serve.server import _import_lightgbm_without_sklearn
+_import_lightgbm_without_sklearn()
+assert "sklearn" not in sys.modules, "scikit-learn was imported"
+import lightgbm
+booster = lightgbm.Booster(model_file={str(bundle_dir / "model.txt")!r})
+assert booster.num_trees() > 0
+import sklearn.isotonic
+print("ok")
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
