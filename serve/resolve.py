@@ -14,6 +14,7 @@ it writes nothing (there is nothing to look up).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -83,7 +84,8 @@ def main() -> None:
         result = resolve(config.serve.model, config)
     except Exception as exc:  # reported to the server, which keeps retrying
         result = {"error": f"{type(exc).__name__}: {exc}"}
-    write_result(out, result)
+    with contextlib.suppress(OSError):  # the server stopped first (say, a bad leadml.toml)
+        write_result(out, result)
 
 
 if __name__ == "__main__":
