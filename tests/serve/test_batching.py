@@ -90,36 +90,17 @@ def test_the_same_lead_id_in_two_requests_keeps_its_own_events(
 def test_requests_that_queue_up_are_scored_in_one_pass_and_a_bad_one_fails_alone(
     model: LoadedModel, test_leads: list[dict[str, Any]]
 ) -> None:
-    scoring = ScoringQueue(max_leads=1000, top_k=3)
-    busy, gate = threading.Event(), threading.Event()
-
-    def held() -> Parsed:
-        busy.set()
-        gate.wait(10)  # keeps the thread busy while the others queue up
-        return _parsed(model, [test_leads[0]])
-
     def bad() -> Parsed:
         raise ApiProblem(422, "Invalid lead", "lead 0: lead_id: a string")
 
-    async def run() -> list[Any]:
-        first = asyncio.ensure_future(scoring.score(held, model, explain=True))
-        await asyncio.to_thread(busy.wait, 10)
-        others = [
-            asyncio.ensure_future(
-                scoring.score(partial(_parsed, model, [test_leads[i]]), model, explain=True)
-            )
-            for i in range(1, 4)
-        ]
-        failing = asyncio.ensure_future(scoring.score(bad, model, explain=True))
-        await asyncio.sleep(0)  # each task runs up to its await: all four are queued
-        gate.set()
-        return await asyncio.gather(first, *others, failing, return_exceptions=True)
-
-    model.scorer.passes.clear()  # type: ignore[attr-defined]
-    try:
-        answers = asyncio.run(run())
-    finally:
-        scoring.close()
+    queued = [partial(_parsed, model, [test_leads[i]]) for i in range(1, 4)]
+    answers = _queued_behind_one(
+        ScoringQueue(max_leads=1000, top_k=3),
+        model,
+        _parsed(model, [test_leads[0]]),
+        [*queued, bad],
+        explain=True,
+    )
     assert model.scorer.passes == [1, 3]  # type: ignore[attr-defined]
     assert isinstance(answers[-1], ApiProblem) and answers[-1].status == 422
     for i, body in enumerate(answers[:-1]):
@@ -132,70 +113,65 @@ def test_requests_that_queue_up_are_scored_in_one_pass_and_a_bad_one_fails_alone
 def test_a_pass_holds_at_most_max_leads(
     model: LoadedModel, test_leads: list[dict[str, Any]]
 ) -> None:
-    scoring = ScoringQueue(max_leads=5, top_k=3)
-    busy, gate = threading.Event(), threading.Event()
-
-    def held() -> Parsed:
-        busy.set()
-        gate.wait(10)
-        return _parsed(model, test_leads[:1])
-
-    async def run() -> list[Any]:
-        first = asyncio.ensure_future(scoring.score(held, model, explain=False))
-        await asyncio.to_thread(busy.wait, 10)
-        rest = [
-            asyncio.ensure_future(
-                scoring.score(
-                    partial(_parsed, model, test_leads[3 * k : 3 * k + 3]), model, explain=False
-                )
-            )
-            for k in range(3)
-        ]
-        await asyncio.sleep(0)
-        gate.set()
-        return await asyncio.gather(first, *rest)
-
-    model.scorer.passes.clear()  # type: ignore[attr-defined]
-    try:
-        asyncio.run(run())
-    finally:
-        scoring.close()
+    answers = _queued_behind_one(
+        ScoringQueue(max_leads=5, top_k=3),
+        model,
+        _parsed(model, test_leads[:1]),
+        [partial(_parsed, model, test_leads[3 * k : 3 * k + 3]) for k in range(3)],
+        explain=False,
+    )
+    assert all(isinstance(answer, bytes) for answer in answers), answers
     assert model.scorer.passes == [1, 3, 3, 3]  # type: ignore[attr-defined]
 
 
 def test_an_error_while_scoring_reaches_only_the_request_that_caused_it(
     model: LoadedModel, test_leads: list[dict[str, Any]]
 ) -> None:
-    scoring = ScoringQueue(max_leads=1000, top_k=3)
-    busy, gate = threading.Event(), threading.Event()
     good = _parsed(model, [test_leads[1]])
     broken = _parsed(model, [test_leads[2]])
     broken.columns.leads.pop("created_at")  # passes parsing, fails in the feature code
-
-    def held() -> Parsed:
-        busy.set()
-        gate.wait(10)
-        return _parsed(model, [test_leads[0]])
-
-    async def run() -> list[Any]:
-        first = asyncio.ensure_future(scoring.score(held, model, explain=False))
-        await asyncio.to_thread(busy.wait, 10)
-        pair = [
-            asyncio.ensure_future(scoring.score(_given(p), model, explain=False))
-            for p in (broken, good)
-        ]
-        await asyncio.sleep(0)
-        gate.set()
-        return await asyncio.gather(first, *pair, return_exceptions=True)
-
-    model.scorer.passes.clear()  # type: ignore[attr-defined]
-    try:
-        first, failed, answered = asyncio.run(run())
-    finally:
-        scoring.close()
+    _, failed, answered = _queued_behind_one(
+        ScoringQueue(max_leads=1000, top_k=3),
+        model,
+        _parsed(model, [test_leads[0]]),
+        [_given(broken), _given(good)],
+        explain=False,
+    )
     assert model.scorer.passes == [1, 2, 1, 1]  # together, then each alone  # type: ignore[attr-defined]
     assert isinstance(failed, Exception)
     assert orjson.loads(answered)[0]["lead_id"] == test_leads[1]["lead_id"]
+
+
+def _queued_behind_one(
+    scoring: ScoringQueue,
+    model: LoadedModel,
+    first: Parsed,
+    queued: list[Callable[[], Parsed]],
+    *,
+    explain: bool,
+) -> list[Any]:
+    """Score `first`; while its pass is held, queue `queued`. Each request's answer or error,
+    in order (the model's pass log is cleared first)."""
+    busy, gate = threading.Event(), threading.Event()
+
+    def held() -> Parsed:
+        busy.set()
+        gate.wait(10)  # keeps the thread busy while the others queue up
+        return first
+
+    async def run() -> list[Any]:
+        head = asyncio.ensure_future(scoring.score(held, model, explain=explain))
+        await asyncio.to_thread(busy.wait, 10)
+        rest = [asyncio.ensure_future(scoring.score(q, model, explain=explain)) for q in queued]
+        await asyncio.sleep(0)  # each task runs up to its await: all of them are queued
+        gate.set()
+        return await asyncio.gather(head, *rest, return_exceptions=True)
+
+    model.scorer.passes.clear()  # type: ignore[attr-defined]
+    try:
+        return asyncio.run(run())
+    finally:
+        scoring.close()
 
 
 def test_merging_keeps_a_flat_exports_own_id_column() -> None:
