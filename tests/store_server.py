@@ -21,24 +21,19 @@ import tempfile
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from tests.machine import did_not_run
+
 ENV_URL = "LEADML_TEST_POSTGRES_URL"
 
 
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
-
-
-def unavailable(reason: str) -> None:
-    """Fail under CI, skip with the reason elsewhere."""
-    message = f"PostgreSQL store tests did not run: {reason}"
-    if _in_ci():
-        pytest.fail(message + " (CI=true: a missing server is an error)", pytrace=False)
-    pytest.skip(message)
+def unavailable(reason: str) -> NoReturn:
+    did_not_run("PostgreSQL store tests", reason, missing="server")
 
 
 def start_embedded(pgdata: Path) -> tuple[str, object]:

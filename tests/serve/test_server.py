@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,21 +23,16 @@ from leadml.config import load_config
 from leadml.errors import ModelNotFoundError
 from leadml.tracking import Promotion, train_and_track
 from tests.conftest import fast_config
+from tests.machine import free_port
 
 KEY = "lml_subprocess-test-key"
 HEADERS = {"Authorization": f"Bearer {KEY}"}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextmanager
 def running(project: Path, *flags: str) -> Iterator[tuple[str, list[str]]]:
     """`leadml serve FLAGS` in `project`; yields its base URL and, afterwards, its log."""
-    port = _free_port()
+    port = free_port()
     env = os.environ | {"LEADML_API_KEYS": f"tester:{digest(KEY)}", "OMP_WAIT_POLICY": "PASSIVE"}
     command = [sys.executable, "-m", "leadml.cli", "serve", "--port", str(port), *flags]
     server = subprocess.Popen(
@@ -112,7 +106,7 @@ def test_a_worker_that_exits_is_replaced_and_the_replacement_serves(
 ) -> None:
     """gunicorn forks a new worker when one exits, and the replacement loads the model
     from the server's own files (the registry lookup's answer) and serves."""
-    port = _free_port()
+    port = free_port()
     env = os.environ | {"LEADML_API_KEYS": f"tester:{digest(KEY)}", "OMP_WAIT_POLICY": "PASSIVE"}
     log = tmp_path / "server.log"
     with log.open("wb") as out:

@@ -14,18 +14,18 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import threading
 import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 import uvicorn
 from serve.app import create_app
 
+from tests.machine import did_not_run, free_port
 from tests.serve.conftest import USER, USER_KEY
 from tests.serve.test_leads import app_config, scored_store  # noqa: F401  (fixture)
 
@@ -42,22 +42,14 @@ CHROMIUM_ARGS = [
 ]
 
 
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
-
-
-def did_not_run(reason: str) -> None:
-    """Fail under CI, skip with the reason elsewhere."""
-    message = f"browser test did not run: {reason}"
-    if _in_ci():
-        pytest.fail(message + " (CI=true: a missing browser is an error)", pytrace=False)
-    pytest.skip(message)
+def no_browser(reason: str) -> NoReturn:
+    did_not_run("browser test", reason, missing="browser")
 
 
 def chromium_path() -> str:
     found = os.environ.get(CHROMIUM_ENV) or shutil.which("chromium") or "/usr/bin/chromium"
     if not Path(found).exists():
-        did_not_run(
+        no_browser(
             f"no Chromium at {found}. Install Debian's chromium (`make test` does it as root "
             f"with apt), or point {CHROMIUM_ENV} at a Chromium binary"
         )
@@ -70,20 +62,14 @@ def browser() -> Iterator[Any]:
     try:
         from playwright.sync_api import sync_playwright
     except ImportError as exc:
-        did_not_run(f"the playwright package is not installed ({exc}); run `make install`")
+        no_browser(f"the playwright package is not installed ({exc}); run `make install`")
     with sync_playwright() as driver:
         try:
             launched = driver.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
         except Exception as exc:  # the browser's own start-up errors
-            did_not_run(f"Chromium at {executable} did not start: {exc}")
+            no_browser(f"Chromium at {executable} did not start: {exc}")
         yield launched
         launched.close()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +80,7 @@ def live_server(
 ) -> Iterator[str]:
     """The app under uvicorn on a free loopback port, in a thread, for the module."""
     app = create_app(app_config(tmp_path_factory.mktemp("project"), bundle_dir, scored_store))
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     )
