@@ -27,13 +27,13 @@ import pandas as pd
 from leadml import schema
 from leadml.bundle import Bundle, load_bundle
 from leadml.config import load_config
-from leadml.explain import Explainer
+from leadml.data.io import Dataset, load_dataset
+from leadml.data.synth import generate_funnel, write_funnel
+from leadml.explain.reasons import Explainer
+from leadml.explain.treeshap import TreeShap
 from leadml.features.spec import encode
-from leadml.io import Dataset, load_dataset
-from leadml.pipeline import fit_and_evaluate
+from leadml.model.pipeline import fit_and_evaluate
 from leadml.scoring import Scorer
-from leadml.synth import generate_funnel, write_funnel
-from leadml.treeshap import TreeShap
 
 BATCH = 1000
 BIG_TREES = 500

@@ -161,11 +161,11 @@ def _free_port() -> int:
 def serve(store_url: str, port: int) -> None:
     """Child process: the real app on 127.0.0.1:port over the given store."""
     import uvicorn
-    from serve.app import create_app
-    from serve.security import digest
 
     from leadml.config import ApiKeyConfig, load_config
     from leadml.errors import ModelNotFoundError
+    from leadml_serve.app import create_app
+    from leadml_serve.security import digest
 
     base = load_config(None, project_dir=Path(tempfile.mkdtemp(prefix="bench-ranked-")))
     config = base.model_copy(

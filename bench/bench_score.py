@@ -50,7 +50,7 @@ console = Console()
 
 def ensure_data(n_leads: int, seed: int) -> Path:
     """The synthetic funnel for the benchmark, generated once."""
-    from leadml.synth import generate_funnel, write_funnel
+    from leadml.data.synth import generate_funnel, write_funnel
 
     folder = GENERATED / f"bench-{n_leads}"
     if not (folder / "leads.parquet").exists():
@@ -68,8 +68,8 @@ def ensure_model(path: str | None) -> Path:
         return folder
     from leadml.bundle import save_bundle
     from leadml.config import load_config
-    from leadml.pipeline import fit_and_evaluate
-    from leadml.synth import generate_funnel
+    from leadml.data.synth import generate_funnel
+    from leadml.model.pipeline import fit_and_evaluate
 
     console.print("training a demo-size model on 50,000 synthetic leads ...")
     funnel = generate_funnel(50_000, seed=7)
@@ -85,7 +85,7 @@ def run_cli(data: Path, model: Path, work: Path) -> dict[str, Any]:
     out, store = work / "ranked.csv", work / "scores.db"
     for stale in (store, Path(f"{store}-wal"), Path(f"{store}-shm")):
         stale.unlink(missing_ok=True)
-    command = [sys.executable, "-m", "leadml.cli", "score", "--data", str(data)]
+    command = [sys.executable, "-m", "leadml_serve.cli", "score", "--data", str(data)]
     command += ["--model", str(model), "--as-of", "latest", "--out", str(out)]
     command += ["--store", f"sqlite:///{store}"]
     env = {**os.environ, "COLUMNS": "160", "OMP_WAIT_POLICY": "PASSIVE"}

@@ -106,9 +106,9 @@ def post(url: str, body: bytes) -> Any:
 def ensure_model(project: Path, n_leads: int) -> None:
     """Train and register a champion in `project` unless one is there."""
     from leadml.config import load_config
-    from leadml.registry import CHAMPION, alias_version, client_for
-    from leadml.synth import generate_funnel, write_funnel
-    from leadml.tracking import Promotion, train_and_track
+    from leadml.data.synth import generate_funnel, write_funnel
+    from leadml.jobs.train import Promotion, train_and_track
+    from leadml.tracking.registry import CHAMPION, alias_version, client_for
 
     config = load_config(None, project_dir=project)
     if (project / "mlflow.db").exists():
@@ -128,10 +128,10 @@ def payloads(project: Path, out: Path) -> tuple[str, dict[str, Path], dict[str, 
     """Request bodies for both servers, built from the champion's own test window."""
     from leadml import schema
     from leadml.config import load_config
+    from leadml.data.io import load_dataset
     from leadml.features.spec import encode_numpy
-    from leadml.io import load_dataset
-    from leadml.registry import load_model
     from leadml.scoring import Scorer
+    from leadml.tracking.registry import load_model
 
     config = load_config(None, project_dir=project)
     bundle = load_model("models:/lead-conversion@champion", config)
@@ -215,9 +215,8 @@ def _data_dir(project: Path) -> Path:
 def start_servers(project: Path, version: str, workers: int, starts: int) -> dict[str, Any]:
     """Both servers, each started `starts` times from cold (all but the last stopped again)
     so that the time to ready is a median, not one draw."""
-    from serve.security import digest
-
     from leadml.config import load_config
+    from leadml_serve.security import digest
 
     config = load_config(None, project_dir=project)
     env = os.environ | {

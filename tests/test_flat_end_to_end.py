@@ -12,13 +12,13 @@ import mlflow
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
-from serve.app import create_app
 from typer.testing import CliRunner
 
 from leadml.bundle import load_bundle
 from leadml.cli import app
 from leadml.config import load_config
 from leadml.store import open_store, ranked
+from leadml_serve.app import create_app
 from tests.flat_export import synthetic_export
 from tests.serve.conftest import USER, serve_config
 
@@ -204,8 +204,8 @@ def test_openapi_shows_the_mapping_as_the_request_schema(client: TestClient) -> 
 
 @pytest.mark.parametrize("split", ["random", "file_order", "time"])
 def test_the_split_follows_the_mapping_and_warns_when_random(tmp_path: Path, split: str) -> None:
-    from leadml.mapping import read_flat
-    from leadml.pipeline import RANDOM_SPLIT_WARNING, fit_and_evaluate_flat
+    from leadml.data.mapping import read_flat
+    from leadml.model.pipeline import RANDOM_SPLIT_WARNING, fit_and_evaluate_flat
     from tests.flat_export import write_export
 
     frame = synthetic_export(1500, seed=4)

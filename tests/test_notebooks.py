@@ -14,9 +14,9 @@ import nbformat
 import pytest
 
 from leadml.config import load_config
-from leadml.registry import CHAMPION, aliases, client_for
-from leadml.synth import generate_funnel, write_funnel
-from leadml.tracking import train_and_track
+from leadml.data.synth import generate_funnel, write_funnel
+from leadml.jobs.train import train_and_track
+from leadml.tracking.registry import CHAMPION, aliases, client_for
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 NAMES = ("01_retrain.ipynb", "02_lead_insights.ipynb")

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 
 from leadml import schema
-from leadml.io import Dataset
-from leadml.pipeline import TrainedModel
+from leadml.data.io import Dataset
+from leadml.model.pipeline import TrainedModel
 from leadml.scoring import Scorer
 
 

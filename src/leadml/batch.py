@@ -39,7 +39,7 @@ from leadml import schema
 from leadml.bundle import DEFAULT_GRADE_SHARES, GRADES, grade_thresholds, grades_from_probability
 from leadml.config import Config
 from leadml.errors import InputError
-from leadml.labels import data_end
+from leadml.model.labels import data_end
 from leadml.scoring import Scorer
 
 GradeMode = Literal["model", "batch"]
@@ -432,8 +432,8 @@ def run_batch(
     The list is written atomically (temp file, then rename), so a crash or bad input
     never leaves a truncated file; the store takes the batch in one transaction.
     """
-    from leadml.io import load_dataset
-    from leadml.registry import load_model
+    from leadml.data.io import load_dataset
+    from leadml.tracking.registry import load_model
 
     step = on_step or (lambda _message: None)
     if top is not None and top < 1:
@@ -486,7 +486,7 @@ def _write_batch(
     store: bool,
     step: Callable[[str], None],
 ) -> BatchOutcome:
-    from leadml.io import atomic_write_table
+    from leadml.data.io import atomic_write_table
 
     written = None
     if out is not None:
@@ -521,7 +521,7 @@ def _score_flat_file(
     step: Callable[[str], None],
     on_progress: Progress | None,
 ) -> RankedBatch:
-    from leadml.mapping import read_flat
+    from leadml.data.mapping import read_flat
 
     flat = scorer.bundle.flat
     if flat is None:

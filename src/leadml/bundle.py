@@ -24,11 +24,11 @@ import lightgbm as lgb
 import numpy as np
 
 from leadml import __version__
-from leadml.calibration import Calibrator
 from leadml.config import LabelConfig
+from leadml.data.mapping import DatasetConfig
 from leadml.errors import InputError, ModelNotFoundError
 from leadml.features.spec import FeatureSpec
-from leadml.mapping import DatasetConfig
+from leadml.model.calibration import Calibrator
 
 MODEL_FILE = "model.txt"
 BUNDLE_FILE = "bundle.json"

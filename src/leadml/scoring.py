@@ -27,11 +27,11 @@ from leadml import schema
 from leadml.bundle import Bundle, grades_from_probability, scores_from_probability
 from leadml.config import LabelConfig
 from leadml.errors import InputError
-from leadml.explain import Explainer
+from leadml.explain.reasons import Explainer
 from leadml.features.build import build_features, feature_columns
 from leadml.features.flat import flat_columns, flat_features
 from leadml.features.spec import encode_columns
-from leadml.labels import cutoffs as label_cutoffs
+from leadml.model.labels import cutoffs as label_cutoffs
 
 STAGE_NAMES = (schema.NO_STAGE, *schema.STAGES)
 

@@ -9,14 +9,14 @@ from typing import Any
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
-from serve.app import create_app
-from serve.security import digest
 
 from leadml import schema
 from leadml.bundle import save_bundle
 from leadml.config import ApiKeyConfig, Config, load_config
-from leadml.io import Dataset
-from leadml.pipeline import TrainedModel
+from leadml.data.io import Dataset
+from leadml.model.pipeline import TrainedModel
+from leadml_serve.app import create_app
+from leadml_serve.security import digest
 
 USER_KEY = "lml_user-key-for-tests"
 ADMIN_KEY = "lml_admin-key-for-tests"

@@ -13,15 +13,15 @@ from typing import Any
 import numpy as np
 import orjson
 import pytest
-from serve.batching import Parsed, ScoringQueue, merge_columns, slice_scores
-from serve.convert import Columns, to_columns
-from serve.model_slot import LoadedModel
-from serve.problems import ApiProblem
-from serve.schemas import LeadIn
 
 from leadml.bundle import load_bundle
-from leadml.explain import _field_sums
+from leadml.explain.reasons import _field_sums
 from leadml.scoring import ScoredColumns, Scorer
+from leadml_serve.batching import Parsed, ScoringQueue, merge_columns, slice_scores
+from leadml_serve.convert import Columns, to_columns
+from leadml_serve.model_slot import LoadedModel
+from leadml_serve.problems import ApiProblem
+from leadml_serve.schemas import LeadIn
 
 NOW = datetime(2025, 1, 1, tzinfo=UTC)
 

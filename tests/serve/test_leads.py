@@ -14,16 +14,16 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
-from serve.app import create_app
-from serve.routes import leads as leads_routes
-from serve.routes.leads import csv_filename
 
 from leadml.batch import RANKED_COLUMNS, RankedBatch, parse_as_of, score_open_leads
 from leadml.config import Config
-from leadml.io import Dataset
-from leadml.pipeline import TrainedModel
+from leadml.data.io import Dataset
+from leadml.model.pipeline import TrainedModel
 from leadml.scoring import Scorer
 from leadml.store import open_store, ranked, ranked_table, write_batch
+from leadml_serve.app import create_app
+from leadml_serve.routes import leads as leads_routes
+from leadml_serve.routes.leads import csv_filename
 from tests.serve.conftest import USER, serve_config
 from tests.store_server import fresh_database, postgres_url  # noqa: F401  (fixture)
 

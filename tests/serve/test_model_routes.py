@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from serve.app import create_app
 
 from leadml.bundle import Bundle
 from leadml.errors import ModelNotFoundError
+from leadml_serve.app import create_app
 from tests.serve.conftest import ADMIN, USER, serve_config
 
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from serve.app import create_app
 
+from leadml_serve.app import create_app
 from tests.serve.conftest import USER, serve_config
 
 

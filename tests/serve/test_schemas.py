@@ -8,13 +8,13 @@ import numpy as np
 import pandas as pd
 import pytest
 from pydantic import BaseModel, ValidationError
-from serve.convert import flat_to_columns
-from serve.schemas import flat_lead_model
 
 from leadml.config import FeatureConfig
+from leadml.data.mapping import DatasetConfig, FlatColumn
 from leadml.features.flat import flat_catalogue, flat_columns, flat_features
 from leadml.features.spec import FeatureSpec, learn_spec
-from leadml.mapping import DatasetConfig, FlatColumn
+from leadml_serve.convert import flat_to_columns
+from leadml_serve.schemas import flat_lead_model
 from tests.flat_export import synthetic_export
 
 DATASET = DatasetConfig(

@@ -5,10 +5,10 @@ from __future__ import annotations
 import hmac
 
 import pytest
-from serve.security import KeyRing, digest, new_key, parse_env_keys, presented_key
 
 from leadml.config import ApiKeyConfig
 from leadml.errors import InputError
+from leadml_serve.security import KeyRing, digest, new_key, parse_env_keys, presented_key
 
 
 def test_new_keys_are_random_and_long() -> None:

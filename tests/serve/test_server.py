@@ -15,13 +15,13 @@ from typing import Any
 
 import httpx2 as httpx
 import pytest
-from serve.resolve import main as resolve_main
-from serve.resolve import resolve, wait_for
-from serve.security import digest
 
 from leadml.config import load_config
 from leadml.errors import ModelNotFoundError
-from leadml.tracking import Promotion, train_and_track
+from leadml.jobs.train import Promotion, train_and_track
+from leadml_serve.resolve import main as resolve_main
+from leadml_serve.resolve import resolve, wait_for
+from leadml_serve.security import digest
 from tests.conftest import fast_config
 from tests.machine import free_port
 
@@ -34,7 +34,7 @@ def running(project: Path, *flags: str) -> Iterator[tuple[str, list[str]]]:
     """`leadml serve FLAGS` in `project`; yields its base URL and, afterwards, its log."""
     port = free_port()
     env = os.environ | {"LEADML_API_KEYS": f"tester:{digest(KEY)}", "OMP_WAIT_POLICY": "PASSIVE"}
-    command = [sys.executable, "-m", "leadml.cli", "serve", "--port", str(port), *flags]
+    command = [sys.executable, "-m", "leadml_serve.cli", "serve", "--port", str(port), *flags]
     server = subprocess.Popen(
         command, cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
@@ -111,7 +111,16 @@ def test_a_worker_that_exits_is_replaced_and_the_replacement_serves(
     log = tmp_path / "server.log"
     with log.open("wb") as out:
         server = subprocess.Popen(
-            [sys.executable, "-m", "leadml.cli", "serve", "--workers", "2", "--port", str(port)],
+            [
+                sys.executable,
+                "-m",
+                "leadml_serve.cli",
+                "serve",
+                "--workers",
+                "2",
+                "--port",
+                str(port),
+            ],
             cwd=registered,
             env=env,
             stdout=out,
@@ -138,7 +147,9 @@ def test_a_worker_that_exits_is_replaced_and_the_replacement_serves(
 def _workers(pid: int) -> list[int]:
     """The server's worker processes (forks of it, unlike the registry lookup)."""
     found = [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    return [p for p in found if b"serve.resolve" not in Path(f"/proc/{p}/cmdline").read_bytes()]
+    return [
+        p for p in found if b"leadml_serve.resolve" not in Path(f"/proc/{p}/cmdline").read_bytes()
+    ]
 
 
 def _wait_for(ready: Callable[[], bool], what: str, seconds: float = 60) -> None:
@@ -175,7 +186,7 @@ def test_the_server_imports_lightgbm_without_scikit_learn_and_scikit_learn_still
     scikit-learn LightGBM would import, and scikit-learn can still be imported later."""
     code = f"""
 import sys
-from serve.server import _import_lightgbm_without_sklearn
+from leadml_serve.server import _import_lightgbm_without_sklearn
 _import_lightgbm_without_sklearn()
 assert "sklearn" not in sys.modules, "scikit-learn was imported"
 import lightgbm

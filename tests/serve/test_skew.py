@@ -8,8 +8,8 @@ import numpy as np
 from fastapi.testclient import TestClient
 
 from leadml import schema
-from leadml.io import Dataset
-from leadml.pipeline import TrainedModel
+from leadml.data.io import Dataset
+from leadml.model.pipeline import TrainedModel
 from leadml.scoring import Scorer
 from tests.serve.conftest import USER
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from serve.app import create_app
 
+from leadml_serve.app import create_app
 from tests.serve.test_leads import app_config, scored_store  # noqa: F401  (fixture)
 
 ASSETS = ("/static/app.js", "/static/app.css")

@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from leadml.data.mapping import DatasetConfig
 from leadml.errors import InputError
 from leadml.features.build import ColumnInfo, Family, Kind
-from leadml.mapping import DatasetConfig
 
 FAMILY_OF_ROLE: dict[str, Family] = {
     "source": "lead_source",

@@ -23,8 +23,8 @@ from typing import Any, NoReturn
 
 import pytest
 import uvicorn
-from serve.app import create_app
 
+from leadml_serve.app import create_app
 from tests.machine import did_not_run, free_port
 from tests.serve.conftest import USER, USER_KEY
 from tests.serve.test_leads import app_config, scored_store  # noqa: F401  (fixture)

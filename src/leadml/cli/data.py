@@ -1,0 +1,134 @@
+"""Data commands: demo-data, validate, summary and init-config."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from leadml.cli.common import console
+from leadml.cli.render import print_frame, print_report
+
+
+def demo_data(
+    out: Annotated[Path, typer.Option(help="Folder to write leads, events and truth into.")] = Path(
+        "data/generated/demo"
+    ),
+    leads: Annotated[int, typer.Option("--leads", min=100, help="Number of leads.")] = 50_000,
+    seed: Annotated[
+        int, typer.Option(help="Random seed: the same seed gives identical files.")
+    ] = 7,
+    fmt: Annotated[str, typer.Option("--format", help="File format: parquet or csv.")] = "parquet",
+    with_defects: Annotated[
+        bool,
+        typer.Option(
+            "--with-defects",
+            help="Inject malformed rows of every kind `leadml validate` catches (for testing).",
+        ),
+    ] = False,
+) -> None:
+    """Generate the built-in synthetic lead funnel (leads, events and ground truth).
+
+    The funnel behaves like a real one: sources differ in volume, quality and cost,
+    stages follow behaviour (IQL/MQL/SQL/PQL), and conversion depends on fit and intent.
+    The truth file holds each lead's true conversion probability; training never reads it.
+
+    Example:  leadml demo-data --leads 50000 --seed 7 --out data/generated/demo
+    """
+    from leadml.data import synth
+
+    funnel = synth.generate_funnel(leads, seed=seed, with_defects=with_defects, progress=True)
+    paths = synth.write_funnel(funnel, out, fmt=fmt)
+    console.print(
+        f"[green]Wrote[/] {len(funnel.leads):,} leads and {len(funnel.events):,} events to {out}"
+    )
+    for path in paths:
+        console.print(f"  {path}")
+
+
+def validate(
+    path: Annotated[Path, typer.Argument(help="Folder holding leads and events (CSV or Parquet).")],
+    all_warnings: Annotated[
+        bool,
+        typer.Option("--all-warnings", help="List every warning row instead of one line per kind."),
+    ] = False,
+) -> None:
+    """Check a data folder against the data contract and report every problem found.
+
+    Each problem names the file, row, column, the bad value and what was expected.
+    Messy categories ('Google Ads', ' Referral ') are normalised and counted.
+    Exit code 1 when there are errors, 0 when there are only warnings.
+    Rows are CSV line numbers (the header is line 1) or 1-based Parquet row numbers.
+
+    Example:  leadml validate data/generated/demo
+    """
+    from leadml.data.validate import validate_folder
+
+    report = validate_folder(path)
+    print_report(report, all_warnings=all_warnings)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def summary(
+    path: Annotated[Path, typer.Argument(help="Folder holding leads and events.")],
+) -> None:
+    """Print a funnel summary: volume, conversion and cost by lead source and by stage.
+
+    Example:  leadml summary data/generated/demo
+    """
+    from leadml.data.io import load_dataset
+    from leadml.data.summary import funnel_summary
+
+    data = load_dataset(path)
+    result = funnel_summary(data.leads, data.events)
+    for title, frame in result.tables():
+        print_frame(frame, title)
+
+
+def init_config(
+    data: Annotated[Path, typer.Argument(help="The flat CRM export (CSV), one row per lead.")],
+    out: Annotated[Path, typer.Option("--out", help="Where to write the draft mapping.")] = Path(
+        "leadml.toml"
+    ),
+    delimiter: Annotated[
+        str | None, typer.Option("--delimiter", help="Field delimiter (default: sniffed).")
+    ] = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace an existing file.")
+    ] = False,
+) -> None:
+    """Write a draft [dataset] mapping for a flat CRM export, every guess marked in a comment.
+
+    It infers each column's type, guesses its role (source, engagement, firmographic,
+    ignore, pii, passthrough) from its name and values, and finds the id, label and
+    created-at columns. Edit it, then run `leadml train --config leadml.toml`.
+
+    Example:  leadml init-config exports/leads.csv --out leadml.toml
+    """
+    from leadml.data.io import atomic_write_text
+    from leadml.data.mapping.draft import draft_config
+    from leadml.errors import InputError
+
+    if not data.exists():
+        raise InputError("file not found", file=data, expected="a CSV export")
+    if out.exists() and not overwrite:
+        raise InputError(
+            "refusing to overwrite an existing file", file=out, expected="--overwrite or --out"
+        )
+    relative = os.path.relpath(data.resolve(), out.resolve().parent)
+    text = draft_config(data, delimiter=delimiter, file_value=relative)
+    atomic_write_text(text, out)
+    guessed = sum(1 for line in text.splitlines() if "guessed" in line)
+    console.print(f"Wrote {out} ({guessed} guesses to check). Edit it, then run:")
+    console.print(f"  leadml train --config {out}")
+
+
+def register(app: typer.Typer) -> None:
+    """Attach the data commands to `app`."""
+    app.command("demo-data")(demo_data)
+    app.command()(validate)
+    app.command()(summary)
+    app.command("init-config")(init_config)

@@ -1,0 +1,194 @@
+"""Rendering for the terminal: tables, validation reports and job outcomes (no logic)."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+from rich.table import Table
+
+from leadml.cli.common import console, err_console
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+def print_frame(df: pd.DataFrame, title: str, *, index: bool = True) -> None:
+    """Render a small DataFrame as a rich table (numbers right-aligned, NaN as '-')."""
+    import pandas as pd
+
+    table = Table(title=title, title_justify="left")
+    frame = df.reset_index() if index else df
+    percent = [("rate" in str(c) or "share" in str(c)) for c in frame.columns]
+    cells = [
+        [pct(v) if pc else fmt(v) for v, pc in zip(row, percent, strict=True)]
+        for row in frame.itertuples(index=False)
+    ]
+    for j, col in enumerate(frame.columns):
+        numeric = pd.api.types.is_numeric_dtype(frame[col])
+        # Values never wrap; spaces instead of underscores let a long header wrap instead.
+        table.add_column(
+            str(col).replace("_", " "),
+            justify="right" if numeric else "left",
+            min_width=max((len(r[j]) for r in cells), default=1),
+        )
+    for row_cells in cells:
+        table.add_row(*row_cells)
+    console.print(table)
+
+
+def pct(value: object) -> str:
+    if isinstance(value, float) and not math.isnan(value):
+        return f"{value:.1%}"
+    return fmt(value)
+
+
+def fmt(value: object) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if isinstance(value, float):
+        if value.is_integer() or abs(value) >= 1000:
+            return f"{value:,.0f}"
+        return f"{value:,.3f}" if abs(value) < 1 else f"{value:,.2f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def print_report(report: object, *, all_warnings: bool) -> None:
+    from leadml.data.validate import ValidationReport
+
+    assert isinstance(report, ValidationReport)
+    for p in report.errors:
+        console.print(f"[red]error[/]   {problem_line(p)}", highlight=False, soft_wrap=True)
+    if all_warnings:
+        for p in report.warnings:
+            console.print(f"[yellow]warning[/] {problem_line(p)}", highlight=False, soft_wrap=True)
+    elif report.warnings:
+        groups: dict[tuple[str, str, str], list[object]] = {}
+        for p in report.warnings:
+            groups.setdefault((p.code, p.file, p.column or "-"), []).append(p)
+        table = Table(title="Warnings (data still loads)", title_justify="left")
+        for col in ("kind", "file", "column", "rows", "first example"):
+            table.add_column(col, justify="right" if col == "rows" else "left", overflow="fold")
+        for (code, file, column), items in groups.items():
+            first = items[0]
+            total = sum(getattr(i, "count", 1) for i in items)
+            example = getattr(first, "value", None)
+            row = getattr(first, "row", None)
+            table.add_row(
+                code.replace("_", " "),
+                file,
+                column,
+                f"{total:,}",
+                ("" if row is None else f"row {row}: ")
+                + ("" if example is None else repr(example)),
+            )
+        console.print(table)
+        console.print("  (run with --all-warnings to list every warning row)")
+    for line in report.notes:
+        console.print(f"  {line}", highlight=False)
+    n_err, n_warn = report.error_count, report.warning_count
+    if report.ok:
+        console.print(f"[green]OK[/]: {report.path} is valid ({n_warn:,} warning(s)).")
+    else:
+        err_console.print(
+            f"[red]Invalid[/]: {n_err:,} error(s), {n_warn:,} warning(s) in {report.path}. "
+            "Fix the rows listed above and run `leadml validate` again."
+        )
+
+
+def problem_line(p: object) -> str:
+    from leadml.data.validate import Problem
+
+    assert isinstance(p, Problem)
+    where = p.file + (f" row {p.row}" if p.row is not None else "")
+    where += f", column {p.column}" if p.column else ""
+    got = "" if p.value is None else f" got {p.value!r};"
+    many = f" [{p.count:,} rows]" if p.count > 1 else ""
+    return f"{where}: {p.code}:{got} expected {p.expected}{many}"
+
+
+def print_train_outcome(outcome: object) -> None:
+    import pandas as pd
+
+    from leadml.jobs.train import TrainOutcome
+
+    assert isinstance(outcome, TrainOutcome)
+    result = outcome.metrics_json()
+    keys = ("roc_auc", "pr_auc", "log_loss", "brier", "ece", "lift_at_10")
+    rows = {"model": result["model"], **result["baselines"]}
+    if result["oracle"] is not None:
+        rows["oracle"] = {
+            "roc_auc": result["oracle"]["roc_auc"],
+            "lift_at_10": result["oracle"]["lift_at_10"],
+        }
+    frame = pd.DataFrame(
+        {name: [vals.get(k, float("nan")) for k in keys] for name, vals in rows.items()},
+        index=list(keys),
+    ).T
+    frame.index.name = "scorer"
+    print_frame(frame, "Test window (scored once)")
+    m = result["model"]
+    console.print(f"ROC AUC 95% interval: {m['roc_auc_ci_low']:.3f} - {m['roc_auc_ci_high']:.3f}")
+    if result["oracle"] is not None:
+        o = result["oracle"]
+        console.print(
+            f"Model/oracle: AUC ratio {o['model_oracle_auc_ratio']:.3f}, "
+            f"top-decile lift ratio {o['model_oracle_lift_ratio']:.3f}"
+        )
+    labels = result["labels"]
+    console.print(
+        f"Labels: {labels['eligible']:,} eligible leads, {labels['positives']:,} converted; "
+        f"excluded {labels['excluded_converted_before_cutoff']:,} converted before the cutoff, "
+        f"censored {labels['censored_window_not_closed']:,} whose window had not closed."
+    )
+    ml = result["mlflow"]
+    state = "[green]promoted to champion[/]" if ml["promoted"] else "[yellow]kept as challenger[/]"
+    gate = ml["gate"]["reason"] if ml["gate"] else "-"
+    console.print(
+        f"MLflow run {ml['run_id']}: {ml['model_name']} version {ml['model_version']} {state}"
+    )
+    console.print(f"Gate: {gate}")
+    console.print(f"Bundle: {result['bundle_path']}   Report: {result['report_path']}")
+
+
+def print_batch_outcome(outcome: object) -> None:
+    from leadml.batch import REASONS_JSON, BatchOutcome, decode_reasons
+
+    assert isinstance(outcome, BatchOutcome)
+    batch = outcome.batch
+    summary = batch.summary()
+    for warning in batch.warnings:
+        err_console.print(f"[yellow]warning[/] {warning}", highlight=False)
+    grades = ", ".join(f"{g} {n:,}" for g, n in summary.grade_counts.items())
+    console.print(
+        f"Scored {summary.leads_scored:,} open leads as of {batch.as_of:%Y-%m-%d %H:%M} UTC "
+        f"with model {batch.model_version} (grades: {batch.grade_mode}); skipped "
+        f"{summary.excluded_converted:,} already converted and "
+        f"{summary.excluded_not_created:,} created later."
+    )
+    console.print(f"Grades: {grades}")
+    if summary.top_sources_a:
+        sources = ", ".join(f"{s} {n:,}" for s, n in summary.top_sources_a)
+        console.print(f"Top sources among A leads: {sources}")
+    table = Table(title="Top 10 leads", title_justify="left", show_lines=True)
+    table.add_column("#", justify="right")
+    table.add_column("company / source / stage", max_width=26, overflow="fold")
+    table.add_column("score", justify="right", no_wrap=True)
+    table.add_column("reasons (+ for, - against)", min_width=36, ratio=1, overflow="fold")
+    for row in batch.frame.head(10).to_dict("records"):
+        reasons = decode_reasons(row[REASONS_JSON])
+        lines = [f"+ {r['text']}" for r in reasons["positive"][:3]]
+        lines += [f"- {r['text']}" for r in reasons["negative"][:1]]
+        table.add_row(
+            str(row["rank"]),
+            f"{fmt(row['company'])}\n[dim]{row['lead_source']} / {row['stage']}[/]",
+            f"{row['score']} {row['grade']}",
+            "\n".join(lines),
+        )
+    console.print(table)
+    if outcome.out_path is not None:
+        console.print(f"Ranked list: {outcome.out_path}")
+    if outcome.batch_id is not None:
+        console.print(f"Scores store: batch {outcome.batch_id} in {outcome.store_url}")

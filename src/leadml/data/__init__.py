@@ -1,0 +1,1 @@
+"""Reading, validating and mapping input tables; the synthetic funnel."""

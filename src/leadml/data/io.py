@@ -1,0 +1,417 @@
+"""Reading lead and event tables (CSV or Parquet) and writing files atomically.
+
+Reading is deliberately raw: CSV columns come back as strings exactly as written, so
+the validator can quote a bad value back to the user. `load_dataset` is the one call
+that returns validated, clean frames.
+"""
+
+from __future__ import annotations
+
+import codecs
+import gzip
+import os
+import re
+import secrets
+import warnings
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from io import BufferedIOBase
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+import pandas as pd
+
+from leadml.errors import InputError
+
+if TYPE_CHECKING:
+    from leadml.data.validate import ValidationReport
+
+TABLE_SUFFIXES = (".parquet", ".csv", ".csv.gz")
+"""File names tried for a table, e.g. leads.parquet, leads.csv, leads.csv.gz."""
+
+NA_TOKENS = ("", "NA", "N/A", "n/a", "NaN", "nan", "NULL", "null", "#N/A", "<NA>")
+"""CSV cells read as missing. 'None' is not one: it is a lead-source label ('direct')."""
+
+DELIMITER_NAMES = {";": "semicolons", "\t": "tabs", "|": "pipes"}
+"""Delimiters recognised in a header that is not comma-separated."""
+
+FileFormat = Literal["csv", "parquet"]
+
+_CHUNK_BYTES = 1 << 24
+_SKIPPED_LINE = re.compile(r"Skipping line (\d+): expected (\d+) fields?, saw (\d+)")
+
+
+@dataclass
+class TableReadError(InputError):
+    """A table file that cannot be read at all; `code` is a validation problem code."""
+
+    code: str = "unreadable"
+
+
+@dataclass(frozen=True)
+class ReadIssue:
+    """A problem found while reading a file that did not stop the read (bad byte, bad line)."""
+
+    code: str
+    row: int | None
+    value: object
+    expected: str
+
+
+@dataclass(frozen=True)
+class RawTable:
+    """A table as stored: CSV columns are strings, Parquet columns keep their types."""
+
+    path: Path
+    frame: pd.DataFrame
+    file_format: FileFormat
+    issues: tuple[ReadIssue, ...] = ()
+    skipped_lines: tuple[int, ...] = ()
+    """CSV lines not in `frame` (unreadable or blank), needed to map rows to line numbers."""
+
+    @property
+    def name(self) -> str:
+        """The file name shown in problems, e.g. 'leads.csv'."""
+        return self.path.name
+
+    def row_numbers(self, positions: np.ndarray) -> np.ndarray:
+        """Map 0-based frame positions to what an editor shows: CSV line or Parquet row."""
+        positions = np.asarray(positions, dtype=np.int64)
+        if self.file_format == "parquet":
+            return positions + 1
+        skipped = np.asarray(self.skipped_lines, dtype=np.int64)
+        # Data rows kept before each skipped line; a row moves down one line per skipped
+        # line at or before it.
+        kept_before = skipped - 2 - np.arange(len(skipped))
+        return positions + 2 + np.searchsorted(kept_before, positions, side="right")
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Validated, clean leads and events, plus the report (warnings) that came with them."""
+
+    leads: pd.DataFrame
+    events: pd.DataFrame
+    report: ValidationReport
+
+
+def find_table(folder: Path, name: str) -> Path:
+    """The single file holding table `name` in `folder` (leads.parquet, leads.csv, ...)."""
+    folder = Path(folder)
+    candidates = [folder / f"{name}{suffix}" for suffix in TABLE_SUFFIXES]
+    found = [path for path in candidates if path.is_file()]
+    names = [path.name for path in candidates]
+    options = f"{', '.join(names[:-1])} or {names[-1]}"
+    if not found:
+        raise TableReadError(
+            f"no {name} table found",
+            file=folder,
+            expected=f"one file named {options} in {folder}",
+            code="missing_file",
+        )
+    if len(found) > 1:
+        raise TableReadError(
+            f"several {name} tables found: {', '.join(p.name for p in found)}",
+            file=folder,
+            expected=f"exactly one of {options}: remove or rename the others",
+            code="missing_file",
+        )
+    return found[0]
+
+
+def read_raw(path: Path) -> RawTable:
+    """Read one CSV or Parquet file as stored, collecting non-fatal read issues.
+
+    Raises `TableReadError` when nothing usable can be read (zero bytes, UTF-16,
+    not a Parquet file).
+    """
+    path = Path(path)
+    if path.stat().st_size == 0:
+        raise TableReadError(
+            "the file is empty (0 bytes)",
+            file=path.name,
+            expected="a header line and at least one data row",
+            code="empty_file",
+        )
+    if path.name.endswith(".parquet"):
+        return _read_parquet(path)
+    return _read_csv(path)
+
+
+def read_table(folder: Path, name: str) -> pd.DataFrame:
+    """Find and read table `name` as stored; any read issue is raised as `TableReadError`."""
+    raw = read_raw(find_table(folder, name))
+    if raw.issues:
+        issue = raw.issues[0]
+        raise TableReadError(
+            f"cannot read the file cleanly ({issue.code})",
+            file=raw.name,
+            row=issue.row,
+            value=issue.value,
+            expected=issue.expected,
+            code=issue.code,
+        )
+    return raw.frame
+
+
+def load_dataset(path: Path, *, now: pd.Timestamp | None = None) -> Dataset:
+    """Validate the leads and events in folder `path` and return them clean.
+
+    Raises `DataValidationError` (carrying the full report) when there is any error.
+    Reads only; never writes.
+    """
+    # Imported here because the validator builds on this module's readers.
+    from leadml.data.validate import DataValidationError, check_folder
+
+    result = check_folder(Path(path), now=now)
+    if not result.report.ok or result.leads is None or result.events is None:
+        raise DataValidationError(result.report)
+    return Dataset(leads=result.leads, events=result.events, report=result.report)
+
+
+def atomic_write_table(df: pd.DataFrame, path: Path) -> Path:
+    """Write `df` as CSV (.csv, .csv.gz) or Parquet (.parquet), all or nothing."""
+    path = Path(path)
+    if path.name.endswith(".parquet"):
+        _atomic_write(path, lambda tmp: df.to_parquet(tmp, index=False))
+    elif path.name.endswith((".csv", ".csv.gz")):
+        gz = path.name.endswith(".gz")
+        _atomic_write(
+            path, lambda tmp: df.to_csv(tmp, index=False, compression="gzip" if gz else None)
+        )
+    else:
+        raise InputError(
+            "unsupported table file type",
+            file=path,
+            expected="a file name ending in .parquet, .csv or .csv.gz",
+        )
+    return path
+
+
+def atomic_write_text(text: str, path: Path) -> Path:
+    """Write UTF-8 text to `path`, all or nothing."""
+    path = Path(path)
+    _atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    return path
+
+
+def _atomic_write(path: Path, write: Callable[[Path], object]) -> None:
+    """Write to a temporary file beside `path`, then rename it over `path` in one step."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    try:
+        write(tmp)
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+# --- Parquet ----------------------------------------------------------------
+
+
+def _read_parquet(path: Path) -> RawTable:
+    try:
+        frame = pd.read_parquet(path, engine="pyarrow")
+    except Exception as exc:  # pyarrow raises several types for a damaged file
+        raise TableReadError(
+            "the file is not a readable Parquet file",
+            file=path.name,
+            value=str(exc)[:200],
+            expected="a Parquet file written by pandas, pyarrow or Spark; export it again",
+            code="bad_encoding",
+        ) from exc
+    return RawTable(path=path, frame=frame.reset_index(drop=True), file_format="parquet")
+
+
+# --- CSV ----------------------------------------------------------------------
+
+
+def _open_bytes(path: Path) -> BufferedIOBase:
+    if path.name.endswith(".gz"):
+        return gzip.GzipFile(path, "rb")
+    return open(path, "rb")
+
+
+def _read_csv(path: Path) -> RawTable:
+    try:
+        return _parse_csv(path)
+    except pd.errors.ParserError as exc:
+        raise TableReadError(
+            "the file is not well-formed CSV",
+            file=path.name,
+            value=str(exc).strip()[:200],
+            expected='well-formed CSV: close every opening double quote (") in a value',
+            code="bad_delimiter",
+        ) from exc
+    except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
+        raise TableReadError(
+            "the file is not a readable gzip file",
+            file=path.name,
+            value=str(exc)[:200],
+            expected="a complete .csv.gz file (compress it again) or a plain .csv",
+            code="bad_encoding",
+        ) from exc
+
+
+def _parse_csv(path: Path) -> RawTable:
+    with _open_bytes(path) as fh:
+        head = fh.read(1 << 16)
+    if not head.strip():
+        raise TableReadError(
+            "the file has no header line",
+            file=path.name,
+            expected="a header line and at least one data row",
+            code="empty_file",
+        )
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise TableReadError(
+            "the file is UTF-16 encoded",
+            file=path.name,
+            row=1,
+            expected="UTF-8 text: re-save the file as 'CSV UTF-8'",
+            code="bad_encoding",
+        )
+    issues: list[ReadIssue] = []
+    encoding_issue = _first_non_utf8(path)
+    if encoding_issue is not None:
+        issues.append(encoding_issue)
+    header = head.decode("utf-8", errors="replace").lstrip("\ufeff").splitlines()[0]
+    sep = ","
+    if "," not in header:
+        counts = {d: header.count(d) for d in DELIMITER_NAMES}
+        best = max(counts, key=lambda d: counts[d])
+        if counts[best]:
+            sep = best
+            issues.append(
+                ReadIssue(
+                    code="bad_delimiter",
+                    row=1,
+                    value=header[:120],
+                    expected=(
+                        f"comma-separated columns; this file is separated by "
+                        f"{DELIMITER_NAMES[best]} ({best!r}): re-export it with ',' as the "
+                        "delimiter"
+                    ),
+                )
+            )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", pd.errors.ParserWarning)
+        frame = pd.read_csv(
+            path,
+            sep=sep,
+            dtype=str,
+            keep_default_na=False,
+            na_values=list(NA_TOKENS),
+            encoding="utf-8-sig",
+            encoding_errors="replace",
+            on_bad_lines="warn",
+            skip_blank_lines=False,
+            compression="infer",
+        )
+    bad_lines: list[int] = []
+    for warning in caught:
+        match = _SKIPPED_LINE.search(str(warning.message))
+        if match is None:
+            continue
+        line, wanted, saw = (int(g) for g in match.groups())
+        bad_lines.append(line)
+        issues.append(
+            ReadIssue(
+                code="bad_delimiter",
+                row=line,
+                value=None,
+                expected=(
+                    f"{wanted} fields separated by {sep!r} like the header, found {saw}: "
+                    f"put values that contain {sep!r} in double quotes"
+                ),
+            )
+        )
+    raw = RawTable(path, frame, "csv", tuple(issues), tuple(sorted(bad_lines)))
+    return _drop_blank_rows(raw)
+
+
+def _drop_blank_rows(raw: RawTable) -> RawTable:
+    """Drop rows whose every cell is empty (blank lines), remembering their line numbers."""
+    frame = raw.frame
+    if frame.shape[1] == 0 or len(frame) == 0:
+        return raw
+    candidates = np.flatnonzero(frame.iloc[:, 0].isna().to_numpy())
+    if len(candidates) == 0:
+        return raw
+    blank = candidates[frame.iloc[candidates].isna().all(axis=1).to_numpy()]
+    if len(blank) == 0:
+        return raw
+    lines = raw.row_numbers(blank)
+    keep = np.ones(len(frame), dtype=bool)
+    keep[blank] = False
+    skipped = tuple(sorted({*raw.skipped_lines, *lines.tolist()}))
+    return RawTable(
+        raw.path,
+        frame.loc[keep].reset_index(drop=True),
+        raw.file_format,
+        raw.issues,
+        skipped,
+    )
+
+
+def _first_non_utf8(path: Path) -> ReadIssue | None:
+    """Find the first byte that is not valid UTF-8, scanning in chunks."""
+    offset, line, carry = 0, 1, b""
+    with _open_bytes(path) as fh:
+        while True:
+            block = fh.read(_CHUNK_BYTES)
+            data = carry + block
+            if not data:
+                return None
+            try:
+                data.decode("utf-8")
+                good = len(data)
+            except UnicodeDecodeError as exc:
+                truncated = exc.reason == "unexpected end of data" and len(data) - exc.start < 4
+                if not (truncated and block):
+                    return _encoding_issue(data, exc.start, offset, line)
+                good = exc.start  # a character split across two chunks
+            line += data.count(b"\n", 0, good)
+            offset += good
+            carry = data[good:]
+            if not block:
+                return None
+
+
+def _encoding_issue(data: bytes, start: int, offset: int, line: int) -> ReadIssue:
+    line += data.count(b"\n", 0, start)
+    newline = data.rfind(b"\n", 0, start)
+    in_line = f"byte {start - newline} of the line, " if newline >= 0 or offset == 0 else ""
+    bad = data[start : start + 1]
+    guess = bad.decode("cp1252", errors="replace")
+    return ReadIssue(
+        code="bad_encoding",
+        row=line,
+        value=f"0x{bad.hex().upper()}",
+        expected=(
+            f"UTF-8 text: byte 0x{bad.hex().upper()} on line {line} ({in_line}file offset "
+            f"{offset + start:,}) is not UTF-8 (in latin-1/cp1252 it would be {guess!r}); "
+            "re-save the file as UTF-8 ('CSV UTF-8' in Excel)"
+        ),
+    )
+
+
+__all__ = [
+    "NA_TOKENS",
+    "TABLE_SUFFIXES",
+    "Dataset",
+    "RawTable",
+    "ReadIssue",
+    "TableReadError",
+    "atomic_write_table",
+    "atomic_write_text",
+    "find_table",
+    "load_dataset",
+    "read_raw",
+    "read_table",
+]

@@ -1,0 +1,1 @@
+"""Exact TreeSHAP for LightGBM and reasons grouped by business field."""

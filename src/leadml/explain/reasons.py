@@ -1,0 +1,377 @@
+"""Explanations: exact TreeSHAP contributions turned into reasons a salesperson can read.
+
+Units, stated once and used everywhere:
+
+- `contribution` is in **log-odds** of the *uncalibrated* model score. For every lead the
+  contributions plus the bias (expected value) sum exactly to the model's raw score.
+- `probability_delta` is an **approximation** in calibrated probability: how much lower
+  the lead's probability would be without this reason, computed through the logistic
+  link around the lead's calibrated probability p: sigma(logit(p)) - sigma(logit(p) - c).
+  Deltas of several reasons do not add up; contributions do.
+
+Engineered columns are grouped back into the business field they come from (all
+`demo_request` counts and recencies form one "demo_request events" reason), so a
+reason list never repeats one fact in five disguises. A field's contribution is the
+sum of its columns' contributions; its sentence describes its strongest column.
+
+Speed: contributions come from `leadml.explain.treeshap.TreeShap` (the same values as LightGBM's
+`pred_contrib`, many times faster), built once per booster. `Explainer(bundle)` holds a
+bundle's TreeShap and field map for reuse across requests and threads; `reasons` picks
+the reasons for all leads at once with array operations and only builds the output
+dicts in Python.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import weakref
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+
+from leadml.errors import InputError
+from leadml.explain.treeshap import TreeShap, UnsupportedModelError
+from leadml.features.describe import describe
+from leadml.features.spec import FeatureSpec
+
+if TYPE_CHECKING:
+    from leadml.bundle import Bundle
+
+RawFeatures = pd.DataFrame | Mapping[str, np.ndarray | Sequence[Any]]
+"""Unencoded feature values per lead: a `build_features` frame, or column name -> values
+(the serving path's columns, without a frame)."""
+Reasons = dict[str, list[dict[str, Any]]]
+"""One lead's reasons: {"positive": [...], "negative": [...]}, each reason a dict with
+field, feature, value, contribution, probability_delta and text."""
+
+
+@dataclass(frozen=True)
+class FieldMap:
+    """Engineered columns grouped by the business field they come from."""
+
+    fields: tuple[str, ...]
+    matrix: np.ndarray
+    """(n_columns, n_fields) 0/1 matrix: column j belongs to field k."""
+
+    @classmethod
+    def from_spec(cls, spec: FeatureSpec) -> FieldMap:
+        fields = tuple(dict.fromkeys(c.field for c in spec.columns))
+        index = {f: k for k, f in enumerate(fields)}
+        matrix = np.zeros((len(spec.columns), len(fields)))
+        for j, column in enumerate(spec.columns):
+            matrix[j, index[column.field]] = 1.0
+        return cls(fields, matrix)
+
+    def members(self) -> np.ndarray:
+        """(n_fields, most columns in a field) column indices per field, in column order,
+        padded with -1."""
+        columns = [np.flatnonzero(self.matrix[:, k]) for k in range(len(self.fields))]
+        out = np.full((len(columns), max((len(c) for c in columns), default=0)), -1)
+        for k, found in enumerate(columns):
+            out[k, : len(found)] = found
+        return out
+
+
+def _field_sums(per_column: np.ndarray, members: np.ndarray) -> np.ndarray:
+    """(n, n_fields) sums of each field's columns, added in column order one slot at a time.
+
+    Not a matrix product: BLAS picks its kernel (and so its rounding) by the number of
+    rows, and a lead's reasons must not change in the last bit with the size of the batch
+    it was scored in (the API scores concurrent requests together).
+    """
+    gathered = np.where(members >= 0, per_column[:, np.maximum(members, 0)], 0.0)
+    total = gathered[:, :, 0].copy()
+    for slot in range(1, gathered.shape[2]):
+        total += gathered[:, :, slot]
+    return total
+
+
+_TREESHAP: weakref.WeakKeyDictionary[lgb.Booster, tuple[tuple[int, int], TreeShap | None]] = (
+    weakref.WeakKeyDictionary()
+)
+_TREESHAP_LOCK = threading.Lock()
+
+
+def treeshap_for(booster: lgb.Booster) -> TreeShap | None:
+    """The booster's TreeShap, built on first use and kept while the booster lives (None
+    for a model TreeShap does not support). Adding or rolling back trees rebuilds it;
+    editing leaf values in place (`set_leaf_output`) is not noticed."""
+    key = (booster.num_trees(), booster.best_iteration)
+    with _TREESHAP_LOCK:
+        cached = _TREESHAP.get(booster)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    shap: TreeShap | None
+    try:
+        shap = TreeShap.from_booster(booster)
+    except UnsupportedModelError:
+        shap = None
+    with _TREESHAP_LOCK:
+        _TREESHAP[booster] = (key, shap)
+    return shap
+
+
+def contributions(
+    booster: lgb.Booster, X: pd.DataFrame | np.ndarray, *, num_threads: int = 1
+) -> np.ndarray:
+    """Exact TreeSHAP: (n, n_features + 1), last column the bias.
+
+    Values are log-odds of the raw model score; each row sums to `raw_score`. They equal
+    LightGBM's `pred_contrib` (which this falls back to for models TreeShap does not
+    support). `X` is the encoded frame or the model matrix (categoricals as codes).
+    """
+    shap = treeshap_for(booster)
+    if shap is None:
+        return np.asarray(booster.predict(X, pred_contrib=True), dtype=np.float64)
+    return shap.contributions(X, num_threads=num_threads)
+
+
+def probability_delta(p: np.ndarray, contribution: np.ndarray) -> np.ndarray:
+    """Approximate probability change from one contribution, via the logistic link at p."""
+    p = np.clip(p, 1e-9, 1 - 1e-9)
+    logit = np.log(p / (1 - p))
+    return p - 1.0 / (1.0 + np.exp(-(logit - contribution)))
+
+
+class Explainer:
+    """A bundle's explanation machinery, built once: its booster's TreeShap and its
+    column-to-field map. Holds no per-call state, so one object serves every request and
+    thread."""
+
+    def __init__(self, bundle: Bundle) -> None:
+        self.bundle = bundle
+        self.treeshap = treeshap_for(bundle.booster)
+        self._reasoner = _Reasoner(bundle.spec)
+
+    @property
+    def fields(self) -> FieldMap:
+        """The spec's columns grouped by business field."""
+        return self._reasoner.fields
+
+    def contributions(self, X: pd.DataFrame | np.ndarray, *, num_threads: int = 1) -> np.ndarray:
+        """Exact TreeSHAP of the encoded leads (see `contributions`)."""
+        if self.treeshap is None:
+            return contributions(self.bundle.booster, X)
+        return self.treeshap.contributions(X, num_threads=num_threads)
+
+    def explain(
+        self,
+        X: pd.DataFrame | np.ndarray,
+        raw_features: RawFeatures,
+        probability: np.ndarray,
+        *,
+        top_k: int = 3,
+        num_threads: int = 1,
+    ) -> list[Reasons]:
+        """Reasons for encoded leads `X` whose raw values are `raw_features`."""
+        contrib = self.contributions(X, num_threads=num_threads)
+        return self.reasons(contrib, raw_features, probability, top_k=top_k)
+
+    def reasons(
+        self,
+        contrib: np.ndarray,
+        raw_features: RawFeatures,
+        probability: np.ndarray,
+        *,
+        top_k: int = 3,
+    ) -> list[Reasons]:
+        """Top positive and negative reasons per lead, each grouped by business field.
+
+        `raw_features` holds the unencoded feature values (the words in the sentence), as
+        a frame or as column name -> values; `contrib` comes from `contributions` on the
+        encoded matrix of the same leads.
+        """
+        return self._reasoner.reasons(contrib, raw_features, probability, top_k)
+
+
+def reasons(
+    contrib: np.ndarray,
+    raw_features: RawFeatures,
+    probability: np.ndarray,
+    spec: FeatureSpec,
+    *,
+    top_k: int = 3,
+) -> list[Reasons]:
+    """Top positive and negative reasons per lead (see `Explainer.reasons`), for callers
+    that hold a spec rather than a bundle."""
+    return _Reasoner(spec).reasons(contrib, raw_features, probability, top_k)
+
+
+class _Reasoner:
+    """Picks reasons for many leads at once: array operations choose the fields and their
+    strongest columns; Python only builds the output and describes distinct values."""
+
+    def __init__(self, spec: FeatureSpec) -> None:
+        self.spec = spec
+        self.fields = FieldMap.from_spec(spec)
+        self._names = spec.names
+        self._members = self.fields.members()
+        self._column_names = np.array(self._names, dtype=object)
+        self._field_names = np.array(self.fields.fields, dtype=object)
+
+    def reasons(
+        self,
+        contrib: np.ndarray,
+        raw_features: RawFeatures,
+        probability: np.ndarray,
+        top_k: int,
+    ) -> list[Reasons]:
+        """See `Explainer.reasons`."""
+        if top_k < 0:
+            raise ValueError(f"top_k must be at least 0, got {top_k}")
+        names = self._names
+        contrib = np.asarray(contrib, dtype=np.float64)
+        if contrib.ndim != 2 or contrib.shape[1] < len(names):
+            raise ValueError(
+                f"contributions of shape {contrib.shape} do not cover the spec's "
+                f"{len(names)} columns"
+            )
+        n = contrib.shape[0]
+        probability = np.asarray(probability, dtype=np.float64).reshape(-1)
+        if len(probability) != n:
+            raise ValueError(f"{len(probability)} probabilities for {n} leads")
+        if n == 0:
+            return []
+        per_column = contrib[:, : len(names)]
+        per_field = _field_sums(per_column, self._members)
+        # Largest first (stable on ties); negatives are read from the other end.
+        order = np.argsort(-per_field, axis=1, kind="stable")
+        k = min(top_k, order.shape[1])
+        picks = np.concatenate([order[:, :k], order[:, ::-1][:, :k]], axis=1)
+        picked = np.take_along_axis(per_field, picks, axis=1)
+        keep = np.concatenate([picked[:, :k] > 0, picked[:, k:] < 0], axis=1)
+        # The strongest column (first largest |contribution|) inside each picked field.
+        candidates = self._members[picks]
+        strength = np.abs(per_column)[np.arange(n)[:, None, None], np.maximum(candidates, 0)]
+        strength = np.where(candidates >= 0, strength, -np.inf)
+        strongest = np.take_along_axis(candidates, strength.argmax(axis=2)[..., None], axis=2)
+        delta = probability_delta(np.broadcast_to(probability[:, None], picked.shape), picked)
+
+        rows, slots = np.nonzero(keep)  # lead by lead, positives before negatives
+        columns = strongest[rows, slots, 0]
+        values, texts = self._words(raw_features, rows, columns, n)
+        out: list[Reasons] = [{"positive": [], "negative": []} for _ in range(n)]
+        sides = ["positive"] * k + ["negative"] * k
+        for i, side, field, feature, value, contribution, change, text in zip(
+            rows.tolist(),
+            [sides[s] for s in slots.tolist()],
+            self._field_names[picks[rows, slots]].tolist(),
+            self._column_names[columns].tolist(),
+            values,
+            picked[rows, slots].tolist(),
+            delta[rows, slots].tolist(),
+            texts,
+            strict=True,
+        ):
+            out[i][side].append(
+                {
+                    "field": field,
+                    "feature": feature,
+                    "value": value,
+                    "contribution": contribution,
+                    "probability_delta": change,
+                    "text": text,
+                }
+            )
+        return out
+
+    def _words(
+        self, raw: RawFeatures, rows: np.ndarray, columns: np.ndarray, n: int
+    ) -> tuple[list[object], list[str]]:
+        """The JSON-friendly value and the sentence of each reason (lead rows[r], column
+        columns[r]). Each distinct value of a column is described once."""
+        values: list[object] = [None] * len(rows)
+        texts: list[str] = [""] * len(rows)
+        for j in np.unique(columns).tolist():
+            name = self._names[j]
+            column = _column(raw, name, n)
+            where = np.flatnonzero(columns == j)
+            said: dict[object, tuple[object, str]] = {}
+            for r, i in zip(where.tolist(), rows[where].tolist(), strict=True):
+                value = column[i]
+                key = _key(value) if isinstance(value, float) else value
+                try:
+                    words = said.get(key)
+                except TypeError:  # unhashable: describe it every time
+                    key, words = _UNHASHABLE, None
+                if words is None:
+                    words = (_plain(value), describe(name, value, self.spec))
+                    if key is not _UNHASHABLE:
+                        said[key] = words
+                values[r], texts[r] = words
+        return values, texts
+
+
+def _key(value: float) -> object:
+    """A cache key for a float telling apart exactly the values `describe` may tell
+    apart: all NaNs are alike, 0.0 and -0.0 are not."""
+    if value != value:
+        return _NAN
+    if value == 0.0:
+        return (_ZERO, math.copysign(1.0, value))
+    return value
+
+
+def _column(raw: RawFeatures, name: str, n: int) -> list[object]:
+    """One raw feature column as Python objects (as a frame's `to_numpy(object)` gives
+    them), checked to be present and to hold one value per lead."""
+    if isinstance(raw, pd.DataFrame):
+        if name not in raw.columns:
+            raise InputError(
+                "raw feature column missing", column=name, expected="build_features output"
+            )
+        values = raw[name].to_numpy(dtype=object).tolist()
+    else:
+        if name not in raw:
+            raise InputError(
+                "raw feature column missing", column=name, expected="feature_columns output"
+            )
+        column = raw[name]
+        values = column.tolist() if isinstance(column, np.ndarray) else list(column)
+    if len(values) != n:
+        raise InputError(
+            f"raw feature column has {len(values)} values for {n} leads",
+            column=name,
+            expected="one value per lead",
+        )
+    return values
+
+
+_NAN = object()
+"""Stands for every NaN in a description cache (NaN != NaN, so it cannot key a dict)."""
+_ZERO = object()
+_UNHASHABLE = object()
+
+
+def _plain(value: object) -> object:
+    """A JSON-friendly scalar: numpy numbers become Python numbers, NaN becomes None."""
+    if value is None:
+        return None
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and value != value:  # NaN
+        return None
+    return value
+
+
+def explain(
+    leads: pd.DataFrame,
+    events: pd.DataFrame,
+    model: Bundle,
+    *,
+    as_of: pd.Timestamp | None = None,
+    top_k: int = 3,
+) -> pd.DataFrame:
+    """Score leads and explain each score: one row per lead with probability and reasons.
+
+    Without `as_of`, each lead is scored at the bundle's own cutoff (created_at +
+    observation_days), as in training. With `as_of`, every lead is scored at that moment.
+    """
+    from leadml.scoring import Scorer
+
+    return Scorer(model).score(leads, events, as_of=as_of, explain=True, top_k=top_k).frame

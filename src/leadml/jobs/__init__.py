@@ -1,0 +1,1 @@
+"""Orchestration: train, score, retrain and drift wire the pure stages to I/O."""

@@ -1,0 +1,322 @@
+"""Headless retraining for schedulers, and the gate steps the retraining notebook shares.
+
+`retrain` runs, in order: validate the new data (stop on errors), train, gate, promote
+or keep the champion, and optionally tell a running server to reload. Its outcome maps
+to the exit code of `leadml retrain`:
+
+| code | outcome |
+|---|---|
+| 0 | promoted: the new version is the champion (and the server reloaded, if asked) |
+| 1 | failure: training failed, or the model was promoted but the server did not reload |
+| 3 | kept the champion: the new version failed the gate and stays the challenger |
+| 4 | data invalid: validation found errors, nothing was trained |
+
+The reload is `POST <url>/v1/model/reload` with `Authorization: Bearer <admin key>`; the
+server answers 200 with `{"model_version": ..., "previous_version": ...}` or an error
+status with a JSON problem body, whose title and detail are reported.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import IntEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+import pandas as pd
+
+from leadml import schema
+from leadml.config import Config
+from leadml.errors import InputError, LeadmlError
+
+if TYPE_CHECKING:
+    from leadml.bundle import Bundle
+    from leadml.data.validate import ValidationReport
+    from leadml.jobs.train import TrainOutcome
+    from leadml.model.pipeline import TrainedModel
+    from leadml.tracking.registry import GateResult
+
+RELOAD_PATH: Final = "/v1/model/reload"
+JOB_TAG: Final = "leadml.job"
+
+
+class RetrainStatus(IntEnum):
+    """The outcome of `leadml retrain`; the value is the process exit code."""
+
+    PROMOTED = 0
+    FAILED = 1
+    KEPT_CHAMPION = 3
+    DATA_INVALID = 4
+
+    @property
+    def label(self) -> str:
+        """A lower-case name for logs and JSON: promoted, failed, kept_champion, ..."""
+        return self.name.lower()
+
+
+class ReloadError(LeadmlError):
+    """The server did not confirm the reload (unreachable, refused, or a bad answer)."""
+
+
+@dataclass(frozen=True)
+class ReloadTarget:
+    """Where and how to ask a running server to reload its model."""
+
+    url: str
+    """The server's base URL, e.g. http://127.0.0.1:8000 (the path is added)."""
+    admin_key: str = field(repr=False)
+    timeout: float = 30.0
+
+    def __post_init__(self) -> None:
+        if not self.url.startswith(("http://", "https://")):
+            raise InputError(
+                "bad reload URL", column="--reload-url", value=self.url, expected="http(s)://..."
+            )
+        if not self.admin_key:
+            raise InputError(
+                "a reload needs the server's admin key",
+                column="--admin-key",
+                expected="--admin-key KEY or the LEADML_ADMIN_KEY environment variable",
+            )
+
+
+@dataclass(frozen=True)
+class ReloadResult:
+    """The server's confirmation of a reload."""
+
+    model_version: str
+    previous_version: str | None
+
+
+def reload_server(target: ReloadTarget) -> ReloadResult:
+    """POST the reload request; raise `ReloadError` unless the server confirms it."""
+    url = target.url.rstrip("/") + RELOAD_PATH
+    request = urllib.request.Request(
+        url,
+        data=b"{}",
+        method="POST",
+        headers={
+            "Authorization": f"Bearer {target.admin_key}",
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+        },
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=target.timeout) as response:
+            body = response.read()
+    except urllib.error.HTTPError as exc:
+        problem = _problem(exc.read())
+        raise ReloadError(
+            f"the server at {url} refused to reload: HTTP {exc.code}"
+            + (f" ({problem})" if problem else "")
+        ) from None
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise ReloadError(f"cannot reach the server at {url}: {reason}") from None
+    try:
+        answer = json.loads(body)
+        version = answer["model_version"]
+    except (ValueError, KeyError, TypeError):
+        raise ReloadError(
+            f"the server at {url} answered without a model_version: {body[:200]!r}"
+        ) from None
+    previous = answer.get("previous_version")
+    return ReloadResult(str(version), None if previous is None else str(previous))
+
+
+def _problem(body: bytes) -> str:
+    """'title: detail' from a JSON problem body, or the start of a non-JSON body."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return body[:200].decode("utf-8", "replace").strip()
+    if not isinstance(data, dict):
+        return str(data)[:200]
+    parts = [str(data[k]) for k in ("title", "detail") if data.get(k)]
+    return ": ".join(parts) if parts else json.dumps(data)[:200]
+
+
+@dataclass(frozen=True)
+class RetrainResult:
+    """What happened, with the evidence: the validation report, the run, the reload."""
+
+    status: RetrainStatus
+    report: ValidationReport
+    outcome: TrainOutcome | None = None
+    reload: ReloadResult | None = None
+    error: str | None = None
+    notes: tuple[str, ...] = ()
+
+    @property
+    def exit_code(self) -> int:
+        """The process exit code of `leadml retrain` (see the module docstring)."""
+        return int(self.status)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The `--metrics-out` JSON: the training result (if any) plus the retrain outcome."""
+        base = {} if self.outcome is None else self.outcome.metrics_json()
+        return base | {
+            "retrain": {
+                "status": self.status.label,
+                "exit_code": self.exit_code,
+                "validation": {
+                    "errors": self.report.error_count,
+                    "warnings": self.report.warning_count,
+                },
+                "reload": None
+                if self.reload is None
+                else {
+                    "model_version": self.reload.model_version,
+                    "previous_version": self.reload.previous_version,
+                },
+                "error": self.error,
+                "notes": list(self.notes),
+            }
+        }
+
+
+def retrain(
+    data_dir: Path,
+    config: Config,
+    *,
+    reload: ReloadTarget | None = None,
+    on_step: Callable[[str], None] | None = None,
+    on_round: Callable[[int, int], None] | None = None,
+) -> RetrainResult:
+    """Validate, train, gate, promote or keep, and (when promoted) ask the server to reload.
+
+    Raises on a training failure (exit code 1); a failed reload after a promotion is
+    returned as `FAILED` with the outcome, since the registry has already changed.
+    """
+    from leadml.data.io import Dataset
+    from leadml.data.validate import check_folder
+    from leadml.jobs.train import Promotion, train_and_track
+
+    step = on_step or (lambda _msg: None)
+    step("validating the new data")
+    checked = check_folder(Path(data_dir))
+    if not checked.report.ok or checked.leads is None or checked.events is None:
+        return RetrainResult(RetrainStatus.DATA_INVALID, checked.report)
+    dataset = Dataset(leads=checked.leads, events=checked.events, report=checked.report)
+    outcome = train_and_track(
+        data_dir,
+        config,
+        promotion=Promotion.GATE,
+        on_step=step,
+        on_round=on_round,
+        dataset=dataset,
+    )
+    _tag(config, outcome.run_id, {JOB_TAG: "retrain"})
+    if not outcome.promoted:
+        return RetrainResult(RetrainStatus.KEPT_CHAMPION, checked.report, outcome)
+    if reload is None:
+        return RetrainResult(RetrainStatus.PROMOTED, checked.report, outcome)
+    step("asking the server to reload")
+    try:
+        answer = reload_server(reload)
+    except ReloadError as exc:
+        _tag(config, outcome.run_id, {"leadml.reload": f"failed: {exc}"[:5000]})
+        return RetrainResult(RetrainStatus.FAILED, checked.report, outcome, error=str(exc))
+    _tag(config, outcome.run_id, {"leadml.reload": f"ok: serving {answer.model_version}"})
+    notes: tuple[str, ...] = ()
+    if answer.model_version != outcome.model_version:
+        notes = (
+            f"the server now serves version {answer.model_version}, not the new champion "
+            f"{outcome.model_version}: check which model reference it loads",
+        )
+    return RetrainResult(RetrainStatus.PROMOTED, checked.report, outcome, answer, notes=notes)
+
+
+def promote_if_passed(outcome: TrainOutcome, config: Config) -> GateResult:
+    """Promote a challenger registered with `Promotion.NEVER` if it passed its gate.
+
+    This is the gate `leadml train` and `leadml retrain` apply, decided when the run was
+    gated; it refuses when the champion has changed since (the decision would be stale).
+    """
+    from leadml.tracking.registry import CHAMPION, alias_version, client_for, promote
+
+    decision = outcome.gate
+    if decision is None:
+        raise LeadmlError(f"run {outcome.run_id} has no gate decision to apply")
+    client = client_for(config)
+    current = alias_version(client, outcome.model_name, CHAMPION)
+    if current != decision.champion_version and current != outcome.model_version:
+        raise LeadmlError(
+            f"the champion changed from version {decision.champion_version} to {current} "
+            f"since version {outcome.model_version} was gated; retrain to gate it again"
+        )
+    if decision.passed and current != outcome.model_version:
+        promote(client, outcome.model_name, outcome.model_version)
+        _tag(config, outcome.run_id, {"leadml.promoted": "true"})
+    return decision
+
+
+@dataclass(frozen=True)
+class ChampionComparison:
+    """Challenger and champion scored on the challenger's test window, side by side."""
+
+    frame: pd.DataFrame
+    """Per test lead (index lead_id): label, challenger, champion, lead_source."""
+    metrics: pd.DataFrame
+    """Headline metrics, one row per model."""
+    by_source: pd.DataFrame
+    """Per lead source: leads, conversions, and each model's ROC AUC."""
+
+
+def compare_with_champion(
+    trained: TrainedModel, champion: Bundle, leads: pd.DataFrame, events: pd.DataFrame
+) -> ChampionComparison:
+    """Re-score the champion with its own bundle on the challenger's test window."""
+    from leadml.model.evaluate import breakdown, compare_table, headline_metrics
+    from leadml.scoring import Scorer
+
+    tf = trained.test_frame
+    test_leads = leads[leads[schema.LEAD_ID].isin(tf.index)]
+    scored = Scorer(champion).score(
+        test_leads, events, cutoff=tf["cutoff"].rename(None), explain=False
+    )
+    champion_p = scored.frame["probability"].reindex(tf.index).to_numpy(dtype="float64")
+    frame = pd.DataFrame(
+        {
+            "label": tf["label"].to_numpy(),
+            "challenger": tf["model"].to_numpy(),
+            "champion": champion_p,
+            "lead_source": tf["lead_source"].to_numpy(),
+        },
+        index=tf.index,
+    )
+    y = frame["label"].to_numpy()
+    names = {"challenger": "challenger", "champion": f"champion (v{champion.version or '?'})"}
+    metrics = compare_table(
+        {
+            label: headline_metrics(y, frame[key].to_numpy(), n_boot=0)
+            for key, label in names.items()
+        }
+    )
+    parts = {
+        key: breakdown(y, frame[key].to_numpy(), frame["lead_source"].rename("lead_source"))
+        for key in names
+    }
+    first = parts["challenger"]
+    by_source = pd.DataFrame(
+        {
+            "leads": first["n"],
+            "conversions": first["positives"],
+            "challenger_auc": first["roc_auc"],
+            "champion_auc": parts["champion"]["roc_auc"].reindex(first.index),
+        }
+    )
+    by_source["difference"] = by_source["challenger_auc"] - by_source["champion_auc"]
+    return ChampionComparison(frame=frame, metrics=metrics, by_source=by_source)
+
+
+def _tag(config: Config, run_id: str, tags: dict[str, str]) -> None:
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=config.tracking_uri)
+    for key, value in tags.items():
+        client.set_tag(run_id, key, value)

@@ -1,0 +1,1 @@
+"""Labels, split, leakage guard, fit, calibration, baselines and evaluation: pure, no I/O."""

@@ -1,0 +1,1 @@
+"""Drift profiles and reports; insights for the notebooks."""

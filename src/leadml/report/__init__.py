@@ -1,0 +1,1 @@
+"""PNG plots and the one-page run report."""

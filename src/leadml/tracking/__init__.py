@@ -1,0 +1,1 @@
+"""MLflow: the registry, its aliases, and run logging."""

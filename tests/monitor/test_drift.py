@@ -1,0 +1,220 @@
+"""Drift core: PSI, binned profiles, the reference stored with a model, the comparison."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from leadml.config import FeatureConfig
+from leadml.errors import LeadmlError
+from leadml.features.spec import FeatureColumn, FeatureSpec
+from leadml.model.pipeline import TrainedModel
+from leadml.monitor.drift import (
+    EPSILON,
+    MISSING,
+    OTHER,
+    PSI_ALERT,
+    REFERENCE_KEY,
+    SCORE,
+    Current,
+    Profile,
+    Reference,
+    build_reference,
+    calibration_check,
+    compare,
+    profile,
+    psi,
+    status,
+)
+
+
+def test_psi_is_zero_for_identical_shares_and_matches_the_formula() -> None:
+    shares = np.array([0.2, 0.3, 0.5])
+    assert psi(shares, shares) == 0.0
+    current = np.array([0.1, 0.3, 0.6])
+    expected = (0.1 - 0.2) * math.log(0.1 / 0.2) + (0.6 - 0.5) * math.log(0.6 / 0.5)
+    assert psi(shares, current) == pytest.approx(expected)
+    assert psi(shares, current) == pytest.approx(psi(current, shares))  # symmetric
+
+
+def test_psi_floors_empty_bins_instead_of_dividing_by_zero() -> None:
+    value = psi(np.array([1.0, 0.0]), np.array([0.9, 0.1]))
+    floor = (0.9 - 1.0) * math.log(0.9) + (0.1 - EPSILON) * math.log(0.1 / EPSILON)
+    assert value == pytest.approx(floor)
+    with pytest.raises(ValueError, match="bins differ"):
+        psi(np.array([1.0]), np.array([0.5, 0.5]))
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(0.0, "stable"), (0.099, "stable"), (0.1, "watch"), (0.2499, "watch"), (0.25, "alert")],
+)
+def test_status_thresholds(value: float, expected: str) -> None:
+    assert status(value) == expected
+
+
+def test_status_uses_the_configured_alert_threshold() -> None:
+    assert status(0.2, alert=0.15) == "alert"
+    assert status(0.3, alert=0.5) == "watch"
+
+
+def test_numeric_profile_bins_deciles_right_closed_with_a_missing_bin() -> None:
+    values = np.r_[np.arange(1.0, 101.0), [np.nan] * 25]
+    p = profile("x", "numeric", values)
+    assert len(p.edges) == 9
+    assert p.edges[0] == pytest.approx(10.9)
+    assert len(p.shares) == len(p.edges) + 2
+    assert p.shares[-1] == pytest.approx(25 / 125)
+    assert sum(p.shares) == pytest.approx(1.0)
+    labels = p.bin_labels()
+    assert labels[0].startswith("<=") and labels[-2].startswith(">") and labels[-1] == MISSING
+    # Right-closed: a value equal to an edge falls in the bin that ends at it.
+    counts = p.counts(np.array([p.edges[0], p.edges[0] + 1e-9, -5.0, np.nan]))
+    assert counts[0] == 2 and counts[1] == 1 and counts[-1] == 1
+
+
+def test_numeric_profile_merges_equal_edges_of_a_point_mass() -> None:
+    values = np.r_[np.zeros(80), np.arange(1.0, 21.0)]
+    p = profile("count", "numeric", values)
+    assert p.edges[0] == 0.0
+    assert len(set(p.edges)) == len(p.edges)
+    assert p.shares[0] == pytest.approx(0.8)
+
+
+def test_all_missing_numeric_profile_has_one_bin_and_missing() -> None:
+    p = profile("never", "numeric", np.full(10, np.nan))
+    assert p.edges == () and p.shares == (0.0, 1.0)
+    assert p.bin_labels() == ["all values", MISSING]
+
+
+def test_categorical_profile_bins_named_levels_other_and_missing() -> None:
+    values = pd.Series(["a", "a", "b", "c", None, "a"], dtype="str")
+    p = profile("source", "categorical", values, levels=("a", "b", "unknown"))
+    assert p.bin_labels() == ["a", "b", "unknown", OTHER, MISSING]
+    assert p.shares == pytest.approx((3 / 6, 1 / 6, 0.0, 1 / 6, 1 / 6))
+    assert p.seen == ("a", "b", "c")  # every raw level, most common first
+    assert p.seen_shares == pytest.approx((3 / 6, 1 / 6, 1 / 6))
+    assert p.distribution(["d", "d", None, "a"]) == pytest.approx([0.25, 0, 0, 0.5, 0.25])
+    assert p.distribution([]) == pytest.approx([0, 0, 0, 0, 0])
+
+
+def test_profiles_round_trip_through_json() -> None:
+    numeric = profile("x", "numeric", np.array([1.0, 2.0, np.nan, 4.0]))
+    categorical = profile("s", "categorical", ["a", "b", None], levels=("a", "unknown"))
+    reference = Reference(features=(numeric, categorical), score=numeric, window={"leads": "3"})
+    data = json.loads(json.dumps(reference.to_dict()))
+    assert Reference.from_dict(data) == reference
+    assert Profile.from_dict(numeric.to_dict()) == numeric
+
+
+def test_unsupported_reference_version_is_a_clear_error() -> None:
+    with pytest.raises(LeadmlError, match="unsupported drift reference version"):
+        Reference.from_dict({"version": 99, "features": [], "score": {}})
+
+
+def _spec() -> FeatureSpec:
+    return FeatureSpec(
+        columns=(
+            FeatureColumn(
+                "lead_source",
+                "categorical",
+                "lead_source",
+                "lead_source",
+                ("ads", "web", "unknown"),
+            ),
+            FeatureColumn("employees_log", "numeric", "firmographics", "employees"),
+        ),
+        config=FeatureConfig(),
+    )
+
+
+def _raw(sources: list[str | None], employees: list[float]) -> pd.DataFrame:
+    index = pd.Index([f"L{i}" for i in range(len(sources))], name="lead_id")
+    return pd.DataFrame(
+        {"lead_source": pd.Series(sources, dtype="str").array, "employees_log": employees},
+        index=index,
+    )
+
+
+def test_compare_flags_a_new_source_and_keeps_stable_features_stable() -> None:
+    rng = np.random.default_rng(0)
+    spec = _spec()
+    train = _raw(["ads", "web"] * 500, list(rng.normal(3, 1, 1000)))
+    reference = build_reference(train, spec, rng.uniform(0, 0.3, 1000))
+    sources: list[str | None] = ["ads", "web"] * 350 + ["review"] * 300
+    current = Current(
+        raw=_raw(sources, list(rng.normal(3, 1, 1000))),
+        probability=rng.uniform(0, 0.3, 1000),
+        labels=None,
+        counts={"leads": 1000, "scored": 1000},
+    )
+    report = compare(reference, current, spec)
+    assert report.psi.index[0] == "lead_source"
+    assert report.psi.loc["lead_source", "status"] == "alert"
+    assert report.psi.loc["employees_log", "psi"] < 0.1
+    assert report.psi.loc[SCORE, "psi"] < 0.1
+    assert report.alert and report.alerts == ["lead_source"]
+    assert report.unseen_sources == {"review": 300}
+    assert report.unseen_source_share == pytest.approx(0.3)
+    new = report.levels[report.levels["change"] == "new"]
+    assert new[["feature", "level"]].values.tolist() == [["lead_source", "review"]]
+    assert report.calibration is None
+    assert report.distributions["lead_source"].loc[OTHER, "current"] == pytest.approx(0.3)
+    assert "psi.lead_source" in report.metrics() and report.metrics()["psi.max"] > PSI_ALERT
+    json.dumps(report.to_dict())  # JSON-able
+
+
+def test_compare_reports_gone_levels() -> None:
+    spec = _spec()
+    train = _raw(["ads", "web"] * 50, [1.0] * 100)
+    reference = build_reference(train, spec, np.full(100, 0.1))
+    current = Current(
+        raw=_raw(["ads"] * 10, [1.0] * 10),
+        probability=np.full(10, 0.1),
+        labels=None,
+        counts={"scored": 10},
+    )
+    report = compare(reference, current, spec, alert=10.0)
+    gone = report.levels[report.levels["change"] == "gone"]
+    assert gone["level"].tolist() == ["web"]
+    assert gone["reference_share"].tolist() == pytest.approx([0.5])
+    assert not report.alert  # the alert threshold is configurable
+
+
+def test_build_reference_names_a_missing_feature_column() -> None:
+    with pytest.raises(LeadmlError, match="employees_log"):
+        build_reference(_raw(["ads"], [1.0]).drop(columns="employees_log"), _spec(), np.ones(1))
+
+
+def test_calibration_check_on_labelled_leads() -> None:
+    rng = np.random.default_rng(1)
+    p = rng.uniform(0, 1, 5000)
+    y = (rng.uniform(0, 1, 5000) < p).astype(int)
+    cal = calibration_check(y, p)
+    assert cal is not None
+    assert cal.n == 5000 and cal.positives == int(y.sum())
+    assert cal.ece < 0.03 and cal.roc_auc > 0.7
+    assert list(cal.table.index) == list(range(1, 11))
+    assert cal.table["n"].sum() == 5000
+    assert calibration_check(np.array([]), np.array([])) is None
+    single = calibration_check(np.zeros(5), np.full(5, 0.2))
+    assert single is not None and math.isnan(single.roc_auc)
+    assert single.to_dict()["roc_auc"] is None
+
+
+def test_trained_bundle_carries_its_drift_reference(trained: TrainedModel) -> None:
+    bundle = trained.bundle
+    reference = Reference.from_dict(bundle.extra[REFERENCE_KEY])
+    assert [p.name for p in reference.features] == bundle.spec.names
+    n_train = len(trained.split.train)
+    assert all(p.n == n_train for p in reference.features)
+    assert reference.score.n == len(trained.split.valid)
+    assert reference.window == trained.split.windows["train"]
+    source = reference.feature("lead_source")
+    assert "review_site" not in source.seen  # the late new source is never in training
+    assert sum(source.shares) == pytest.approx(1.0)
+    json.dumps(bundle.extra)  # stored in bundle.json
