@@ -19,17 +19,12 @@ from leadml.config import load_config
 from leadml.data.io import Dataset
 from leadml.data.synth import Funnel, write_funnel
 from leadml.data.synth.vocab import NEW_SOURCE, NEW_SOURCE_DAYS
-from leadml.jobs.drift import (
-    current_population,
-    drift_job,
-    drift_plot,
-    level_summary,
-    reference_of,
-    summary_lines,
-    summary_tables,
-)
+from leadml.jobs.drift import drift_job
 from leadml.model.pipeline import TrainedModel
 from leadml.monitor.drift import OTHER, REFERENCE_KEY, SCORE
+from leadml.monitor.drift.population import current_population, reference_of
+from leadml.monitor.drift.tables import level_summary, summary_lines, summary_tables
+from leadml.report.drift import drift_plot
 
 LAST_DAY = pd.Timestamp("2025-12-31", tz="UTC")
 RECENT = LAST_DAY - pd.Timedelta(days=NEW_SOURCE_DAYS)

@@ -53,7 +53,8 @@ def drift_cmd(
 
     from leadml.config import load_config
     from leadml.errors import InputError
-    from leadml.jobs.drift import drift_job, summary_lines, summary_tables
+    from leadml.jobs.drift import drift_job
+    from leadml.monitor.drift.tables import summary_lines, summary_tables
 
     cfg = load_config(config, overrides={"mlflow": {"tracking_uri": tracking_uri}})
     ref = reference or f"models:/{cfg.mlflow.model_name}@champion"
