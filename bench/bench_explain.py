@@ -27,7 +27,7 @@ import pandas as pd
 from leadml import schema
 from leadml.bundle import Bundle, load_bundle
 from leadml.config import load_config
-from leadml.data.io import Dataset, load_dataset
+from leadml.data.load import Dataset, load_dataset
 from leadml.data.synth import generate_funnel, write_funnel
 from leadml.explain.reasons import Explainer
 from leadml.explain.treeshap import TreeShap

@@ -128,7 +128,7 @@ def payloads(project: Path, out: Path) -> tuple[str, dict[str, Path], dict[str, 
     """Request bodies for both servers, built from the champion's own test window."""
     from leadml import schema
     from leadml.config import load_config
-    from leadml.data.io import load_dataset
+    from leadml.data.load import load_dataset
     from leadml.features.spec import encode_numpy
     from leadml.scoring import Scorer
     from leadml.tracking.registry import load_model

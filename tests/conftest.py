@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from leadml.config import Config, TrainConfig, load_config
-from leadml.data.io import Dataset, load_dataset
+from leadml.data.load import Dataset, load_dataset
 from leadml.data.synth import Funnel, generate_funnel, write_funnel
 from leadml.model.pipeline import TrainedModel, fit_and_evaluate
 

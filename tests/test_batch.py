@@ -28,7 +28,7 @@ from leadml.batch import (
 )
 from leadml.bundle import save_bundle
 from leadml.config import Config, ScoreConfig, StoreConfig, load_config
-from leadml.data.io import Dataset
+from leadml.data.load import Dataset
 from leadml.errors import InputError
 from leadml.model.labels import data_end
 from leadml.model.pipeline import TrainedModel

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from leadml import schema
-from leadml.data.io import Dataset
+from leadml.data.load import Dataset
 from leadml.model.pipeline import TrainedModel
 from leadml.scoring import Scorer
 

@@ -432,7 +432,7 @@ def run_batch(
     The list is written atomically (temp file, then rename), so a crash or bad input
     never leaves a truncated file; the store takes the batch in one transaction.
     """
-    from leadml.data.io import load_dataset
+    from leadml.data.load import load_dataset
     from leadml.tracking.registry import load_model
 
     step = on_step or (lambda _message: None)

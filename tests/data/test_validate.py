@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from leadml.data.io import load_dataset
+from leadml.data.load import load_dataset
 from leadml.data.validate import (
     ERROR_CODES,
     ROW_CAP,

@@ -12,7 +12,7 @@ import pytest
 import shap
 from shap.explainers._tree import TreeEnsemble
 
-from leadml.data.io import Dataset
+from leadml.data.load import Dataset
 from leadml.errors import InputError
 from leadml.explain.reasons import (
     Explainer,

@@ -16,7 +16,7 @@ from leadml import cli, schema
 from leadml.bundle import save_bundle
 from leadml.cli import app, main
 from leadml.config import load_config
-from leadml.data.io import Dataset
+from leadml.data.load import Dataset
 from leadml.data.synth import Funnel, write_funnel
 from leadml.data.synth.vocab import NEW_SOURCE, NEW_SOURCE_DAYS
 from leadml.jobs.drift import drift_job

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from leadml.cli import app, main
 from leadml.config import load_config
-from leadml.data.io import Dataset
+from leadml.data.load import Dataset
 from leadml.data.synth import generate_funnel, write_funnel
 from leadml.errors import InputError
 from leadml.jobs.retrain import (

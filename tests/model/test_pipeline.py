@@ -34,7 +34,7 @@ def test_small_model_beats_both_baselines(trained: TrainedModel) -> None:
 def test_demo_size_quality_targets(tmp_path: Path) -> None:
     """The issue's targets, at the demo size and seed, without the truth in training."""
     funnel = generate_funnel(DEMO_LEADS, seed=DEMO_SEED)
-    from leadml.data.io import load_dataset
+    from leadml.data.load import load_dataset
     from leadml.data.synth import write_funnel
 
     write_funnel(funnel, tmp_path / "data")

@@ -9,7 +9,7 @@ import pytest
 
 from leadml import schema
 from leadml.config import FeatureConfig, LabelConfig
-from leadml.data.io import Dataset
+from leadml.data.load import Dataset
 from leadml.data.validate.report import Problem, ValidationReport
 from leadml.features.spec import FeatureColumn, FeatureSpec
 from leadml.model.pipeline import TrainedModel

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from leadml import schema
 from leadml.bundle import save_bundle
 from leadml.config import ApiKeyConfig, Config, load_config
-from leadml.data.io import Dataset
+from leadml.data.load import Dataset
 from leadml.model.pipeline import TrainedModel
 from leadml_serve.app import create_app
 from leadml_serve.security import digest

@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 
 from leadml.batch import RANKED_COLUMNS, RankedBatch, parse_as_of, score_open_leads
 from leadml.config import Config
-from leadml.data.io import Dataset
+from leadml.data.load import Dataset
 from leadml.model.pipeline import TrainedModel
 from leadml.scoring import Scorer
 from leadml.store import open_store, ranked, ranked_table, write_batch

@@ -8,7 +8,7 @@ import numpy as np
 from fastapi.testclient import TestClient
 
 from leadml import schema
-from leadml.data.io import Dataset
+from leadml.data.load import Dataset
 from leadml.model.pipeline import TrainedModel
 from leadml.scoring import Scorer
 from tests.serve.conftest import USER

@@ -79,7 +79,7 @@ def summary(
 
     Example:  leadml summary data/generated/demo
     """
-    from leadml.data.io import load_dataset
+    from leadml.data.load import load_dataset
     from leadml.data.summary import funnel_summary
 
     data = load_dataset(path)

@@ -1,8 +1,8 @@
 """Reading lead and event tables (CSV or Parquet) and writing files atomically.
 
 Reading is deliberately raw: CSV columns come back as strings exactly as written, so
-the validator can quote a bad value back to the user. `load_dataset` is the one call
-that returns validated, clean frames.
+the validator can quote a bad value back to the user. `leadml.data.load.load_dataset`
+is the one call that returns validated, clean frames.
 """
 
 from __future__ import annotations
@@ -18,15 +18,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from io import BufferedIOBase
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 
 from leadml.errors import InputError
-
-if TYPE_CHECKING:
-    from leadml.data.validate import ValidationReport
 
 TABLE_SUFFIXES = (".parquet", ".csv", ".csv.gz")
 """File names tried for a table, e.g. leads.parquet, leads.csv, leads.csv.gz."""
@@ -88,15 +85,6 @@ class RawTable:
         return positions + 2 + np.searchsorted(kept_before, positions, side="right")
 
 
-@dataclass(frozen=True)
-class Dataset:
-    """Validated, clean leads and events, plus the report (warnings) that came with them."""
-
-    leads: pd.DataFrame
-    events: pd.DataFrame
-    report: ValidationReport
-
-
 def find_table(folder: Path, name: str) -> Path:
     """The single file holding table `name` in `folder` (leads.parquet, leads.csv, ...)."""
     folder = Path(folder)
@@ -154,21 +142,6 @@ def read_table(folder: Path, name: str) -> pd.DataFrame:
             code=issue.code,
         )
     return raw.frame
-
-
-def load_dataset(path: Path, *, now: pd.Timestamp | None = None) -> Dataset:
-    """Validate the leads and events in folder `path` and return them clean.
-
-    Raises `DataValidationError` (carrying the full report) when there is any error.
-    Reads only; never writes.
-    """
-    # Imported here because the validator builds on this module's readers.
-    from leadml.data.validate import DataValidationError, check_folder
-
-    result = check_folder(Path(path), now=now)
-    if not result.report.ok or result.leads is None or result.events is None:
-        raise DataValidationError(result.report)
-    return Dataset(leads=result.leads, events=result.events, report=result.report)
 
 
 def atomic_write_table(df: pd.DataFrame, path: Path) -> Path:
@@ -404,14 +377,12 @@ def _encoding_issue(data: bytes, start: int, offset: int, line: int) -> ReadIssu
 __all__ = [
     "NA_TOKENS",
     "TABLE_SUFFIXES",
-    "Dataset",
     "RawTable",
     "ReadIssue",
     "TableReadError",
     "atomic_write_table",
     "atomic_write_text",
     "find_table",
-    "load_dataset",
     "read_raw",
     "read_table",
 ]

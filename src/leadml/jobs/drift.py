@@ -46,7 +46,7 @@ def drift_job(
     log: bool = True,
 ) -> DriftOutcome:
     """Load the model and the new data, compare them, save the report and plot, log them."""
-    from leadml.data.io import load_dataset
+    from leadml.data.load import load_dataset
     from leadml.tracking.registry import load_model
 
     if alert <= 0:

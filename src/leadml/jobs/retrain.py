@@ -192,7 +192,7 @@ def retrain(
     Raises on a training failure (exit code 1); a failed reload after a promotion is
     returned as `FAILED` with the outcome, since the registry has already changed.
     """
-    from leadml.data.io import Dataset
+    from leadml.data.load import Dataset
     from leadml.data.validate import check_folder
     from leadml.jobs.train import Promotion, train_and_track
 

@@ -47,7 +47,7 @@ from leadml.tracking.registry import (
 )
 
 if TYPE_CHECKING:
-    from leadml.data.io import Dataset
+    from leadml.data.load import Dataset
 
 
 class Promotion(StrEnum):
@@ -124,7 +124,7 @@ def train_and_track(
     """
     import mlflow
 
-    from leadml.data.io import load_dataset
+    from leadml.data.load import load_dataset
 
     step = on_step or (lambda _msg: None)
     data: Dataset | _FlatTables

@@ -27,7 +27,7 @@ leads), occurred_at (timestamp), event_type.
 
 Both: other columns are carried along unchanged (and named in the notes).
 
-Clean frames (what `leadml.data.io.load_dataset` returns). Timestamps: datetime64[us, UTC];
+Clean frames (what `leadml.data.load.load_dataset` returns). Timestamps: datetime64[us, UTC];
 ISO 8601 with an offset is converted to UTC, naive values are read as UTC, and the
 styles in `parse.FALLBACK_FORMATS` (03/15/2024, 15.03.2024, 2024/03/15, 15 Mar 2024,
 ... with optional time and a trailing 'UTC'/'GMT') are read too; slash dates are read
