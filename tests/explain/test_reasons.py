@@ -12,13 +12,13 @@ import pytest
 import shap
 from shap.explainers._tree import TreeEnsemble
 
+from leadml.bundle import Bundle
 from leadml.data.load import Dataset
 from leadml.errors import InputError
 from leadml.explain.reasons import (
     Explainer,
     FieldMap,
     contributions,
-    explain,
     probability_delta,
     reasons,
     treeshap_for,
@@ -26,6 +26,18 @@ from leadml.explain.reasons import (
 from leadml.features.describe import describe
 from leadml.features.spec import FeatureSpec
 from leadml.model.pipeline import TrainedModel
+from leadml.scoring import Scorer
+
+
+def explain(
+    leads: pd.DataFrame, events: pd.DataFrame, model: Bundle, *, top_k: int = 3
+) -> pd.DataFrame:
+    """Score leads at the bundle's own cutoff and explain each score: one row per lead.
+
+    What the package's test-only `explain.explain` wrapper did; it lived in the package
+    and imported the Scorer, which imports the explainer: an import cycle.
+    """
+    return Scorer(model).score(leads, events, explain=True, top_k=top_k).frame
 
 
 def test_contributions_sum_to_the_raw_score(trained: TrainedModel) -> None:

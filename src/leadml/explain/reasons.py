@@ -357,21 +357,3 @@ def _plain(value: object) -> object:
     if isinstance(value, float) and value != value:  # NaN
         return None
     return value
-
-
-def explain(
-    leads: pd.DataFrame,
-    events: pd.DataFrame,
-    model: Bundle,
-    *,
-    as_of: pd.Timestamp | None = None,
-    top_k: int = 3,
-) -> pd.DataFrame:
-    """Score leads and explain each score: one row per lead with probability and reasons.
-
-    Without `as_of`, each lead is scored at the bundle's own cutoff (created_at +
-    observation_days), as in training. With `as_of`, every lead is scored at that moment.
-    """
-    from leadml.scoring import Scorer
-
-    return Scorer(model).score(leads, events, as_of=as_of, explain=True, top_k=top_k).frame
