@@ -21,8 +21,9 @@ source mix with `review_site` only in the last 90 days, anonymous visits stitche
 leads before their creation, and post-conversion events (onboarding, invoice_paid).
 """
 
-from leadml.data.synth.defects import write_file_defects
-from leadml.data.synth.funnel import Funnel, generate_funnel
+from leadml.data.synth.file_defects import write_file_defects
+from leadml.data.synth.funnel import generate_funnel
+from leadml.data.synth.tables import Funnel
 from leadml.data.synth.timeline import EXTRACTED_AT, SPAN_DAYS, START
 from leadml.data.synth.writer import write_funnel
 

@@ -3,13 +3,12 @@
 `inject_defects` adds malformed rows of every row-level kind the validator catches and
 records each one (code, table, 1-based row, lead_id, column, value). Bad rows are new
 rows (fresh lead ids, or a repeated one for duplicates), so the clean rows stay as they
-were. `write_file_defects` writes one small folder per file-level defect.
+were. File-level defects (one small folder each) are written by `file_defects`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 from typing import Final
 
 import numpy as np
@@ -18,8 +17,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from leadml import schema
-from leadml.data.synth.funnel import DEFECT_COLUMNS, Funnel
-from leadml.data.synth.writer import timestamp_text, write_table
+from leadml.data.synth.tables import DEFECT_COLUMNS, Funnel
+from leadml.data.synth.writer import timestamp_text
 
 FUTURE: Final = "2031-07-04 12:00:00+00:00"
 """Years after any plausible extraction date."""
@@ -171,44 +170,3 @@ def inject_defects(funnel: Funnel, rng: np.random.Generator) -> Funnel:
     records["row"] = np.concatenate([lead_rows, event_rows])
     records = records.sort_values(["table", "row"], ignore_index=True)[list(DEFECT_COLUMNS)]
     return dataclasses.replace(funnel, leads=leads, events=events, defects=records)
-
-
-def write_file_defects(out_dir: Path, *, seed: int = 0) -> dict[str, Path]:
-    """Write one folder per file-level defect under out_dir/file_defects; code -> folder."""
-    from leadml.data.synth.funnel import generate_funnel
-
-    funnel = generate_funnel(40, seed=seed)
-    root = Path(out_dir) / "file_defects"
-    folders: dict[str, Path] = {}
-
-    def folder(code: str) -> Path:
-        path = root / code
-        path.mkdir(parents=True, exist_ok=True)
-        folders[code] = path
-        return path
-
-    def write_clean(path: Path, *tables: str) -> None:
-        frames = {schema.LEADS: funnel.leads, schema.EVENTS: funnel.events}
-        for name in tables:
-            write_table(frames[name], path / f"{name}.csv", "csv")
-
-    write_clean(folder("missing_file"), schema.LEADS)  # no events.csv
-    path = folder("empty_file")
-    (path / "leads.csv").write_bytes(b"")
-    write_clean(path, schema.EVENTS)
-
-    path = folder("bad_encoding")  # Windows-1252 bytes are not valid UTF-8
-    leads = funnel.leads.copy()
-    leads.loc[0, schema.COMPANY] = "Müller Präzision GmbH"
-    leads.loc[1, schema.CONTACT_NAME] = "José Núñez"
-    leads.to_csv(path / "leads.csv", index=False, lineterminator="\n", encoding="cp1252")
-    write_clean(path, schema.EVENTS)
-
-    path = folder("bad_delimiter")  # a European spreadsheet export
-    for name, frame in ((schema.LEADS, funnel.leads), (schema.EVENTS, funnel.events)):
-        frame.to_csv(path / f"{name}.csv", index=False, sep=";", lineterminator="\n")
-
-    path = folder("missing_column")
-    write_table(funnel.leads.drop(columns=[schema.CREATED_AT]), path / "leads.csv", "csv")
-    write_clean(path, schema.EVENTS)
-    return folders

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Final, Protocol
 
 import numpy as np
@@ -13,6 +13,7 @@ import pyarrow as pa
 
 from leadml import schema
 from leadml.data.synth import vocab
+from leadml.data.synth.defects import inject_defects
 from leadml.data.synth.draw import sigmoid
 from leadml.data.synth.engagement import (
     EVENT_CODES,
@@ -22,11 +23,11 @@ from leadml.data.synth.engagement import (
     pre_cutoff_events,
 )
 from leadml.data.synth.leads import LeadDraw, draw_leads
+from leadml.data.synth.tables import Funnel
 from leadml.data.synth.timeline import (
     CUTOFF_SECONDS,
     DAY,
     END_SECONDS,
-    EXTRACTED_AT,
     WINDOW_SECONDS,
     BoolArray,
     FloatArray,
@@ -56,25 +57,6 @@ LATE_SHARE: Final = 0.3
 """Late conversions (after the window): this times p * (1 - p) of eligible leads."""
 LATE_DAYS: Final = 45.0
 """Mean delay of a late conversion after the end of the window."""
-DEFECT_COLUMNS: Final = ("code", "table", "row", "lead_id", "column", "value")
-
-
-def _no_defects() -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series(dtype="object") for c in DEFECT_COLUMNS})
-
-
-@dataclass(frozen=True, eq=False)
-class Funnel:
-    """One generated dataset: what a CRM export holds, plus the truth behind it."""
-
-    leads: pd.DataFrame
-    events: pd.DataFrame
-    truth: pd.DataFrame
-    """lead_id, true_probability (NaN when not eligible), eligible."""
-    defects: pd.DataFrame = field(default_factory=_no_defects)
-    """Injected defects (with_defects=True): code, table, row (1-based), lead_id, column, value."""
-    extracted_at: pd.Timestamp = EXTRACTED_AT
-    """The dataset's "now": nothing later is recorded."""
 
 
 class _Step(Protocol):
@@ -138,8 +120,6 @@ def generate_funnel(
         funnel = _frames(draw, EventLog.concat([early, late]), converted, probability, pre)
         if with_defects:
             step("injecting defects")
-            from leadml.data.synth.defects import inject_defects
-
             funnel = inject_defects(funnel, rng)
     return funnel
 

@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 from pandas.errors import Pandas4Warning
 
 from leadml import schema
-from leadml.data.synth.funnel import Funnel
+from leadml.data.synth.tables import Funnel
 from leadml.errors import InputError
 
 TABLES = (schema.LEADS, schema.EVENTS, schema.TRUTH)
