@@ -33,7 +33,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from leadml.config import Config, load_config  # noqa: E402
-from leadml.data.mapping import FlatColumn, read_flat  # noqa: E402
+from leadml.data.mapping.config import FlatColumn  # noqa: E402
+from leadml.data.mapping.read import read_flat  # noqa: E402
 from leadml.errors import LeakageError  # noqa: E402
 from leadml.model.pipeline import TrainedModel, fit_and_evaluate_flat  # noqa: E402
 from leadml.scoring import Scorer  # noqa: E402

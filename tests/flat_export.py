@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from leadml.data.mapping import DEFAULT_MISSING
+from leadml.data.mapping.config import DEFAULT_MISSING
 
 LEAKY = {
     "Score After Call": "auc",

@@ -204,7 +204,7 @@ def test_openapi_shows_the_mapping_as_the_request_schema(client: TestClient) -> 
 
 @pytest.mark.parametrize("split", ["random", "file_order", "time"])
 def test_the_split_follows_the_mapping_and_warns_when_random(tmp_path: Path, split: str) -> None:
-    from leadml.data.mapping import read_flat
+    from leadml.data.mapping.read import read_flat
     from leadml.model.pipeline import RANDOM_SPLIT_WARNING, fit_and_evaluate_flat
     from tests.flat_export import write_export
 

@@ -17,7 +17,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from leadml import schema
-from leadml.data.mapping import DatasetConfig
+from leadml.data.mapping.config import DatasetConfig
 from leadml.features.spec import FeatureSpec
 from leadml_serve.schemas import LeadIn
 

@@ -15,7 +15,7 @@ import orjson
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, create_model
 
 from leadml.bundle import Bundle
-from leadml.data.mapping import DatasetConfig
+from leadml.data.mapping.config import DatasetConfig
 from leadml.features.flat import value_text
 from leadml.features.spec import FeatureSpec
 

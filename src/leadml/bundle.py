@@ -25,7 +25,7 @@ import numpy as np
 
 from leadml import __version__
 from leadml.config import LabelConfig
-from leadml.data.mapping import DatasetConfig
+from leadml.data.mapping.config import DatasetConfig
 from leadml.errors import InputError, ModelNotFoundError
 from leadml.features.spec import FeatureSpec
 from leadml.model.calibration import Calibrator

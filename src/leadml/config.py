@@ -14,7 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from leadml import schema
-from leadml.data.mapping import DatasetConfig
+from leadml.data.mapping.config import DatasetConfig
 from leadml.errors import InputError
 
 DEFAULT_CONFIG_FILE = "leadml.toml"
@@ -158,7 +158,7 @@ class Config(_Section):
     store: StoreConfig = StoreConfig()
     score: ScoreConfig = ScoreConfig()
     dataset: DatasetConfig | None = None
-    """A flat CRM export (`[dataset]`, see `leadml.data.mapping`); None: leads + events folder."""
+    """A flat CRM export (`[dataset]`: `leadml.data.mapping.config`); None: leads + events."""
 
     @property
     def tracking_uri(self) -> str:

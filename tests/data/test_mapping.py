@@ -12,17 +12,17 @@ from typer.testing import CliRunner
 
 from leadml.cli import app
 from leadml.config import load_config
-from leadml.data.mapping import (
+from leadml.data.mapping.config import (
     DEFAULT_MISSING,
     DatasetConfig,
     FlatColumn,
-    flat_labels,
     infer_type,
-    read_flat,
     resolve_types,
 )
 from leadml.data.mapping.draft import draft_config
+from leadml.data.mapping.read import read_flat
 from leadml.errors import InputError
+from leadml.model.labels import flat_labels
 from tests.flat_export import LEAKY, TOKEN_ROWS, synthetic_export, write_export
 
 runner = CliRunner()

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from leadml.config import FeatureConfig
-from leadml.data.mapping import DEFAULT_MISSING, DatasetConfig, FlatColumn, resolve_types
+from leadml.data.mapping.config import DEFAULT_MISSING, DatasetConfig, FlatColumn, resolve_types
 from leadml.errors import InputError
 from leadml.features.flat import flat_catalogue, flat_columns, flat_features
 from leadml.features.spec import encode, encode_columns, learn_spec

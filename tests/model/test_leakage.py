@@ -46,7 +46,8 @@ def test_explicitly_allowed_columns_pass() -> None:
 
 
 def _export_features() -> tuple[pd.DataFrame, np.ndarray]:
-    from leadml.data.mapping import DatasetConfig, FlatColumn, clean_missing, resolve_types
+    from leadml.data.mapping.config import DatasetConfig, FlatColumn, resolve_types
+    from leadml.data.mapping.read import clean_missing
     from leadml.features.flat import flat_features
     from tests.flat_export import HONEST, LEAKY, synthetic_export
 

@@ -10,7 +10,7 @@ import pytest
 from pydantic import BaseModel, ValidationError
 
 from leadml.config import FeatureConfig
-from leadml.data.mapping import DatasetConfig, FlatColumn
+from leadml.data.mapping.config import DatasetConfig, FlatColumn
 from leadml.features.flat import flat_catalogue, flat_columns, flat_features
 from leadml.features.spec import FeatureSpec, learn_spec
 from leadml_serve.convert import flat_to_columns

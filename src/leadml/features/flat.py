@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from leadml.data.mapping import DatasetConfig
+from leadml.data.mapping.config import DatasetConfig
 from leadml.errors import InputError
 from leadml.features.build import ColumnInfo, Family, Kind
 

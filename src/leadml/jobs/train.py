@@ -320,7 +320,7 @@ class _FlatTables:
 
 
 def _load_flat(data: Path | None, config: Config, step: Callable[[str], None]) -> _FlatTables:
-    from leadml.data.mapping import read_flat
+    from leadml.data.mapping.read import read_flat
 
     assert config.dataset is not None
     path = flat_path(data, config)

@@ -9,6 +9,9 @@
   or not: they are not negatives, and keeping only the ones that already converted
   would fill the newest window with positives (a selection bias that inflates its rate).
 - Conversions after `data_end` are treated as not yet seen.
+
+A flat CRM export has no events and no cutoff: `flat_labels` reads its label from the
+mapping's `label` + `positive` values or from `converted_at` within the window.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import pandas as pd
 
 from leadml import schema
 from leadml.config import LabelConfig
+from leadml.data.mapping.config import DatasetConfig
 from leadml.errors import InputError
 
 CUTOFF = "cutoff"
@@ -135,3 +139,74 @@ def _naive(stamps: pd.Series, name: str) -> np.ndarray:
 def _as_utc_stamp(value: object) -> pd.Timestamp:
     stamp = pd.Timestamp(value)  # type: ignore[arg-type]
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
+@dataclass(frozen=True)
+class FlatLabels:
+    """Labelled rows of a flat export: 0/1 label and (when known) the creation time."""
+
+    y: pd.Series
+    """Index = lead id; int 0/1. Only rows with a known label."""
+    created: pd.Series | None
+    """UTC creation time per labelled row (None without a created_at column)."""
+    n_rows: int
+    n_unlabelled: int
+
+
+def flat_labels(frame: pd.DataFrame, dataset: DatasetConfig, *, window_days: int) -> FlatLabels:
+    """The label per row from `label` + `positive`, or from `converted_at`.
+
+    With `converted_at` and `created_at`, a lead is positive when it converted within
+    `window_days` of creation; leads whose window had not closed by the newest date in
+    the file are left out (they are neither positives nor negatives yet).
+    """
+    created = None
+    if dataset.created_at:
+        created = _dates(frame[dataset.created_at], dataset.created_at)
+    if dataset.label:
+        raw = frame[dataset.label]
+        positive = {p.strip().lower() for p in dataset.positive}
+        known = raw.notna().to_numpy()
+        y = raw.map(lambda v: int(str(v).lower() in positive), na_action="ignore")
+    else:
+        assert dataset.converted_at is not None
+        converted = _dates(frame[dataset.converted_at], dataset.converted_at)
+        if created is None:
+            y = converted.notna().astype(int)
+            known = np.ones(len(frame), dtype=bool)
+        else:
+            end = pd.concat([created, converted]).max()
+            window = pd.Timedelta(days=window_days)
+            inside = converted.notna() & (converted - created <= window)
+            closed = (created + window) <= end
+            known = (inside | closed).to_numpy() & created.notna().to_numpy()
+            y = inside.astype(int)
+    y = y[known].astype(np.int64)
+    if y.nunique() < 2:
+        raise InputError(
+            "the label has only one class",
+            column=dataset.label or dataset.converted_at,
+            value=f"{int(y.sum())} positives in {len(y)} rows",
+            expected=f"converted and not converted leads (positive values: {dataset.positive})",
+        )
+    return FlatLabels(
+        y=y,
+        created=None if created is None else created[known],
+        n_rows=len(frame),
+        n_unlabelled=int((~known).sum()),
+    )
+
+
+def _dates(values: pd.Series, name: str) -> pd.Series:
+    parsed = pd.to_datetime(values, utc=True, errors="coerce", format="mixed")
+    bad = parsed.isna() & values.notna()
+    if bad.any():
+        i = int(np.flatnonzero(bad.to_numpy())[0])
+        raise InputError(
+            "not a date",
+            row=i + 2,
+            column=name,
+            value=values.iloc[i],
+            expected="an ISO 8601 date or time",
+        )
+    return parsed

@@ -27,7 +27,7 @@ from leadml.features.spec import FeatureSpec, encode, learn_spec
 from leadml.model.baselines import LogisticBaseline, PointsScore
 from leadml.model.calibration import fit_calibrator
 from leadml.model.evaluate import breakdown, compare_table, headline_metrics, oracle_comparison
-from leadml.model.labels import Labels, cutoffs, data_end, make_labels
+from leadml.model.labels import Labels, cutoffs, data_end, flat_labels, make_labels
 from leadml.model.leakage import LeakFlag, refuse_leaks
 from leadml.model.train import TimeSplit, fit_booster, lgb_params, time_split, tune
 from leadml.monitor.drift import REFERENCE_KEY, build_reference
@@ -130,7 +130,7 @@ def fit_and_evaluate_flat(
     """Fit on a flat CRM export (`read_flat`'s frame and `config.dataset`): labels from the
     mapping, the leakage guard on every candidate column, then the same model, calibration,
     baselines and evaluation as the event model."""
-    from leadml.data.mapping import flat_labels, resolve_types
+    from leadml.data.mapping.config import resolve_types
     from leadml.features.flat import flat_catalogue, flat_features
     from leadml.model.leakage import guard
 

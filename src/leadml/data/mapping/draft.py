@@ -13,13 +13,8 @@ from typing import Final
 
 import pandas as pd
 
-from leadml.data.mapping import (
-    DATE_SHARE,
-    DEFAULT_MISSING,
-    DatasetConfig,
-    clean_missing,
-    infer_type,
-)
+from leadml.data.mapping.config import DATE_SHARE, DEFAULT_MISSING, DatasetConfig, infer_type
+from leadml.data.mapping.read import clean_missing
 from leadml.errors import InputError
 
 _MAX_LEVELS_GUESS: Final = 100

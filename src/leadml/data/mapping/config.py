@@ -1,0 +1,171 @@
+"""The `[dataset]` mapping of a flat CRM export, as pure configuration (no file reading).
+
+One row per lead, engagement already rolled up, a converted flag. The mapping puts such a
+file onto leadml's roles:
+
+- `id_column` names the lead id (optional: without one, rows are numbered from 1);
+- the label is `label` plus its `positive` values, or a `converted_at` column;
+- `created_at` (optional) orders leads in time for a time-ordered split; without it
+  the split is stratified random, with a warning saying what that costs;
+- `[dataset.columns]` gives every other column a role (`source`, `engagement`,
+  `firmographic`: model features; `ignore`, `pii`, `passthrough`: never features) and a
+  type (`numeric` or `categorical`; inferred when left out: `infer_type`, `resolve_types`);
+- `missing` lists the tokens that mean "no value" ("Select", "", "NA", "unknown", ...).
+
+Pure so that the flat feature family, the bundle and the config can hold it without
+importing the reader (`mapping.read`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from leadml.errors import InputError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+Role = Literal["source", "engagement", "firmographic", "ignore", "pii", "passthrough"]
+ColumnType = Literal["numeric", "categorical"]
+SplitMode = Literal["auto", "time", "file_order", "random"]
+FEATURE_ROLES: Final[tuple[str, ...]] = ("source", "engagement", "firmographic")
+DEFAULT_MISSING: Final[tuple[str, ...]] = (
+    "", "NA", "N/A", "NaN", "null", "None", "-", "Select", "unknown",
+)  # fmt: skip
+ROW_ID: Final = "lead_id"
+"""The id field of a flat model's API requests and ranked list when the file has no id column."""
+DATE_SHARE: Final = 0.95
+"""init-config guesses a created-at column when this share of its sampled values are dates.
+(A column is numeric only when EVERY present value parses as a number: see `infer_type`.)"""
+
+
+class FlatColumn(BaseModel):
+    """One export column: what it is for, and how to read it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    role: Role
+    type: ColumnType | None = None
+    """None: inferred from the values when training (and written into the bundle)."""
+
+
+class DatasetConfig(BaseModel):
+    """The `[dataset]` section: how to read a flat CRM export."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    file: Path | None = None
+    """The export (relative to the project folder). `--data` overrides it."""
+    format: Literal["csv", "parquet"] = "csv"
+    delimiter: str = Field(",", min_length=1, max_length=1)
+    encoding: str = "utf-8"
+    id_column: str | None = None
+    label: str | None = None
+    positive: tuple[str, ...] = ("1", "yes", "true", "converted", "won")
+    """Values of `label` that mean converted (compared case-insensitively)."""
+    converted_at: str | None = None
+    created_at: str | None = None
+    split: SplitMode = "auto"
+    """auto: time-ordered by created_at when there is one, else stratified random.
+    file_order: the file's rows are in time order (earliest first)."""
+    missing: tuple[str, ...] = DEFAULT_MISSING
+    columns: dict[str, FlatColumn] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _check(self) -> DatasetConfig:
+        if (self.label is None) == (self.converted_at is None):
+            raise ValueError("set exactly one of label (with positive values) or converted_at")
+        named = (self.id_column, self.label, self.converted_at, self.created_at)
+        clash = sorted({n for n in named if n is not None} & set(self.columns))
+        if clash:
+            raise ValueError(
+                f"column {clash[0]!r} is the id, label or a date column; "
+                "remove it from [dataset.columns]"
+            )
+        if not self.feature_names:
+            raise ValueError("no feature columns: give at least one column a role of "
+                             "source, engagement or firmographic")  # fmt: skip
+        if self.split == "time" and self.created_at is None:
+            raise ValueError("split = 'time' needs a created_at column")
+        return self
+
+    @property
+    def id_name(self) -> str:
+        """The id field's name in requests and lists."""
+        return self.id_column or ROW_ID
+
+    @property
+    def feature_names(self) -> list[str]:
+        """Feature columns in mapping order."""
+        return [n for n, c in self.columns.items() if c.role in FEATURE_ROLES]
+
+    def names_with(self, *roles: str) -> list[str]:
+        """Columns with any of these roles, in mapping order."""
+        return [n for n, c in self.columns.items() if c.role in roles]
+
+    @property
+    def source_column(self) -> str | None:
+        """The first source column: the ranked list's lead_source."""
+        found = self.names_with("source")
+        return found[0] if found else None
+
+    def type_of(self, name: str) -> ColumnType:
+        found = self.columns[name].type
+        if found is None:
+            raise InputError("column type not resolved", column=name, expected="resolve_types")
+        return found
+
+    def effective_split(self) -> Literal["time", "file_order", "random"]:
+        if self.split == "auto":
+            return "time" if self.created_at else "random"
+        return self.split
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able (for bundle.json)."""
+        return self.model_dump(mode="json")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DatasetConfig:
+        return cls.model_validate(data)
+
+
+def infer_type(values: pd.Series) -> ColumnType:
+    """numeric when every present value parses as a number (the way `features.flat` reads
+    it), else categorical: one "lots" among numbers makes the column text, never a crash."""
+    present = values.dropna()
+    if len(present) == 0:
+        return "categorical"
+    return "numeric" if first_non_number(present.to_numpy(dtype=object)) is None else "categorical"
+
+
+def first_non_number(values: np.ndarray) -> int | None:
+    """Position of the first value that `float()` cannot read (missing values are skipped),
+    or None when all are numbers."""
+    import pandas as pd
+
+    values = np.asarray(values, dtype=object)
+    present = np.flatnonzero(~pd.isna(values))
+    try:
+        values[present].astype(np.float64)  # float() per value, in C
+        return None
+    except (ValueError, TypeError):
+        pass
+    for i in present.tolist():
+        try:
+            float(values[i])
+        except (ValueError, TypeError):
+            return int(i)
+    return None
+
+
+def resolve_types(frame: pd.DataFrame, dataset: DatasetConfig) -> DatasetConfig:
+    """The mapping with every column's type filled in (inferred from `frame` when absent)."""
+    columns = {
+        name: col if col.type else FlatColumn(role=col.role, type=infer_type(frame[name]))
+        for name, col in dataset.columns.items()
+    }
+    return dataset.model_copy(update={"columns": columns})
