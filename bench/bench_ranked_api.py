@@ -52,16 +52,16 @@ console = Console()
 
 def synthetic_batch(n: int, seed: int = 5) -> Any:
     """A RankedBatch of n leads shaped like `leadml score`'s output (vectorised)."""
-    from leadml.batch import (
+    from leadml.batch import RankedBatch
+    from leadml.bundle import grade_thresholds, grades_from_probability
+    from leadml.ranked import (
         RANKED_COLUMNS,
         REASONS_JSON,
         TOP_REASON,
-        RankedBatch,
         encode_reasons,
         reasons_text,
         top_reason,
     )
-    from leadml.bundle import grade_thresholds, grades_from_probability
 
     rng = np.random.default_rng(seed)
     probability = np.clip(rng.beta(1.2, 8.0, n), 1e-4, 0.999)

@@ -164,14 +164,8 @@ def query_figures(engine: Any, reps: int) -> list[tuple[str, float, float]]:
 
 def batch_from_store(engine: Any) -> Any:
     """Rebuild the stored batch (to load the same rows into PostgreSQL)."""
-    from leadml.batch import (
-        REASONS_JSON,
-        TOP_REASON,
-        RankedBatch,
-        decode_reasons,
-        reasons_text,
-        top_reason,
-    )
+    from leadml.batch import RankedBatch
+    from leadml.ranked import REASONS_JSON, TOP_REASON, decode_reasons, reasons_text, top_reason
     from leadml.store import current_batch
 
     info = current_batch(engine)

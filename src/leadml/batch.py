@@ -1,11 +1,12 @@
 """Batch scoring: every open lead as of one moment, ranked, with reasons sales can read.
 
-The core of `leadml score`. It uses the one `Scorer` (the same feature code as training
-and the API), so a lead gets the same probability, score and reasons everywhere.
+The pure core of `leadml score` (the job that reads and writes is `leadml.jobs.score`).
+It uses the one `Scorer` (the same feature code as training and the API), so a lead gets
+the same probability, score and reasons everywhere.
 
 - **Open leads** are those created at or before `as_of` that had not converted by then.
-- **Rank**: score descending; ties by calibrated probability, then raw model score,
-  then `lead_id`, so the order is total and stable across runs and back-ends.
+- **Rank**: the ranked list's one rule, `leadml.ranked.rank_order` (score, probability,
+  raw score descending, then `lead_id`), so the order is total and stable everywhere.
 - **Grades** come in two modes:
   - `model` (default): the bundle's thresholds, from the validation window's probability
     quantiles (A top 10%, B next 20%, C next 30%, D the rest). A grade then means the
@@ -19,56 +20,36 @@ and the API), so a lead gets the same probability, score and reasons everywhere.
   Scores (1-99) always stay the model's: a lead's percentile among validation leads.
 
 Reasons are kept per lead as compact JSON (all top positive and negative reasons, see
-`encode_reasons`) plus the list's text: the top three positive reasons and the strongest
-negative one.
+`leadml.ranked.encode_reasons`) plus the list's text (`leadml.ranked.reasons_text`).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
-import orjson
 import pandas as pd
 
 from leadml import schema
 from leadml.bundle import DEFAULT_GRADE_SHARES, GRADES, grade_thresholds, grades_from_probability
-from leadml.config import Config
 from leadml.errors import InputError
 from leadml.model.labels import data_end
+from leadml.ranked import (
+    RANKED_COLUMNS,
+    REASONS_JSON,
+    TOP_REASON,
+    encode_reasons,
+    rank_order,
+    reasons_text,
+    top_reason,
+)
 from leadml.scoring import Scorer
 
 GradeMode = Literal["model", "batch"]
 GRADE_MODES: tuple[GradeMode, ...] = ("model", "batch")
-RANKED_COLUMNS = (
-    "rank",
-    "lead_id",
-    "company",
-    "lead_source",
-    "stage",
-    "probability",
-    "score",
-    "grade",
-    "reasons",
-    "model_version",
-    "scored_at",
-)
-"""The ranked list's columns, in order; configured pass-through columns follow them."""
-REASONS_JSON = "reasons_json"
-"""Internal column: the structured reasons, packed by `encode_reasons`."""
-REASON_KEYS = ("field", "feature", "value", "contribution", "probability_delta", "text")
-TOP_REASON = "top_reason"
-"""Internal column: the one reason a table row has room for."""
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-"""A spreadsheet reads a cell starting with one of these as a formula (CSV injection)."""
-_PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 AS_OF_KEYWORDS = ("now", "latest")
-POSITIVE_IN_TEXT = 3
-NEGATIVE_IN_TEXT = 1
 
 Progress = Callable[[int, int], None]
 
@@ -123,34 +104,6 @@ class RankedBatch:
         return BatchSummary(
             len(self.frame), counts, top, self.excluded_converted, self.excluded_not_created
         )
-
-
-def escape_formulas(frame: pd.DataFrame) -> pd.DataFrame:
-    """A copy safe to open in a spreadsheet: text cells that start like a formula get a '.
-
-    Cells starting with = + - @ TAB or CR (e.g. a company "=HYPERLINK(...)", a phone
-    "+1-555-0100") are prefixed with a single quote, as OWASP advises for CSV files.
-    Numbers are left alone, whether numeric columns or text that is just a number
-    ("-5", "+1.5e3"). Use it for CSV output only; Parquet keeps the values as they are.
-    """
-    out = frame.copy()
-    for name in out.columns:
-        column = out[name]
-        if column.dtype != object and not pd.api.types.is_string_dtype(column.dtype):
-            continue
-        values = column.to_numpy(dtype=object)
-        risky = [
-            i
-            for i, v in enumerate(values)
-            if isinstance(v, str) and v[:1] in FORMULA_START and not _PLAIN_NUMBER.fullmatch(v)
-        ]
-        if not risky:
-            continue
-        values = values.copy()
-        for i in risky:
-            values[i] = "'" + values[i]
-        out[name] = pd.Series(values, index=out.index, dtype=column.dtype, name=name)
-    return out
 
 
 def parse_as_of(
@@ -210,27 +163,6 @@ def grades_within_batch(
     if len(p) == 0:
         return np.empty(0, dtype=object)
     return grades_from_probability(p, grade_thresholds(p, shares))
-
-
-def reasons_text(reasons: dict[str, list[dict[str, Any]]]) -> str:
-    """The list's reasons column: top three positive reasons, then the strongest negative.
-
-    Example: "Requested a demo 3 days ago; Software company | Against: 4 employees".
-    """
-    text = "; ".join(str(r["text"]) for r in reasons.get("positive", [])[:POSITIVE_IN_TEXT])
-    negative = [str(r["text"]) for r in reasons.get("negative", [])[:NEGATIVE_IN_TEXT]]
-    if negative:
-        text += (" | " if text else "") + "Against: " + "; ".join(negative)
-    return text
-
-
-def top_reason(reasons: dict[str, list[dict[str, Any]]]) -> str:
-    """The single strongest reason for a table row (a negative one when none is positive)."""
-    if reasons.get("positive"):
-        return str(reasons["positive"][0]["text"])
-    if reasons.get("negative"):
-        return "Against: " + str(reasons["negative"][0]["text"])
-    return ""
 
 
 def score_open_leads(
@@ -374,179 +306,21 @@ def _assemble(
 
 
 def _rank(frame: pd.DataFrame) -> pd.DataFrame:
-    """Sort by score, probability and raw score (descending), then lead_id; number 1..n."""
-    ordered = frame.sort_values(
-        ["score", "probability", "raw_score", "lead_id"],
-        ascending=[False, False, False, True],
-        kind="mergesort",
-    ).reset_index(drop=True)
+    """Order by the ranked list's rule (`rank_order`) and number the rows 1..n."""
+    order = rank_order(
+        frame["score"].to_numpy(),
+        frame["probability"].to_numpy(),
+        frame["raw_score"].to_numpy(),
+        frame["lead_id"].to_numpy(),
+    )
+    ordered = frame.iloc[order].reset_index(drop=True)
     ordered.insert(0, "rank", np.arange(1, len(ordered) + 1, dtype=np.int64))
     return ordered
-
-
-def encode_reasons(reasons: dict[str, list[dict[str, Any]]]) -> str:
-    """Reasons as compact JSON for storage: one array per reason, in REASON_KEYS order.
-
-    About a kilobyte per lead; a million leads encode in a few seconds (orjson).
-    """
-    packed = {
-        key: [[r.get(k) for k in REASON_KEYS] for r in reasons.get(name, [])]
-        for key, name in (("p", "positive"), ("n", "negative"))
-    }
-    return orjson.dumps(packed, option=orjson.OPT_SERIALIZE_NUMPY).decode()
-
-
-def decode_reasons(payload: str | None) -> dict[str, list[dict[str, Any]]]:
-    """Structured reasons ({"positive": [...], "negative": [...]}) from `encode_reasons`."""
-    data = orjson.loads(payload) if payload else {}
-    return {
-        name: [dict(zip(REASON_KEYS, item, strict=True)) for item in data.get(key, [])]
-        for key, name in (("p", "positive"), ("n", "negative"))
-    }
-
-
-@dataclass(frozen=True)
-class BatchOutcome:
-    """What `run_batch` did: the batch, where the list went, and the stored batch id."""
-
-    batch: RankedBatch
-    out_path: Path | None
-    store_url: str | None
-    batch_id: int | None
-
-
-def run_batch(
-    data: Path,
-    config: Config,
-    *,
-    model: str | None = None,
-    as_of: str | None = None,
-    out: Path | None = None,
-    top: int | None = None,
-    store: bool = True,
-    on_step: Callable[[str], None] | None = None,
-    on_progress: Progress | None = None,
-) -> BatchOutcome:
-    """The `leadml score` job: load, score every open lead, write the list, store it.
-
-    The list is written atomically (temp file, then rename), so a crash or bad input
-    never leaves a truncated file; the store takes the batch in one transaction.
-    """
-    from leadml.data.load import load_dataset
-    from leadml.tracking.registry import load_model
-
-    step = on_step or (lambda _message: None)
-    if top is not None and top < 1:
-        raise InputError("--top must be at least 1", column="--top", value=top)
-    if out is not None and not out.name.endswith((".csv", ".csv.gz", ".parquet")):
-        raise InputError(
-            "unsupported output file type", file=out, expected="a .csv, .csv.gz or .parquet name"
-        )
-    reference = model or f"models:/{config.mlflow.model_name}@champion"
-    if data.is_file():  # a flat export: the (flat) model says how to read it
-        if as_of is not None and as_of.strip().lower() != "now":
-            raise InputError(
-                "--as-of cannot be applied to a flat export: its columns are already as of "
-                "the day it was exported, and it has no events to cut at a moment",
-                file=data,
-                column="--as-of",
-                value=as_of,
-                expected="no --as-of (or 'now') for a flat export; export the CRM again to "
-                "score as of a later day",
-            )
-        step(f"loading model {reference}")
-        scorer = Scorer(load_model(reference, config))
-        batch = _score_flat_file(data, scorer, config, step, on_progress)
-        return _write_batch(batch, config, out, top, store, step)
-    step(f"reading and validating {data}")
-    dataset = load_dataset(data)
-    step(f"loading model {reference}")
-    scorer = Scorer(load_model(reference, config))
-    moment = parse_as_of(as_of, dataset.leads, dataset.events)
-    step(f"scoring open leads as of {moment.isoformat()}")
-    batch = score_open_leads(
-        dataset.leads,
-        dataset.events,
-        scorer,
-        as_of=moment,
-        grade_mode=config.score.grade_mode,
-        pass_through=config.score.pass_through,
-        chunk_size=config.score.chunk_size,
-        on_progress=on_progress,
-        source=str(data),
-    )
-    return _write_batch(batch, config, out, top, store, step)
-
-
-def _write_batch(
-    batch: RankedBatch,
-    config: Config,
-    out: Path | None,
-    top: int | None,
-    store: bool,
-    step: Callable[[str], None],
-) -> BatchOutcome:
-    from leadml.data.io import atomic_write_table
-
-    written = None
-    if out is not None:
-        step(f"writing {out}")
-        table = batch.table(top)
-        if not out.name.endswith(".parquet"):
-            table = escape_formulas(table)
-        written = atomic_write_table(table, out)
-    batch_id = url = None
-    if store:
-        from leadml.store import open_store, write_batch
-
-        url = config.store_url
-        step("writing the scores store")
-        engine = open_store(url)
-        try:
-            batch_id = write_batch(engine, batch, trend_points=config.store.trend_points)
-        finally:
-            engine.dispose()
-    return BatchOutcome(batch, written, url, batch_id)
 
 
 # --- flat exports ----------------------------------------------------------------------------
 
 _COMPANY_WORDS = ("company", "account", "organisation", "organization", "business")
-
-
-def _score_flat_file(
-    data: Path,
-    scorer: Scorer,
-    config: Config,
-    step: Callable[[str], None],
-    on_progress: Progress | None,
-) -> RankedBatch:
-    from leadml.data.mapping import read_flat
-
-    flat = scorer.bundle.flat
-    if flat is None:
-        raise InputError(
-            "this model was trained on leads and events, not on a flat export",
-            file=data,
-            expected="a leads + events folder for this model, or a flat model (--model)",
-        )
-    step(f"reading the flat export {data} with model {scorer.model_version}'s mapping")
-    rows = read_flat(data, flat, scoring=True)
-    # Contact details (role pii) leave leadml only when [score] pass_through names them.
-    pii = set(flat.names_with("pii"))
-    opted_in = "pass_through" in config.score.model_fields_set
-    listed = [c for c in config.score.pass_through if opted_in or c not in pii]
-    wanted = [*flat.names_with("passthrough")]
-    wanted += [c for c in listed if c in rows.columns and c not in wanted]
-    return score_flat_rows(
-        rows,
-        scorer,
-        grade_mode=config.score.grade_mode,
-        pass_through=wanted,
-        chunk_size=config.score.chunk_size,
-        on_progress=on_progress,
-        source=str(data),
-    )
 
 
 def score_flat_rows(

@@ -15,10 +15,11 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from leadml.batch import RANKED_COLUMNS, RankedBatch, parse_as_of, score_open_leads
+from leadml.batch import RankedBatch, parse_as_of, score_open_leads
 from leadml.config import Config
 from leadml.data.load import Dataset
 from leadml.model.pipeline import TrainedModel
+from leadml.ranked import RANKED_COLUMNS
 from leadml.scoring import Scorer
 from leadml.store import open_store, ranked, ranked_table, write_batch
 from leadml_serve.app import create_app

@@ -17,16 +17,16 @@ import pytest
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from leadml.batch import (
+from leadml.batch import RankedBatch
+from leadml.errors import InputError
+from leadml.ranked import (
     RANKED_COLUMNS,
     REASONS_JSON,
     TOP_REASON,
-    RankedBatch,
     encode_reasons,
     reasons_text,
     top_reason,
 )
-from leadml.errors import InputError
 from leadml.store import (
     StoreError,
     batch_summary,

@@ -19,6 +19,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from leadml.config import ServeConfig
+from leadml.ranked import rank_order
 from leadml.scoring import ScoredColumns
 from leadml_serve.batching import Parsed, ScoringQueue
 from leadml_serve.convert import flat_to_columns, to_columns
@@ -110,7 +111,8 @@ def render(
     version: str,
     metrics: Metrics,
 ) -> bytes:
-    """The response body: one prediction, or the list ranked by probability, then lead_id."""
+    """The response body: one prediction, or the list in the ranked list's order (score,
+    probability, raw score, then lead_id: `leadml.ranked.rank_order`, as batch and store)."""
     for grade, count in Counter(scored.grade.tolist()).items():
         metrics.scores.labels(grade=grade, model_version=version).inc(count)
     results = [
@@ -128,7 +130,8 @@ def render(
     ]
     if not batch:
         return orjson.dumps(results[0], option=orjson.OPT_SERIALIZE_NUMPY)
-    order = np.lexsort((np.array([r["lead_id"] for r in results]), -scored.probability))
+    ids = np.array([r["lead_id"] for r in results])
+    order = rank_order(scored.score, scored.probability, scored.raw_score, ids)
     ranked = []
     for rank, i in enumerate(order.tolist(), start=1):
         results[i]["rank"] = rank

@@ -154,7 +154,8 @@ def print_train_outcome(outcome: object) -> None:
 
 
 def print_batch_outcome(outcome: object) -> None:
-    from leadml.batch import REASONS_JSON, BatchOutcome, decode_reasons
+    from leadml.jobs.score import BatchOutcome
+    from leadml.ranked import REASONS_JSON, decode_reasons, render_reasons
 
     assert isinstance(outcome, BatchOutcome)
     batch = outcome.batch
@@ -178,14 +179,11 @@ def print_batch_outcome(outcome: object) -> None:
     table.add_column("score", justify="right", no_wrap=True)
     table.add_column("reasons (+ for, - against)", min_width=36, ratio=1, overflow="fold")
     for row in batch.frame.head(10).to_dict("records"):
-        reasons = decode_reasons(row[REASONS_JSON])
-        lines = [f"+ {r['text']}" for r in reasons["positive"][:3]]
-        lines += [f"- {r['text']}" for r in reasons["negative"][:1]]
         table.add_row(
             str(row["rank"]),
             f"{fmt(row['company'])}\n[dim]{row['lead_source']} / {row['stage']}[/]",
             f"{row['score']} {row['grade']}",
-            "\n".join(lines),
+            render_reasons(decode_reasons(row[REASONS_JSON]), layout="lines"),
         )
     console.print(table)
     if outcome.out_path is not None:

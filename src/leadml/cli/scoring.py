@@ -78,8 +78,8 @@ def score(
 
     Example:  leadml score --data data/generated/demo --as-of latest --out reports/ranked.csv
     """
-    from leadml.batch import run_batch
     from leadml.config import load_config
+    from leadml.jobs.score import run_batch
 
     if store and no_store:
         raise typer.BadParameter("--store and --no-store contradict each other")

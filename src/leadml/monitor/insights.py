@@ -19,6 +19,7 @@ import pandas as pd
 from leadml import schema
 from leadml.config import LabelConfig
 from leadml.errors import InputError
+from leadml.ranked import render_reasons
 
 if TYPE_CHECKING:
     from leadml.bundle import Bundle
@@ -277,13 +278,7 @@ def _mean(values: np.ndarray) -> float:
 
 
 def reason_lines(reasons: dict[str, list[dict[str, Any]]]) -> list[str]:
-    """A lead's reasons as readable lines, strongest for first, then those against."""
-    lines = []
-    for key, sign in (("positive", "+"), ("negative", "-")):
-        for reason in reasons.get(key, []):
-            delta = abs(float(reason["probability_delta"]))
-            lines.append(
-                f"{sign} {reason['text']} ({reason['contribution']:+.2f} log-odds, "
-                f"about {sign}{delta:.1%} probability)"
-            )
-    return lines
+    """A lead's reasons as readable lines, strongest for first, then those against, each
+    with its log-odds and probability change (the ranked list's renderer, all reasons)."""
+    text = render_reasons(reasons, layout="detailed", positive=None, negative=None)
+    return text.split("\n") if text else []

