@@ -70,8 +70,8 @@ def test_points_never_fall_as_demo_requests_grow() -> None:
     X = pd.concat([_lead(count_demo_request_all=float(k)) for k in range(6)], ignore_index=True)
     model = PointsScore().fit(*_funnel(2000, seed=1))
     assert (np.diff(PointsScore().points(X)) >= 0).all()
-    assert (np.diff(model.predict_proba(X)) >= 0).all()
-    assert model.predict_proba(X)[1] > model.predict_proba(X)[0]
+    assert (np.diff(model.predict_proba(X)[:, 1]) >= 0).all()
+    assert model.predict_proba(X)[1, 1] > model.predict_proba(X)[0, 1]
 
 
 def test_capped_actions_stop_adding_points() -> None:
@@ -134,7 +134,7 @@ def test_estimator_contract(estimator: PointsScore | LogisticBaseline) -> None:
     assert copy.get_params() == estimator.get_params()
     assert not [k for k in vars(copy) if k.endswith("_")]  # __init__ learns nothing
     assert copy.fit(X, y) is copy
-    p = copy.predict_proba(X)
+    p = copy.predict_proba(X)[:, 1]
     assert p.shape == (600,) and ((p > 0) & (p < 1)).all()
 
 
@@ -143,7 +143,7 @@ def test_points_score_probability_ranks_like_the_points() -> None:
     model = PointsScore().fit(X, y)
     assert model.calibrator_.method == "platt"
     assert model.calibrator_.params["slope"] > 0
-    assert roc_auc_score(y, model.predict_proba(X)) == pytest.approx(
+    assert roc_auc_score(y, model.predict_proba(X)[:, 1]) == pytest.approx(
         roc_auc_score(y, model.points(X))
     )
 
@@ -155,7 +155,7 @@ def test_logistic_learns_signal_and_skips_identifiers() -> None:
     assert "industry" in model.categorical_features_
     assert "lead_source" in model.categorical_features_
     assert "is_corporate_email" in model.numeric_features_
-    assert roc_auc_score(y[2000:], model.predict_proba(X.iloc[2000:])) > 0.7
+    assert roc_auc_score(y[2000:], model.predict_proba(X.iloc[2000:])[:, 1]) > 0.7
 
 
 def test_logistic_handles_nan_and_unseen_categories() -> None:
@@ -166,7 +166,7 @@ def test_logistic_handles_nan_and_unseen_categories() -> None:
     new["lead_source"] = pd.Categorical(["carrier_pigeon", None, "event"])
     new["seniority"] = np.nan
     new["engagement_score"] = [np.nan, 1.0, np.nan]
-    p = model.predict_proba(new)
+    p = model.predict_proba(new)[:, 1]
     assert p.shape == (3,) and np.isfinite(p).all()
 
 
@@ -182,3 +182,23 @@ def test_logistic_missing_feature_column_is_an_input_error() -> None:
     model = LogisticBaseline().fit(X, y)
     with pytest.raises(InputError, match="missing"):
         model.predict_proba(X.drop(columns=["seniority"]))
+
+
+@pytest.mark.parametrize("estimator", [PointsScore(), LogisticBaseline()])
+def test_predict_proba_follows_the_scikit_learn_contract(
+    estimator: PointsScore | LogisticBaseline,
+) -> None:
+    X, y = _funnel(700, seed=9)
+    model = clone(estimator).fit(X, y)
+    proba = model.predict_proba(X)
+    assert proba.shape == (700, 2) and proba.dtype == np.float64
+    np.testing.assert_array_equal(model.classes_, [0, 1])
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=0, atol=1e-12)
+    # Column 1 is the probability of converting the 1-D `predict_proba` used to return.
+    if isinstance(model, PointsScore):
+        before = model.calibrator_.apply(model.points(X))
+    else:
+        needed = [*model.numeric_features_, *model.categorical_features_]
+        before = model.pipeline_.predict_proba(X[needed])[:, 1]
+    np.testing.assert_array_equal(proba[:, 1], before)
+    assert roc_auc_score(y, proba[:, 1]) > 0.5 > roc_auc_score(y, proba[:, 0])

@@ -1,7 +1,8 @@
 """Two baselines the model must beat: a hand-configured points score and a logistic regression.
 
 Both read the feature frame built by `leadml.features` and follow the scikit-learn
-estimator contract; `predict_proba` returns a 1-D probability of conversion.
+estimator contract: `fit` learns the trailing-underscore attributes (`classes_` = [0, 1])
+and `predict_proba` returns an (n, 2) array, column 1 the probability of conversion.
 """
 
 from __future__ import annotations
@@ -130,13 +131,15 @@ class PointsScore(BaseEstimator):
     def fit(self, X: pd.DataFrame, y: np.ndarray) -> PointsScore:
         """Learn the Platt map from points to probability (pass the validation window)."""
         self.calibrator_: Calibrator = fit_platt(self.points(X), np.asarray(y))
+        self.classes_ = np.array([0, 1])
         self.n_features_in_ = X.shape[1]
         return self
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        """1-D probability of conversion from the points, via the fitted Platt map."""
+        """(n, 2): P(not converting), P(converting) from the points via the Platt map."""
         check_is_fitted(self, "calibrator_")
-        return self.calibrator_.apply(self.points(X))
+        p = self.calibrator_.apply(self.points(X))
+        return np.column_stack([1.0 - p, p])
 
     @staticmethod
     def _days_since_last_event(X: pd.DataFrame) -> np.ndarray:
@@ -182,10 +185,11 @@ class LogisticBaseline(BaseEstimator):
             raise InputError("no usable feature columns", expected="a feature frame")
         self.pipeline_: Pipeline = self._build()
         self.pipeline_.fit(X[usable], np.asarray(y).astype(np.int64))
+        self.classes_: np.ndarray = self.pipeline_.classes_
         return self
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        """1-D probability of conversion."""
+        """(n, 2): P(not converting), P(converting), columns in `classes_` order."""
         check_is_fitted(self, "pipeline_")
         needed = [*self.numeric_features_, *self.categorical_features_]
         missing = [c for c in needed if c not in X.columns]
@@ -193,7 +197,7 @@ class LogisticBaseline(BaseEstimator):
             raise InputError(
                 "feature columns missing", column=missing[0], value=missing, expected="as in fit"
             )
-        proba: np.ndarray = self.pipeline_.predict_proba(X[needed])[:, 1]
+        proba: np.ndarray = self.pipeline_.predict_proba(X[needed])
         return proba
 
     def _build(self) -> Pipeline:

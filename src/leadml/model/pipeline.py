@@ -309,8 +309,8 @@ def _fit_core(
     raw_test = np.asarray(booster.predict(X_test, raw_score=True))
     p_test = calibrator.apply(raw_test)
     test_raw = raw.loc[split.test]
-    p_points = points.predict_proba(test_raw)
-    p_logistic = logistic.predict_proba(test_raw)
+    p_points = points.predict_proba(test_raw)[:, 1]
+    p_logistic = logistic.predict_proba(test_raw)[:, 1]
 
     step("evaluation")
     results = {
