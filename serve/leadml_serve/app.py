@@ -30,7 +30,7 @@ from leadml_serve.observability import EdgeMiddleware, Metrics
 from leadml_serve.problems import install_handlers
 from leadml_serve.resolve import wait_for
 from leadml_serve.routes import health, leads, model, predict, web
-from leadml_serve.schemas import LeadIn, request_model
+from leadml_serve.schemas import LeadIn
 from leadml_serve.security import KeyRing
 from leadml_serve.workers import announced, follow
 
@@ -132,8 +132,8 @@ async def _keep_trying(slot: ModelSlot, metrics: Metrics) -> None:
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:
-    """OpenAPI with the request body's LeadIn schema and, once a model is loaded, each
-    categorical field's known values from the model's feature spec."""
+    """OpenAPI with the request body's LeadIn schema: the contract's, or once a model is
+    loaded, the served model's request model (each categorical field's known values)."""
     slot: ModelSlot = app.state.slot
     current = slot.current
     version = current.version if current else None
@@ -144,25 +144,15 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         title=app.title, version=app.version, description=app.description, routes=app.routes
     )
     components = schema.setdefault("components", {}).setdefault("schemas", {})
-    lead_schema = LeadIn.model_json_schema(ref_template="#/components/schemas/{model}")
-    components.update(lead_schema.pop("$defs", {}))
+    template = "#/components/schemas/{model}"
+    lead_schema = LeadIn.model_json_schema(ref_template=template)
+    components.update(lead_schema.pop("$defs", {}))  # EventIn
+    if current is not None:
+        lead_schema = current.request_model.model_json_schema(ref_template=template)
+        components.update(lead_schema.pop("$defs", {}))
     components["LeadIn"] = lead_schema
-    if current is not None and current.bundle.flat is not None:  # flat model: its own fields
-        lead_schema = request_model(current.bundle).model_json_schema(
-            ref_template="#/components/schemas/{model}"
-        )
-        components["LeadIn"] = lead_schema
     if current is not None:
         spec = current.bundle.spec
-        properties = lead_schema["properties"]
-        for name in ("lead_source", "industry", "country", "campaign"):
-            if name in spec.names and name in properties:
-                levels = [v for v in spec.column(name).levels if v not in ("unknown", "other")]
-                properties[name]["description"] = (
-                    f"Known to model version {version}: {', '.join(levels)}. Other values "
-                    "are scored as unknown, with a warning."
-                )
-                properties[name]["examples"] = levels[:5]
         schema["info"]["x-leadml-model"] = {
             "version": version,
             "features": [

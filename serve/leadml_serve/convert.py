@@ -8,34 +8,21 @@ datetime64[ns] UTC; one without a time zone is read as UTC and warned about.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel
 
 from leadml import schema
-from leadml.data.mapping.config import DatasetConfig
-from leadml.features.spec import FeatureSpec
-from leadml_serve.schemas import LeadIn
+from leadml.schema import LeadColumn
+from leadml.scoring import Category, DatasetConfig, FeatureSpec, categories
+from leadml_serve.schemas import ValidLead
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NAT = np.datetime64("NaT", "ns")
-_TEXT = (
-    schema.LEAD_SOURCE,
-    schema.CAMPAIGN,
-    schema.COMPANY,
-    schema.INDUSTRY,
-    schema.COUNTRY,
-    schema.JOB_TITLE,
-    schema.SENIORITY,
-    schema.EMAIL,
-)
-_NUMBERS = (schema.EMPLOYEES, schema.ANNUAL_REVENUE, schema.ACQUISITION_COST)
-_CHECKED_LEVELS = (schema.LEAD_SOURCE, schema.INDUSTRY, schema.COUNTRY)
-"""Request fields that are also categorical model features: unseen values get a warning."""
+_MISSING_NS = np.iinfo(np.int64).min
 _KNOWN_EVENTS = frozenset(schema.EVENT_TYPES)
 _IGNORED_EVENTS = frozenset(schema.POST_CONVERSION_EVENTS)
 
@@ -49,6 +36,48 @@ class Columns:
     cutoff: np.ndarray
     warnings: list[list[str]]
     """Per lead, in input order."""
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """The contract's scoring columns (`schema.scoring_columns`) by how a request's value
+    becomes an array value: the same list the request model is generated from."""
+
+    text: tuple[str, ...]
+    """Canonicalised text (the lead id aside: it is kept exactly as sent)."""
+    numbers: tuple[str, ...]
+    stamps: tuple[str, ...]
+    vocabularies: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, columns: tuple[LeadColumn, ...]) -> _Plan:
+        def named(kind: str) -> tuple[str, ...]:
+            return tuple(c.name for c in columns if c.kind == kind and c.name != schema.LEAD_ID)
+
+        vocabularies = {c.name: c.vocabulary for c in columns if c.vocabulary is not None}
+        return cls(named("text"), named("number"), named("timestamp"), vocabularies)
+
+
+_PLANS: list[tuple[tuple[LeadColumn, ...], _Plan]] = []
+_KNOWN: list[tuple[FeatureSpec, dict[str, Category]]] = []
+
+
+def _plan() -> _Plan:
+    """The plan of the contract as it is now (rebuilt only when `LEAD_COLUMNS` changes)."""
+    columns = schema.LEAD_COLUMNS
+    if not _PLANS or _PLANS[0][0] is not columns:
+        _PLANS[:] = [(columns, _Plan.of(schema.scoring_columns(columns)))]
+    return _PLANS[0][1]
+
+
+def _categories(spec: FeatureSpec) -> dict[str, Category]:
+    """`scoring.categories` of a spec, remembered for the last few specs served."""
+    for seen, known in _KNOWN:
+        if seen is spec:
+            return known
+    known = categories(spec)
+    _KNOWN[:] = [(spec, known), *_KNOWN[:3]]
+    return known
 
 
 def _ns(stamp: datetime, field: str, warnings: list[str]) -> int:
@@ -73,47 +102,20 @@ def _canonical(field: str, value: str) -> str | None:
     return text or None
 
 
-def to_columns(leads: list[LeadIn], spec: FeatureSpec, now: datetime) -> Columns:
-    """Turn validated leads into column arrays, each lead's cutoff, and its warnings."""
-    n = len(leads)
-    text: dict[str, list[str | None]] = {f: [None] * n for f in _TEXT}
-    numbers = {f: np.full(n, np.nan) for f in _NUMBERS}
-    created = np.empty(n, dtype=np.int64)
-    cutoff = np.empty(n, dtype=np.int64)
-    event_lead: list[str] = []
-    event_type: list[str] = []
-    event_time: list[int] = []
-    warnings: list[list[str]] = []
-    now_ns = _ns(now, "now", [])
-    levels = {f: frozenset(spec.column(f).levels) for f in _CHECKED_LEVELS if f in spec.names}
-    for i, lead in enumerate(leads):
-        notes: list[str] = []
-        cut = _ns(lead.as_of, "as_of", notes) if lead.as_of is not None else now_ns
-        cutoff[i] = cut
-        created[i] = (
-            _ns(lead.created_at, "created_at", notes)
-            if lead.created_at is not None
-            else np.iinfo(np.int64).min
-        )
-        for field in _TEXT:
-            value = _clean(field, getattr(lead, field))
-            text[field][i] = value
-            known = levels.get(field)
-            if value is not None and known is not None and value not in known:
-                notes.append(f"{field} {value!r} unseen in training: scored as unknown")
-        if text[schema.SENIORITY][i] not in (None, *schema.SENIORITIES):
-            notes.append(
-                f"seniority {text[schema.SENIORITY][i]!r} is not one of "
-                f"{', '.join(schema.SENIORITIES)}: treated as missing"
-            )
-        for field in _NUMBERS:
-            value = getattr(lead, field)
-            if value is not None:
-                numbers[field][i] = value
+@dataclass
+class _Events:
+    """Every request lead's events as three growing columns."""
+
+    lead: list[str] = field(default_factory=list)
+    kind: list[str] = field(default_factory=list)
+    at: list[int] = field(default_factory=list)
+
+    def add(self, lead: ValidLead, cut: int, notes: list[str]) -> None:
+        """Append one lead's events, noting late, unknown and post-conversion ones."""
         late = 0
         for event in lead.events:
             kind = _canonical(schema.EVENT_TYPE, event.event_type) or ""
-            at = _ns(event.occurred_at, "occurred_at", notes)
+            at = _ns(event.occurred_at, schema.OCCURRED_AT, notes)
             if at >= cut:
                 late += 1
             elif kind not in _KNOWN_EVENTS:
@@ -121,29 +123,78 @@ def to_columns(leads: list[LeadIn], spec: FeatureSpec, now: datetime) -> Columns
                     notes.append(f"event_type {kind!r} happens after a conversion: ignored")
                 else:
                     notes.append(f"event_type {kind!r} unknown: ignored")
-            event_lead.append(lead.lead_id)
-            event_type.append(kind)
-            event_time.append(at)
+            self.lead.append(lead.lead_id)
+            self.kind.append(kind)
+            self.at.append(at)
         if late:
             notes.append(f"{late} event(s) at or after as_of ignored")
-        if created[i] != np.iinfo(np.int64).min and created[i] > cut:
+
+    def columns(self) -> dict[str, Any]:
+        return {
+            schema.LEAD_ID: self.lead,
+            schema.EVENT_TYPE: self.kind,
+            schema.OCCURRED_AT: np.asarray(self.at, dtype=np.int64).view("datetime64[ns]"),
+        }
+
+
+def to_columns(leads: Sequence[ValidLead], spec: FeatureSpec, now: datetime) -> Columns:
+    """Turn validated leads (`schemas.LeadIn`) into column arrays: every scoring column of
+    the contract, each lead's cutoff, its events and its warnings."""
+    plan = _plan()
+    n = len(leads)
+    text: dict[str, list[str | None]] = {f: [None] * n for f in plan.text}
+    numbers = {f: np.full(n, np.nan) for f in plan.numbers}
+    stamps = {f: np.full(n, _MISSING_NS, dtype=np.int64) for f in plan.stamps}
+    created = stamps.get(schema.CREATED_AT)
+    cutoff = np.empty(n, dtype=np.int64)
+    events = _Events()
+    warnings: list[list[str]] = []
+    now_ns = _ns(now, "now", [])
+    known = _categories(spec)
+    levels = {f: known[f].levels for f in plan.text if f in known and not known[f].long_tail}
+    for i, lead in enumerate(leads):
+        notes: list[str] = []
+        cut = cutoff[i] = _ns(lead.as_of, "as_of", notes) if lead.as_of is not None else now_ns
+        for name in plan.stamps:
+            value = getattr(lead, name)
+            if value is not None:
+                stamps[name][i] = _ns(value, name, notes)
+        for name in plan.text:
+            value = text[name][i] = _clean(name, getattr(lead, name))
+            _check_text(name, value, levels.get(name), plan.vocabularies.get(name), notes)
+        for name in plan.numbers:
+            value = getattr(lead, name)
+            if value is not None:
+                numbers[name][i] = value
+        events.add(lead, cut, notes)
+        if created is not None and created[i] != _MISSING_NS and created[i] > cut:
             notes.append("created_at is after as_of: the lead is scored with no history")
         if lead.model_extra:
-            ignored = ", ".join(sorted(lead.model_extra))
-            notes.append(f"unknown field(s) ignored: {ignored}")
+            notes.append(f"unknown field(s) ignored: {', '.join(sorted(lead.model_extra))}")
         warnings.append(_dedupe(notes))
     lead_columns: dict[str, Any] = {
         schema.LEAD_ID: [lead.lead_id for lead in leads],
-        schema.CREATED_AT: created.view("datetime64[ns]"),
+        **{name: values.view("datetime64[ns]") for name, values in stamps.items()},
         **text,
         **numbers,
     }
-    event_columns: dict[str, Any] = {
-        schema.LEAD_ID: event_lead,
-        schema.EVENT_TYPE: event_type,
-        schema.OCCURRED_AT: np.asarray(event_time, dtype=np.int64).view("datetime64[ns]"),
-    }
-    return Columns(lead_columns, event_columns, cutoff.view("datetime64[ns]"), warnings)
+    return Columns(lead_columns, events.columns(), cutoff.view("datetime64[ns]"), warnings)
+
+
+def _check_text(
+    name: str,
+    value: str | None,
+    levels: frozenset[str] | None,
+    vocabulary: tuple[str, ...] | None,
+    notes: list[str],
+) -> None:
+    """Warn about a value the model never saw, or one outside the contract's closed list."""
+    if value is None:
+        return
+    if levels is not None and value not in levels:
+        notes.append(f"{name} {value!r} unseen in training: scored as unknown")
+    if vocabulary is not None and value not in vocabulary:
+        notes.append(f"{name} {value!r} is not one of {', '.join(vocabulary)}: treated as missing")
 
 
 def _dedupe(notes: list[str]) -> list[str]:
@@ -151,18 +202,17 @@ def _dedupe(notes: list[str]) -> list[str]:
 
 
 def flat_to_columns(
-    leads: Sequence[BaseModel], dataset: DatasetConfig, spec: FeatureSpec
+    leads: Sequence[ValidLead], dataset: DatasetConfig, spec: FeatureSpec
 ) -> Columns:
     """A flat model's request rows -> export columns for `Scorer.score_columns` (no events,
     no cutoff: a flat export's columns are already as of the moment they were read)."""
     names = dataset.feature_names
     rows = [lead.model_dump(by_alias=True) for lead in leads]
-    columns: dict[str, Any] = {dataset.id_name: [lead.lead_id for lead in leads]}  # type: ignore[attr-defined]
+    columns: dict[str, Any] = {dataset.id_name: [lead.lead_id for lead in leads]}
     for name in names:
         columns[name] = [row.get(name) for row in rows]
-    levels = {
-        n: frozenset(spec.column(n).levels) for n in names if spec.column(n).kind == "categorical"
-    }
+    model_categories = _categories(spec)
+    levels = {n: model_categories[n].levels for n in names if n in model_categories}
     tokens = {t.strip().lower() for t in dataset.missing}
     warnings: list[list[str]] = []
     for lead, row in zip(leads, rows, strict=True):

@@ -13,15 +13,17 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any
 
 import numpy as np
+from pydantic import BaseModel
 
 from leadml import schema
 from leadml.bundle import Bundle
 from leadml.errors import LeadmlError
-from leadml.features.build import warm_up
 from leadml.scoring import Scorer
+from leadml_serve.schemas import request_model
 
 Loader = Callable[[str], Bundle]
 
@@ -41,6 +43,11 @@ class LoadedModel:
     @property
     def bundle(self) -> Bundle:
         return self.scorer.bundle
+
+    @cached_property
+    def request_model(self) -> type[BaseModel]:
+        """The pydantic model of one lead in a request to this model, built once."""
+        return request_model(self.bundle, self.version)
 
 
 class ReloadError(LeadmlError):
@@ -108,17 +115,17 @@ class ModelSlot:
         with self._lock:  # one reload at a time; scoring never takes this lock
             previous = self.current
             try:
-                bundle = self._loader(wanted)
-                warm_up(bundle.spec.config)  # load the compiled feature loops now
-                scorer = Scorer(bundle)
+                scorer = Scorer(self._loader(wanted))
+                scorer.warm_up()  # load the compiled feature loops now
                 smoke_test(scorer)  # also builds the explainer before the model serves
+                loaded = LoadedModel(scorer, wanted, datetime.now(UTC))
+                _ = loaded.request_model  # generated now, not on the first request
             except Exception as exc:  # any failure keeps the old model serving
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 raise ReloadError(
                     f"could not load {wanted}: {self.last_error}"
                     + (f"; still serving version {previous.version}" if previous else "")
                 ) from exc
-            loaded = LoadedModel(scorer, wanted, datetime.now(UTC))
             self.current = loaded  # the atomic swap
             self.last_error = None
         freeze_heap(collect=previous is not None)

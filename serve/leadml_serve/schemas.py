@@ -1,23 +1,25 @@
 """Request and response models of the API (pydantic v2).
 
-The request side follows the data contract (`leadml.schema`): one lead with its attributes
-and its engagement events. Categories are free text here and canonicalised exactly as the
-file loader does; the allowed values a model knows come from its feature spec and are
-shown in GET /v1/model and in the OpenAPI document.
+The request models are generated, not written by hand: an event model's `LeadIn` has one
+field per lead column of the data contract (`leadml.schema.LEAD_COLUMNS`, outcome left out)
+plus its engagement events; a flat-export model's has one per column of its mapping. The
+served bundle's spec adds the categories it knows to the field descriptions (OpenAPI).
+Categories are free text here and canonicalised exactly as the file loader does.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Protocol
 
 import orjson
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, create_model
 
+from leadml import schema
 from leadml.bundle import Bundle
-from leadml.data.mapping.config import DatasetConfig
-from leadml.features.flat import value_text
-from leadml.features.spec import FeatureSpec
+from leadml.schema import LeadColumn
+from leadml.scoring import Category, DatasetConfig, FeatureSpec, categories, export_text
 
 EXAMPLE_LEAD: dict[str, Any] = {
     "lead_id": "L-1001",
@@ -66,36 +68,76 @@ class EventIn(BaseModel):
     )
 
 
-class LeadIn(BaseModel):
-    """One lead: who it is, where it came from, and what it did before `as_of`."""
+class ValidLead(Protocol):
+    """A validated lead of any generated request model: its id, what it carries besides
+    its fields, and (event models) its events and `as_of`. Columns are read by name."""
 
-    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [EXAMPLE_LEAD]})
+    lead_id: str
+    events: list[EventIn]
+    as_of: datetime | None
+    model_extra: dict[str, Any] | None
 
-    lead_id: str = Field(min_length=1, max_length=200)
-    created_at: Stamp | None = Field(
-        None, description="When the lead was created (ISO 8601). Missing: lead age unknown."
+    def model_dump(self, *, by_alias: bool | None = None) -> dict[str, Any]: ...
+
+
+_LEAD_DOC = "One lead: who it is, where it came from, and what it did before `as_of`."
+_AS_OF_DOC = (
+    "Score the lead as of this moment (default: now). Events at or after it are ignored, "
+    "with a warning."
+)
+_TYPES: dict[str, Any] = {"text": str | None, "number": float | None, "timestamp": Stamp | None}
+
+
+def lead_model(
+    known: Mapping[str, Category] | None = None,
+    version: str | None = None,
+    columns: tuple[LeadColumn, ...] | None = None,
+) -> type[BaseModel]:
+    """The request model of an event model, generated from the data contract: one field
+    per column a lead is scored with (`schema.scoring_columns`), its events and `as_of`.
+
+    `known`: the served bundle's categories (`scoring.categories`), shown in the text
+    fields' descriptions for model `version`; validation is the same with or without them.
+    """
+    fields: dict[str, Any] = {
+        column.name: _lead_field(column, (known or {}).get(column.name), version)
+        for column in schema.scoring_columns(columns)
+    }
+    fields["events"] = (list[EventIn], Field(default_factory=list, max_length=100_000))
+    fields["as_of"] = (Stamp | None, Field(None, description=_AS_OF_DOC))
+    model: type[BaseModel] = create_model(
+        "LeadIn",
+        __config__=ConfigDict(extra="allow", json_schema_extra={"examples": [EXAMPLE_LEAD]}),
+        __doc__=_LEAD_DOC,
+        **fields,
     )
-    lead_source: str | None = Field(None, max_length=200)
-    campaign: str | None = Field(None, max_length=200)
-    company: str | None = Field(None, max_length=300)
-    industry: str | None = Field(None, max_length=200)
-    employees: float | None = Field(None, ge=0)
-    annual_revenue: float | None = Field(None, ge=0)
-    country: str | None = Field(None, max_length=100)
-    job_title: str | None = Field(None, max_length=300)
-    seniority: str | None = Field(None, max_length=100)
-    contact_name: str | None = Field(None, max_length=300)
-    email: str | None = Field(
-        None, max_length=320, description="Only its domain is used (free-mail or not)."
-    )
-    phone: str | None = Field(None, max_length=100)
-    acquisition_cost: float | None = Field(None, ge=0)
-    events: list[EventIn] = Field(default_factory=list, max_length=100_000)
-    as_of: Stamp | None = Field(
-        None,
-        description="Score the lead as of this moment (default: now). Events at or after "
-        "it are ignored, with a warning.",
-    )
+    return model
+
+
+def _lead_field(
+    column: LeadColumn, category: Category | None, version: str | None
+) -> tuple[Any, Any]:
+    """One contract column as a pydantic field: only the id is required, numbers may be
+    bounded below, text is bounded in length."""
+    if column.name == schema.LEAD_ID:
+        return str, Field(min_length=1, max_length=column.max_length)
+    description, examples = column.description, None
+    if category is not None and column.kind == "text":
+        description = (
+            f"Known to model version {version}: {', '.join(category.known)}. Other values "
+            "are scored as unknown, with a warning."
+        )
+        examples = list(category.known[:5])
+    limits: dict[str, Any] = {}
+    if column.kind == "text":
+        limits["max_length"] = column.max_length
+    elif column.kind == "number" and column.non_negative:
+        limits["ge"] = 0
+    return _TYPES[column.kind], Field(None, description=description, examples=examples, **limits)
+
+
+LeadIn = lead_model()
+"""The request model before a model is loaded (and the type of a validated lead)."""
 
 
 class Reason(BaseModel):
@@ -131,7 +173,7 @@ class Prediction(BaseModel):
 
 
 class PredictionList(BaseModel):
-    """Scores of a list of leads, ranked: probability descending, ties by lead_id."""
+    """Scores of a list of leads, in the ranked list's order (`leadml.ranked`)."""
 
     model_version: str
     count: int
@@ -177,17 +219,17 @@ def _flat_id(value: Any) -> Any:
     """A JSON number id is read as text, as the export's id column is ("12", 12 and 12.0
     name the same lead)."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return value_text(value)
+        return export_text(value)
     return value
 
 
 def _flat_text(value: Any) -> Any:
     """A categorical field: text, or a JSON number read the way the file path reads it
-    (`features.flat.value_text`: 3 and 3.0 -> "3"). Booleans, lists and objects are refused."""
+    (`scoring.export_text`: 3 and 3.0 -> "3"). Booleans, lists and objects are refused."""
     if value is None or isinstance(value, str):
         return value
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return value_text(value)
+        return export_text(value)
     raise ValueError("text, a number or null")
 
 
@@ -241,10 +283,11 @@ def flat_lead_model(dataset: DatasetConfig, spec: FeatureSpec) -> type[BaseModel
     }
     number = BeforeValidator(_flat_number(tokens, token_text))
     text = BeforeValidator(_flat_text, json_schema_input_type=str | float | None)
+    known_to_model = categories(spec)
     for i, name in enumerate(dataset.feature_names):
-        column = spec.column(name)
+        category = known_to_model.get(name)
         role = dataset.columns[name].role
-        if column.kind == "numeric":
+        if category is None:
             fields[f"f{i}"] = (
                 Annotated[float | str | None, number],
                 Field(
@@ -255,7 +298,7 @@ def flat_lead_model(dataset: DatasetConfig, spec: FeatureSpec) -> type[BaseModel
                 ),
             )
         else:
-            known = [v for v in column.levels if v not in ("unknown", "other")]
+            known = list(category.known)
             shown = ", ".join(known[:30]) + (" ..." if len(known) > 30 else "")
             fields[f"f{i}"] = (
                 Annotated[str | None, text],
@@ -285,8 +328,18 @@ def flat_lead_model(dataset: DatasetConfig, spec: FeatureSpec) -> type[BaseModel
     return model
 
 
-def request_model(bundle: Bundle) -> type[BaseModel]:
-    """The request model for a bundle: LeadIn, or the flat model's own from its mapping."""
-    if bundle.flat is None:
-        return LeadIn
-    return flat_lead_model(bundle.flat, bundle.spec)
+_EVENT_MODELS: dict[tuple[str, tuple[tuple[str, tuple[str, ...]], ...]], type[BaseModel]] = {}
+
+
+def request_model(bundle: Bundle, version: str) -> type[BaseModel]:
+    """The request model for a bundle (served as model `version`): the contract's LeadIn
+    with the categories its spec knows, or a flat model's own from its mapping. Built once
+    per distinct bundle: `LoadedModel.request_model` keeps it for the requests."""
+    if bundle.flat is not None:
+        return flat_lead_model(bundle.flat, bundle.spec)
+    known = categories(bundle.spec)
+    key = (version, tuple((name, c.known) for name, c in known.items()))
+    found = _EVENT_MODELS.get(key)
+    if found is None:
+        found = _EVENT_MODELS[key] = lead_model(known, version)
+    return found

@@ -102,7 +102,7 @@ def _preload(config: Config) -> None:
     """
     _import_lightgbm_without_sklearn()
     import leadml_serve.app  # noqa: F401  (the import is the point)
-    from leadml.features.build import warm_up
+    from leadml.scoring import warm_up
     from leadml_serve.observability import configure_logging
 
     configure_logging()

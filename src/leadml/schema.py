@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Final
+from dataclasses import dataclass
+from typing import Final, Literal, TypeAlias
 
 # --- tables -----------------------------------------------------------------
 LEADS: Final = "leads"
@@ -16,7 +17,7 @@ EVENTS: Final = "events"
 TRUTH: Final = "truth"
 TABLE_FORMATS: Final = ("parquet", "csv")
 
-# --- leads: one row per lead ------------------------------------------------
+# --- leads: one row per lead (each column described once in LEAD_COLUMNS, below) ---
 LEAD_ID: Final = "lead_id"
 CREATED_AT: Final = "created_at"
 LEAD_SOURCE: Final = "lead_source"
@@ -33,30 +34,6 @@ EMAIL: Final = "email"
 PHONE: Final = "phone"
 ACQUISITION_COST: Final = "acquisition_cost"
 CONVERTED_AT: Final = "converted_at"
-
-LEAD_REQUIRED: Final = (LEAD_ID, CREATED_AT, LEAD_SOURCE)
-"""Columns a leads table must have. `converted_at` is required for training only."""
-FIRMOGRAPHIC_COLUMNS: Final = (
-    COMPANY,
-    INDUSTRY,
-    EMPLOYEES,
-    ANNUAL_REVENUE,
-    COUNTRY,
-    JOB_TITLE,
-    SENIORITY,
-)
-PII_COLUMNS: Final = (CONTACT_NAME, EMAIL, PHONE)
-"""Contact details: passed through to sales lists, never used as features."""
-LEAD_OPTIONAL: Final = (
-    CAMPAIGN,
-    *FIRMOGRAPHIC_COLUMNS,
-    *PII_COLUMNS,
-    ACQUISITION_COST,
-    CONVERTED_AT,
-)
-LEAD_TIMESTAMPS: Final = (CREATED_AT, CONVERTED_AT)
-LEAD_NON_NEGATIVE: Final = (EMPLOYEES, ANNUAL_REVENUE, ACQUISITION_COST)
-"""Counts, sizes and money: a negative value is an error."""
 
 # --- events: one row per engagement -----------------------------------------
 OCCURRED_AT: Final = "occurred_at"
@@ -264,6 +241,89 @@ FREE_MAIL_DOMAINS: Final = frozenset(
         "163.com",
     }
 )
+
+# --- the leads table, described once ------------------------------------------
+ColumnKind: TypeAlias = Literal["text", "number", "timestamp"]
+ColumnGroup: TypeAlias = Literal["lead", "source", "firmographic", "contact", "cost", "outcome"]
+
+
+@dataclass(frozen=True)
+class LeadColumn:
+    """One column of the leads table, as every reader of leads sees it: the file validator,
+    the API's generated request model and its conversion into the Scorer's arrays."""
+
+    name: str
+    kind: ColumnKind
+    group: ColumnGroup
+    """`contact`: PII, passed through, never a feature; `outcome`: known only after the
+    fact, read for training labels and never accepted for scoring."""
+    required: bool = False
+    """A leads file must have it (the API needs only `lead_id`)."""
+    non_negative: bool = False
+    """Counts, sizes and money: a negative value is an error."""
+    max_length: int | None = None
+    """Text: the longest value the API accepts."""
+    vocabulary: tuple[str, ...] | None = None
+    """A closed list of canonical values: the features read any other value as missing."""
+    description: str | None = None
+    """What a caller should know about the column, shown in the API's OpenAPI document."""
+
+
+LEAD_COLUMNS: Final[tuple[LeadColumn, ...]] = (
+    LeadColumn(LEAD_ID, "text", "lead", required=True, max_length=200),
+    LeadColumn(
+        CREATED_AT,
+        "timestamp",
+        "lead",
+        required=True,
+        description="When the lead was created (ISO 8601). Missing: lead age unknown.",
+    ),
+    LeadColumn(LEAD_SOURCE, "text", "source", required=True, max_length=200),
+    LeadColumn(CAMPAIGN, "text", "source", max_length=200),
+    LeadColumn(COMPANY, "text", "firmographic", max_length=300),
+    LeadColumn(INDUSTRY, "text", "firmographic", max_length=200),
+    LeadColumn(EMPLOYEES, "number", "firmographic", non_negative=True),
+    LeadColumn(ANNUAL_REVENUE, "number", "firmographic", non_negative=True),
+    LeadColumn(COUNTRY, "text", "firmographic", max_length=100),
+    LeadColumn(JOB_TITLE, "text", "firmographic", max_length=300),
+    LeadColumn(
+        SENIORITY,
+        "text",
+        "firmographic",
+        max_length=100,
+        vocabulary=SENIORITIES,
+    ),
+    LeadColumn(CONTACT_NAME, "text", "contact", max_length=300),
+    LeadColumn(
+        EMAIL,
+        "text",
+        "contact",
+        max_length=320,
+        description="Only its domain is used (free-mail or not).",
+    ),
+    LeadColumn(PHONE, "text", "contact", max_length=100),
+    LeadColumn(ACQUISITION_COST, "number", "cost", non_negative=True),
+    LeadColumn(CONVERTED_AT, "timestamp", "outcome"),
+)
+"""The leads table, in column order: the one list the lists below, the validator and the
+API's request model are derived from. Add a column here and every reader knows it."""
+
+LEAD_REQUIRED: Final = tuple(c.name for c in LEAD_COLUMNS if c.required)
+"""Columns a leads table must have. `converted_at` is required for training only."""
+LEAD_OPTIONAL: Final = tuple(c.name for c in LEAD_COLUMNS if not c.required)
+FIRMOGRAPHIC_COLUMNS: Final = tuple(c.name for c in LEAD_COLUMNS if c.group == "firmographic")
+PII_COLUMNS: Final = tuple(c.name for c in LEAD_COLUMNS if c.group == "contact")
+"""Contact details: passed through to sales lists, never used as features."""
+LEAD_TIMESTAMPS: Final = tuple(c.name for c in LEAD_COLUMNS if c.kind == "timestamp")
+LEAD_NON_NEGATIVE: Final = tuple(c.name for c in LEAD_COLUMNS if c.non_negative)
+"""Counts, sizes and money: a negative value is an error."""
+
+
+def scoring_columns(columns: tuple[LeadColumn, ...] | None = None) -> tuple[LeadColumn, ...]:
+    """The lead columns a lead is scored with: all but the outcome (`LEAD_COLUMNS` now when
+    `columns` is None, so a reader built later sees the contract as it is then)."""
+    return tuple(c for c in (LEAD_COLUMNS if columns is None else columns) if c.group != "outcome")
+
 
 _NON_WORD = re.compile(r"[^0-9a-z]+")
 

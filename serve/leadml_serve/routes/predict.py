@@ -27,10 +27,9 @@ from leadml_serve.deps import Authorized, Model
 from leadml_serve.model_slot import LoadedModel
 from leadml_serve.observability import Metrics
 from leadml_serve.problems import ApiProblem, validation_errors
-from leadml_serve.schemas import LeadIn, Prediction, PredictionList, request_model
+from leadml_serve.schemas import LeadIn, Prediction, PredictionList
 
 router = APIRouter(prefix="/v1", tags=["predict"])
-_LEADS = TypeAdapter(list[LeadIn])
 _LOGGED_IDS = 20
 
 
@@ -90,7 +89,7 @@ def parse_request(
     """Parse and validate one request body (raises ApiProblem: 422/413), and say how to
     answer it once its leads are scored (serve.batching scores several requests at once)."""
     flat = model.bundle.flat  # a flat-export model: its request schema comes from its mapping
-    leads, batch = parse_leads(body, settings.max_leads, request_model(model.bundle))
+    leads, batch = parse_leads(body, settings.max_leads, model.request_model)
     request.scope["state"]["lead_ids"] = [lead.lead_id for lead in leads[:_LOGGED_IDS]]
     if flat is None:
         columns = to_columns(leads, model.bundle.spec, datetime.now(UTC))
@@ -147,7 +146,7 @@ def parse_leads(
 ) -> tuple[list[Any], bool]:
     """The leads in a body and whether it was a list. Raises ApiProblem (422/413).
 
-    `lead_model`: LeadIn, or a flat model's request model (`schemas.request_model`)."""
+    `lead_model`: the served model's request model (`LoadedModel.request_model`)."""
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
@@ -192,7 +191,7 @@ def parse_leads(
         raise _invalid(exc, batch=False) from exc
 
 
-_ADAPTERS: dict[type[BaseModel], TypeAdapter[Any]] = {LeadIn: _LEADS}
+_ADAPTERS: dict[type[BaseModel], TypeAdapter[Any]] = {}
 
 
 def _adapter(lead_model: type[BaseModel]) -> TypeAdapter[Any]:
