@@ -25,12 +25,12 @@ from leadml.jobs.retrain import (
     ReloadError,
     ReloadTarget,
     RetrainStatus,
-    compare_with_champion,
-    promote_if_passed,
     reload_server,
 )
 from leadml.model.pipeline import TrainedModel
+from leadml.promotion import compare_with_champion, promote_if_passed
 from leadml.tracking.registry import CHALLENGER, CHAMPION, aliases, client_for
+from tests.flat_export import synthetic_export, write_export
 
 KEY = "s3cret-admin-key"
 
@@ -316,3 +316,53 @@ def test_promote_if_passed_applies_the_recorded_gate(small_data_dir: Path, tmp_p
     with pytest.raises(LeadmlError, match="champion changed"):
         promote_if_passed(first, config)
     assert aliases(client, name)[CHAMPION] == "2"
+
+
+@pytest.mark.slow
+def test_retrain_on_a_flat_export_gates_exactly_as_train_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The same weak challenger, trained once by `leadml train` and once by `leadml retrain`
+    on a flat CRM export, is judged against the same flat champion the same way."""
+    monkeypatch.chdir(tmp_path)
+    write_export(tmp_path, synthetic_export(2500, seed=11))
+    mapping = (tmp_path / "leadml.toml").read_text(encoding="utf-8")
+    fast = "[train]\nbootstrap_rounds = 20\nshap_sample = 200\nmax_rounds = 300\nnum_threads = 1\n"
+    strong = tmp_path / "leadml.toml"
+    strong.write_text(mapping + fast, encoding="utf-8")
+    weak = tmp_path / "weak.toml"  # same folder, so the same MLflow store and export
+    weak.write_text(
+        mapping + fast.replace("max_rounds = 300", "max_rounds = 1") + "num_leaves = 2\n",
+        encoding="utf-8",
+    )
+    outputs = {name: tmp_path / f"{name}.json" for name in ("champion", "train", "retrain")}
+
+    # 1. The champion: a flat model trained by `leadml train`.
+    assert _run_cli(["train", "--config", str(strong), "--metrics-out", str(outputs["champion"])],
+                    monkeypatch) == 0  # fmt: skip
+    # 2. A stump, trained and gated by `leadml train` (kept as challenger).
+    args = ["--config", str(weak), "--metrics-out", str(outputs["train"])]
+    assert _run_cli(["train", "--no-promote", *args], monkeypatch) == 0
+    # 3. The same stump through `leadml retrain` on the export: kept the champion (exit 3).
+    args = ["--data", "export.csv", "--config", str(weak), "--metrics-out", str(outputs["retrain"])]
+    assert _run_cli(["retrain", *args], monkeypatch) == 3
+    assert "Kept the champion" in capsys.readouterr().out
+    champion, by_train, by_retrain = (json.loads(p.read_text()) for p in outputs.values())
+
+    assert by_retrain["retrain"]["status"] == "kept_champion"
+    assert by_retrain["model"] == by_train["model"]  # the same metrics
+    assert by_retrain["baselines"] == by_train["baselines"]
+    verdict = by_train["mlflow"]["gate"]
+    assert by_retrain["mlflow"]["gate"] == verdict  # the same verdict, for the same reason
+    assert verdict["passed"] is False
+    # The champion was re-scored by its own flat bundle on the stump's test window (the same
+    # time split), so the gate saw the champion's own test AUC.
+    expected = (
+        f"AUC {by_train['model']['roc_auc']:.4f} < champion {champion['model']['roc_auc']:.4f}"
+    )
+    assert verdict["reason"].startswith(expected)
+    config = load_config(strong)
+    assert aliases(client_for(config), config.mlflow.model_name) == {
+        CHAMPION: "1",
+        CHALLENGER: "3",
+    }

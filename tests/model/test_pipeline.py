@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from leadml import schema
+from leadml.data.load import Dataset
 from leadml.data.synth import generate_funnel
 from leadml.model.pipeline import TrainedModel, fit_and_evaluate
+from leadml.scoring import Scorer
 from tests.conftest import fast_config
 
 DEMO_LEADS = 50_000  # the `make demo` size
@@ -28,6 +32,20 @@ def test_small_model_beats_both_baselines(trained: TrainedModel) -> None:
     assert r["model"]["roc_auc"] > r["points"]["roc_auc"]
     assert r["model"]["roc_auc"] > r["logistic"]["roc_auc"] - 0.01
     assert r["model"]["ece"] < 0.05
+
+
+def test_the_test_window_is_scored_as_the_scorer_scores(
+    trained: TrainedModel, small_data: Dataset
+) -> None:
+    """Training judges the model on the probabilities the Scorer serves, bit for bit: the
+    test window goes through the Scorer's own bundle -> probability step."""
+    tf = trained.test_frame
+    leads = small_data.leads[small_data.leads[schema.LEAD_ID].isin(tf.index)]
+    served = Scorer(trained.bundle).score(
+        leads, small_data.events, cutoff=tf["cutoff"].rename(None), explain=False
+    )
+    probability = served.frame["probability"].reindex(tf.index).to_numpy(dtype=np.float64)
+    np.testing.assert_array_equal(probability, tf["model"].to_numpy())
 
 
 @pytest.mark.slow

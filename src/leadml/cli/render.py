@@ -113,10 +113,10 @@ def print_train_outcome(outcome: object) -> None:
     import pandas as pd
 
     from leadml.jobs.train import TrainOutcome
+    from leadml.model.assess import HEADLINE_METRICS
 
     assert isinstance(outcome, TrainOutcome)
     result = outcome.metrics_json()
-    keys = ("roc_auc", "pr_auc", "log_loss", "brier", "ece", "lift_at_10")
     rows = {"model": result["model"], **result["baselines"]}
     if result["oracle"] is not None:
         rows["oracle"] = {
@@ -124,8 +124,11 @@ def print_train_outcome(outcome: object) -> None:
             "lift_at_10": result["oracle"]["lift_at_10"],
         }
     frame = pd.DataFrame(
-        {name: [vals.get(k, float("nan")) for k in keys] for name, vals in rows.items()},
-        index=list(keys),
+        {
+            name: [vals.get(k, float("nan")) for k in HEADLINE_METRICS]
+            for name, vals in rows.items()
+        },
+        index=list(HEADLINE_METRICS),
     ).T
     frame.index.name = "scorer"
     print_frame(frame, "Test window (scored once)")

@@ -1,8 +1,9 @@
-"""Headless retraining for schedulers, and the gate steps the retraining notebook shares.
+"""Headless retraining for schedulers: `leadml retrain`.
 
 `retrain` runs, in order: validate the new data (stop on errors), train, gate, promote
-or keep the champion, and optionally tell a running server to reload. Its outcome maps
-to the exit code of `leadml retrain`:
+or keep the champion, and optionally tell a running server to reload. Training and the
+gate are `leadml train`'s own (`jobs.train`, `leadml.promotion`), for a leads + events
+folder and a flat CRM export alike. Its outcome maps to the exit code of `leadml retrain`:
 
 | code | outcome |
 |---|---|
@@ -27,21 +28,19 @@ from enum import IntEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-import pandas as pd
-
-from leadml import schema
 from leadml.config import Config
 from leadml.errors import InputError, LeadmlError
+from leadml.tracking.log import tag_run
 
 if TYPE_CHECKING:
-    from leadml.bundle import Bundle
     from leadml.data.validate import ValidationReport
     from leadml.jobs.train import TrainOutcome
-    from leadml.model.pipeline import TrainedModel
-    from leadml.tracking.registry import GateResult
 
 RELOAD_PATH: Final = "/v1/model/reload"
 JOB_TAG: Final = "leadml.job"
+FLAT_NOTE: Final = (
+    "a flat CRM export: checked against the [dataset] mapping as it is read (no folder contract)"
+)
 
 
 class RetrainStatus(IntEnum):
@@ -189,19 +188,27 @@ def retrain(
 ) -> RetrainResult:
     """Validate, train, gate, promote or keep, and (when promoted) ask the server to reload.
 
-    Raises on a training failure (exit code 1); a failed reload after a promotion is
-    returned as `FAILED` with the outcome, since the registry has already changed.
+    `data_dir`: a leads + events folder, or (with a `[dataset]` mapping in the config) the
+    flat CRM export, which has no folder contract to validate: reading it against the
+    mapping checks it, as in `leadml train`. Raises on a training failure (exit code 1); a
+    failed reload after a promotion is returned as `FAILED` with the outcome, since the
+    registry has already changed.
     """
     from leadml.data.load import Dataset
-    from leadml.data.validate import check_folder
+    from leadml.data.validate import ValidationReport, check_folder
     from leadml.jobs.train import Promotion, train_and_track
 
     step = on_step or (lambda _msg: None)
-    step("validating the new data")
-    checked = check_folder(Path(data_dir))
-    if not checked.report.ok or checked.leads is None or checked.events is None:
-        return RetrainResult(RetrainStatus.DATA_INVALID, checked.report)
-    dataset = Dataset(leads=checked.leads, events=checked.events, report=checked.report)
+    dataset = None
+    if config.dataset is not None:
+        report = ValidationReport(Path(data_dir), notes=[FLAT_NOTE])
+    else:
+        step("validating the new data")
+        checked = check_folder(Path(data_dir))
+        report = checked.report
+        if not report.ok or checked.leads is None or checked.events is None:
+            return RetrainResult(RetrainStatus.DATA_INVALID, report)
+        dataset = Dataset(leads=checked.leads, events=checked.events, report=report)
     outcome = train_and_track(
         data_dir,
         config,
@@ -210,113 +217,29 @@ def retrain(
         on_round=on_round,
         dataset=dataset,
     )
-    _tag(config, outcome.run_id, {JOB_TAG: "retrain"})
+    tag_run(config, outcome.run_id, {JOB_TAG: "retrain"})
     if not outcome.promoted:
-        return RetrainResult(RetrainStatus.KEPT_CHAMPION, checked.report, outcome)
+        return RetrainResult(RetrainStatus.KEPT_CHAMPION, report, outcome)
     if reload is None:
-        return RetrainResult(RetrainStatus.PROMOTED, checked.report, outcome)
+        return RetrainResult(RetrainStatus.PROMOTED, report, outcome)
     step("asking the server to reload")
+    return _reload(reload, config, report, outcome)
+
+
+def _reload(
+    target: ReloadTarget, config: Config, report: ValidationReport, outcome: TrainOutcome
+) -> RetrainResult:
+    """Ask the server to load the new champion and record its answer on the run."""
     try:
-        answer = reload_server(reload)
+        answer = reload_server(target)
     except ReloadError as exc:
-        _tag(config, outcome.run_id, {"leadml.reload": f"failed: {exc}"[:5000]})
-        return RetrainResult(RetrainStatus.FAILED, checked.report, outcome, error=str(exc))
-    _tag(config, outcome.run_id, {"leadml.reload": f"ok: serving {answer.model_version}"})
+        tag_run(config, outcome.run_id, {"leadml.reload": f"failed: {exc}"[:5000]})
+        return RetrainResult(RetrainStatus.FAILED, report, outcome, error=str(exc))
+    tag_run(config, outcome.run_id, {"leadml.reload": f"ok: serving {answer.model_version}"})
     notes: tuple[str, ...] = ()
     if answer.model_version != outcome.model_version:
         notes = (
             f"the server now serves version {answer.model_version}, not the new champion "
             f"{outcome.model_version}: check which model reference it loads",
         )
-    return RetrainResult(RetrainStatus.PROMOTED, checked.report, outcome, answer, notes=notes)
-
-
-def promote_if_passed(outcome: TrainOutcome, config: Config) -> GateResult:
-    """Promote a challenger registered with `Promotion.NEVER` if it passed its gate.
-
-    This is the gate `leadml train` and `leadml retrain` apply, decided when the run was
-    gated; it refuses when the champion has changed since (the decision would be stale).
-    """
-    from leadml.tracking.registry import CHAMPION, alias_version, client_for, promote
-
-    decision = outcome.gate
-    if decision is None:
-        raise LeadmlError(f"run {outcome.run_id} has no gate decision to apply")
-    client = client_for(config)
-    current = alias_version(client, outcome.model_name, CHAMPION)
-    if current != decision.champion_version and current != outcome.model_version:
-        raise LeadmlError(
-            f"the champion changed from version {decision.champion_version} to {current} "
-            f"since version {outcome.model_version} was gated; retrain to gate it again"
-        )
-    if decision.passed and current != outcome.model_version:
-        promote(client, outcome.model_name, outcome.model_version)
-        _tag(config, outcome.run_id, {"leadml.promoted": "true"})
-    return decision
-
-
-@dataclass(frozen=True)
-class ChampionComparison:
-    """Challenger and champion scored on the challenger's test window, side by side."""
-
-    frame: pd.DataFrame
-    """Per test lead (index lead_id): label, challenger, champion, lead_source."""
-    metrics: pd.DataFrame
-    """Headline metrics, one row per model."""
-    by_source: pd.DataFrame
-    """Per lead source: leads, conversions, and each model's ROC AUC."""
-
-
-def compare_with_champion(
-    trained: TrainedModel, champion: Bundle, leads: pd.DataFrame, events: pd.DataFrame
-) -> ChampionComparison:
-    """Re-score the champion with its own bundle on the challenger's test window."""
-    from leadml.model.evaluate import breakdown, compare_table, headline_metrics
-    from leadml.scoring import Scorer
-
-    tf = trained.test_frame
-    test_leads = leads[leads[schema.LEAD_ID].isin(tf.index)]
-    scored = Scorer(champion).score(
-        test_leads, events, cutoff=tf["cutoff"].rename(None), explain=False
-    )
-    champion_p = scored.frame["probability"].reindex(tf.index).to_numpy(dtype="float64")
-    frame = pd.DataFrame(
-        {
-            "label": tf["label"].to_numpy(),
-            "challenger": tf["model"].to_numpy(),
-            "champion": champion_p,
-            "lead_source": tf["lead_source"].to_numpy(),
-        },
-        index=tf.index,
-    )
-    y = frame["label"].to_numpy()
-    names = {"challenger": "challenger", "champion": f"champion (v{champion.version or '?'})"}
-    metrics = compare_table(
-        {
-            label: headline_metrics(y, frame[key].to_numpy(), n_boot=0)
-            for key, label in names.items()
-        }
-    )
-    parts = {
-        key: breakdown(y, frame[key].to_numpy(), frame["lead_source"].rename("lead_source"))
-        for key in names
-    }
-    first = parts["challenger"]
-    by_source = pd.DataFrame(
-        {
-            "leads": first["n"],
-            "conversions": first["positives"],
-            "challenger_auc": first["roc_auc"],
-            "champion_auc": parts["champion"]["roc_auc"].reindex(first.index),
-        }
-    )
-    by_source["difference"] = by_source["challenger_auc"] - by_source["champion_auc"]
-    return ChampionComparison(frame=frame, metrics=metrics, by_source=by_source)
-
-
-def _tag(config: Config, run_id: str, tags: dict[str, str]) -> None:
-    from mlflow import MlflowClient
-
-    client = MlflowClient(tracking_uri=config.tracking_uri)
-    for key, value in tags.items():
-        client.set_tag(run_id, key, value)
+    return RetrainResult(RetrainStatus.PROMOTED, report, outcome, answer, notes=notes)

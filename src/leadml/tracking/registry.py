@@ -1,4 +1,6 @@
-"""MLflow at the edge: tracking store set-up, model registration, aliases and the gate.
+"""MLflow's registry at the edge: the tracking store set-up, versions, aliases, rollback,
+and loading a registered bundle. Run logging lives in `tracking.log`, the gate in
+`leadml.promotion`.
 
 The registry holds versions of `lead-conversion`. A new version gets the alias
 `challenger`; it becomes `champion` only through the gate (or `--force`). Each
@@ -14,11 +16,10 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from leadml.config import Config, GateConfig
+from leadml.config import Config
 from leadml.errors import LeadmlError, ModelNotFoundError
 
 if TYPE_CHECKING:
@@ -31,53 +32,6 @@ CHALLENGER = "challenger"
 BUNDLE_ARTIFACT = "bundle"
 HISTORY_TAG = "leadml.champion_history"
 REF_PREFIX = "models:/"
-
-
-@dataclass(frozen=True)
-class GateResult:
-    """The promotion decision and the evidence behind it."""
-
-    passed: bool
-    reason: str
-    challenger: dict[str, float]
-    champion: dict[str, float] | None
-    champion_version: str | None
-
-
-def gate(
-    challenger: dict[str, float],
-    champion: dict[str, float] | None,
-    config: GateConfig,
-    *,
-    champion_version: str | None = None,
-) -> GateResult:
-    """Pass when the challenger's AUC >= champion's - tolerance and ECE is no worse by > tol.
-
-    Both sets of metrics must come from the same (the challenger's) test window.
-    """
-    if champion is None:
-        return GateResult(True, "no champion yet", challenger, None, None)
-    auc_ok = challenger["roc_auc"] >= champion["roc_auc"] - config.auc_tolerance
-    ece_ok = challenger["ece"] <= champion["ece"] + config.ece_tolerance
-    if auc_ok and ece_ok:
-        reason = (
-            f"AUC {challenger['roc_auc']:.4f} vs champion {champion['roc_auc']:.4f}, "
-            f"ECE {challenger['ece']:.4f} vs {champion['ece']:.4f}: within tolerance"
-        )
-    else:
-        failed = []
-        if not auc_ok:
-            failed.append(
-                f"AUC {challenger['roc_auc']:.4f} < champion {champion['roc_auc']:.4f}"
-                f" - {config.auc_tolerance}"
-            )
-        if not ece_ok:
-            failed.append(
-                f"ECE {challenger['ece']:.4f} > champion {champion['ece']:.4f}"
-                f" + {config.ece_tolerance}"
-            )
-        reason = "; ".join(failed)
-    return GateResult(auc_ok and ece_ok, reason, challenger, champion, champion_version)
 
 
 def reader_for(config: Config) -> MlflowClient:
@@ -199,6 +153,11 @@ def load_model(ref: str | Path, config: Config) -> Bundle:
     return load_bundle(fetch_bundle(client, config, name, version))
 
 
+def set_challenger(client: MlflowClient, name: str, version: str) -> None:
+    """Give a newly registered version the `challenger` alias."""
+    client.set_registered_model_alias(name, CHALLENGER, version)
+
+
 def champion_history(client: MlflowClient, name: str) -> list[str]:
     """Versions that have been champion, oldest first."""
     tags = client.get_registered_model(name).tags
@@ -242,15 +201,3 @@ def aliases(client: MlflowClient, name: str) -> dict[str, str]:
     except MlflowException:
         return {}
     return {alias: str(version) for alias, version in model.aliases.items()}
-
-
-def flatten_metrics(prefix: str, metrics: dict[str, Any]) -> dict[str, float]:
-    """MLflow wants flat float metrics: {'model': {'roc_auc': .8}} -> {'model.roc_auc': .8}."""
-    flat: dict[str, float] = {}
-    for key, value in metrics.items():
-        name = f"{prefix}.{key}" if prefix else key
-        if isinstance(value, dict):
-            flat.update(flatten_metrics(name, value))
-        elif isinstance(value, int | float) and value == value:  # drop NaN
-            flat[name] = float(value)
-    return flat

@@ -1,0 +1,72 @@
+"""Bundle assembly: the fitted booster and calibration plus what travels with them (score
+quantiles, grade thresholds, the drift reference, lineage), and the SHAP sample."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+
+from leadml import __version__
+from leadml.bundle import Bundle, grade_thresholds, score_quantiles
+from leadml.config import Config, TrainConfig
+from leadml.explain.reasons import contributions
+from leadml.features.spec import FeatureSpec
+from leadml.model.assess import HEADLINE_METRICS
+from leadml.model.fit import Fitted
+from leadml.model.train import TimeSplit
+from leadml.monitor.drift import REFERENCE_KEY, build_reference
+
+
+def assemble_bundle(
+    fitted: Fitted,
+    raw: pd.DataFrame,
+    split: TimeSplit,
+    spec: FeatureSpec,
+    config: Config,
+    *,
+    digest: str,
+) -> Bundle:
+    """The bundle that ships, before its test metrics are known (see `with_metrics`):
+    scores and grades come from validation probabilities, never from the test window."""
+    return Bundle(
+        booster=fitted.booster,
+        spec=spec,
+        calibrator=fitted.calibrator,
+        labels=config.labels,
+        score_quantiles=score_quantiles(fitted.p_valid),
+        grade_thresholds=grade_thresholds(fitted.p_valid),
+        data_digest=digest,
+        training_window=split.windows,
+        trained_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        leadml_version=__version__,
+        extra={REFERENCE_KEY: drift_reference(raw, split, spec, fitted.p_valid)},
+    )
+
+
+def with_metrics(bundle: Bundle, model_metrics: dict[str, float]) -> Bundle:
+    """The bundle carrying its model's headline test metrics."""
+    return replace(bundle, metrics={k: model_metrics[k] for k in HEADLINE_METRICS})
+
+
+def drift_reference(
+    raw: pd.DataFrame, split: TimeSplit, spec: FeatureSpec, p_valid: np.ndarray
+) -> dict[str, Any]:
+    """The drift reference stored with the model: train-window features, validation scores."""
+    reference = build_reference(raw.loc[split.train], spec, p_valid, window=split.windows["train"])
+    return reference.to_dict()
+
+
+def shap_sample(
+    booster: lgb.Booster, X_test: pd.DataFrame, tc: TrainConfig
+) -> tuple[np.ndarray, pd.DataFrame]:
+    """Exact TreeSHAP contributions (bias column dropped) of a seeded sample of test leads,
+    for the run's explanation plots, and the encoded rows they explain."""
+    n_shap = min(tc.shap_sample, len(X_test))
+    ids = X_test.index[np.random.default_rng(tc.seed).permutation(len(X_test))[:n_shap]]
+    shap_X = X_test.loc[ids]
+    return contributions(booster, shap_X)[:, :-1], shap_X

@@ -1,0 +1,87 @@
+"""Splits that are not plain time splits: a flat export's three windows, and the check
+that every window holds both classes.
+
+The event model's time split lives in `model.train.time_split`; `flat_split` falls back
+to it when the export has a created-at column.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from leadml.config import TrainConfig
+from leadml.errors import InputError
+from leadml.model.train import TimeSplit, time_split
+
+RANDOM_SPLIT_WARNING = (
+    "no created_at column: using a stratified random split. The test score is then "
+    "optimistic whenever leads change over time (new sources, seasons, a new sales "
+    "process), because test leads are interleaved with training leads. Add a created-at "
+    "column to [dataset] for a time-ordered split."
+)
+
+
+def flat_split(
+    y: pd.Series, created: pd.Series | None, mode: str, tc: TrainConfig
+) -> tuple[TimeSplit, pd.Series]:
+    """Train/valid/test ids of a flat export and each row's ordering time.
+
+    time: by created_at (ties by id); file_order: by row position; random: stratified by
+    label, seeded. The ordering 'time' of file_order/random rows is a synthetic stamp
+    (epoch + row seconds) so the downstream windows stay well defined.
+    """
+    if mode == "time":
+        assert created is not None
+        cutoff = pd.Series(created.to_numpy(), index=y.index, name="cutoff")
+        return time_split(
+            cutoff, train_fraction=tc.train_fraction, valid_fraction=tc.valid_fraction
+        ), cutoff
+    position = np.arange(len(y))
+    if mode == "random":
+        position = _stratified_order(y.to_numpy(), tc)
+    stamps = pd.Timestamp("1970-01-01", tz="UTC") + pd.to_timedelta(position, unit="s")
+    cutoff = pd.Series(stamps, index=y.index, name="cutoff")
+    ordered = y.index[np.argsort(position, kind="stable")]
+    n = len(ordered)
+    i_train = int(round(n * tc.train_fraction))
+    i_valid = int(round(n * (tc.train_fraction + tc.valid_fraction)))
+    parts = {
+        "train": ordered[:i_train],
+        "valid": ordered[i_train:i_valid],
+        "test": ordered[i_valid:],
+    }
+    windows = {
+        name: {"first_cutoff": f"{mode} split", "last_cutoff": f"{mode} split",
+               "leads": str(len(part))}
+        for name, part in parts.items()
+    }  # fmt: skip
+    return TimeSplit(parts["train"], parts["valid"], parts["test"], windows), cutoff
+
+
+def _stratified_order(y: np.ndarray, tc: TrainConfig) -> np.ndarray:
+    """A seeded permutation position per row such that every contiguous share (train,
+    valid, test) holds each class in proportion: classes are interleaved evenly."""
+    rng = np.random.default_rng(tc.seed)
+    key = np.empty(len(y))
+    for value in (0, 1):
+        members = np.flatnonzero(y == value)
+        rng.shuffle(members)
+        key[members] = (np.arange(len(members)) + rng.random(len(members))) / len(members)
+    order = np.argsort(key, kind="stable")
+    position = np.empty(len(y), dtype=np.int64)
+    position[order] = np.arange(len(y))
+    return position
+
+
+def require_both_classes(y_all: pd.Series, split: TimeSplit) -> None:
+    """Refuse a split with a window that holds only one class (nothing to learn or judge)."""
+    for name, ids in (("train", split.train), ("valid", split.valid), ("test", split.test)):
+        y = y_all.loc[ids].to_numpy()
+        if len(np.unique(y)) < 2:
+            raise InputError(
+                f"the {name} window has only one class",
+                value=f"{int(y.sum())} conversions in {len(y)} leads",
+                expected="conversions and non-conversions in every time window; "
+                "add data or widen the window",
+            )

@@ -1,0 +1,242 @@
+"""Promotion, in one place: the gate rule, the champion re-scored by its own bundle on the
+challenger's test window (event and flat-export models alike), the gate against the
+registry's champion, and promoting a gated challenger after the fact.
+
+`leadml train`, `leadml retrain` and the retraining notebook all decide here, so a
+challenger is judged the same way whichever path trained it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final, Protocol
+
+import numpy as np
+import pandas as pd
+
+from leadml import schema
+from leadml.bundle import Bundle, load_bundle
+from leadml.config import Config, GateConfig
+from leadml.errors import InputError, LeadmlError
+from leadml.model.evaluate import breakdown, compare_table, headline_metrics
+from leadml.scoring import Scorer
+from leadml.tracking.log import tag_run
+from leadml.tracking.registry import CHAMPION, alias_version, client_for, fetch_bundle, promote
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
+    from leadml.model.pipeline import TrainedModel
+
+GATE_METRICS: Final = ("roc_auc", "ece")
+"""What the gate compares: ranking (ROC AUC) and calibration (ECE), on one test window."""
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """The promotion decision and the evidence behind it."""
+
+    passed: bool
+    reason: str
+    challenger: dict[str, float]
+    champion: dict[str, float] | None
+    champion_version: str | None
+
+
+def gate(
+    challenger: dict[str, float],
+    champion: dict[str, float] | None,
+    config: GateConfig,
+    *,
+    champion_version: str | None = None,
+) -> GateResult:
+    """Pass when the challenger's AUC >= champion's - tolerance and ECE is no worse by > tol.
+
+    Both sets of metrics must come from the same (the challenger's) test window.
+    """
+    if champion is None:
+        return GateResult(True, "no champion yet", challenger, None, None)
+    auc_ok = challenger["roc_auc"] >= champion["roc_auc"] - config.auc_tolerance
+    ece_ok = challenger["ece"] <= champion["ece"] + config.ece_tolerance
+    if auc_ok and ece_ok:
+        reason = (
+            f"AUC {challenger['roc_auc']:.4f} vs champion {champion['roc_auc']:.4f}, "
+            f"ECE {challenger['ece']:.4f} vs {champion['ece']:.4f}: within tolerance"
+        )
+    else:
+        failed = []
+        if not auc_ok:
+            failed.append(
+                f"AUC {challenger['roc_auc']:.4f} < champion {champion['roc_auc']:.4f}"
+                f" - {config.auc_tolerance}"
+            )
+        if not ece_ok:
+            failed.append(
+                f"ECE {challenger['ece']:.4f} > champion {champion['ece']:.4f}"
+                f" + {config.ece_tolerance}"
+            )
+        reason = "; ".join(failed)
+    return GateResult(auc_ok and ece_ok, reason, challenger, champion, champion_version)
+
+
+def gate_metrics(metrics: dict[str, float]) -> dict[str, float]:
+    """The gate's subset of a headline-metrics dict, as plain floats."""
+    return {k: float(metrics[k]) for k in GATE_METRICS}
+
+
+def same_contract(champion: Bundle, challenger: Bundle) -> bool:
+    """Both models read the same kind of data (leads + events, or a flat export)."""
+    return (champion.flat is None) == (challenger.flat is None)
+
+
+def champion_probabilities(
+    champion: Bundle, test_frame: pd.DataFrame, leads: pd.DataFrame, events: pd.DataFrame
+) -> np.ndarray:
+    """The champion's calibrated probabilities on the challenger's test window, in its order.
+
+    The champion is scored by its own bundle (its spec, calibration and features). An event
+    model scores the test leads at the challenger's cutoffs; a flat-export model scores the
+    test rows of the export (`leads`: `read_flat`'s frame, index the lead id).
+    """
+    if champion.flat is not None:
+        scored = Scorer(champion).score(leads.loc[test_frame.index], events, explain=False)
+    else:
+        test_leads = leads[leads[schema.LEAD_ID].isin(test_frame.index)]
+        scored = Scorer(champion).score(
+            test_leads, events, cutoff=test_frame["cutoff"].rename(None), explain=False
+        )
+    return scored.frame["probability"].reindex(test_frame.index).to_numpy(dtype="float64")
+
+
+def gate_challenger(
+    trained: TrainedModel,
+    champion: Bundle | None,
+    leads: pd.DataFrame,
+    events: pd.DataFrame,
+    config: GateConfig,
+    *,
+    champion_version: str | None = None,
+) -> GateResult:
+    """The gate for a freshly trained challenger against a champion bundle (or none).
+
+    A champion trained on another kind of data cannot be scored on this test window; the
+    challenger then passes as if there were no champion.
+    """
+    challenger = gate_metrics(trained.results["model"])
+    if champion is None or not same_contract(champion, trained.bundle):
+        return gate(challenger, None, config)
+    tf = trained.test_frame
+    p = champion_probabilities(champion, tf, leads, events)
+    metrics = headline_metrics(tf["label"].to_numpy(), p, n_boot=0)
+    return gate(challenger, gate_metrics(metrics), config, champion_version=champion_version)
+
+
+def gate_against_registry(
+    trained: TrainedModel,
+    leads: pd.DataFrame,
+    events: pd.DataFrame,
+    config: Config,
+    client: MlflowClient,
+    version: str,
+) -> GateResult:
+    """Gate the registered challenger `version` against the registry's current champion."""
+    name = config.mlflow.model_name
+    champion_version = alias_version(client, name, CHAMPION)
+    if champion_version is None or champion_version == version:
+        return gate_challenger(trained, None, leads, events, config.gate)
+    champion = load_bundle(fetch_bundle(client, config, name, champion_version))
+    return gate_challenger(
+        trained, champion, leads, events, config.gate, champion_version=champion_version
+    )
+
+
+class GatedRun(Protocol):
+    """A registered, gated training run (`jobs.train.TrainOutcome`)."""
+
+    @property
+    def run_id(self) -> str: ...
+    @property
+    def model_name(self) -> str: ...
+    @property
+    def model_version(self) -> str: ...
+    @property
+    def gate(self) -> GateResult | None: ...
+
+
+def promote_if_passed(outcome: GatedRun, config: Config) -> GateResult:
+    """Promote a challenger registered with `Promotion.NEVER` if it passed its gate.
+
+    This is the gate `leadml train` and `leadml retrain` apply, decided when the run was
+    gated; it refuses when the champion has changed since (the decision would be stale).
+    """
+    decision = outcome.gate
+    if decision is None:
+        raise LeadmlError(f"run {outcome.run_id} has no gate decision to apply")
+    client = client_for(config)
+    current = alias_version(client, outcome.model_name, CHAMPION)
+    if current != decision.champion_version and current != outcome.model_version:
+        raise LeadmlError(
+            f"the champion changed from version {decision.champion_version} to {current} "
+            f"since version {outcome.model_version} was gated; retrain to gate it again"
+        )
+    if decision.passed and current != outcome.model_version:
+        promote(client, outcome.model_name, outcome.model_version)
+        tag_run(config, outcome.run_id, {"leadml.promoted": "true"})
+    return decision
+
+
+@dataclass(frozen=True)
+class ChampionComparison:
+    """Challenger and champion scored on the challenger's test window, side by side."""
+
+    frame: pd.DataFrame
+    """Per test lead (index lead_id): label, challenger, champion, lead_source."""
+    metrics: pd.DataFrame
+    """Headline metrics, one row per model."""
+    by_source: pd.DataFrame
+    """Per lead source: leads, conversions, and each model's ROC AUC."""
+
+
+def compare_with_champion(
+    trained: TrainedModel, champion: Bundle, leads: pd.DataFrame, events: pd.DataFrame
+) -> ChampionComparison:
+    """The gate's comparison in full: the champion re-scored with its own bundle on the
+    challenger's test window (`champion_probabilities`), metrics and AUC per lead source."""
+    if not same_contract(champion, trained.bundle):
+        raise InputError(
+            "the champion and the challenger were trained on different kinds of data",
+            expected="two event models, or two flat-export models",
+        )
+    tf = trained.test_frame
+    frame = pd.DataFrame(
+        {
+            "label": tf["label"].to_numpy(),
+            "challenger": tf["model"].to_numpy(),
+            "champion": champion_probabilities(champion, tf, leads, events),
+            "lead_source": tf["lead_source"].to_numpy(),
+        },
+        index=tf.index,
+    )
+    y = frame["label"].to_numpy()
+    names = {"challenger": "challenger", "champion": f"champion (v{champion.version or '?'})"}
+    metrics = compare_table(
+        {
+            label: headline_metrics(y, frame[key].to_numpy(), n_boot=0)
+            for key, label in names.items()
+        }
+    )
+    parts = {
+        key: breakdown(y, frame[key].to_numpy(), frame["lead_source"].rename("lead_source"))
+        for key in names
+    }
+    first = parts["challenger"]
+    by_source = pd.DataFrame(
+        {
+            "leads": first["n"],
+            "conversions": first["positives"],
+            "challenger_auc": first["roc_auc"],
+            "champion_auc": parts["champion"]["roc_auc"].reindex(first.index),
+        }
+    )
+    by_source["difference"] = by_source["challenger_auc"] - by_source["champion_auc"]
+    return ChampionComparison(frame=frame, metrics=metrics, by_source=by_source)

@@ -1,0 +1,220 @@
+"""MLflow logging for a training run: parameters, metrics, the data profile and input,
+the spec, the leakage guard, breakdowns, the registered LightGBM model, the bundle and
+report artifacts, and the run's tags. Nothing else in leadml calls `mlflow.log_*`."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from leadml import schema
+from leadml.config import Config
+from leadml.features.matrix import frame_matrix
+from leadml.model.pipeline import TrainedModel, label_summary
+from leadml.tracking.registry import BUNDLE_ARTIFACT
+
+if TYPE_CHECKING:
+    from mlflow import ActiveRun
+
+REPORT_ARTIFACT = "report"
+
+
+def start_run() -> ActiveRun:
+    """Open a run in the configured experiment (see `registry.client_for`); a context manager."""
+    import mlflow
+
+    return mlflow.start_run()
+
+
+def log_run(
+    trained: TrainedModel,
+    config: Config,
+    data_path: Path,
+    leads: pd.DataFrame,
+    events: pd.DataFrame,
+) -> None:
+    """Log everything about the fit to the active run: params, metrics, data, spec, guard."""
+    import mlflow
+
+    _log_params(trained, config, data_path)
+    metrics = flatten_metrics("test", trained.results)
+    metrics.update(flatten_metrics("labels", dict(label_summary(trained.labels))))
+    if trained.oracle:
+        metrics.update(flatten_metrics("oracle", trained.oracle))
+    mlflow.log_metrics(metrics)
+    _log_data(trained, data_path, leads, events)
+    mlflow.log_dict(trained.bundle.spec.to_dict(), "model_spec/feature_spec.json")
+    mlflow.log_dict(trained.calibration_choice, "model_spec/calibration_choice.json")
+    _log_guard(trained, config)
+    flat = trained.bundle.flat
+    if flat is not None:
+        mlflow.log_dict(flat.to_dict(), "model_spec/dataset_mapping.json")
+        notes = trained.guard_report.get("warnings", [])
+        if notes:
+            mlflow.set_tag("leadml.warnings", " | ".join(notes)[:5000])
+    for title, frame in trained.breakdowns.items():
+        mlflow.log_table(frame.reset_index(), f"breakdowns/{title.replace(' ', '_')}.json")
+
+
+def _log_params(trained: TrainedModel, config: Config, data_path: Path) -> None:
+    import mlflow
+
+    bundle = trained.bundle
+    params: dict[str, Any] = {
+        **{f"labels.{k}": v for k, v in config.labels.model_dump().items()},
+        **{f"features.{k}": v for k, v in config.features.model_dump().items()},
+        **{f"train.{k}": v for k, v in config.train.model_dump().items()},
+        **{f"lgb.{k}": v for k, v in trained.params.items()},
+        "model.num_trees": bundle.booster.num_trees(),
+        "model.num_features": len(bundle.spec.columns),
+        "calibration.method": bundle.calibrator.method,
+        "data.digest": bundle.data_digest,
+        "data.path": str(data_path),
+    }
+    mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
+
+
+def _log_data(
+    trained: TrainedModel, data_path: Path, leads: pd.DataFrame, events: pd.DataFrame
+) -> None:
+    """The data profile and a sample of the leads as the run's input (contact details out)."""
+    import mlflow
+    from mlflow.data.pandas_dataset import from_pandas
+
+    flat = trained.bundle.flat
+    profile = _profile(leads, events, trained) if flat is None else _flat_profile(leads, trained)
+    mlflow.log_dict(profile, "data/profile.json")
+    sample = leads.head(1000)
+    if flat is not None:  # never log contact details
+        sample = sample.drop(columns=[c for c in flat.names_with("pii") if c in sample.columns])
+    with warnings.catch_warnings():  # a local folder matches two equivalent source types
+        warnings.simplefilter("ignore", UserWarning)
+        dataset = from_pandas(
+            sample,
+            source=str(Path(data_path).resolve()),
+            name="leads",
+            digest=trained.bundle.data_digest,
+        )
+    mlflow.log_input(dataset, context="training")
+
+
+def _log_guard(trained: TrainedModel, config: Config) -> None:
+    """The leakage guard's flags and report, and a loud warning for columns kept anyway."""
+    import mlflow
+
+    guard_log: dict[str, Any] = {
+        "flags": [f.__dict__ for f in trained.leak_flags],
+        "allowed": list(config.train.allow_leaky),
+    }
+    guard_log |= trained.guard_report
+    mlflow.log_dict(guard_log, "model_spec/leakage_guard.json")
+    if trained.leak_flags:
+        kept = ", ".join(dict.fromkeys(f.column for f in trained.leak_flags))
+        text = "\n".join(f"{f.column} [{f.rule}]: {f.evidence}" for f in trained.leak_flags)
+        mlflow.set_tag("leadml.leakage_warning", f"kept by allow_leaky despite the guard: {kept}")
+        mlflow.log_text(
+            f"WARNING: columns flagged by the leakage guard were kept (allow_leaky):\n{text}\n",
+            "model_spec/leakage_warning.txt",
+        )
+
+
+def _profile(leads: pd.DataFrame, events: pd.DataFrame, trained: TrainedModel) -> dict[str, Any]:
+    created = leads[schema.CREATED_AT]
+    return {
+        "leads": len(leads),
+        "events": len(events),
+        "created_from": created.min().isoformat(),
+        "created_to": created.max().isoformat(),
+        "lead_sources": leads[schema.LEAD_SOURCE].value_counts().to_dict(),
+        "event_types": events[schema.EVENT_TYPE].value_counts().to_dict(),
+        "missing_share": leads.isna().mean().round(4).to_dict(),
+        "labels": label_summary(trained.labels),
+        "windows": trained.split.windows,
+    }
+
+
+def _flat_profile(rows: pd.DataFrame, trained: TrainedModel) -> dict[str, Any]:
+    flat = trained.bundle.flat
+    assert flat is not None
+    features = [c for c in flat.feature_names if c in rows.columns]
+    return {
+        "rows": len(rows),
+        "split": trained.guard_report.get("split"),
+        "missing_share": rows[features].isna().mean().round(4).to_dict(),
+        "labels": label_summary(trained.labels),
+        "windows": trained.split.windows,
+    }
+
+
+def register_model(trained: TrainedModel, name: str) -> str:
+    """Log the booster with mlflow.lightgbm (native format) and register a version."""
+    import lightgbm as lgb
+    import mlflow
+    from mlflow.models import infer_signature
+
+    # MLflow's generic pyfunc feeds LightGBM plain numbers, so its signature and example
+    # use the integer codes of LightGBM's native categoricals as a float matrix (leadml's
+    # own Scorer and API take the category strings).
+    example = frame_matrix(trained.shap_features.head(5))
+    signature = infer_signature(example, trained.bundle.booster.predict(example))
+    info = mlflow.lightgbm.log_model(
+        trained.bundle.booster,
+        name="model",
+        signature=signature,
+        input_example=example,
+        registered_model_name=name,
+        pip_requirements=[f"lightgbm=={lgb.__version__}"],
+        await_registration_for=60,
+    )
+    return str(info.registered_model_version)
+
+
+def log_bundle(bundle_path: Path) -> None:
+    """The exported bundle folder, as the run's `bundle/` artifact (what serving fetches)."""
+    import mlflow
+
+    mlflow.log_artifacts(str(bundle_path), BUNDLE_ARTIFACT)
+
+
+def log_report(reports: Path) -> None:
+    """The run's plots and report pages, as its `report/` artifact."""
+    import mlflow
+
+    mlflow.log_artifacts(str(reports), REPORT_ARTIFACT)
+
+
+def tag_outcome(version: str, promoted: bool, gate_reason: str) -> None:
+    """Tag the active run with its registered version, promotion and gate reason."""
+    import mlflow
+
+    mlflow.set_tags(
+        {
+            "leadml.model_version": version,
+            "leadml.promoted": str(promoted).lower(),
+            "leadml.gate": gate_reason,
+        }
+    )
+
+
+def tag_run(config: Config, run_id: str, tags: dict[str, str]) -> None:
+    """Tag a finished run (after the fact: retrain's job and reload, a later promotion)."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=config.tracking_uri)
+    for key, value in tags.items():
+        client.set_tag(run_id, key, value)
+
+
+def flatten_metrics(prefix: str, metrics: dict[str, Any]) -> dict[str, float]:
+    """MLflow wants flat float metrics: {'model': {'roc_auc': .8}} -> {'model.roc_auc': .8}."""
+    flat: dict[str, float] = {}
+    for key, value in metrics.items():
+        name = f"{prefix}.{key}" if prefix else key
+        if isinstance(value, dict):
+            flat.update(flatten_metrics(name, value))
+        elif isinstance(value, int | float) and value == value:  # drop NaN
+            flat[name] = float(value)
+    return flat
