@@ -25,12 +25,14 @@ import pandas as pd
 
 from leadml import schema
 from leadml.bundle import Bundle, grades_from_probability, scores_from_probability
-from leadml.config import LabelConfig
+from leadml.config import FeatureConfig, LabelConfig
+from leadml.data.mapping.config import DatasetConfig as DatasetConfig
 from leadml.errors import InputError
 from leadml.explain.reasons import Explainer
 from leadml.features.build import build_features, feature_columns
-from leadml.features.flat import flat_columns, flat_features
-from leadml.features.spec import encode_columns
+from leadml.features.build import warm_up as warm_up_features
+from leadml.features.flat import flat_columns, flat_features, value_text
+from leadml.features.spec import LONG_TAIL, OTHER, FeatureSpec, encode_columns
 from leadml.model.labels import cutoffs as label_cutoffs
 
 STAGE_NAMES = (schema.NO_STAGE, *schema.STAGES)
@@ -92,6 +94,10 @@ class Scorer:
     @property
     def model_version(self) -> str:
         return self.bundle.version or "unregistered"
+
+    def warm_up(self) -> None:
+        """Load the compiled feature loops this bundle's features run (see `warm_up`)."""
+        warm_up(self.bundle.spec.config)
 
     def cutoff_for(self, leads: pd.DataFrame, as_of: pd.Timestamp | None) -> pd.Series:
         """Each lead's scoring moment: `as_of` for all, or the bundle's training cutoff."""
@@ -225,3 +231,46 @@ def stage_names(raw: pd.DataFrame | Mapping[str, np.ndarray]) -> np.ndarray:
     reached = np.asarray(raw["stage_reached"], dtype=np.float64)
     codes = np.nan_to_num(reached, nan=0.0).astype(np.int64)
     return np.asarray(STAGE_NAMES, dtype=object)[codes]
+
+
+# --- serving's door to the feature code ---------------------------------------------------
+# serve/ reaches the model only through the Scorer, the bundle and registry loading. What it
+# needs from features/ is here: the warm-up, the spec's categories, a flat value's text, and
+# the bundle parts' types (`FeatureSpec`, `DatasetConfig`) for its signatures.
+
+
+def warm_up(config: FeatureConfig) -> None:
+    """Load the feature code's compiled loops now: numba's own start-up costs about half a
+    second on the first call in a process, which a server pays before it takes requests."""
+    warm_up_features(config)
+
+
+@dataclass(frozen=True)
+class Category:
+    """A categorical model input, as a request for it is checked and documented."""
+
+    levels: frozenset[str]
+    """Every value the model codes as itself ('unknown' included)."""
+    known: tuple[str, ...]
+    """The learned values to show a caller, in code order (no 'unknown', no 'other')."""
+    long_tail: bool
+    """Unseen values quietly share the long tail's 'other' level (campaign) instead of being
+    scored as unknown with a warning."""
+
+
+def categories(spec: FeatureSpec) -> dict[str, Category]:
+    """The categorical inputs of a bundle's spec by column name, in model order."""
+    return {
+        c.name: Category(
+            frozenset(c.levels),
+            tuple(v for v in c.levels if v not in (schema.UNKNOWN, OTHER)),
+            c.name in LONG_TAIL,
+        )
+        for c in spec.columns
+        if c.kind == "categorical"
+    }
+
+
+def export_text(value: Any) -> str | None:
+    """A flat export's value as text, the way the file path reads it (7.0 -> "7")."""
+    return value_text(value)
