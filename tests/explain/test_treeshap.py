@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from leadml.explain.treeshap import TABLE_MAX_FEATURES, TreeShap
+from leadml.explain.flatten import TABLE_MAX_FEATURES
+from leadml.explain.treeshap import TreeShap
 from leadml.model.pipeline import TrainedModel
 
 TOLERANCE = 1e-9

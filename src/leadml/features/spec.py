@@ -3,7 +3,8 @@
 `learn_spec` fixes the column order, each column's kind, family and business field, the
 category levels (from training rows only, never before the split) and the monotone
 constraints. `encode_columns` turns raw feature arrays (`feature_columns`) into the model
-matrix; `encode` and `encode_numpy` do the same for a raw feature frame, through it.
+matrix; `encode` does the same for a raw feature frame, through it, and `encode_numpy` is
+`features.matrix.frame_matrix` (the one frame -> LightGBM matrix conversion) of `encode`.
 
 Category levels: the levels seen in training, sorted, then the explicit 'unknown' level
 last. Missing and unseen values share 'unknown' (LightGBM's native categorical handling
@@ -21,7 +22,6 @@ from __future__ import annotations
 
 import dataclasses
 import operator
-from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal
@@ -34,14 +34,13 @@ from leadml.config import FeatureConfig
 from leadml.errors import InputError
 from leadml.features.build import ColumnInfo, Family, Kind, feature_catalogue
 from leadml.features.engagement import count_column, recency_column, score_column
+from leadml.features.matrix import FEW_ROWS, frame_matrix, level_codes, unseen_warnings
 
 SPEC_VERSION: Final = 1
 OTHER: Final = "other"
 """The shared level of the campaign long tail."""
 LONG_TAIL: Final = frozenset({"campaign"})
 """Categoricals whose rare and unseen values map to OTHER instead of UNKNOWN."""
-_LISTED_UNSEEN: Final = 5
-_FEW_ROWS: Final = 32
 NEVER_DAYS: Final = 10_000.0
 """Model-matrix value of a recency ("days since last ...") when the event never happened.
 
@@ -264,11 +263,12 @@ def encode(features: pd.DataFrame, spec: FeatureSpec) -> tuple[pd.DataFrame, lis
 
 
 def encode_numpy(features: pd.DataFrame, spec: FeatureSpec) -> np.ndarray:
-    """The model matrix as float64 numpy, categoricals as their level codes (serving path).
+    """The model matrix as float64 numpy, categoricals as their level codes.
 
-    Same values as `encode` and `encode_columns`.
+    Defined as the one conversion, `frame_matrix(encode(features, spec))`: not a second
+    fast path (the Scorer encodes arrays with `encode_columns`, the same values).
     """
-    return _encode(_frame_columns(features, spec), spec, order="C")[0]
+    return frame_matrix(encode(features, spec)[0])
 
 
 def _encode(
@@ -280,13 +280,20 @@ def _encode(
     warnings: list[str] = []
     few: list[list[int]] = []
     for j, column in plan.categorical:
-        codes, unseen = _codes(parts[j], column)
+        codes, unseen = level_codes(
+            parts[j],
+            column._position,
+            column._index,
+            column._unknown,
+            column._fallback,
+            column.name in LONG_TAIL,
+        )
         if isinstance(codes, list):
             few.append(codes)
         else:
             parts[j] = codes
         if unseen:
-            warnings += _unseen_warnings(column.name, unseen)
+            warnings += unseen_warnings(column.name, unseen)
     if few:  # a few rows: one array for every categorical's codes
         for (j, _), codes in zip(plan.categorical, np.array(few, dtype=np.float64), strict=True):
             parts[j] = codes
@@ -318,7 +325,7 @@ def _frame_columns(features: pd.DataFrame, spec: FeatureSpec) -> dict[str, Any]:
     """The spec's columns of a raw feature frame: object arrays for a few rows (one lead
     in an API call: cheaper than pandas' per-column costs), numpy or pandas otherwise."""
     _require(features, spec.names)
-    if len(features) <= _FEW_ROWS:
+    if len(features) <= FEW_ROWS:
         where = features.columns.get_indexer(pd.Index(spec.names))
         values = features.to_numpy(dtype=object)[:, np.asarray(where, dtype=np.intp)]
         return {name: values[:, j] for j, name in enumerate(spec.names)}
@@ -337,57 +344,6 @@ def _learn_levels(values: pd.Series, name: str, config: FeatureConfig) -> tuple[
         own = sorted(set(kept) - {OTHER, schema.UNKNOWN})
         return (*own, OTHER, schema.UNKNOWN)
     return (*sorted(set(present) - {schema.UNKNOWN}), schema.UNKNOWN)
-
-
-def _codes(
-    values: pd.Series | np.ndarray, column: FeatureColumn
-) -> tuple[list[int] | np.ndarray, list[str]]:
-    """Level position per value (missing -> unknown, unseen -> unknown or other), and the
-    unseen values that deserve a warning. A few values give a list, more an array."""
-    unknown, fallback = column._unknown, column._fallback
-    long_tail = column.name in LONG_TAIL
-    if len(values) <= _FEW_ROWS:  # a dict per value beats pandas' fixed costs
-        position = column._position
-        few: list[int] = []
-        unseen: list[str] = []
-        for value in values.tolist() if hasattr(values, "tolist") else list(values):
-            if type(value) is not str:
-                if _missing(value):
-                    few.append(unknown)
-                    continue
-                value = str(value)
-            code = position.get(value)
-            if code is None:
-                code = fallback
-                if not long_tail:
-                    unseen.append(value)
-            few.append(code)
-        return few, unseen
-    text = pd.Series(values).astype("str")
-    categories = pd.Categorical(text)  # few distinct values: map those, not every row
-    found = column._index.get_indexer(categories.categories.astype(object))
-    missing = categories.codes < 0
-    codes = np.append(found, -1)[categories.codes]
-    unseen = (codes < 0) & ~missing
-    codes = np.where(missing, unknown, np.where(unseen, fallback, codes))
-    warn = unseen if not long_tail else np.zeros(len(codes), dtype=bool)
-    return codes, text[warn].tolist()
-
-
-def _missing(value: object) -> bool:
-    return value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value))
-
-
-def _unseen_warnings(name: str, unseen: list[str]) -> list[str]:
-    counts = Counter(unseen).most_common()
-    out = []
-    for value, count in counts[:_LISTED_UNSEEN]:
-        leads = f" ({count} leads)" if count > 1 else ""
-        out.append(f"{name} {value!r} unseen in training{leads}: scored as unknown")
-    if len(counts) > _LISTED_UNSEEN:
-        rest = len(counts) - _LISTED_UNSEEN
-        out.append(f"{rest} more unseen {name} values: scored as unknown")
-    return out
 
 
 def _numeric(values: pd.Series, column: FeatureColumn) -> np.ndarray:
