@@ -134,7 +134,8 @@ class Target:
     name: str
     goal: str
     value: str
-    met: bool
+    met: bool | None
+    """None: nothing to judge (no age bucket holds MIN_BUCKET_LEADS leads)."""
 
 
 def check_targets(rows: list[BucketRow], figures: dict[str, float]) -> list[Target]:
@@ -144,6 +145,8 @@ def check_targets(rows: list[BucketRow], figures: dict[str, float]) -> list[Targ
     buckets = f"{len(judged) - len(missed)} of {len(judged)} met"
     if missed:
         buckets += f" (not: {', '.join(missed)})"
+    elif not judged:
+        buckets = f"no bucket holds {MIN_BUCKET_LEADS:,} leads"
     ece, auc = figures["ece"], figures["roc_auc"]
     return [
         Target("ECE, all open leads", f"<= {TARGET_ECE}", f"{ece:.4f}", ece <= TARGET_ECE),
@@ -151,7 +154,7 @@ def check_targets(rows: list[BucketRow], figures: dict[str, float]) -> list[Targ
             f"mean predicted, buckets of >= {MIN_BUCKET_LEADS:,} leads",
             f"±{MEAN_RELATIVE:.0%} or ±{MEAN_ABSOLUTE} of realized",
             buckets,
-            not missed,
+            not missed if judged else None,
         ),
         Target("ROC AUC, all open leads", f">= {TARGET_AUC}", f"{auc:.3f}", auc >= TARGET_AUC),
     ]
@@ -193,7 +196,6 @@ def ensure_champion(data: Path, project: Path) -> str:
     """Train the default model once on `data` in the scratch `project`; its champion ref."""
     marker = project / ".bench-age-trained"
     if not marker.exists():
-        project.mkdir(parents=True, exist_ok=True)
         console.print(f"training the default model on {data} in {project} (a minute or two) ...")
         run_leadml(["train", "--data", str(data), *tracking_args(project)], project)
         marker.write_text(f"{data}\n", encoding="utf-8")
@@ -231,6 +233,7 @@ def read_leads(data: Path) -> tuple[pd.DataFrame, pd.Timestamp]:
     except (KeyError, ValueError) as exc:
         raise SystemExit(f"{leads_file.name} needs {', '.join(columns)}: {exc}") from exc
     leads[schema.LEAD_ID] = leads[schema.LEAD_ID].astype(str)
+    leads = leads.drop_duplicates(schema.LEAD_ID, keep="first")  # as validation keeps them
     stamps = [leads[schema.CREATED_AT].max(), leads[schema.CONVERTED_AT].max()]
     events_file = find_table(data, schema.EVENTS)
     if events_file is not None:
@@ -258,7 +261,10 @@ def check_window_closed(as_of: pd.Timestamp, window_days: int, last: pd.Timestam
 def bundle_json(model: str, version: str, project: Path) -> Path:
     """bundle.json of a bundle folder, or of the registered version `leadml score` used."""
     if not model.startswith(REF_PREFIX):
-        return Path(model) / "bundle.json"
+        path = Path(model) / "bundle.json"
+        if not path.exists():
+            raise SystemExit(f"--model {model}: not a bundle folder (no bundle.json)")
+        return path
     name = model[len(REF_PREFIX) :].split("@")[0].split("/")[0] or DEFAULT_NAME
     path = project / "models" / name / version / "bundle.json"
     if not path.exists():
@@ -298,7 +304,7 @@ def with_outcomes(
     ranked: pd.DataFrame, leads: pd.DataFrame, as_of: pd.Timestamp, window_days: int
 ) -> pd.DataFrame:
     """Each scored lead's age at `as_of` in days and whether it converted in the window."""
-    ranked = ranked.assign(lead_id=ranked[schema.LEAD_ID].astype(str))
+    ranked = ranked.assign(**{schema.LEAD_ID: ranked[schema.LEAD_ID].astype(str)})
     joined = ranked.merge(leads, on=schema.LEAD_ID, how="left", validate="one_to_one")
     if joined[schema.CREATED_AT].isna().any():
         raise SystemExit("some scored leads are missing from the leads table (or lack created_at)")
@@ -322,23 +328,37 @@ def open_count(leads: pd.DataFrame, as_of: pd.Timestamp) -> int:
     return int(((leads[schema.CREATED_AT] <= as_of) & ~won).sum())
 
 
-def measure(model: str, data: Path, as_of: pd.Timestamp, project: Path, uri: list[str]) -> Scored:
+@dataclass(frozen=True)
+class Setting:
+    """What every model is measured on: the data and its leads, the as-of, the project."""
+
+    data: Path
+    leads: pd.DataFrame
+    last: pd.Timestamp
+    """The last timestamp in the data: every label window must close by then."""
+    as_of: pd.Timestamp
+    project: Path
+    uri: list[str]
+
+
+def measure(model: str, at: Setting) -> Scored:
     """Score with one model and attach ages and outcomes; refuse an as-of still open."""
-    leads, last = read_leads(data)
     if not model.startswith(REF_PREFIX):
-        check_window_closed(as_of, window_days_of(bundle_json(model, "", project)), last)
-    console.print(f"leadml score --model {model} --as-of {as_of.date()} ...")
-    ranked = score_open_leads(model, data, as_of, project, uri)
+        check_window_closed(at.as_of, window_days_of(bundle_json(model, "", at.project)), at.last)
+    console.print(f"leadml score --model {model} --as-of {at.as_of.date()} ...")
+    ranked = score_open_leads(model, at.data, at.as_of, at.project, at.uri)
     version = str(ranked["model_version"].iloc[0]) if len(ranked) else "?"
-    bundle = bundle_json(model, version, project)
+    bundle = bundle_json(model, version, at.project)
     window = window_days_of(bundle)
-    check_window_closed(as_of, window, last)
-    if open_count(leads, as_of) != len(ranked):
+    check_window_closed(at.as_of, window, at.last)
+    expected = open_count(at.leads, at.as_of)
+    if expected != len(ranked):
         console.print(
-            f"[yellow]note: {len(ranked):,} leads scored, {open_count(leads, as_of):,} open in "
-            "the raw leads table (validation dropped some rows)"
+            f"[yellow]note: {len(ranked):,} leads scored, {expected:,} open in the raw leads "
+            "table (validation dropped some rows)"
         )
-    return Scored(model, version, bundle, window, with_outcomes(ranked, leads, as_of, window))
+    frame = with_outcomes(ranked, at.leads, at.as_of, window)
+    return Scored(model, version, bundle, window, frame)
 
 
 # --- printing ----------------------------------------------------------------------------
@@ -353,21 +373,26 @@ def fmt(value: float, percent: bool = False) -> str:
 
 
 def verdict(met: bool | None) -> str:
+    """A target's verdict, coloured; a dash when the target does not judge the row."""
     return "–" if met is None else ("[green]met" if met else "[red]not met")
 
 
 def print_model(scored: Scored, as_of: pd.Timestamp, rows: list[BucketRow]) -> None:
-    """The issue's age table for one model."""
+    """The issue's age table for one model (fits an 80-column terminal)."""
     title = (
-        f"{scored.model} (version {scored.version}) as of {as_of.date()}: realized = "
-        f"converted in the next {scored.window_days} days"
+        f"{scored.model} (version {scored.version}), open leads as of {as_of.date()}; "
+        f"realized = converted in the next {scored.window_days} days"
     )
-    out = Table(title=title, title_justify="left")
-    out.add_column("lead age at scoring (days)")
-    for head in ("open leads", "mean predicted", "realized", "predicted ÷ realized"):
+    caption = (
+        f"* mean predicted within ±{MEAN_RELATIVE:.0%} or ±{MEAN_ABSOLUTE} of realized; "
+        f"judged in buckets of >= {MIN_BUCKET_LEADS:,} leads"
+    )
+    out = Table(title=title, title_justify="left", caption=caption, caption_justify="left")
+    out.add_column("lead age\n(days)")
+    for head in ("open\nleads", "mean\npredicted", "\nrealized", "predicted\n÷ realized"):
         out.add_column(head, justify="right")
-    out.add_column("share graded A", justify="right")
-    out.add_column(f"mean within target (≥ {MIN_BUCKET_LEADS:,} leads)", justify="right")
+    out.add_column("share\ngraded A", justify="right")
+    out.add_column("within\ntarget*", justify="right")
     for r in rows:
         ratio = f"{r.mean_predicted / r.realized:.1f}×" if r.realized > 0 else "–"
         last = r.bucket == ALL
@@ -384,12 +409,10 @@ def print_targets(figures: dict[str, float], targets: list[Target]) -> None:
         f"({ECE_BINS} equal-width bins), ROC AUC {figures['roc_auc']:.3f}, "
         f"mean predicted {figures['mean_predicted']:.4f} vs realized {figures['realized']:.4f}"
     )
-    goals = Table(title="Issue 17 targets", title_justify="left")
-    for head in ("target", "goal", "figure", ""):
-        goals.add_column(head, justify="right" if head == "figure" else "left")
+    console.print("Issue 17 targets:")
     for t in targets:
-        goals.add_row(t.name, t.goal, t.value, verdict(t.met))
-    console.print(goals)
+        console.print(f"  {verdict(t.met)}[/]: {t.name}: {t.value} (target {t.goal})")
+    console.print()
 
 
 def report(scored: Scored, as_of: pd.Timestamp) -> dict[str, Any]:
@@ -432,16 +455,21 @@ def main() -> None:
     args = parser.parse_args()
     as_of = parse_as_of(args.as_of)
     data = Path(args.data).resolve() if args.data else ensure_demo()
+    leads, last = read_leads(data)
     project = Path(args.project).resolve() if args.project else scratch_project(data)
+    if args.project and not project.is_dir():
+        raise SystemExit(f"--project {project} is not a folder")
+    project.mkdir(parents=True, exist_ok=True)
     models = [m if m.startswith(REF_PREFIX) else str(Path(m).resolve()) for m in args.model or []]
     # The scratch project names its MLflow store; a given project's own config decides.
     uri = [] if args.project else tracking_args(project)
     if not models and args.project:
         models = [f"{REF_PREFIX}{DEFAULT_NAME}@champion"]
     elif not models:
-        check_window_closed(as_of, schema.STANDARD_WINDOW_DAYS, read_leads(data)[1])
+        check_window_closed(as_of, schema.STANDARD_WINDOW_DAYS, last)
         models = [ensure_champion(data, project)]
-    results = [report(measure(m, data, as_of, project, uri), as_of) for m in models]
+    setting = Setting(data, leads, last, as_of, project, uri)
+    results = [report(measure(m, setting), as_of) for m in models]
     if args.json:
         figures = {"as_of": as_of.isoformat(), "data": str(data), "models": results}
         Path(args.json).write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")

@@ -158,6 +158,9 @@ def test_targets_met_and_missed() -> None:
     fixed = [bench.BucketRow("0–14", 1500, 0.09, 0.09, 0.08, True), *buckets[1:]]
     targets = bench.check_targets(fixed, {"ece": 0.01, "roc_auc": 0.879})
     assert [t.met for t in targets] == [True, True, False]
+    small = [bench.BucketRow("0–14", 999, 0.3, 0.0, 0.0, None)]
+    targets = bench.check_targets(small, {"ece": 0.01, "roc_auc": 0.88})
+    assert [t.met for t in targets] == [True, None, True]  # no bucket to judge: no verdict
 
 
 def test_outcomes_count_conversions_in_the_window_only() -> None:
