@@ -201,3 +201,8 @@ def test_the_terminal_table_shows_the_renderers_lines() -> None:
     found = [next((c for c in cells if c.endswith(line)), None) for line in shown]
     assert None not in found, captured.get()
     assert "for 3" not in captured.get() and "against 1" not in captured.get()
+
+
+def test_an_unknown_layout_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown reason layout"):
+        render_reasons({}, layout="table")  # type: ignore[arg-type]

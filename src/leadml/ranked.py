@@ -16,14 +16,12 @@ from leadml, so the store, batch scoring, the jobs and the API can all depend on
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
+import numpy.typing as npt
 import orjson
 import pandas as pd
-
-if TYPE_CHECKING:
-    from collections.abc import Sequence
 
 Reasons = dict[str, list[dict[str, Any]]]
 """Structured reasons: {"positive": [...], "negative": [...]}, strongest first."""
@@ -80,10 +78,10 @@ class RankedList(Protocol):
 
 
 def rank_order(
-    score: Sequence[int] | np.ndarray,
-    probability: Sequence[float] | np.ndarray,
-    raw_score: Sequence[float] | np.ndarray,
-    lead_id: Sequence[str] | np.ndarray,
+    score: npt.ArrayLike,
+    probability: npt.ArrayLike,
+    raw_score: npt.ArrayLike,
+    lead_id: npt.ArrayLike,
 ) -> np.ndarray:
     """Row positions in rank order: score, probability and raw score descending, then
     lead_id ascending. The one rank rule; it takes plain arrays so a request ranks its
@@ -126,6 +124,8 @@ def render_reasons(
         return text
     if layout == "lines":
         return "\n".join(f"{sign} {r['text']}" for sign, r in chosen)
+    if layout != "detailed":
+        raise ValueError(f"unknown reason layout {layout!r}: inline, lines or detailed")
     return "\n".join(
         f"{sign} {r['text']} ({float(r['contribution']):+.2f} log-odds, "
         f"about {sign}{abs(float(r['probability_delta'])):.1%} probability)"
