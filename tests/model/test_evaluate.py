@@ -14,6 +14,7 @@ from leadml.model.evaluate import (
     HEADLINE_KEYS,
     bootstrap_auc_ci,
     breakdown,
+    calibration_bins,
     compare_table,
     decile_table,
     expected_calibration_error,
@@ -55,6 +56,32 @@ def test_ece_by_hand() -> None:
 
 def test_ece_puts_probability_one_in_the_last_bin() -> None:
     assert expected_calibration_error(np.array([1, 0]), np.array([1.0, 0.0])) == 0.0
+
+
+def test_calibration_bins_are_equal_width_with_one_in_the_last() -> None:
+    y = np.array([0, 1, 1, 0, 1, 0])
+    p = np.array([0.0, 0.0999, 0.1, 0.55, 0.95, 1.0])
+    binned = calibration_bins(y, p)
+    np.testing.assert_array_equal(binned.count, [2, 1, 0, 0, 0, 1, 0, 0, 0, 2])
+    np.testing.assert_array_equal(binned.positives, [1, 1, 0, 0, 0, 0, 0, 0, 0, 1])
+    np.testing.assert_allclose(binned.probability_sum[[0, 9]], [0.0999, 1.95], atol=1e-15)
+    np.testing.assert_allclose(binned.edges, np.linspace(0, 1, 11))
+    assert calibration_bins(y, p, bins=4).count.tolist() == [3, 0, 1, 2]
+    with pytest.raises(InputError, match="probabilities"):
+        calibration_bins(y, p * 1.5)
+
+
+def test_ece_is_the_plain_per_bin_definition() -> None:
+    """The vectorised ECE equals the textbook loop over bins, for any number of bins."""
+    y, p = _noisy(2000, seed=21)
+    for bins in (5, 10, 15):
+        reference = 0.0
+        idx = np.minimum(np.floor(p * bins).astype(int), bins - 1)
+        for k in range(bins):
+            inside = idx == k
+            if inside.any():
+                reference += inside.mean() * abs(y[inside].mean() - p[inside].mean())
+        assert expected_calibration_error(y, p, bins=bins) == pytest.approx(reference, abs=1e-12)
 
 
 def test_precision_and_lift_by_hand() -> None:

@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from leadml.errors import InputError
+from leadml.model.evaluate import expected_calibration_error
 from leadml.report import plots
 
 Scored = tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]
@@ -116,3 +118,20 @@ def test_save_all_plots_without_shap(scored: Scored, tmp_path: Path) -> None:
     y, p, _ = scored
     paths = plots.save_all_plots(tmp_path, y=y, p=p)
     assert set(paths) == {"gains_lift", "calibration", "roc_pr", "score_histogram"}
+
+
+def test_the_reliability_diagram_draws_the_bins_the_ece_measures(scored: Scored) -> None:
+    y, p, baselines = scored
+    for scores in (p, *baselines.values()):
+        mean_p, rate, share = plots.reliability(y, scores)
+        assert len(share) == 10 and share.sum() == pytest.approx(1.0, abs=1e-12)
+        gap = (share[share > 0] * np.abs(rate - mean_p)).sum()
+        assert gap == pytest.approx(expected_calibration_error(y, scores), abs=1e-12)
+
+
+def test_calibration_curve_refuses_scores_that_are_not_probabilities(
+    scored: Scored, tmp_path: Path
+) -> None:
+    y, p, _ = scored
+    with pytest.raises(InputError, match="probabilities"):
+        plots.calibration_curve(y, p * 3, tmp_path / "calibration.png")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -78,16 +79,44 @@ def headline_metrics(
     return {key: out[key] for key in HEADLINE_KEYS}
 
 
-def expected_calibration_error(y: np.ndarray, p: np.ndarray, *, bins: int = ECE_BINS) -> float:
-    """ECE over equal-width probability bins, each weighted by its share of rows."""
+@dataclass(frozen=True)
+class CalibrationBins:
+    """Rows binned by predicted probability into equal-width bins ([0, 1/b), ...,
+    [(b-1)/b, 1]): per bin the rows, converters and summed probability. The one binning
+    behind both the ECE and the reliability diagram."""
+
+    count: np.ndarray
+    positives: np.ndarray
+    probability_sum: np.ndarray
+
+    @property
+    def edges(self) -> np.ndarray:
+        """The b + 1 bin edges from 0 to 1."""
+        return np.linspace(0, 1, len(self.count) + 1)
+
+    @property
+    def seen(self) -> np.ndarray:
+        """Bins holding at least one row."""
+        return self.count > 0
+
+
+def calibration_bins(y: np.ndarray, p: np.ndarray, *, bins: int = ECE_BINS) -> CalibrationBins:
+    """Labels `y` (0/1) and probabilities `p` in `bins` equal-width probability bins."""
     yv, pv = _check_inputs(y, p)
     idx = np.minimum((pv * bins).astype(np.int64), bins - 1)
-    count = np.bincount(idx, minlength=bins)
-    gap = np.abs(
-        np.bincount(idx, weights=yv, minlength=bins) - np.bincount(idx, weights=pv, minlength=bins)
+    return CalibrationBins(
+        count=np.bincount(idx, minlength=bins),
+        positives=np.bincount(idx, weights=yv, minlength=bins),
+        probability_sum=np.bincount(idx, weights=pv, minlength=bins),
     )
+
+
+def expected_calibration_error(y: np.ndarray, p: np.ndarray, *, bins: int = ECE_BINS) -> float:
+    """ECE over equal-width probability bins, each weighted by its share of rows."""
+    binned = calibration_bins(y, p, bins=bins)
+    gap = np.abs(binned.positives - binned.probability_sum)
     # |sum(y) - sum(p)| / n per bin equals (n_bin / n) * |mean y - mean p|.
-    return float(gap[count > 0].sum() / len(yv))
+    return float(gap[binned.seen].sum() / binned.count.sum())
 
 
 def precision_at(y: np.ndarray, p: np.ndarray, percent: float) -> float:

@@ -17,7 +17,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from sklearn.metrics import auc, precision_recall_curve, roc_curve
 
-from leadml.model.evaluate import decile_table, gains_curve
+from leadml.model.evaluate import calibration_bins, decile_table, gains_curve
 
 DPI = 110
 MODEL_NAME = "model"
@@ -78,22 +78,16 @@ def calibration_curve(
     *,
     baselines: Mapping[str, np.ndarray] | None = None,
 ) -> Path:
-    """Reliability diagram over 10 equal-width bins, with the share of leads per bin below."""
+    """Reliability diagram over the ECE's equal-width bins (`evaluate.calibration_bins`),
+    with the share of leads per bin below."""
     scorers = _scorers(p, baselines)
     fig = Figure(figsize=(6.5, 6.5))
     curve_ax, count_ax = fig.subplots(2, 1, sharex=True, height_ratios=(3, 1))
     curve_ax.plot([0, 1], [0, 1], "--", color="black", linewidth=1, label="perfectly calibrated")
-    edges = np.linspace(0, 1, 11)
-    yv = np.asarray(y, dtype=np.float64)
     for name, scores in scorers.items():
-        sv = np.asarray(scores, dtype=np.float64)
-        idx = np.minimum((sv * 10).astype(np.int64), 9)
-        count = np.bincount(idx, minlength=10)
-        seen = count > 0
-        mean_p = np.bincount(idx, weights=sv, minlength=10)[seen] / count[seen]
-        rate = np.bincount(idx, weights=yv, minlength=10)[seen] / count[seen]
+        mean_p, rate, share = reliability(y, scores)
         curve_ax.plot(mean_p, rate, "o-", label=name)
-        count_ax.stairs(count / len(sv), edges, label=name)
+        count_ax.stairs(share, np.linspace(0, 1, len(share) + 1), label=name)
     curve_ax.set(
         ylabel="Observed conversion rate",
         title="Calibration (reliability)",
@@ -103,6 +97,17 @@ def calibration_curve(
     curve_ax.legend(loc="upper left")
     count_ax.set(xlabel="Predicted probability", ylabel="Share of leads", yscale="log")
     return save_png(fig, path)
+
+
+def reliability(y: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The reliability diagram's data over the ECE's own bins (`evaluate.calibration_bins`):
+    mean probability and conversion rate of each non-empty bin, and every bin's share of
+    rows. The ECE is the share-weighted mean gap between the two."""
+    binned = calibration_bins(y, p)
+    seen, count = binned.seen, binned.count
+    mean_p = binned.probability_sum[seen] / count[seen]
+    rate = binned.positives[seen] / count[seen]
+    return mean_p, rate, count / count.sum()
 
 
 def roc_pr(
