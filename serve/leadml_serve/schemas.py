@@ -328,7 +328,8 @@ def flat_lead_model(dataset: DatasetConfig, spec: FeatureSpec) -> type[BaseModel
     return model
 
 
-_EVENT_MODELS: dict[tuple[str, tuple[tuple[str, tuple[str, ...]], ...]], type[BaseModel]] = {}
+_EventKey = tuple[tuple[LeadColumn, ...], str, tuple[tuple[str, tuple[str, ...]], ...]]
+_EVENT_MODELS: dict[_EventKey, type[BaseModel]] = {}
 
 
 def request_model(bundle: Bundle, version: str) -> type[BaseModel]:
@@ -338,8 +339,9 @@ def request_model(bundle: Bundle, version: str) -> type[BaseModel]:
     if bundle.flat is not None:
         return flat_lead_model(bundle.flat, bundle.spec)
     known = categories(bundle.spec)
-    key = (version, tuple((name, c.known) for name, c in known.items()))
+    columns = schema.scoring_columns()
+    key = (columns, version, tuple((name, c.known) for name, c in known.items()))
     found = _EVENT_MODELS.get(key)
     if found is None:
-        found = _EVENT_MODELS[key] = lead_model(known, version)
+        found = _EVENT_MODELS[key] = lead_model(known, version, columns)
     return found
