@@ -27,7 +27,7 @@ from leadml.model.assemble import assemble_bundle, shap_sample, with_metrics
 from leadml.model.assess import HEADLINE_METRICS, assess_test_window
 from leadml.model.evaluate import compare_table
 from leadml.model.fit import fit_models
-from leadml.model.labels import Labels, cutoffs, data_end, flat_labels, make_labels
+from leadml.model.labels import FlatLabels, Labels, cutoffs, data_end, flat_labels, make_labels
 from leadml.model.leakage import LeakFlag, refuse_leaks
 from leadml.model.split import RANDOM_SPLIT_WARNING, flat_split, require_both_classes
 from leadml.model.train import TimeSplit, time_split
@@ -154,15 +154,6 @@ def fit_and_evaluate_flat(
     for flag in report.allowed_flags:
         warn(f"leakage guard: {flag.column} kept by allow_leaky despite: {flag.evidence}")
     spec = learn_spec(raw.loc[split.train], config.features, catalogue=flat_catalogue(dataset))
-    n_pos = int(y_all.sum())
-    labels = Labels(
-        frame=pd.DataFrame({"cutoff": order, "label": y_all}),
-        n_total=found.n_rows,
-        n_converted_before_cutoff=0,
-        n_censored=found.n_unlabelled,
-        n_eligible=len(y_all),
-        n_positive=n_pos,
-    )
     source = dataset.source_column
     trained = _fit_core(
         raw,
@@ -170,7 +161,7 @@ def fit_and_evaluate_flat(
         order,
         split,
         spec,
-        labels,
+        _flat_label_counts(found, order),
         config,
         leak_flags=report.allowed_flags,
         digest=data_digest(frame, pd.DataFrame()),
@@ -182,6 +173,19 @@ def fit_and_evaluate_flat(
     trained.bundle = replace(trained.bundle, flat=dataset)
     trained.guard_report = report.to_dict() | {"split": dataset.effective_split()}
     return trained
+
+
+def _flat_label_counts(found: FlatLabels, order: pd.Series) -> Labels:
+    """A flat export's labels in the shape of the event model's: nothing is excluded before
+    a cutoff; rows without a known label count as censored."""
+    return Labels(
+        frame=pd.DataFrame({"cutoff": order, "label": found.y}),
+        n_total=found.n_rows,
+        n_converted_before_cutoff=0,
+        n_censored=found.n_unlabelled,
+        n_eligible=len(found.y),
+        n_positive=int(found.y.sum()),
+    )
 
 
 def _fit_core(
