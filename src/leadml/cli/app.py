@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from leadml.cli import data, model, monitoring, scoring
+from leadml.cli import data, model, monitoring, scoring, store
 from leadml.cli.common import err_console, state
 from leadml.errors import LeadmlError
 
@@ -42,7 +42,7 @@ def build_app() -> typer.Typer:
         pretty_exceptions_enable=False,
     )
     app.callback()(_root)
-    for stage in (data, model, scoring, monitoring):
+    for stage in (data, model, scoring, monitoring, store):
         stage.register(app)
     return app
 

@@ -9,15 +9,22 @@ Four tables:
 - `score_facets`: per batch, lead counts by grade, source, stage and score. Totals and the
   score distribution for any combination of those filters come from here, so a page of
   the ranked list never counts a million rows.
+
+Plus `leadml_store_version`, Alembic's one-row record of the schema revision. A new store
+is created at `SCHEMA_REVISION` and stamped; an existing one changes only through
+`leadml store upgrade` (`leadml.store.schema_version`, migrations in `migrations/`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
     Column,
+    Connection,
     DateTime,
     Engine,
     Float,
@@ -25,11 +32,14 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Table,
     Text,
     create_engine,
     event,
+    inspect,
+    text,
 )
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
@@ -96,6 +106,28 @@ facets = Table(
     Index("ix_score_facets_batch", "batch_id"),
 )
 
+SCHEMA_REVISION = "0001"
+"""The Alembic revision these tables are: what a new store is stamped with and what the
+writers require. Adding a column means a new revision in `migrations/versions/` and this
+constant set to it (a test ties the two)."""
+VERSION_TABLE = "leadml_store_version"
+"""Alembic's version table, named apart from `alembic_version` so that a store sharing a
+PostgreSQL database with MLflow (which keeps its own `alembic_version`) stays separate."""
+
+version_metadata = MetaData()
+version = Table(
+    VERSION_TABLE,
+    version_metadata,
+    # Exactly the table Alembic creates (alembic.runtime.migration), so both can stamp it.
+    Column("version_num", String(32), nullable=False),
+    PrimaryKeyConstraint("version_num", name=f"{VERSION_TABLE}_pkc"),
+)
+
+SCHEMA_LOCK = 0x6C65_6164_6D6C_0001
+"""PostgreSQL advisory lock key held while the schema is created or migrated."""
+_IMMEDIATE = "leadml_sqlite_immediate"
+"""Connection option: begin SQLite transactions with BEGIN IMMEDIATE (take the write lock)."""
+
 SOURCE_MATCH = "source_match"
 """Key in a batch's summary JSON: "canonical" (event model: filter values are cleaned like
 lead sources in files) or "exact" (flat export: sources are the file's own text)."""
@@ -123,8 +155,10 @@ def store_url(url: str) -> URL:
 
 
 def open_store(url: str, *, create: bool = True) -> Engine:
-    """An engine on the scores store; creates missing tables (and the SQLite folder).
+    """An engine on the scores store; an empty store is created (tables, SQLite folder).
 
+    A store without tables is created at `SCHEMA_REVISION` and stamped; a store that has
+    tables is left as it is (writers check its revision, `leadml store upgrade` moves it).
     SQLite runs in WAL mode so that readers (the API) keep reading the previous batch
     while a new one is written, and every transaction starts with an explicit BEGIN so
     a whole batch, table creation included, commits or rolls back as one, and a
@@ -151,13 +185,52 @@ def open_store(url: str, *, create: bool = True) -> Engine:
         _sqlite_transactions(engine)
     if create:
         try:
-            metadata.create_all(engine)
+            _create_if_empty(engine)
         except SQLAlchemyError as exc:
             raise StoreError(
                 f"cannot open the scores store {_safe(parsed)}: {type(exc).__name__}: "
                 f"{str(exc.orig if hasattr(exc, 'orig') else exc).strip()}"
             ) from exc
     return engine
+
+
+@contextmanager
+def schema_lock(engine: Engine) -> Iterator[Connection]:
+    """One transaction holding the store's schema lock, for creating or migrating tables.
+
+    Two processes creating one new store (API workers starting together) or migrating it
+    take turns, and the second sees what the first committed: SQLite begins with BEGIN
+    IMMEDIATE; PostgreSQL takes a transaction-level advisory lock under READ COMMITTED
+    (each statement then reads the latest commits, not a snapshot from before the wait).
+    """
+    with engine.connect() as conn:
+        backend = conn.dialect.name
+        if backend == "sqlite":
+            conn.execution_options(**{_IMMEDIATE: True})
+        elif backend == "postgresql":
+            conn.execution_options(isolation_level="READ COMMITTED")
+        with conn.begin():
+            if backend == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK})
+            yield conn
+
+
+def _create_if_empty(engine: Engine) -> None:
+    """Create the tables at SCHEMA_REVISION and stamp them, when the store has none.
+
+    A store with a version table is never touched here; one with store tables but no
+    version table was made before migrations and waits for `leadml store upgrade`. The
+    first look takes no lock, so opening an existing store never waits for a writer.
+    """
+    if inspect(engine).has_table(VERSION_TABLE):
+        return
+    with schema_lock(engine) as conn:
+        found = set(inspect(conn).get_table_names())
+        if VERSION_TABLE in found or found & set(metadata.tables):
+            return
+        metadata.create_all(conn)
+        version_metadata.create_all(conn)
+        conn.execute(version.insert().values(version_num=SCHEMA_REVISION))
 
 
 def _safe(url: URL) -> str:
@@ -177,5 +250,6 @@ def _sqlite_transactions(engine: Engine) -> None:
         cursor.close()
 
     @event.listens_for(engine, "begin")
-    def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN")
+    def _on_begin(connection: Connection) -> None:
+        immediate = connection.get_execution_options().get(_IMMEDIATE, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")

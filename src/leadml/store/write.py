@@ -20,6 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from leadml.bundle import GRADES
 from leadml.ranked import REASONS_JSON, RankedList
+from leadml.store.schema_version import require_current
 from leadml.store.tables import SOURCE_MATCH, StoreError, batches
 
 STAGE_TABLE = "stage_scores"
@@ -82,6 +83,7 @@ def write_batch(engine: Engine, batch: RankedList, *, trend_points: int = TREND_
     rows = _rows(batch)
     try:
         with engine.begin() as conn:
+            require_current(conn)  # a stale schema: refused, one line
             batch_id = int(
                 conn.execute(
                     batches.insert()
