@@ -25,16 +25,19 @@ PACKAGES = ((ROOT / "src", "leadml"), (ROOT / "serve", "leadml_serve"))
 PURE = ("leadml.features", "leadml.model")
 PURE_FORBIDDEN_LIBRARIES = ("mlflow", "fastapi", "starlette", "sqlalchemy", "dask")
 PURE_FORBIDDEN_MODULES = (
-    "leadml.data.io",
-    "leadml.data.load",
-    "leadml.data.mapping.read",
+    "leadml.data",
     "leadml.store",
     "leadml.tracking",
     "leadml.jobs",
     "leadml.cli",
     "leadml.report",
 )
-"""Our modules that read or write files (or run jobs): never imported by pure code."""
+"""Our modules that read or write files (or run jobs): never imported by pure code. All of
+`leadml.data` reads files (io, load, validate, the mapping reader, truth, synth's writer)
+except its pure config half below."""
+PURE_MAY_IMPORT = ("leadml.data", "leadml.data.mapping", "leadml.data.mapping.config")
+"""The exceptions: the mapping's pure config (and the package inits above it, which
+re-export nothing)."""
 
 SERVE = "leadml_serve"
 SERVE_MAY_IMPORT = (
@@ -149,9 +152,13 @@ def pure_violations(found: list[Import]) -> list[str]:
         if _within(imp.source, PURE) is None:
             continue
         library = _within(imp.name, PURE_FORBIDDEN_LIBRARIES)
-        ours = _within(imp.module or "", PURE_FORBIDDEN_MODULES)
+        ours = (
+            None
+            if imp.module in PURE_MAY_IMPORT
+            else _within(imp.module or "", PURE_FORBIDDEN_MODULES)
+        )
         if library or ours:
-            why = f"{library} is I/O" if library else f"{ours} reads files or runs jobs"
+            why = f"{library} is I/O" if library else f"{imp.module} reads files or runs jobs"
             out.append(f"{imp.where()}: {imp.source} imports {imp.name} ({why})")
     return out
 
@@ -292,11 +299,14 @@ def _fake_tree(tmp_path: Path) -> list[tuple[Path, str]]:
         _write(src, f"{package}/__init__.py", "")
     _write(src, "leadml/scoring.py", "")
     _write(src, "leadml/data/io.py", "")
+    _write(src, "leadml/data/mapping/__init__.py", "")
+    _write(src, "leadml/data/mapping/config.py", "")
     _write(src, "leadml/features/family.py", "import numpy as np\nimport mlflow\n")
     _write(
         src,
         "leadml/model/fit.py",
-        "def f():\n    from ..data import io\n    from sqlalchemy.orm import Session\n",
+        "def f():\n    from ..data import io\n    from sqlalchemy.orm import Session\n"
+        "from leadml.data.mapping.config import DatasetConfig\n",  # the pure half: allowed
     )
     _write(src, "leadml/cycle_a.py", "from leadml import cycle_b\n")
     _write(src, "leadml/cycle_b.py", "def later():\n    import leadml.cycle_a\n")

@@ -16,13 +16,13 @@ import warnings
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from io import BufferedIOBase
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 import pandas as pd
 
+from leadml.data.read_issues import ReadIssue, first_non_utf8, open_bytes
 from leadml.errors import InputError
 
 TABLE_SUFFIXES = (".parquet", ".csv", ".csv.gz")
@@ -36,7 +36,6 @@ DELIMITER_NAMES = {";": "semicolons", "\t": "tabs", "|": "pipes"}
 
 FileFormat = Literal["csv", "parquet"]
 
-_CHUNK_BYTES = 1 << 24
 _SKIPPED_LINE = re.compile(r"Skipping line (\d+): expected (\d+) fields?, saw (\d+)")
 
 
@@ -45,16 +44,6 @@ class TableReadError(InputError):
     """A table file that cannot be read at all; `code` is a validation problem code."""
 
     code: str = "unreadable"
-
-
-@dataclass(frozen=True)
-class ReadIssue:
-    """A problem found while reading a file that did not stop the read (bad byte, bad line)."""
-
-    code: str
-    row: int | None
-    value: object
-    expected: str
 
 
 @dataclass(frozen=True)
@@ -204,12 +193,6 @@ def _read_parquet(path: Path) -> RawTable:
 # --- CSV ----------------------------------------------------------------------
 
 
-def _open_bytes(path: Path) -> BufferedIOBase:
-    if path.name.endswith(".gz"):
-        return gzip.GzipFile(path, "rb")
-    return open(path, "rb")
-
-
 def _read_csv(path: Path) -> RawTable:
     try:
         return _parse_csv(path)
@@ -232,7 +215,7 @@ def _read_csv(path: Path) -> RawTable:
 
 
 def _parse_csv(path: Path) -> RawTable:
-    with _open_bytes(path) as fh:
+    with open_bytes(path) as fh:
         head = fh.read(1 << 16)
     if not head.strip():
         raise TableReadError(
@@ -250,28 +233,44 @@ def _parse_csv(path: Path) -> RawTable:
             code="bad_encoding",
         )
     issues: list[ReadIssue] = []
-    encoding_issue = _first_non_utf8(path)
+    encoding_issue = first_non_utf8(path)
     if encoding_issue is not None:
         issues.append(encoding_issue)
     header = head.decode("utf-8", errors="replace").lstrip("\ufeff").splitlines()[0]
-    sep = ","
-    if "," not in header:
-        counts = {d: header.count(d) for d in DELIMITER_NAMES}
-        best = max(counts, key=lambda d: counts[d])
-        if counts[best]:
-            sep = best
-            issues.append(
-                ReadIssue(
-                    code="bad_delimiter",
-                    row=1,
-                    value=header[:120],
-                    expected=(
-                        f"comma-separated columns; this file is separated by "
-                        f"{DELIMITER_NAMES[best]} ({best!r}): re-export it with ',' as the "
-                        "delimiter"
-                    ),
-                )
-            )
+    sep, delimiter_issue = _delimiter(header)
+    if delimiter_issue is not None:
+        issues.append(delimiter_issue)
+    frame, bad_lines = _read_csv_lines(path, sep, issues)
+    raw = RawTable(path, frame, "csv", tuple(issues), tuple(sorted(bad_lines)))
+    return _drop_blank_rows(raw)
+
+
+def _delimiter(header: str) -> tuple[str, ReadIssue | None]:
+    """The header's delimiter: ',' unless it has none and another known one appears
+    (then also the issue saying so)."""
+    if "," in header:
+        return ",", None
+    counts = {d: header.count(d) for d in DELIMITER_NAMES}
+    best = max(counts, key=lambda d: counts[d])
+    if not counts[best]:
+        return ",", None
+    return best, ReadIssue(
+        code="bad_delimiter",
+        row=1,
+        value=header[:120],
+        expected=(
+            f"comma-separated columns; this file is separated by "
+            f"{DELIMITER_NAMES[best]} ({best!r}): re-export it with ',' as the "
+            "delimiter"
+        ),
+    )
+
+
+def _read_csv_lines(
+    path: Path, sep: str, issues: list[ReadIssue]
+) -> tuple[pd.DataFrame, list[int]]:
+    """Every column as text; lines with the wrong number of fields are skipped, each one
+    appended to `issues`. Returns the frame and the skipped line numbers."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", pd.errors.ParserWarning)
         frame = pd.read_csv(
@@ -304,8 +303,7 @@ def _parse_csv(path: Path) -> RawTable:
                 ),
             )
         )
-    raw = RawTable(path, frame, "csv", tuple(issues), tuple(sorted(bad_lines)))
-    return _drop_blank_rows(raw)
+    return frame, bad_lines
 
 
 def _drop_blank_rows(raw: RawTable) -> RawTable:
@@ -332,53 +330,10 @@ def _drop_blank_rows(raw: RawTable) -> RawTable:
     )
 
 
-def _first_non_utf8(path: Path) -> ReadIssue | None:
-    """Find the first byte that is not valid UTF-8, scanning in chunks."""
-    offset, line, carry = 0, 1, b""
-    with _open_bytes(path) as fh:
-        while True:
-            block = fh.read(_CHUNK_BYTES)
-            data = carry + block
-            if not data:
-                return None
-            try:
-                data.decode("utf-8")
-                good = len(data)
-            except UnicodeDecodeError as exc:
-                truncated = exc.reason == "unexpected end of data" and len(data) - exc.start < 4
-                if not (truncated and block):
-                    return _encoding_issue(data, exc.start, offset, line)
-                good = exc.start  # a character split across two chunks
-            line += data.count(b"\n", 0, good)
-            offset += good
-            carry = data[good:]
-            if not block:
-                return None
-
-
-def _encoding_issue(data: bytes, start: int, offset: int, line: int) -> ReadIssue:
-    line += data.count(b"\n", 0, start)
-    newline = data.rfind(b"\n", 0, start)
-    in_line = f"byte {start - newline} of the line, " if newline >= 0 or offset == 0 else ""
-    bad = data[start : start + 1]
-    guess = bad.decode("cp1252", errors="replace")
-    return ReadIssue(
-        code="bad_encoding",
-        row=line,
-        value=f"0x{bad.hex().upper()}",
-        expected=(
-            f"UTF-8 text: byte 0x{bad.hex().upper()} on line {line} ({in_line}file offset "
-            f"{offset + start:,}) is not UTF-8 (in latin-1/cp1252 it would be {guess!r}); "
-            "re-save the file as UTF-8 ('CSV UTF-8' in Excel)"
-        ),
-    )
-
-
 __all__ = [
     "NA_TOKENS",
     "TABLE_SUFFIXES",
     "RawTable",
-    "ReadIssue",
     "TableReadError",
     "atomic_write_table",
     "atomic_write_text",

@@ -202,71 +202,48 @@ class ForestBuilder:
         slot_start = np.asarray(self.slot_start, dtype=np.int64)
         depth = np.diff(slot_start)
         slot_z = np.asarray(self.slot_z, dtype=np.float64)
-        # A zero z (a child without training rows) cannot be divided out: no table.
-        leaf_of_slot = np.repeat(np.arange(len(depth)), depth)
-        zero_z = np.bincount(leaf_of_slot[slot_z == 0.0], minlength=len(depth)) > 0
-        table_start = np.full(len(depth), -1, dtype=np.int64)
-        used = 0
-        for leaf in np.argsort(depth, kind="stable"):  # shortest paths first
-            size = 1 << int(depth[leaf])
-            short = 0 < depth[leaf] <= TABLE_MAX_FEATURES
-            if not short or zero_z[leaf] or used + size > table_budget:
-                continue
-            table_start[leaf] = used
-            used += size
+        table_start, used = _table_layout(depth, slot_z, table_budget)
         max_depth = int(depth.max(initial=0))
         weights = shapley_weights(max_depth)
         leaf_value = np.asarray(self.leaf_value, dtype=np.float64)
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = np.where(slot_z > 0.0, (1.0 - slot_z) / slot_z, 0.0)
         slot_float = np.column_stack([slot_z, 1.0 - slot_z, ratio]).reshape(-1, 3)
-        leaves = (
-            np.column_stack(
-                [
-                    self.leaf_parent,
-                    self.leaf_is_left,
-                    self.leaf_parent_slot,
-                    slot_start[:-1],
-                    depth,
-                    table_start,
-                ]
-            )
-            .astype(np.int64)
-            .reshape(-1, 6)
+        leaves = _packed(
+            [
+                self.leaf_parent,
+                self.leaf_is_left,
+                self.leaf_parent_slot,
+                slot_start[:-1],
+                depth,
+                table_start,
+            ]
         )
         table = np.zeros(used, dtype=np.float64)
         _fill_tables(table, leaves, slot_float, leaf_value, weights)
         node_start = np.asarray(self.node_start, dtype=np.int64)
         leaf_start = np.asarray(self.leaf_start, dtype=np.int64)
-        trees = (
-            np.column_stack(
-                [node_start[:-1], node_start[1:], leaf_start[:-1], leaf_start[1:], self.tree_class]
-            )
-            .astype(np.int64)
-            .reshape(-1, 5)
+        trees = _packed(
+            [node_start[:-1], node_start[1:], leaf_start[:-1], leaf_start[1:], self.tree_class]
         )
-        nodes = (
-            np.column_stack(
-                [
-                    self.feature,
-                    self.flags,
-                    self.cat_start,
-                    self.cat_words,
-                    self.parent,
-                    self.is_left,
-                    self.parent_slot,
-                ]
-            )
-            .astype(np.int64)
-            .reshape(-1, 7)
+        nodes = _packed(
+            [
+                self.feature,
+                self.flags,
+                self.cat_start,
+                self.cat_words,
+                self.parent,
+                self.is_left,
+                self.parent_slot,
+            ]
         )
         max_nodes = int(np.diff(node_start).max(initial=0))
         forest = Forest(
-            trees=np.ascontiguousarray(trees),
-            nodes=np.ascontiguousarray(nodes),
+            trees=trees,
+            nodes=nodes,
             threshold=np.asarray(self.threshold, dtype=np.float64),
             bitsets=np.asarray(self.bitsets, dtype=np.uint32),
-            leaves=np.ascontiguousarray(leaves),
+            leaves=leaves,
             leaf_value=leaf_value,
             slot_feature=np.asarray(self.slot_feature, dtype=np.int64),
             slot_float=np.ascontiguousarray(slot_float),
@@ -277,6 +254,33 @@ class ForestBuilder:
         for array in forest:
             array.flags.writeable = False
         return forest
+
+
+def _table_layout(
+    depth: np.ndarray, slot_z: np.ndarray, table_budget: int
+) -> tuple[np.ndarray, int]:
+    """Each leaf's offset in the table of H (-1: computed per row) and the table's size.
+
+    Shortest paths first, while the budget lasts. A zero z (a child without training
+    rows) cannot be divided out, so such a leaf gets no table."""
+    leaf_of_slot = np.repeat(np.arange(len(depth)), depth)
+    zero_z = np.bincount(leaf_of_slot[slot_z == 0.0], minlength=len(depth)) > 0
+    table_start = np.full(len(depth), -1, dtype=np.int64)
+    used = 0
+    for leaf in np.argsort(depth, kind="stable"):
+        size = 1 << int(depth[leaf])
+        short = 0 < depth[leaf] <= TABLE_MAX_FEATURES
+        if not short or zero_z[leaf] or used + size > table_budget:
+            continue
+        table_start[leaf] = used
+        used += size
+    return table_start, used
+
+
+def _packed(columns: list[Any]) -> np.ndarray:
+    """Columns as one C-ordered int64 (rows, len(columns)) array (also when empty)."""
+    packed = np.column_stack(columns).astype(np.int64).reshape(-1, len(columns))
+    return np.ascontiguousarray(packed)
 
 
 def _count(node: dict[str, Any]) -> float:

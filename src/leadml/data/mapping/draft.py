@@ -13,7 +13,7 @@ from typing import Final
 
 import pandas as pd
 
-from leadml.data.mapping.config import DATE_SHARE, DEFAULT_MISSING, DatasetConfig, infer_type
+from leadml.data.mapping.config import DATE_SHARE, DEFAULT_MISSING, infer_type
 from leadml.data.mapping.read import clean_missing
 from leadml.errors import InputError
 
@@ -108,24 +108,11 @@ def draft_config(
 
     `file_value`: the `file =` entry (default: `path` as given); the CLI writes it relative
     to the config's folder, which is how `load_config` resolves it."""
-    from leadml.model.leakage import outcome_evidence
-
     delimiter = delimiter or _sniff_delimiter(path)
-    probe = DatasetConfig.model_construct(missing=DEFAULT_MISSING)
-    try:
-        raw = pd.read_csv(
-            path, sep=delimiter, dtype=object, keep_default_na=False, nrows=sample_rows
-        )
-    except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
-        raise InputError(
-            f"cannot read the export: {exc}", file=path, expected="a CSV file"
-        ) from exc
-    raw.columns = [str(c).strip() for c in raw.columns]
-    frame = clean_missing(raw, probe.missing)
+    frame = _read_sample(path, delimiter, sample_rows)
     n = len(frame)
     id_col = label_col = created_col = None
     lines_cols: list[str] = []
-    notes: dict[str, str] = {}
     for name in frame.columns:
         values = frame[name]
         distinct = values.nunique()
@@ -139,30 +126,74 @@ def draft_config(
             created_col = name
             continue
         kind = infer_type(values)
-        leak = outcome_evidence(name, values)
-        if leak:
-            role, why = "ignore", f"guessed: {leak}; the leakage guard would refuse it"
-        elif distinct <= 1:
-            role, why = "ignore", "guessed: a single value, nothing to learn"
-        elif _matches(name, "passthrough"):
-            role, why = "passthrough", "guessed: name looks like an account or owner"
-        elif _matches(name, "pii"):
-            role, why = "pii", "guessed: name looks like contact details"
-        elif kind == "categorical" and distinct > _MAX_LEVELS_GUESS and distinct > 0.5 * n:
-            role, why = "ignore", f"guessed: {distinct} distinct texts, mostly unique"
-        elif kind == "categorical" and _matches(name, "source"):
-            role, why = "source", "guessed: name looks like a lead source or channel"
-        elif _matches(name, "engagement"):
-            role, why = "engagement", "guessed: name looks like rolled-up engagement"
-        else:
-            role, why = "firmographic", "guessed: default for a descriptive column"
-        notes[name] = why
+        role, why = _guess_role(name, values, kind, distinct, n)
         lines_cols.append(
             f"{_key(name)} = {{ role = {_q(role)}, type = {_q(kind)} }}  # {why}; "
             f"{distinct} distinct values"
         )
-    label_lines = _label_lines(frame, label_col)
-    out = [
+    head = _dataset_lines(path, file_value, delimiter, id_col, created_col)
+    return "\n".join(
+        [
+            *head[:-2],
+            *_label_lines(frame, label_col),
+            *head[-2:],
+            f"missing = [{', '.join(_q(t) for t in DEFAULT_MISSING)}]",
+            "",
+            "[dataset.columns]",
+            *lines_cols,
+            "",
+            "[train]",
+            "# allow_leaky = []  # flagged columns you know are set before the outcome",
+            "",
+        ]
+    )
+
+
+def _read_sample(path: Path, delimiter: str, sample_rows: int) -> pd.DataFrame:
+    """The export's first rows as text, missing tokens cleaned (the default tokens)."""
+    try:
+        raw = pd.read_csv(
+            path, sep=delimiter, dtype=object, keep_default_na=False, nrows=sample_rows
+        )
+    except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        raise InputError(
+            f"cannot read the export: {exc}", file=path, expected="a CSV file"
+        ) from exc
+    raw.columns = [str(c).strip() for c in raw.columns]
+    return clean_missing(raw, DEFAULT_MISSING)
+
+
+def _guess_role(name: str, values: pd.Series, kind: str, distinct: int, n: int) -> tuple[str, str]:
+    """A column's guessed role and the comment saying why, from its name and values."""
+    from leadml.model.leakage import outcome_evidence
+
+    leak = outcome_evidence(name, values)
+    if leak:
+        return "ignore", f"guessed: {leak}; the leakage guard would refuse it"
+    if distinct <= 1:
+        return "ignore", "guessed: a single value, nothing to learn"
+    if _matches(name, "passthrough"):
+        return "passthrough", "guessed: name looks like an account or owner"
+    if _matches(name, "pii"):
+        return "pii", "guessed: name looks like contact details"
+    if kind == "categorical" and distinct > _MAX_LEVELS_GUESS and distinct > 0.5 * n:
+        return "ignore", f"guessed: {distinct} distinct texts, mostly unique"
+    if kind == "categorical" and _matches(name, "source"):
+        return "source", "guessed: name looks like a lead source or channel"
+    if _matches(name, "engagement"):
+        return "engagement", "guessed: name looks like rolled-up engagement"
+    return "firmographic", "guessed: default for a descriptive column"
+
+
+def _dataset_lines(
+    path: Path,
+    file_value: str | None,
+    delimiter: str,
+    id_col: str | None,
+    created_col: str | None,
+) -> list[str]:
+    """The draft's header and `[dataset]` lines; the label lines go before the last two."""
+    return [
         f"# Draft mapping written by `leadml init-config {path.name}`.",
         "# Every guess is marked; check each line, then run `leadml train`.",
         "# Roles: source, engagement, firmographic (features); ignore, pii, passthrough (never",
@@ -175,22 +206,12 @@ def draft_config(
         f"id_column = {_q(id_col)}  # guessed: unique per row"
         if id_col
         else '# id_column = ""  # none found: rows are numbered from 1',
-        *label_lines,
         f"created_at = {_q(created_col)}  # guessed: parses as dates; used for a time-ordered split"
         if created_col
         else '# created_at = ""  # none found: the split will be stratified random '
         "(optimistic when leads change over time)",
         'split = "auto"  # or "file_order" when the rows are already in time order',
-        f"missing = [{', '.join(_q(t) for t in probe.missing)}]",
-        "",
-        "[dataset.columns]",
-        *lines_cols,
-        "",
-        "[train]",
-        "# allow_leaky = []  # flagged columns you know are set before the outcome",
-        "",
     ]
-    return "\n".join(out)
 
 
 def _label_lines(frame: pd.DataFrame, label_col: str | None) -> list[str]:

@@ -273,37 +273,12 @@ def draw_leads(rng: np.random.Generator, n: int) -> LeadDraw:
     # people who register twice keep who they are; channel and timing are new
     person = _people(rng, n)
     company, first, last, function = (arr[person] for arr in (company, first, last, function))
-    employees = comp["employees"][company]
-    small = employees < 20
-    seniority = choice_by_group(
-        rng, small.astype(np.int64), [vocab.SENIORITY_SHARE, vocab.SENIORITY_SHARE_SMALL]
-    )
-    seniority = seniority[person]
-    fm_base = np.array([p.free_mail for p in PROFILES])[source]
-    fm_logit = fm_base - 0.9 * (np.log10(employees) - 1.5) + 0.3 * (seniority == 0)
-    free_mail = rng.random(n) < sigmoid(fm_logit)
-    free_mail = free_mail[person]
-    hidden = Firmographics(
-        industry=comp["industry"][company],
-        employees=employees.astype(np.float64),
-        annual_revenue=comp["revenue"][company].astype(np.float64),
-        country=comp["country"][company],
-        seniority=seniority,
-        free_mail=free_mail,
-        has_email=rng.random(n) >= 0.02,
-    )
+    hidden = _hidden_firmographics(rng, comp, company, source, person)
+    small = hidden.employees < 20
     noisy = np.isin(source, [SOURCES.index("social"), SOURCES.index("purchased_list")])
     factor = np.where(noisy, 1.3, 1.0)
     present = {col: rng.random(n) >= share * factor for col, share in vocab.MISSING_SHARE.items()}
-    observed = Firmographics(
-        industry=np.where(present[schema.INDUSTRY], hidden.industry, -1),
-        employees=np.where(present[schema.EMPLOYEES], hidden.employees, np.nan),
-        annual_revenue=np.where(present[schema.ANNUAL_REVENUE], hidden.annual_revenue, np.nan),
-        country=np.where(present[schema.COUNTRY], hidden.country, -1),
-        seniority=np.where(present[schema.SENIORITY], hidden.seniority, -1),
-        free_mail=hidden.free_mail,
-        has_email=hidden.has_email,
-    )
+    observed = _observed(hidden, present)
     company_name, domain = _company_names(comp, company)
     titles, title_idx = _job_titles(rng, hidden.seniority, function, small)
     cost = np.array([p.cost_per_lead for p in PROFILES])[source]
@@ -340,6 +315,50 @@ def draw_leads(rng: np.random.Generator, n: int) -> LeadDraw:
         schema.ACQUISITION_COST: pa.array(cost),
     }
     return LeadDraw(created, source, observed, hidden, pa.table(columns))
+
+
+def _hidden_firmographics(
+    rng: np.random.Generator,
+    comp: dict[str, np.ndarray],
+    company: IntArray,
+    source: IntArray,
+    person: IntArray,
+) -> Firmographics:
+    """Who each lead really is: its company's facts, a seniority (small companies have
+    flatter ladders) and a free-mail address (likelier at small companies and the entry
+    level); a person registering twice keeps theirs."""
+    n = len(company)
+    employees = comp["employees"][company]
+    small = employees < 20
+    seniority = choice_by_group(
+        rng, small.astype(np.int64), [vocab.SENIORITY_SHARE, vocab.SENIORITY_SHARE_SMALL]
+    )
+    seniority = seniority[person]
+    fm_base = np.array([p.free_mail for p in PROFILES])[source]
+    fm_logit = fm_base - 0.9 * (np.log10(employees) - 1.5) + 0.3 * (seniority == 0)
+    free_mail = rng.random(n) < sigmoid(fm_logit)
+    return Firmographics(
+        industry=comp["industry"][company],
+        employees=employees.astype(np.float64),
+        annual_revenue=comp["revenue"][company].astype(np.float64),
+        country=comp["country"][company],
+        seniority=seniority,
+        free_mail=free_mail[person],
+        has_email=rng.random(n) >= 0.02,
+    )
+
+
+def _observed(hidden: Firmographics, present: dict[str, BoolArray]) -> Firmographics:
+    """The firmographics as written in the export: absent where `present` is False."""
+    return Firmographics(
+        industry=np.where(present[schema.INDUSTRY], hidden.industry, -1),
+        employees=np.where(present[schema.EMPLOYEES], hidden.employees, np.nan),
+        annual_revenue=np.where(present[schema.ANNUAL_REVENUE], hidden.annual_revenue, np.nan),
+        country=np.where(present[schema.COUNTRY], hidden.country, -1),
+        seniority=np.where(present[schema.SENIORITY], hidden.seniority, -1),
+        free_mail=hidden.free_mail,
+        has_email=hidden.has_email,
+    )
 
 
 def _int_column(values: FloatArray, valid: BoolArray) -> pa.Array:
