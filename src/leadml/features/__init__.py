@@ -9,5 +9,7 @@
 - `spec`: `FeatureSpec`, learned on training rows (category levels, monotone constraints)
   and shipped with the model as JSON; `encode_columns` / `encode` / `encode_numpy` make
   the model matrix.
+- `matrix`: category values -> level codes, and `frame_matrix`, the one conversion of an
+  encoded frame into LightGBM's matrix (TreeSHAP, MLflow's example, `encode_numpy`).
 - `describe`: one readable sentence per feature value, for sales.
 """
