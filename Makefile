@@ -29,6 +29,7 @@ demo: $(STAMP) ## Generate the synthetic funnel, validate, summarise, train, and
 	$(BIN)/leadml validate $(DEMO_DIR)
 	$(BIN)/leadml summary $(DEMO_DIR)
 	$(BIN)/leadml train --data $(DEMO_DIR) --metrics-out reports/demo-metrics.json
+	$(BIN)/leadml store upgrade
 	$(BIN)/leadml score --data $(DEMO_DIR) --as-of latest --out reports/ranked.csv
 	@echo "Ranked list: reports/ranked.csv."
 	@echo "Sales page and API: create a key with '$(BIN)/leadml keys new me' (it prints the"

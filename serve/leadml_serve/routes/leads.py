@@ -1,8 +1,8 @@
 """The ranked lead list and one lead's detail, read from the scores store.
 
 `leadml score` writes the store; these routes only read it, through `leadml.store`
-(`ranked`, `lead_detail`, `batch_summary`). The order is the store's rank: score
-descending, then probability, then lead_id. Routes are plain `def`: the queries block.
+(`ranked`, `lead_detail`, `batch_summary`). The order is the store's rank, set by
+`leadml.ranked.rank_order` when the batch was scored. Routes are plain `def`: the queries block.
 """
 
 from __future__ import annotations

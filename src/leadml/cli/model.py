@@ -109,7 +109,14 @@ def rollback(config: ConfigOpt = None, tracking_uri: TrackingOpt = None) -> None
 
 
 def retrain_cmd(
-    data: Annotated[Path, typer.Option("--data", help="Folder holding the new leads and events.")],
+    data: Annotated[
+        Path,
+        typer.Option(
+            "--data",
+            help="Folder holding the new leads and events; or, with a \\[dataset] mapping in the "
+            "config, the new flat CRM export.",
+        ),
+    ],
     config: ConfigOpt = None,
     experiment: Annotated[
         str | None, typer.Option(help="MLflow experiment name (default: leadml).")

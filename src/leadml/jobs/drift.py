@@ -16,14 +16,13 @@ import pandas as pd
 
 from leadml.config import Config
 from leadml.errors import InputError
-from leadml.monitor.drift import PSI_ALERT, PSI_WATCH, DriftReport, compare
+from leadml.monitor.drift import PSI_ALERT, DriftReport, compare
 from leadml.monitor.drift.population import current_population, reference_of
 from leadml.report.drift import save_report
+from leadml.tracking.log import log_drift
 
 if TYPE_CHECKING:
-    from leadml.bundle import Bundle
-
-DRIFT_JOB_TAG = "drift"
+    pass
 
 
 @dataclass(frozen=True)
@@ -60,41 +59,5 @@ def drift_job(
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     folder = out_dir or config.resolve(config.paths.reports_dir) / "drift" / stamp
     paths = save_report(report, folder)
-    run_id = log_to_mlflow(report, folder, config, bundle, current_dir) if log else None
+    run_id = log_drift(report, folder, config, bundle, current_dir) if log else None
     return DriftOutcome(report=report, paths=paths, run_id=run_id)
-
-
-def log_to_mlflow(
-    report: DriftReport, folder: Path, config: Config, bundle: Bundle, current_dir: Path
-) -> str:
-    """Log the metrics, the table and the plot as one run of `<experiment>-drift`."""
-    import mlflow
-
-    from leadml.tracking.registry import client_for
-
-    experiment = f"{config.mlflow.experiment}-drift"
-    cfg = config.model_copy(
-        update={"mlflow": config.mlflow.model_copy(update={"experiment": experiment})}
-    )
-    client_for(cfg)
-    day = datetime.now(UTC).strftime("%Y-%m-%d")
-    with mlflow.start_run(run_name=f"drift {report.model} {day}") as run:
-        mlflow.set_tags(
-            {
-                "leadml.job": DRIFT_JOB_TAG,
-                "leadml.model_name": bundle.name,
-                "leadml.model_version": bundle.version,
-                "leadml.drift.alert": str(report.alert).lower(),
-                "leadml.drift.alerts": ", ".join(report.alerts)[:5000],
-            }
-        )
-        mlflow.log_params(
-            {
-                "current.path": str(Path(current_dir).resolve()),
-                "alert_threshold": report.alert_threshold,
-                "watch_threshold": PSI_WATCH,
-            }
-        )
-        mlflow.log_metrics(report.metrics())
-        mlflow.log_artifacts(str(folder), "drift")
-        return str(run.info.run_id)

@@ -1,10 +1,11 @@
-"""MLflow logging for a training run: parameters, metrics, the data profile and input,
-the spec, the leakage guard, breakdowns, the registered LightGBM model, the bundle and
-report artifacts, and the run's tags. Nothing else in leadml calls `mlflow.log_*`."""
+"""MLflow logging: a training run's parameters, metrics, data profile and input, spec,
+leakage guard, breakdowns, registered LightGBM model, bundle and report artifacts and tags;
+and a drift check's run. Nothing else in leadml calls `mlflow.log_*`."""
 
 from __future__ import annotations
 
 import warnings
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,12 +15,16 @@ from leadml import schema
 from leadml.config import Config
 from leadml.features.matrix import frame_matrix
 from leadml.model.pipeline import TrainedModel, label_summary
+from leadml.monitor.drift import PSI_WATCH, DriftReport
 from leadml.tracking.registry import BUNDLE_ARTIFACT
 
 if TYPE_CHECKING:
     from mlflow import ActiveRun
 
+    from leadml.bundle import Bundle
+
 REPORT_ARTIFACT = "report"
+DRIFT_JOB_TAG = "drift"
 
 
 def start_run() -> ActiveRun:
@@ -218,3 +223,39 @@ def flatten_metrics(prefix: str, metrics: dict[str, Any]) -> dict[str, float]:
         elif isinstance(value, int | float) and value == value:  # drop NaN
             flat[name] = float(value)
     return flat
+
+
+def log_drift(
+    report: DriftReport, folder: Path, config: Config, bundle: Bundle, current_dir: Path
+) -> str:
+    """Log the metrics, the table and the plot as one run of `<experiment>-drift`."""
+    import mlflow
+
+    from leadml.tracking.registry import client_for
+
+    experiment = f"{config.mlflow.experiment}-drift"
+    cfg = config.model_copy(
+        update={"mlflow": config.mlflow.model_copy(update={"experiment": experiment})}
+    )
+    client_for(cfg)
+    day = datetime.now(UTC).strftime("%Y-%m-%d")
+    with mlflow.start_run(run_name=f"drift {report.model} {day}") as run:
+        mlflow.set_tags(
+            {
+                "leadml.job": DRIFT_JOB_TAG,
+                "leadml.model_name": bundle.name,
+                "leadml.model_version": bundle.version,
+                "leadml.drift.alert": str(report.alert).lower(),
+                "leadml.drift.alerts": ", ".join(report.alerts)[:5000],
+            }
+        )
+        mlflow.log_params(
+            {
+                "current.path": str(Path(current_dir).resolve()),
+                "alert_threshold": report.alert_threshold,
+                "watch_threshold": PSI_WATCH,
+            }
+        )
+        mlflow.log_metrics(report.metrics())
+        mlflow.log_artifacts(str(folder), "drift")
+        return str(run.info.run_id)
