@@ -4,7 +4,8 @@ Every import counts: module level, inside functions, under `if TYPE_CHECKING:`, 
 and relative. Nothing is imported, so the whole check costs a parse of each file.
 
 - `leadml.features` and `leadml.model` stay pure: no MLflow, web, SQL or dask, and none
-  of our file-reading modules.
+  of our file-reading modules, directly or through any chain of our modules (a package's
+  `__init__` runs whenever one of its modules is imported, so it counts as reached).
 - `src/leadml` never imports `leadml_serve`.
 - `leadml_serve` reaches leadml only through the Scorer, the bundle, registry loading,
   the store, the ranked list and the contract (and the CLI, at the composition root).
@@ -14,6 +15,7 @@ and relative. Nothing is imported, so the whole check costs a parse of each file
 from __future__ import annotations
 
 import ast
+from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,9 +37,9 @@ PURE_FORBIDDEN_MODULES = (
 """Our modules that read or write files (or run jobs): never imported by pure code. All of
 `leadml.data` reads files (io, load, validate, the mapping reader, truth, synth's writer)
 except its pure config half below."""
-PURE_MAY_IMPORT = ("leadml.data", "leadml.data.mapping", "leadml.data.mapping.config")
-"""The exceptions: the mapping's pure config (and the package inits above it, which
-re-export nothing)."""
+PURE_MAY_IMPORT = ("leadml.data.mapping.config",)
+"""The one exception: the mapping's pure config. The package inits above it run when it is
+imported; the transitive check follows them, so they must stay free of I/O too."""
 
 SERVE = "leadml_serve"
 SERVE_MAY_IMPORT = (
@@ -50,7 +52,6 @@ SERVE_MAY_IMPORT = (
     "leadml.tracking.registry",
     "leadml.store",
     "leadml.ranked",
-    "leadml.batch",
 )
 """What leadml_serve may import from leadml (each module, or the package and its modules)."""
 COMPOSITION_ROOT = "leadml_serve.cli"
@@ -163,6 +164,90 @@ def pure_violations(found: list[Import]) -> list[str]:
     return out
 
 
+def _packages_above(module: str) -> list[str]:
+    """The packages whose `__init__` runs before `module`: 'a.b.c' -> ['a', 'a.b']."""
+    parts = module.split(".")
+    return [".".join(parts[:end]) for end in range(1, len(parts))]
+
+
+@dataclass(frozen=True)
+class Step:
+    """How the transitive walk first reached a module."""
+
+    previous: str
+    via: Import | None
+    """The import that ran it (for a package init: the import of a module inside it); None
+    for the packages above a pure module itself."""
+    as_package: bool
+
+
+def _runs(module: str, graph: dict[str, dict[str, Import]]) -> Iterator[tuple[str, Step]]:
+    """What `module`'s imports run, in order: each target's package inits, then the target."""
+    for target, imp in sorted(graph.get(module, {}).items()):
+        for package in _packages_above(target):
+            yield package, Step(module, imp, as_package=True)
+        yield target, Step(module, imp, as_package=False)
+
+
+def reach_from_pure(found: list[Import]) -> dict[str, Step | None]:
+    """Every module that importing features/ or model/ runs, with the step that first
+    reached it (None for the pure modules themselves).
+
+    One breadth-first walk from all pure modules at once, over every import of ours (inside
+    functions too) and the package inits each import runs, so each chain is a shortest one."""
+    graph = import_graph(found)
+    starts = sorted(m for m in graph if _within(m, PURE))
+    reached: dict[str, Step | None] = dict.fromkeys(starts)
+    queue = deque(starts)
+    for start in starts:
+        for package in _packages_above(start):
+            if package not in reached:
+                reached[package] = Step(start, None, as_package=True)
+                queue.append(package)
+    while queue:
+        module = queue.popleft()
+        for target, step in _runs(module, graph):
+            if target not in reached:
+                reached[target] = step
+                queue.append(target)
+    return reached
+
+
+def _chain(module: str, reached: dict[str, Step | None]) -> tuple[str, Import | None]:
+    """'a -> b [package] -> c' from a pure module to `module`, and its first import."""
+    names: list[str] = []
+    first: Import | None = None
+    step = reached[module]
+    while step is not None:
+        names.append(module + (" [package]" if step.as_package else ""))
+        first, module = step.via, step.previous
+        step = reached[module]
+    return " -> ".join([module, *reversed(names)]), first
+
+
+def transitive_pure_violations(found: list[Import]) -> list[str]:
+    """Pure code reaching I/O through our other modules: one message per offending import
+    (an I/O library, or one of our file-reading modules), with the chain that reaches it."""
+    reached = reach_from_pure(found)
+    out = []
+    for imp in found:
+        if imp.source not in reached or _within(imp.source, PURE):
+            continue  # direct imports from pure code: pure_violations reports them
+        library = _within(imp.name, PURE_FORBIDDEN_LIBRARIES)
+        ours = (
+            None
+            if imp.module in PURE_MAY_IMPORT
+            else _within(imp.module or "", PURE_FORBIDDEN_MODULES)
+        )
+        if not (library or ours):
+            continue
+        chain, first = _chain(imp.source, reached)
+        start = f"{first.where()}: " if first is not None else ""
+        why = f"{library} is I/O" if library else f"{imp.module} reads files or runs jobs"
+        out.append(f"{start}{chain} imports {imp.name} at {imp.where()} ({why})")
+    return out
+
+
 def serve_import_violations(found: list[Import]) -> list[str]:
     """src/leadml importing leadml_serve, or leadml_serve reaching past its allowed doors."""
     out = []
@@ -266,6 +351,13 @@ def test_features_and_model_do_no_io() -> None:
     _fail(pure_violations(all_imports(PACKAGES)), "imports break the pure-core wall")
 
 
+def test_features_and_model_reach_no_io_through_other_modules() -> None:
+    _fail(
+        transitive_pure_violations(all_imports(PACKAGES)),
+        "chains from features/ or model/ reach I/O",
+    )
+
+
 def test_serve_reaches_leadml_only_through_its_doors() -> None:
     _fail(serve_import_violations(all_imports(PACKAGES)), "imports break the serve wall")
 
@@ -330,6 +422,86 @@ def test_checker_catches_a_feature_module_importing_mlflow(tmp_path: Path) -> No
     # Relative imports inside functions are resolved: `from ..data import io`.
     assert "model/fit.py:2: leadml.model.fit imports leadml.data.io" in io
     assert "model/fit.py:3: leadml.model.fit imports sqlalchemy.orm.Session" in sql
+
+
+def _fake_transitive_tree(tmp_path: Path) -> list[tuple[Path, str]]:
+    """The fake tree plus pure code reaching I/O only through other modules of ours."""
+    packages = _fake_tree(tmp_path)
+    src = tmp_path / "src"
+    _write(src, "leadml/tracking/__init__.py", "")
+    _write(src, "leadml/tracking/log.py", "import numpy\nimport mlflow.pyfunc\n")
+    # model/ -> promotion (allowed by the direct check) -> tracking.log -> mlflow
+    _write(src, "leadml/promotion.py", "def gate():\n    from .tracking import log\n")
+    _write(src, "leadml/model/gate.py", "def f():\n    from leadml import promotion\n")
+    # features/ -> the mapping's config (allowed) runs data/mapping/__init__, which imports
+    # the reader; the reader imports dask.
+    _write(src, "leadml/data/mapping/__init__.py", "from leadml.data.mapping import read\n")
+    _write(src, "leadml/data/mapping/read.py", "import dask.dataframe\n")
+    _write(src, "leadml/features/flat.py", "from leadml.data.mapping.config import X\n")
+    # Reaching plain modules (scoring: numpy only) is fine.
+    _write(src, "leadml/model/assess.py", "from leadml import scoring\n")
+    return packages
+
+
+def _relative(problems: list[str], tmp_path: Path) -> list[str]:
+    return [problem.replace(f"{tmp_path}/", "") for problem in problems]
+
+
+def test_checker_catches_pure_code_reaching_io_through_our_modules(tmp_path: Path) -> None:
+    found = all_imports(_fake_transitive_tree(tmp_path))
+    # The direct check passes both chains; only the fake tree's direct violations remain.
+    assert len(pure_violations(found)) == 3
+    # One message per offending import, from the pure module's import along the chain.
+    assert _relative(transitive_pure_violations(found), tmp_path) == [
+        "src/leadml/features/flat.py:1: leadml.features.flat -> leadml.data.mapping [package] "
+        "imports leadml.data.mapping.read at src/leadml/data/mapping/__init__.py:1 "
+        "(leadml.data.mapping.read reads files or runs jobs)",
+        "src/leadml/features/flat.py:1: leadml.features.flat -> leadml.data.mapping [package] "
+        "-> leadml.data.mapping.read imports dask.dataframe at "
+        "src/leadml/data/mapping/read.py:1 (dask is I/O)",
+        "src/leadml/model/gate.py:2: leadml.model.gate -> leadml.promotion imports "
+        "leadml.tracking.log at src/leadml/promotion.py:2 "
+        "(leadml.tracking.log reads files or runs jobs)",
+        "src/leadml/model/gate.py:2: leadml.model.gate -> leadml.promotion -> "
+        "leadml.tracking.log imports mlflow.pyfunc at src/leadml/tracking/log.py:2 "
+        "(mlflow is I/O)",
+    ]
+
+
+def test_checker_follows_the_shortest_chain_past_cycles(tmp_path: Path) -> None:
+    packages = _fake_transitive_tree(tmp_path)
+    src = tmp_path / "src"
+    # A longer route to mlflow with a cycle on it: the report keeps the short chain.
+    _write(src, "leadml/relay.py", "import leadml.relay_back\n")
+    _write(src, "leadml/relay_back.py", "import leadml.relay\nimport leadml.tracking.log\n")
+    _write(src, "leadml/model/far.py", "from leadml import relay\n")
+
+    def mlflow_chains() -> list[str]:
+        problems = transitive_pure_violations(all_imports(packages))
+        return [p for p in _relative(problems, tmp_path) if "mlflow" in p]
+
+    assert mlflow_chains() == [
+        "src/leadml/model/gate.py:2: leadml.model.gate -> leadml.promotion -> "
+        "leadml.tracking.log imports mlflow.pyfunc at src/leadml/tracking/log.py:2 "
+        "(mlflow is I/O)"
+    ]
+    # Without the short route, the long one is reported.
+    _write(src, "leadml/promotion.py", "")
+    assert mlflow_chains() == [
+        "src/leadml/model/far.py:1: leadml.model.far -> leadml.relay -> leadml.relay_back -> "
+        "leadml.tracking.log imports mlflow.pyfunc at src/leadml/tracking/log.py:2 "
+        "(mlflow is I/O)"
+    ]
+
+
+def test_checker_counts_the_package_inits_above_a_pure_module(tmp_path: Path) -> None:
+    packages = _fake_tree(tmp_path)
+    _write(tmp_path / "src", "leadml/__init__.py", "def f():\n    import fastapi\n")
+    problems = _relative(transitive_pure_violations(all_imports(packages)), tmp_path)
+    assert problems == [
+        "leadml.features.family -> leadml [package] imports fastapi at src/leadml/__init__.py:2 "
+        "(fastapi is I/O)"
+    ]
 
 
 def test_checker_catches_an_import_cycle_through_a_function(tmp_path: Path) -> None:
