@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from leadml_serve.cli import app
+from tests.machine import run_leadml
 
 COMMANDS = ["demo-data", "validate", "summary", "train", "promote", "rollback"]
 runner = CliRunner()
@@ -31,29 +29,20 @@ def test_root_help_lists_commands() -> None:
         assert command in result.output
 
 
-def _leadml(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "leadml_serve.cli", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={**os.environ, "COLUMNS": "200"},
-    )
-
-
 def test_demo_data_then_validate_in_a_subprocess(tmp_path: Path) -> None:
     out = tmp_path / "data"
-    made = _leadml("demo-data", "--leads", "2000", "--seed", "1", "--out", str(out), cwd=tmp_path)
+    made = run_leadml(
+        "demo-data", "--leads", "2000", "--seed", "1", "--out", str(out), cwd=tmp_path
+    )
     assert made.returncode == 0, made.stderr
-    checked = _leadml("validate", str(out), cwd=tmp_path)
+    checked = run_leadml("validate", str(out), cwd=tmp_path)
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "OK" in checked.stdout
 
 
 def test_validate_exits_1_with_a_short_error_on_bad_data(tmp_path: Path) -> None:
     out = tmp_path / "bad"
-    made = _leadml(
+    made = run_leadml(
         "demo-data",
         "--leads",
         "500",
@@ -67,7 +56,7 @@ def test_validate_exits_1_with_a_short_error_on_bad_data(tmp_path: Path) -> None
         cwd=tmp_path,
     )
     assert made.returncode == 0, made.stderr
-    checked = _leadml("validate", str(out), cwd=tmp_path)
+    checked = run_leadml("validate", str(out), cwd=tmp_path)
     assert checked.returncode == 1
     assert "Traceback" not in checked.stderr
     assert "duplicate_lead_id" in checked.stdout or "duplicate" in checked.stdout
@@ -76,7 +65,7 @@ def test_validate_exits_1_with_a_short_error_on_bad_data(tmp_path: Path) -> None
 @pytest.mark.slow
 def test_train_end_to_end_in_a_subprocess(small_data_dir: Path, tmp_path: Path) -> None:
     metrics = tmp_path / "metrics.json"
-    done = _leadml(
+    done = run_leadml(
         "train", "--data", str(small_data_dir), "--metrics-out", str(metrics), cwd=tmp_path
     )
     assert done.returncode == 0, done.stdout + done.stderr

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -18,19 +15,9 @@ from leadml.model.pipeline import TrainedModel
 from leadml.ranked import RANKED_COLUMNS
 from leadml.store import batch_summary, lead_detail, open_store, ranked
 from tests.flat_export import synthetic_export, write_export
+from tests.machine import run_leadml
 
 PII = ("contact_name", "email", "phone")
-
-
-def _leadml(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "leadml_serve.cli", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={**os.environ, "COLUMNS": "200"},
-    )
 
 
 @pytest.mark.slow
@@ -41,7 +28,7 @@ def test_leadml_score_end_to_end(
     out = tmp_path / "lists" / "ranked.csv"
     store = f"sqlite:///{tmp_path / 'scores.db'}"
     args = ["--data", str(small_data_dir), "--model", str(bundle), "--as-of", "latest"]
-    done = _leadml("score", *args, "--out", str(out), "--store", store, cwd=tmp_path)
+    done = run_leadml("score", *args, "--out", str(out), "--store", store, cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Top 10 leads" in done.stdout and "Grades: A" in done.stdout
     listed = pd.read_csv(out)
@@ -60,14 +47,14 @@ def test_leadml_score_end_to_end(
     before = out.read_bytes()
 
     # Bad input: a clear one-line error, exit 1, and the previous list left intact.
-    failed = _leadml("score", *args[:4], "--as-of", "someday", "--out", str(out), cwd=tmp_path)
+    failed = run_leadml("score", *args[:4], "--as-of", "someday", "--out", str(out), cwd=tmp_path)
     assert failed.returncode == 1
     assert "--as-of" in failed.stderr and "Traceback" not in failed.stderr
     assert out.read_bytes() == before
     assert sorted(p.name for p in out.parent.iterdir()) == ["ranked.csv"]
 
     top = tmp_path / "top.parquet"
-    small = _leadml(
+    small = run_leadml(
         "score", *args, "--out", str(top), "--top", "5", "--no-store", "--grades", "batch",
         "--columns", "email", cwd=tmp_path,
     )  # fmt: skip
