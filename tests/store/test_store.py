@@ -24,6 +24,7 @@ from leadml.ranked import (
     REASONS_JSON,
     TOP_REASON,
     encode_reasons,
+    rank_order,
     reasons_text,
     top_reason,
 )
@@ -100,6 +101,7 @@ def make_batch(
             "lead_source": [sources[i % len(sources)] for i in range(n)],
             "stage": [STAGES[(i // 2) % len(STAGES)] for i in range(n)],
             "probability": probability,
+            "raw_score": np.log(probability / (1.0 - probability)),
             "score": score.astype(np.int64),
             "grade": grade,
             "reasons": [reasons_text(r) for r in reasons],
@@ -110,9 +112,8 @@ def make_batch(
             TOP_REASON: [top_reason(r) for r in reasons],
         }
     )
-    frame = frame.sort_values(
-        ["score", "probability", "lead_id"], ascending=[False, False, True]
-    ).reset_index(drop=True)
+    order = rank_order(frame["score"], frame["probability"], frame["raw_score"], frame["lead_id"])
+    frame = frame.iloc[order].reset_index(drop=True)
     frame.insert(0, "rank", np.arange(1, n + 1))
     return RankedBatch(
         frame=frame,
