@@ -5,7 +5,7 @@
    synthetic but shaped like `leadml score`'s: realistic reasons JSON (about 1 KB per
    lead), sources, stages, companies, contact columns, and the store's own rank order.
    `--store-url URL` benchmarks an existing store instead (e.g. bench_score.py's).
-2. The real app (`serve.app.create_app`) runs under uvicorn (uvloop + httptools, one
+2. The real app (`leadml_serve.app.create_app`) runs under uvicorn (uvloop + httptools, one
    worker) in a child process on 127.0.0.1; requests come from this process over one
    keep-alive connection, sequentially, with an API key, as a client would send them.
 3. p50 / p99 latency per request over `--reps` requests (after warm-up), for the target
@@ -59,6 +59,7 @@ def synthetic_batch(n: int, seed: int = 5) -> Any:
         REASONS_JSON,
         TOP_REASON,
         encode_reasons,
+        rank_order,
         reasons_text,
         top_reason,
     )
@@ -108,6 +109,7 @@ def synthetic_batch(n: int, seed: int = 5) -> Any:
             "lead_source": np.array(SOURCES, dtype=object)[rng.integers(0, len(SOURCES), n)],
             "stage": np.array(STAGES, dtype=object)[rng.integers(0, len(STAGES), n)],
             "probability": probability,
+            "raw_score": np.log(probability / (1.0 - probability)),
             "score": score,
             "grade": grade,
             "reasons": [pool[i][1] for i in pick],
@@ -118,12 +120,11 @@ def synthetic_batch(n: int, seed: int = 5) -> Any:
             TOP_REASON: [pool[i][2] for i in pick],
         }
     )
-    frame = frame.sort_values(
-        ["score", "probability", "lead_id"], ascending=[False, False, True], kind="mergesort"
-    ).reset_index(drop=True)
+    order = rank_order(frame["score"], frame["probability"], frame["raw_score"], frame["lead_id"])
+    frame = frame.iloc[order].reset_index(drop=True)
     frame.insert(0, "rank", np.arange(1, n + 1, dtype=np.int64))
     return RankedBatch(
-        frame=frame[[*RANKED_COLUMNS, "email", REASONS_JSON, TOP_REASON]],
+        frame=frame[[*RANKED_COLUMNS, "email", REASONS_JSON, TOP_REASON, "raw_score"]],
         as_of=pd.Timestamp("2026-11-23", tz="UTC"),
         scored_at=pd.Timestamp("2026-11-23T07:00:00Z"),
         model_version="bench",
