@@ -17,6 +17,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from sklearn.metrics import auc, precision_recall_curve, roc_curve
 
+from leadml.features.matrix import frame_matrix
 from leadml.model.evaluate import calibration_bins, decile_table, gains_curve
 
 DPI = 110
@@ -303,16 +304,14 @@ def _levels(s: pd.Series) -> list[str] | None:
 
 
 def _numeric_frame(X: pd.DataFrame) -> np.ndarray:
-    """Features as floats for colouring: categories become their codes, missing NaN."""
-    cols = []
-    for col in X.columns:
-        s = X[col]
-        if _levels(s) is not None:
-            codes = (s if isinstance(s.dtype, pd.CategoricalDtype) else s.astype("category")).cat
-            cols.append(np.where(codes.codes.to_numpy() < 0, np.nan, codes.codes.to_numpy()))
-        else:
-            cols.append(s.to_numpy(dtype=np.float64, na_value=np.nan))
-    return np.column_stack(cols).astype(np.float64)
+    """Features as floats for colouring: categories become their codes, missing NaN, through
+    the one frame -> matrix conversion (text columns are made categories first)."""
+    text = {
+        col: "category"
+        for col in X.columns
+        if _levels(X[col]) is not None and not isinstance(X[col].dtype, pd.CategoricalDtype)
+    }
+    return frame_matrix(X.astype(text) if text else X)
 
 
 def _explanation(
