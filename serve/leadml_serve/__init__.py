@@ -1,4 +1,4 @@
 """leadml's scoring service: a FastAPI app over the one `leadml.scoring.Scorer`.
 
-`serve.app.create_app(settings)` builds the app; nothing happens at import.
+`leadml_serve.app.create_app(config)` builds the app; nothing happens at import.
 """

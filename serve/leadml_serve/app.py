@@ -2,7 +2,7 @@
 
     create_app(config)    # in tests, in code, and in each worker of `leadml serve`
 
-`leadml serve` (serve.server) builds the Config once and calls `create_app` in every
+`leadml serve` (leadml_serve.server) builds the Config once and calls `create_app` in every
 worker process after the fork.
 """
 
@@ -54,7 +54,7 @@ def create_app(
 
     `loader` maps a model reference to a Bundle (default: the MLflow registry or a bundle
     folder, via `leadml.tracking.registry.load_model`). `sync_file`, shared by several worker
-    processes, makes a reload in one worker reach the others (see `serve.workers`).
+    processes, makes a reload in one worker reach the others (see `leadml_serve.workers`).
     """
     settings = config.serve
     slot = ModelSlot(loader or (lambda ref: registry.load_model(ref, config)), settings.model)
@@ -165,7 +165,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
 
 
 def resolved_first(config: Config, resolved: Path) -> Loader:
-    """Load the configured model from the folder `serve.resolve` found (in parallel with
+    """Load the configured model from the folder `leadml_serve.resolve` found (in parallel with
     this process's start-up); every later load goes to the registry itself."""
     first = [True]
 

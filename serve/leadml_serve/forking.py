@@ -1,4 +1,4 @@
-"""gunicorn, configured in code, forking uvicorn workers (used by `serve.server`).
+"""gunicorn, configured in code, forking uvicorn workers (used by `leadml_serve.server`).
 
 Imported only once the registry lookup has started, so that it starts as early as it can.
 """
@@ -25,7 +25,7 @@ class Worker(UvicornWorker):
     CONFIG_KWARGS: dict[str, Any] = {  # noqa: RUF012 (overrides the base class's dict)
         "loop": "uvloop",
         "http": "httptools",
-        "access_log": False,  # serve.observability.EdgeMiddleware writes the JSON access log
+        "access_log": False,  # leadml_serve.observability.EdgeMiddleware writes the JSON access log
         "timeout_graceful_shutdown": GRACEFUL_SECONDS,
     }
 

@@ -6,7 +6,7 @@ same file and flags), so that work happens on the other core while the server pr
 imports the scoring stack; the server's first load then reads the bundle folder written
 here. Later reloads talk to the registry directly.
 
-    python -m serve.resolve OUT.json '{"config": null, "overrides": {...}}'
+    python -m leadml_serve.resolve OUT.json '{"config": null, "overrides": {...}}'
 
 It writes OUT.json with {"path", "version"} or {"error"}; for a model given as a folder
 it writes nothing (there is nothing to look up).

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
     from leadml.config import Config
 
-WORKER_TIMEOUT_SECONDS = 120  # above serve.resolve.WAIT_SECONDS: a first load may wait that long
+WORKER_TIMEOUT_SECONDS = 120  # above resolve.WAIT_SECONDS: a first load may wait that long
 KEEPALIVE_SECONDS = 5  # uvicorn's own default
 
 

@@ -1,4 +1,4 @@
-"""Tests for leadml.io: finding and reading tables raw, and atomic writes."""
+"""Tests for leadml.data.io: finding and reading tables raw, and atomic writes."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Tests for leadml.validate and load_dataset: one test per problem code, on tiny files."""
+"""Tests for leadml.data.validate and load_dataset (leadml.data.load): one test per problem
+code, on tiny files."""
 
 from __future__ import annotations
 

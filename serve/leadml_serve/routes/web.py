@@ -1,6 +1,6 @@
 """The sales page: GET / serves an HTML shell; its script reads the lead routes.
 
-The shell and its assets (served from serve/web/static, no CDN, no build step) hold no
+The shell and its assets (served from leadml_serve/web/static, no CDN, no build step) hold no
 lead data and need no key. The page asks for an API key once, keeps it in the tab's
 sessionStorage and sends it as a header on every call, so a visitor without a key sees
 a sign-in form and nothing else.
