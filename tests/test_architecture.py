@@ -226,10 +226,12 @@ def _chain(module: str, reached: dict[str, Step | None]) -> tuple[str, Import | 
 
 
 def transitive_pure_violations(found: list[Import]) -> list[str]:
-    """Pure code reaching I/O through our other modules: one message per offending import
-    (an I/O library, or one of our file-reading modules), with the chain that reaches it."""
+    """Pure code reaching I/O through our other modules, with the chain that reaches it: one
+    message per reached module and what it imports (an I/O library, or one of our
+    file-reading modules), at its first such import."""
     reached = reach_from_pure(found)
     out = []
+    seen: set[tuple[str, str]] = set()
     for imp in found:
         if imp.source not in reached or _within(imp.source, PURE):
             continue  # direct imports from pure code: pure_violations reports them
@@ -239,12 +241,14 @@ def transitive_pure_violations(found: list[Import]) -> list[str]:
             if imp.module in PURE_MAY_IMPORT
             else _within(imp.module or "", PURE_FORBIDDEN_MODULES)
         )
-        if not (library or ours):
+        what = imp.name if library else imp.module
+        if what is None or not (library or ours) or (imp.source, library or what) in seen:
             continue
+        seen.add((imp.source, library or what))
         chain, first = _chain(imp.source, reached)
         start = f"{first.where()}: " if first is not None else ""
-        why = f"{library} is I/O" if library else f"{imp.module} reads files or runs jobs"
-        out.append(f"{start}{chain} imports {imp.name} at {imp.where()} ({why})")
+        why = f"{library} is I/O" if library else f"{what} reads files or runs jobs"
+        out.append(f"{start}{chain} imports {what} at {imp.where()} ({why})")
     return out
 
 
@@ -429,7 +433,8 @@ def _fake_transitive_tree(tmp_path: Path) -> list[tuple[Path, str]]:
     packages = _fake_tree(tmp_path)
     src = tmp_path / "src"
     _write(src, "leadml/tracking/__init__.py", "")
-    _write(src, "leadml/tracking/log.py", "import numpy\nimport mlflow.pyfunc\n")
+    # Two imports of mlflow in one module: one message, at the first.
+    _write(src, "leadml/tracking/log.py", "import numpy\nimport mlflow.pyfunc\nimport mlflow\n")
     # model/ -> promotion (allowed by the direct check) -> tracking.log -> mlflow
     _write(src, "leadml/promotion.py", "def gate():\n    from .tracking import log\n")
     _write(src, "leadml/model/gate.py", "def f():\n    from leadml import promotion\n")
