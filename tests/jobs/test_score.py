@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -13,9 +16,10 @@ from leadml.errors import InputError
 from leadml.jobs.score import run_batch
 from leadml.model.pipeline import TrainedModel
 from leadml.ranked import RANKED_COLUMNS
-from leadml.store import batch_summary, lead_detail, open_store, ranked
+from leadml.store import StoreError, batch_summary, lead_detail, open_store, ranked
 from tests.flat_export import synthetic_export, write_export
 from tests.machine import run_leadml
+from tests.store.test_migrations import contents, made_before_migrations
 
 PII = ("contact_name", "email", "phone")
 
@@ -170,3 +174,66 @@ def test_flat_list_csv_escapes_formulas_and_filters_sources_as_written(
             assert {r["lead_source"] for r in found} == {name}
     finally:
         engine.dispose()
+
+
+def test_score_refuses_an_out_of_date_store_before_any_work(
+    flat_project: tuple[Path, Config, Path],
+) -> None:
+    folder, _config, bundle = flat_project
+    _flat_run(flat_project, "stale")  # a list at --out and a store, both written once
+    out, url = folder / "stale" / "ranked.csv", f"sqlite:///{folder / 'stale'}.db"
+    engine = open_store(url)
+    try:
+        made_before_migrations(engine)  # the store as the code before migrations left it
+        stored = contents(engine)
+    finally:
+        engine.dispose()
+    listed, stamp = out.read_bytes(), out.stat().st_mtime_ns
+    args = ["--data", str(folder / "export.csv"), "--model", str(bundle), "--out", str(out)]
+    refused = subprocess.run(
+        [sys.executable, "-m", "leadml_serve.cli", "score", *args, "--store", url],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "COLUMNS": "1000"},  # the message is longer than run_leadml's 200
+    )
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    lines = refused.stderr.strip().splitlines()
+    # One line, and no step line before it: the model was never loaded, nothing scored.
+    assert len(lines) == 1 and lines[0].startswith("error: the scores store"), refused.stderr
+    assert "run `leadml store upgrade`" in lines[0] and "Nothing was read or scored" in lines[0]
+    assert out.read_bytes() == listed and out.stat().st_mtime_ns == stamp
+    assert sorted(p.name for p in out.parent.iterdir()) == ["ranked.csv"]
+    engine = open_store(url)
+    try:
+        assert contents(engine) == stored
+    finally:
+        engine.dispose()
+
+
+def test_a_store_that_goes_stale_mid_run_says_what_was_written(
+    flat_project: tuple[Path, Config, Path],
+) -> None:
+    """The store passes the check at the start, then another process changes its schema
+    while the leads are scored: the write refuses and says the list file was written."""
+    folder, config, bundle = flat_project
+    url = f"sqlite:///{folder / 'raced'}.db"
+    engine = open_store(url)  # a store at this leadml's revision
+    out = folder / "raced" / "ranked.csv"
+
+    def meanwhile(message: str) -> None:
+        if message.startswith("writing ") and message.endswith("ranked.csv"):
+            made_before_migrations(engine)
+
+    raced = config.model_copy(update={"store": StoreConfig(url=url)})
+    try:
+        with pytest.raises(StoreError) as refused:
+            run_batch(folder / "export.csv", raced, model=str(bundle), out=out, on_step=meanwhile)
+        assert contents(engine)["score_batches"] == []
+    finally:
+        engine.dispose()
+    message = str(refused.value)
+    assert "\n" not in message and "Nothing was written to the store." in message
+    assert f"The ranked list {out} was written all the same." in message
+    assert len(pd.read_csv(out)) > 0

@@ -32,6 +32,8 @@ from leadml.store.schema_version import (
     alembic_config,
     current,
     head,
+    read_state,
+    require_writable,
     upgrade,
 )
 from leadml.store.tables import (
@@ -223,20 +225,102 @@ def test_readers_and_the_apis_start_leave_an_old_store_as_it_is(
     assert current(reader).status == "unversioned"
 
 
+NEWER = "this store was written by a newer leadml (revision 9999); upgrade leadml"
+
+
+def said(result: Any) -> str:
+    """A command's output with Rich's line wrapping undone (long URLs wrap at 80 columns)."""
+    return " ".join(result.output.split())
+
+
+def written_by_a_newer_leadml(engine: Engine) -> None:
+    """Stamp a store with a revision the shipped migrations do not have."""
+    with engine.begin() as conn:
+        conn.execute(text(f"UPDATE {VERSION_TABLE} SET version_num = '9999'"))
+
+
 def test_a_store_at_an_unknown_revision_is_refused_by_writers_and_upgrade(
     new_url: Callable[[], str], engines: Callable[..., Engine]
 ) -> None:
-    engine = engines(new_url())
+    url = new_url()
+    engine = engines(url)
     write_batch(engine, make_batch(10))
-    with engine.begin() as conn:
-        conn.execute(text(f"UPDATE {VERSION_TABLE} SET version_num = '9999'"))
-    with pytest.raises(StoreError, match="is at schema revision 9999, not 0001") as refused:
+    written_by_a_newer_leadml(engine)
+    assert current(engine).status == "newer" and current(engine).unknown == ("9999",)
+    refusals = []
+    with pytest.raises(StoreError) as refused:
         write_batch(engine, make_batch(10, seed=2))
-    assert "\n" not in str(refused.value)
-    with pytest.raises(StoreError, match="does not know .*: upgrade leadml instead"):
+    refusals.append(str(refused.value))
+    with pytest.raises(StoreError) as refused:
+        require_writable(url)  # what `leadml score` checks before it starts
+    refusals.append(str(refused.value))
+    with pytest.raises(StoreError) as refused:
         upgrade(engine)
+    refusals.append(str(refused.value))
+    for message in refusals:  # one advice everywhere: never "run leadml store upgrade"
+        assert "\n" not in message and NEWER in message, message
+        assert "store upgrade" not in message, message
+    assert refusals[0].endswith("Nothing was written to the store.")
     assert current(engine).revision == "9999"
     assert len(contents(engine)["lead_scores"]) == 10
+
+
+def test_store_current_on_a_newer_store_says_to_upgrade_leadml(
+    new_url: Callable[[], str], engines: Callable[..., Engine]
+) -> None:
+    url = new_url()
+    engine = engines(url)
+    write_batch(engine, make_batch(5))
+    written_by_a_newer_leadml(engine)
+    shown = runner.invoke(leadml_app, ["store", "current", "--store", url])
+    assert shown.exit_code == 3, shown.output
+    assert "newer than this leadml's 0001" in said(shown)
+    assert "T" + NEWER[1:] in said(shown) and "store upgrade" not in said(shown)
+    assert current(engine).revision == "9999"
+
+
+def test_an_empty_store_is_fine_for_current_and_for_writers(
+    new_url: Callable[[], str], engines: Callable[..., Engine]
+) -> None:
+    url = new_url()
+    with engines(url, create=False).connect():  # the database exists (SQLite: the file)
+        pass
+    shown = runner.invoke(leadml_app, ["store", "current", "--store", url])
+    assert shown.exit_code == 0, shown.output
+    assert "has no tables yet" in said(shown)
+    assert "No store yet: `leadml score` creates it." in said(shown)
+    assert require_writable(url).status == "empty"
+    assert inspect(engines(url, create=False)).get_table_names() == []  # nothing created
+    engine = engines(url)  # what `leadml score` does next: created at head, then written
+    write_batch(engine, make_batch(5))
+    assert read_state(url).status == "current"
+
+
+def test_store_current_creates_no_sqlite_file(tmp_path: Path) -> None:
+    """Only SQLite can be absent: a PostgreSQL store is a database that exists or fails."""
+    path = tmp_path / "not-yet" / "scores.db"
+    url = f"sqlite:///{path}"
+    shown = runner.invoke(leadml_app, ["store", "current", "--store", url])
+    assert shown.exit_code == 0, shown.output
+    assert "does not exist yet" in said(shown) and "No store yet" in said(shown)
+    assert require_writable(url).exists is False
+    assert not path.exists() and not path.parent.exists()
+
+
+def test_a_store_made_before_migrations_is_refused_before_any_work(
+    new_url: Callable[[], str], engines: Callable[..., Engine]
+) -> None:
+    url = new_url()
+    engine = engines(url)
+    two_batches(engine)
+    made_before_migrations(engine)
+    before = contents(engine)
+    with pytest.raises(StoreError) as refused:
+        require_writable(url)
+    message = str(refused.value)
+    assert "\n" not in message and "no schema version" in message
+    assert "run `leadml store upgrade`" in message and "Nothing was read or scored" in message
+    assert contents(engine) == before and current(engine).status == "unversioned"
 
 
 def test_a_table_that_is_not_the_baseline_is_refused_and_nothing_changes(
@@ -363,8 +447,7 @@ def test_a_refusal_reaches_the_console_script_as_one_line(
     url = new_url()
     engine = engines(url)
     write_batch(engine, make_batch(5))
-    with engine.begin() as conn:
-        conn.execute(text(f"UPDATE {VERSION_TABLE} SET version_num = '9999'"))
+    written_by_a_newer_leadml(engine)
     failed = subprocess.run(
         [sys.executable, "-m", "leadml_serve.cli", "store", "upgrade", "--store", url],
         capture_output=True,
@@ -375,7 +458,7 @@ def test_a_refusal_reaches_the_console_script_as_one_line(
     assert failed.returncode == 1, failed.stderr
     lines = failed.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: the scores store"), failed.stderr
-    assert "upgrade leadml instead" in lines[0]
+    assert lines[0].endswith(f"was not upgraded: {NEWER}"), lines[0]
 
 
 def test_the_wheel_ships_the_migrations() -> None:

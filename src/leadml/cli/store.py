@@ -56,26 +56,31 @@ def upgrade(store: StoreOpt = None, config: ConfigOpt = None) -> None:
 
 
 def current(store: StoreOpt = None, config: ConfigOpt = None) -> None:
-    """Show the scores store's schema revision and whether it needs `leadml store upgrade`.
+    """Show the scores store's schema revision and what, if anything, to do about it.
 
-    Exits 0 when the store is at this leadml's revision, 3 when it needs an upgrade
-    (or is newer than this leadml).
+    Exits 0 when `leadml score` can write the store: it is at this leadml's revision, or
+    there is no store yet (score creates it; nothing is created here). Exits 3 when it
+    needs `leadml store upgrade`, or was written by a newer leadml (upgrade leadml).
 
     Example:  leadml store current
     """
-    from leadml.store import open_store
-    from leadml.store.schema_version import UPGRADE_HINT
-    from leadml.store.schema_version import current as read_current
+    from leadml.store import store_url
+    from leadml.store.schema_version import read_state
 
-    engine = open_store(_store_url(store, config), create=False)
-    try:
-        state = read_current(engine)
-    finally:
-        engine.dispose()
-    where = engine.url.render_as_string(hide_password=True)
+    url = _store_url(store, config)
+    state = read_state(url)
+    where = store_url(url).render_as_string(hide_password=True)
     console.print(f"Scores store {where} {state.describe()}.", markup=False, highlight=False)
-    if state.status != "current":
-        console.print(f"To bring it up to date, {UPGRADE_HINT}.", markup=False, highlight=False)
+    if state.status == "current":
+        return
+    hint = state.hint()
+    advice = (
+        f"To bring it up to date, {hint}."
+        if state.status in ("unversioned", "older")
+        else f"{hint[:1].upper()}{hint[1:]}."
+    )
+    console.print(advice, markup=False, highlight=False)
+    if not state.writable:
         raise typer.Exit(3)
 
 

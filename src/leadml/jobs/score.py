@@ -48,28 +48,15 @@ def run_batch(
 ) -> BatchOutcome:
     """The `leadml score` job: load, score every open lead, write the list, store it.
 
-    The list is written atomically (temp file, then rename), so a crash or bad input
-    never leaves a truncated file; the store takes the batch in one transaction.
+    The arguments and the store's schema revision are checked first, so a store that
+    would refuse the batch costs no work and leaves an existing list file as it was. The
+    list is written atomically (temp file, then rename), so a crash or bad input never
+    leaves a truncated file; the store takes the batch in one transaction.
     """
     step = on_step or (lambda _message: None)
-    if top is not None and top < 1:
-        raise InputError("--top must be at least 1", column="--top", value=top)
-    if out is not None and not out.name.endswith((".csv", ".csv.gz", ".parquet")):
-        raise InputError(
-            "unsupported output file type", file=out, expected="a .csv, .csv.gz or .parquet name"
-        )
+    _check_request(data, config, as_of=as_of, out=out, top=top, store=store)
     reference = model or f"models:/{config.mlflow.model_name}@champion"
     if data.is_file():  # a flat export: the (flat) model says how to read it
-        if as_of is not None and as_of.strip().lower() != "now":
-            raise InputError(
-                "--as-of cannot be applied to a flat export: its columns are already as of "
-                "the day it was exported, and it has no events to cut at a moment",
-                file=data,
-                column="--as-of",
-                value=as_of,
-                expected="no --as-of (or 'now') for a flat export; export the CRM again to "
-                "score as of a later day",
-            )
         step(f"loading model {reference}")
         scorer = Scorer(load_model(reference, config))
         batch = _score_flat_file(data, scorer, config, step, on_progress)
@@ -94,6 +81,39 @@ def run_batch(
     return _write_batch(batch, config, out, top, store, step)
 
 
+def _check_request(
+    data: Path,
+    config: Config,
+    *,
+    as_of: str | None,
+    out: Path | None,
+    top: int | None,
+    store: bool,
+) -> None:
+    """Refuse, before any work, what the job could not finish: bad arguments, a store
+    the writer would refuse (older, or written by a newer leadml; a new one is fine)."""
+    if top is not None and top < 1:
+        raise InputError("--top must be at least 1", column="--top", value=top)
+    if out is not None and not out.name.endswith((".csv", ".csv.gz", ".parquet")):
+        raise InputError(
+            "unsupported output file type", file=out, expected="a .csv, .csv.gz or .parquet name"
+        )
+    if data.is_file() and as_of is not None and as_of.strip().lower() != "now":
+        raise InputError(
+            "--as-of cannot be applied to a flat export: its columns are already as of "
+            "the day it was exported, and it has no events to cut at a moment",
+            file=data,
+            column="--as-of",
+            value=as_of,
+            expected="no --as-of (or 'now') for a flat export; export the CRM again to "
+            "score as of a later day",
+        )
+    if store:
+        from leadml.store.schema_version import require_writable  # SQLAlchemy: storing only
+
+        require_writable(config.store_url)
+
+
 def _write_batch(
     batch: RankedBatch,
     config: Config,
@@ -112,15 +132,20 @@ def _write_batch(
         written = atomic_write_table(table, out)
     batch_id = url = None
     if store:
-        from leadml.store import open_store, write_batch  # SQLAlchemy only when storing
+        from leadml.store import StoreError, open_store, write_batch  # SQLAlchemy: storing only
 
         url = config.store_url
         step("writing the scores store")
-        engine = open_store(url)
         try:
-            batch_id = write_batch(engine, batch, trend_points=config.store.trend_points)
-        finally:
-            engine.dispose()
+            engine = open_store(url)
+            try:
+                batch_id = write_batch(engine, batch, trend_points=config.store.trend_points)
+            finally:
+                engine.dispose()
+        except StoreError as exc:
+            if written is None:
+                raise
+            raise StoreError(f"{exc} The ranked list {written} was written all the same.") from exc
     return BatchOutcome(batch, written, url, batch_id)
 
 

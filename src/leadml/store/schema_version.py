@@ -1,10 +1,13 @@
 """The scores store's schema revision: reading it, refusing a stale store, upgrading it.
 
 Writers call `require_current` inside their transaction: a store whose revision is not
-the one this code writes (`SCHEMA_REVISION`) is refused with a one-line message that says
-to run `leadml store upgrade`, and nothing is written. Reading the revision needs no
-Alembic; `upgrade` runs the Alembic migrations in `migrations/` on one locked transaction,
-so a failed upgrade leaves the store as it was.
+the one this code writes (`SCHEMA_REVISION`) is refused with a one-line message, and
+nothing is written to it. The message says what to do: run `leadml store upgrade` for an
+older store, upgrade leadml for a store a newer leadml wrote (a revision the shipped
+migrations do not know). `leadml score` also checks with `require_writable` before it
+starts, so a refused store costs no work. Reading the revision needs no Alembic unless
+the store is at another revision; `upgrade` runs the Alembic migrations in `migrations/`
+on one locked transaction, so a failed upgrade leaves the store as it was.
 """
 
 from __future__ import annotations
@@ -21,7 +24,9 @@ from leadml.store.tables import (
     VERSION_TABLE,
     StoreError,
     metadata,
+    open_store,
     schema_lock,
+    store_url,
     version,
 )
 
@@ -31,8 +36,9 @@ if TYPE_CHECKING:
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 """Alembic's script folder (env.py, script.py.mako, versions/), shipped in the package."""
 UPGRADE_HINT = "run `leadml store upgrade` (with the same --store or --config)"
+NEW_STORE_HINT = "no store yet: `leadml score` creates it"
 
-Status = Literal["empty", "unversioned", "current", "other"]
+Status = Literal["empty", "unversioned", "current", "older", "newer"]
 
 
 @dataclass(frozen=True)
@@ -42,22 +48,56 @@ class SchemaState:
     revision: str | None
     """The stamped revision; None when the store has no version table (or an empty one)."""
     has_tables: bool
+    unknown: tuple[str, ...] = ()
+    """Stamped revisions the shipped migrations do not know: a newer leadml wrote them."""
+    exists: bool = True
+    """False for an SQLite file that does not exist (it was not created to look)."""
 
     @property
     def status(self) -> Status:
-        """empty (nothing yet), unversioned (made before migrations), current or other."""
+        """empty (nothing yet), unversioned (made before migrations), current, older or
+        newer (written by a newer leadml)."""
         if self.revision is None:
             return "unversioned" if self.has_tables else "empty"
-        return "current" if self.revision == SCHEMA_REVISION else "other"
+        if self.revision == SCHEMA_REVISION:
+            return "current"
+        return "newer" if self.unknown else "older"
+
+    @property
+    def writable(self) -> bool:
+        """Whether `leadml score` can write it: at this revision, or new (created at it)."""
+        return self.status in ("current", "empty")
 
     def describe(self) -> str:
         """The state in words, e.g. 'is at schema revision 0001 (current)'."""
         return {
-            "empty": "has no tables yet",
+            "empty": "has no tables yet" if self.exists else "does not exist yet",
             "unversioned": "has no schema version (made before store migrations)",
             "current": f"is at schema revision {self.revision} (current)",
-            "other": f"is at schema revision {self.revision}, not {SCHEMA_REVISION}",
+            "older": f"is at schema revision {self.revision}, not {SCHEMA_REVISION}",
+            "newer": f"is at schema revision {self.revision}, newer than this leadml's "
+            f"{SCHEMA_REVISION}",
         }[self.status]
+
+    def hint(self) -> str:
+        """What to do about it, in a clause ('' when nothing is to be done)."""
+        return {
+            "empty": NEW_STORE_HINT,
+            "unversioned": UPGRADE_HINT,
+            "current": "",
+            "older": UPGRADE_HINT,
+            "newer": f"this store was written by a newer leadml (revision "
+            f"{','.join(self.unknown)}); upgrade leadml",
+        }[self.status]
+
+    def refusal(self, url: str) -> str:
+        """Why a writer refuses this store, and what to do, in one line (no full stop)."""
+        if self.status == "newer":
+            return f"the scores store {url}: {self.hint()}"
+        return (
+            f"the scores store {url} {self.describe()}; this leadml writes revision "
+            f"{SCHEMA_REVISION}: {UPGRADE_HINT}"
+        )
 
 
 @dataclass(frozen=True)
@@ -69,13 +109,18 @@ class Upgrade:
 
 
 def schema_state(conn: Connection) -> SchemaState:
-    """The store's revision and whether it has tables (two catalog reads, no Alembic)."""
+    """The store's revision and whether it has tables (two catalog reads; the shipped
+    migrations are read only when the revision is not this code's)."""
     found = set(inspect(conn).get_table_names())
     revisions: list[str] = []
     if VERSION_TABLE in found:
-        revisions = list(conn.execute(select(version.c.version_num)).scalars())
-    revision = ",".join(sorted(revisions)) or None  # several heads: shown as they are
-    return SchemaState(revision, bool(found & set(metadata.tables)))
+        revisions = sorted(conn.execute(select(version.c.version_num)).scalars())
+    revision = ",".join(revisions) or None  # several heads: shown as they are
+    unknown: tuple[str, ...] = ()
+    if revision is not None and revision != SCHEMA_REVISION:
+        known = known_revisions()
+        unknown = tuple(r for r in revisions if r not in known)
+    return SchemaState(revision, bool(found & set(metadata.tables)), unknown)
 
 
 def require_current(conn: Connection) -> None:
@@ -83,16 +128,55 @@ def require_current(conn: Connection) -> None:
     state = schema_state(conn)
     if state.status != "current":
         url = conn.engine.url.render_as_string(hide_password=True)
-        raise StoreError(
-            f"the scores store {url} {state.describe()}; this leadml writes revision "
-            f"{SCHEMA_REVISION}: {UPGRADE_HINT}. Nothing was written."
-        )
+        raise StoreError(f"{state.refusal(url)}. Nothing was written to the store.")
 
 
 def current(engine: Engine) -> SchemaState:
     """The store's schema state, read in one transaction."""
     with engine.connect() as conn:
         return schema_state(conn)
+
+
+def read_state(url: str) -> SchemaState:
+    """The schema state of the store at `url`, creating nothing to look.
+
+    An SQLite file that does not exist is reported as an empty store that does not exist
+    (neither the file nor its folder is made); any other store is opened without
+    creating tables.
+    """
+    parsed = store_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database or ""
+        if database in ("", ":memory:"):
+            return SchemaState(None, has_tables=False, exists=False)
+        if not database.startswith("file:") and not Path(database).expanduser().exists():
+            return SchemaState(None, has_tables=False, exists=False)
+    engine = open_store(url, create=False)
+    try:
+        return current(engine)
+    except SQLAlchemyError as exc:
+        detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        raise StoreError(
+            f"cannot read the scores store {parsed.render_as_string(hide_password=True)}: "
+            f"{type(exc).__name__}: {detail}"
+        ) from exc
+    finally:
+        engine.dispose()
+
+
+def require_writable(url: str) -> SchemaState:
+    """Refuse (StoreError, one line), before any work, a store a writer would refuse.
+
+    A store at this revision passes, and so does a new one (no tables, or no SQLite file
+    yet): the writer creates it at `SCHEMA_REVISION`. Nothing is created here.
+    """
+    state = read_state(url)
+    if not state.writable:
+        where = store_url(url).render_as_string(hide_password=True)
+        raise StoreError(
+            f"{state.refusal(where)}. Nothing was read or scored, and nothing was written."
+        )
+    return state
 
 
 def upgrade(engine: Engine) -> Upgrade:
@@ -110,14 +194,15 @@ def upgrade(engine: Engine) -> Upgrade:
     try:
         with schema_lock(engine) as conn:
             before = schema_state(conn)
+            if before.status == "newer":
+                raise StoreError(f"the scores store {url} was not upgraded: {before.hint()}")
             config = alembic_config(conn)
-            _require_known(config, before, url)
             try:
                 command.upgrade(config, "head")
             except StoreError as exc:  # the baseline refused tables it does not recognise
                 raise StoreError(f"the scores store {url} was not upgraded: {exc}") from exc
             after = schema_state(conn).revision
-    except (SQLAlchemyError, CommandError) as exc:
+    except (SQLAlchemyError, CommandError) as exc:  # StoreError: raised as it is
         detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
         raise StoreError(
             f"upgrading the scores store {url} failed, nothing was changed: "
@@ -134,6 +219,14 @@ def head() -> str:
     if found is None:
         raise StoreError(f"no store migrations found in {MIGRATIONS}")
     return found
+
+
+def known_revisions() -> frozenset[str]:
+    """Every revision in the shipped migrations (reads the script folder)."""
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(alembic_config())
+    return frozenset(r.revision for r in script.walk_revisions())
 
 
 def alembic_config(
@@ -155,23 +248,3 @@ def alembic_config(
     if connection is not None:
         config.attributes["connection"] = connection
     return config
-
-
-def _require_known(config: AlembicConfig, state: SchemaState, url: str) -> None:
-    """Refuse a store stamped with a revision that is not in this code's migrations."""
-    from alembic.script import ScriptDirectory
-    from alembic.util.exc import CommandError
-
-    if state.revision is None:
-        return
-    script = ScriptDirectory.from_config(config)
-    for revision in state.revision.split(","):
-        try:
-            known = script.get_revision(revision)
-        except CommandError:
-            known = None
-        if known is None:
-            raise StoreError(
-                f"the scores store {url} is at schema revision {revision}, which this "
-                "leadml does not know (a newer leadml wrote it): upgrade leadml instead"
-            )

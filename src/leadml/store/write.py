@@ -83,7 +83,7 @@ def write_batch(engine: Engine, batch: RankedList, *, trend_points: int = TREND_
     rows = _rows(batch)
     try:
         with engine.begin() as conn:
-            require_current(conn)  # a stale schema: refused, one line
+            require_current(conn)  # a stale or newer schema: refused, one line
             batch_id = int(
                 conn.execute(
                     batches.insert()
@@ -113,8 +113,8 @@ def write_batch(engine: Engine, batch: RankedList, *, trend_points: int = TREND_
         url = engine.url.render_as_string(hide_password=True)
         detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
         raise StoreError(
-            f"writing the batch to the scores store {url} failed, nothing was changed: "
-            f"{type(exc).__name__}: {detail}"
+            f"writing the batch to the scores store {url} failed, nothing was changed in the "
+            f"store: {type(exc).__name__}: {detail}"
         ) from exc
     _analyze(engine)
     return batch_id
