@@ -126,6 +126,12 @@ def test_a_window_like_the_training_data_does_not_alert_and_checks_calibration(
     assert cal is not None and cal.n == len(current.labels)
     assert cal.roc_auc > 0.65
     assert abs(cal.mean_predicted - cal.observed_rate) < 0.05
+    # The printed table is the ECE's bins holding leads; its title quotes that ECE.
+    title, table = next(t for t in summary_tables(report) if t[0].startswith("Calibration"))
+    assert f"ECE {cal.ece:.3f}" in title
+    assert table["n"].sum() == cal.n and (table["n"] > 0).all()
+    gaps = (table["observed_rate"] - table["mean_predicted"]).abs()
+    assert float((table["share"] * gaps).sum()) == pytest.approx(cal.ece, rel=1e-12)
 
 
 def test_leads_that_converted_before_their_cutoff_are_left_out(

@@ -12,6 +12,7 @@ import pytest
 from leadml.config import FeatureConfig
 from leadml.errors import LeadmlError
 from leadml.features.spec import FeatureColumn, FeatureSpec
+from leadml.model.evaluate import ECE_BINS, calibration_bins
 from leadml.model.pipeline import TrainedModel
 from leadml.monitor.drift import (
     EPSILON,
@@ -30,6 +31,7 @@ from leadml.monitor.drift import (
     psi,
     status,
 )
+from leadml.report.plots import reliability
 
 
 def test_psi_is_zero_for_identical_shares_and_matches_the_formula() -> None:
@@ -198,12 +200,43 @@ def test_calibration_check_on_labelled_leads() -> None:
     assert cal is not None
     assert cal.n == 5000 and cal.positives == int(y.sum())
     assert cal.ece < 0.03 and cal.roc_auc > 0.7
-    assert list(cal.table.index) == list(range(1, 11))
+    assert list(cal.table.index) == [f"{10 * i}%-{10 * (i + 1)}%" for i in range(10)]
     assert cal.table["n"].sum() == 5000
     assert calibration_check(np.array([]), np.array([])) is None
     single = calibration_check(np.zeros(5), np.full(5, 0.2))
     assert single is not None and math.isnan(single.roc_auc)
     assert single.to_dict()["roc_auc"] is None
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_calibration_table_rows_reproduce_the_reported_ece(seed: int) -> None:
+    # Skewed, miscalibrated probabilities leave some of the ECE's bins empty.
+    rng = np.random.default_rng(seed)
+    p = rng.beta(0.6, 4.0, 3000)
+    y = (rng.uniform(0, 1, 3000) < np.sqrt(p)).astype(int)
+    cal = calibration_check(y, p)
+    assert cal is not None and cal.ece > 0.05
+    t = cal.table
+    gap = (t["observed_rate"] - t["mean_predicted"]).abs()
+    assert float((t["share"] * gap).sum()) == pytest.approx(cal.ece, rel=1e-12, abs=1e-15)
+    assert float((t["share"] * t["gap"].abs()).sum()) == pytest.approx(cal.ece, rel=1e-12)
+    assert (t["n"] > 0).all() and t["n"].sum() == 3000
+    assert t["share"].sum() == pytest.approx(1.0)
+    binned = calibration_bins(y, p)
+    assert t["n"].tolist() == binned.count[binned.seen].tolist()
+    assert len(t) == int(binned.seen.sum()) < ECE_BINS  # the empty bins are left out
+
+
+def test_calibration_table_is_the_points_the_reliability_diagram_plots() -> None:
+    rng = np.random.default_rng(4)
+    p = rng.beta(2.0, 5.0, 2000)
+    y = (rng.uniform(0, 1, 2000) < p).astype(int)
+    cal = calibration_check(y, p)
+    assert cal is not None
+    mean_p, rate, share = reliability(y, p)
+    np.testing.assert_array_equal(cal.table["mean_predicted"].to_numpy(), mean_p)
+    np.testing.assert_array_equal(cal.table["observed_rate"].to_numpy(), rate)
+    np.testing.assert_array_equal(cal.table["share"].to_numpy(), share[share > 0])
 
 
 def test_trained_bundle_carries_its_drift_reference(trained: TrainedModel) -> None:

@@ -64,12 +64,13 @@ def drift_plot(report: DriftReport, path: Path) -> Path:
             va="center",
         )
     else:
+        # The table holds the ECE's own bins, so the points and the title's ECE agree.
         t = cal.table
         top_p = float(max(t["mean_predicted"].max(), t["observed_rate"].max(), 0.01))
         cal_ax.plot([0, top_p], [0, top_p], "--", color="black", linewidth=1, label="perfect")
         cal_ax.plot(t["mean_predicted"], t["observed_rate"], "o-", label="current leads")
         cal_ax.set(
-            xlabel="Mean predicted probability (per decile)",
+            xlabel="Mean predicted probability (per ECE bin: tenths of 0-1)",
             ylabel="Observed conversion rate",
             title=f"Calibration on {cal.n:,} recent outcomes (ECE {cal.ece:.3f})",
         )

@@ -37,7 +37,8 @@ class Calibration:
     brier: float
     roc_auc: float
     table: pd.DataFrame
-    """Per probability decile of the current leads: n, mean predicted, observed rate."""
+    """The current leads in the ECE's equal-width probability bins (those holding leads):
+    n, share, mean predicted, observed rate and gap (see `reliability_table`)."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able summary (without the table)."""
@@ -63,13 +64,6 @@ def calibration_check(y: np.ndarray, p: np.ndarray) -> Calibration | None:
     if len(yv) == 0:
         return None
     positives = int(yv.sum())
-    order = np.argsort(pv, kind="stable")
-    decile = np.empty(len(pv), dtype=np.int64)
-    decile[order] = np.arange(len(pv)) * 10 // len(pv)
-    frame = pd.DataFrame({"decile": decile + 1, "p": pv, "y": yv})
-    table = frame.groupby("decile").agg(
-        n=("y", "size"), mean_predicted=("p", "mean"), observed_rate=("y", "mean")
-    )
     return Calibration(
         n=len(yv),
         positives=positives,
@@ -78,7 +72,33 @@ def calibration_check(y: np.ndarray, p: np.ndarray) -> Calibration | None:
         ece=expected_calibration_error(yv, pv),
         brier=float(np.mean((pv - yv) ** 2)),
         roc_auc=float(roc_auc_score(yv, pv)) if 0 < positives < len(yv) else math.nan,
-        table=table,
+        table=reliability_table(yv, pv),
+    )
+
+
+def reliability_table(y: np.ndarray, p: np.ndarray) -> pd.DataFrame:
+    """The ECE's own equal-width bins (`evaluate.calibration_bins`) that hold leads: n,
+    share of leads, mean predicted, observed rate and gap. The ECE is sum(share * |gap|)."""
+    from leadml.model.evaluate import calibration_bins
+
+    binned = calibration_bins(y, p)
+    seen = binned.seen
+    count = binned.count[seen]
+    mean_predicted = binned.probability_sum[seen] / count
+    observed_rate = binned.positives[seen] / count
+    edges = binned.edges
+    labels = [
+        f"{lo:.0%}-{hi:.0%}" for lo, hi in zip(edges[:-1][seen], edges[1:][seen], strict=True)
+    ]
+    return pd.DataFrame(
+        {
+            "n": count,
+            "share": count / binned.count.sum(),
+            "mean_predicted": mean_predicted,
+            "observed_rate": observed_rate,
+            "gap": observed_rate - mean_predicted,
+        },
+        index=pd.Index(labels, name="predicted_probability"),
     )
 
 
