@@ -124,9 +124,45 @@ def test_rejects_no_leads() -> None:
         generate_funnel(0, seed=1)
 
 
-def test_progress_goes_to_stderr_only(capsys: pytest.CaptureFixture[str]) -> None:
-    generate_funnel(200, seed=1, progress=True)
-    assert capsys.readouterr().out == ""
+def test_steps_go_to_the_callback_only_and_leave_the_data_alone(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    heard: list[str] = []
+    told = generate_funnel(200, seed=1, with_defects=True, on_step=heard.append)
+    assert heard == [
+        "drawing leads",
+        "events before the cutoff",
+        "ground truth",
+        "events after the cutoff",
+        "building tables",
+        "injecting defects",
+    ]
+    assert capsys.readouterr().out == ""  # the core prints nothing itself
+    silent = generate_funnel(200, seed=1, with_defects=True)
+    a = write_funnel(told, tmp_path / "told", fmt="csv")
+    b = write_funnel(silent, tmp_path / "silent", fmt="csv")
+    assert file_hashes(a) == file_hashes(b)
+
+
+def test_the_data_stage_imports_no_terminal_code() -> None:
+    # Progress is shown by the CLI (`leadml.cli.progress`); data/ only calls back.
+    import ast
+
+    src = Path(__file__).parents[2] / "src"
+    found = []
+    for path in sorted((src / "leadml" / "data").rglob("*.py")):
+        package = list(path.relative_to(src).parts[:-1])
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom):
+                base = package[: len(package) - max(node.level - 1, 0)] if node.level else []
+                names = [".".join([*base, *([node.module] if node.module else [])])]
+            found += [
+                f"{path.name}: {name}"
+                for name in names
+                if name.split(".")[0] == "rich" or name.startswith("leadml.cli")
+            ]
+    assert found == []
 
 
 # --- shape of the data -------------------------------------------------------

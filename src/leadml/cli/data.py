@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from leadml.cli.common import console
+from leadml.cli.progress import job_progress
 from leadml.cli.render import print_frame, print_report
 
 
@@ -39,7 +40,10 @@ def demo_data(
     """
     from leadml.data import synth
 
-    funnel = synth.generate_funnel(leads, seed=seed, with_defects=with_defects, progress=True)
+    with job_progress("synthetic funnel") as progress:
+        funnel = synth.generate_funnel(
+            leads, seed=seed, with_defects=with_defects, on_step=progress.on_step
+        )
     paths = synth.write_funnel(funnel, out, fmt=fmt)
     console.print(
         f"[green]Wrote[/] {len(funnel.leads):,} leads and {len(funnel.events):,} events to {out}"

@@ -167,9 +167,10 @@ def retrain_cmd(
     if tracking_uri or experiment:
         overrides["mlflow"] = {"tracking_uri": tracking_uri, "experiment": experiment}
     cfg = load_config(config, overrides=overrides)
-    result = retrain(
-        data, cfg, reload=target, on_step=lambda m: err_console.print(f"[dim]-[/] {m}")
-    )
+    with job_progress("boosting") as progress:
+        result = retrain(
+            data, cfg, reload=target, on_step=progress.on_step, on_round=progress.on_progress
+        )
     if metrics_out is not None:
         atomic_write_text(json.dumps(result.to_dict(), indent=2, sort_keys=True), metrics_out)
     if result.status is RetrainStatus.DATA_INVALID:

@@ -45,7 +45,8 @@ def job_progress(counting: str) -> Iterator[JobProgress]:
         task = progress.add_task("starting", total=None)
 
         def on_step(message: str) -> None:
-            progress.console.print(f"[dim]-[/] {escape(message)}")
+            # Literal text (a path or a `[dataset]` is not markup), never split mid-path.
+            progress.console.print(f"[dim]-[/] {escape(message)}", soft_wrap=True)
             progress.update(task, description=escape(message), total=None, completed=0)
 
         def on_progress(done: int, total: int) -> None:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Final, Protocol
+from typing import Final
 
 import numpy as np
 import pandas as pd
@@ -59,68 +58,49 @@ LATE_DAYS: Final = 45.0
 """Mean delay of a late conversion after the end of the window."""
 
 
-class _Step(Protocol):
-    def __call__(self, description: str) -> None: ...
-
-
-@contextmanager
-def _steps(show: bool, total: int) -> Iterator[_Step]:
-    """A progress bar on stderr when `show`, else a silent no-op."""
-    if not show:
-        yield lambda description: None
-        return
-    from rich.console import Console
-    from rich.progress import Progress
-
-    with Progress(console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task("synthetic funnel", total=total)
-        done = 0
-
-        def step(description: str) -> None:
-            nonlocal done
-            bar.update(task, description=description, completed=done)
-            done += 1
-
-        yield step
-        bar.update(task, completed=total)
-
-
 def generate_funnel(
-    n_leads: int, *, seed: int, with_defects: bool = False, progress: bool = False
+    n_leads: int,
+    *,
+    seed: int,
+    with_defects: bool = False,
+    on_step: Callable[[str], None] | None = None,
 ) -> Funnel:
-    """Generate n_leads leads with events and ground truth; the same seed gives the same data."""
+    """Generate n_leads leads with events and ground truth; the same seed gives the same data.
+
+    `on_step` hears each step's name as it starts (the CLI shows them); it never changes
+    the data."""
     if n_leads < 1:
         raise InputError("need at least one lead", column="n_leads", value=n_leads)
     rng = np.random.default_rng(seed)
-    with _steps(progress, total=5 + with_defects) as step:
-        step("drawing leads")
-        draw = draw_leads(rng, n_leads)
-        created, source = draw.created, draw.source
-        fit_hidden = behaviour_fit(draw.hidden)
-        intent_shift = np.array([p.intent for p in vocab.PROFILES])
-        intent = intent_shift[source] + FIT_IN_INTENT * fit_hidden + rng.normal(0.0, 1.0, n_leads)
-        activity_shift = np.array([p.activity for p in vocab.PROFILES])
-        activity = activity_shift[source] * np.exp(0.5 * intent + rng.normal(0.0, 0.3, n_leads))
+    step = on_step or (lambda _message: None)
+    step("drawing leads")
+    draw = draw_leads(rng, n_leads)
+    created, source = draw.created, draw.source
+    fit_hidden = behaviour_fit(draw.hidden)
+    intent_shift = np.array([p.intent for p in vocab.PROFILES])
+    intent = intent_shift[source] + FIT_IN_INTENT * fit_hidden + rng.normal(0.0, 1.0, n_leads)
+    activity_shift = np.array([p.activity for p in vocab.PROFILES])
+    activity = activity_shift[source] * np.exp(0.5 * intent + rng.normal(0.0, 0.3, n_leads))
 
-        step("events before the cutoff")
-        early, climb = pre_cutoff_events(rng, created, source, intent, activity)
-        buyer = persona_share(draw.hidden, BUYER)
-        pre_at = _pre_cutoff_conversions(rng, created, climb, intent, fit_hidden, buyer)
-        pre = pre_at >= 0
-        early = early.select(~(pre[early.lead] & (early.seconds > pre_at[early.lead])))
+    step("events before the cutoff")
+    early, climb = pre_cutoff_events(rng, created, source, intent, activity)
+    buyer = persona_share(draw.hidden, BUYER)
+    pre_at = _pre_cutoff_conversions(rng, created, climb, intent, fit_hidden, buyer)
+    pre = pre_at >= 0
+    early = early.select(~(pre[early.lead] & (early.seconds > pre_at[early.lead])))
 
-        step("ground truth")
-        probability = _true_probability(draw, early)
-        converted = _conversions(rng, created, probability, pre_at)
+    step("ground truth")
+    probability = _true_probability(draw, early)
+    converted = _conversions(rng, created, probability, pre_at)
 
-        step("events after the cutoff")
-        late = post_cutoff_events(rng, created, activity, climb, converted, pre)
+    step("events after the cutoff")
+    late = post_cutoff_events(rng, created, activity, climb, converted, pre)
 
-        step("building tables")
-        funnel = _frames(draw, EventLog.concat([early, late]), converted, probability, pre)
-        if with_defects:
-            step("injecting defects")
-            funnel = inject_defects(funnel, rng)
+    step("building tables")
+    funnel = _frames(draw, EventLog.concat([early, late]), converted, probability, pre)
+    if with_defects:
+        step("injecting defects")
+        funnel = inject_defects(funnel, rng)
     return funnel
 
 
