@@ -137,9 +137,19 @@ class _Events:
         }
 
 
-def to_columns(leads: Sequence[ValidLead], spec: FeatureSpec, now: datetime) -> Columns:
+_DAY_NS = 86_400 * 10**9
+
+
+def to_columns(
+    leads: Sequence[ValidLead],
+    spec: FeatureSpec,
+    now: datetime,
+    *,
+    max_age_days: int | None = None,
+) -> Columns:
     """Turn validated leads (`schemas.LeadIn`) into column arrays: every scoring column of
-    the contract, each lead's cutoff, its events and its warnings."""
+    the contract, each lead's cutoff, its events and its warnings. `max_age_days`: the
+    oldest lead age the model was trained on; an older lead is scored with a warning."""
     plan = _plan()
     n = len(leads)
     text: dict[str, list[str | None]] = {f: [None] * n for f in plan.text}
@@ -167,8 +177,8 @@ def to_columns(leads: Sequence[ValidLead], spec: FeatureSpec, now: datetime) -> 
             if value is not None:
                 numbers[name][i] = value
         events.add(lead, cut, notes)
-        if created is not None and created[i] != _MISSING_NS and created[i] > cut:
-            notes.append("created_at is after as_of: the lead is scored with no history")
+        if created is not None and created[i] != _MISSING_NS:
+            _check_age(int(cut - created[i]), max_age_days, notes)
         if lead.model_extra:
             notes.append(f"unknown field(s) ignored: {', '.join(sorted(lead.model_extra))}")
         warnings.append(_dedupe(notes))
@@ -179,6 +189,17 @@ def to_columns(leads: Sequence[ValidLead], spec: FeatureSpec, now: datetime) -> 
         **numbers,
     }
     return Columns(lead_columns, events.columns(), cutoff.view("datetime64[ns]"), warnings)
+
+
+def _check_age(age_ns: int, max_age_days: int | None, notes: list[str]) -> None:
+    """Warn about a lead created after its scoring moment, or older than training saw."""
+    if age_ns < 0:
+        notes.append("created_at is after as_of: the lead is scored with no history")
+    elif max_age_days is not None and age_ns > max_age_days * _DAY_NS:
+        notes.append(
+            f"the lead is {age_ns // _DAY_NS:,} days old, older than any lead the model was "
+            f"trained on ({max_age_days:,} days): scored as a lead of that age"
+        )
 
 
 def _check_text(

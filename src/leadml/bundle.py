@@ -35,6 +35,8 @@ BUNDLE_FILE = "bundle.json"
 FORMAT_VERSION = 1
 GRADES = ("A", "B", "C", "D")
 DEFAULT_GRADE_SHARES = {"A": 0.10, "B": 0.20, "C": 0.30}
+AGE_RANGE_KEY = "age_range_days"
+"""`extra` key: [youngest, oldest] lead age in days among a snapshot model's training rows."""
 """Top 10% of validation leads are A, the next 20% B, the next 30% C, the rest D."""
 
 
@@ -63,6 +65,12 @@ class Bundle:
     flat: DatasetConfig | None = None
     """A flat-export model's mapping (types resolved): features come from the row's fields
     with `features.flat`, no events. None: the event model."""
+
+    @property
+    def max_age_days(self) -> int | None:
+        """The oldest lead age (days) a snapshot model was trained on; None: not recorded."""
+        found = self.extra.get(AGE_RANGE_KEY)
+        return None if not found else int(found[1])
 
     def with_registry(self, name: str, version: str) -> Bundle:
         """The same bundle labelled with its registered model name and version."""
@@ -167,7 +175,10 @@ def load_bundle(directory: Path) -> Bundle:
             booster=booster,
             spec=spec,
             calibrator=Calibrator.from_dict(data["calibration"]),
-            labels=LabelConfig.model_validate(data["labels"]),
+            # Bundles from before snapshot training were trained at one age per lead.
+            labels=LabelConfig.model_validate(
+                {"snapshot_days": [], "snapshot_every_days": 0, **data["labels"]}
+            ),
             score_quantiles=tuple(float(q) for q in data["score_quantiles"]),
             grade_thresholds={k: float(v) for k, v in data["grade_thresholds"].items()},
             metrics=data.get("metrics", {}),

@@ -9,7 +9,7 @@ from __future__ import annotations
 import tomllib
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -28,11 +28,29 @@ class LabelConfig(_Section):
     """The scoring moment (cutoff) and the conversion window that defines the label."""
 
     observation_days: int = Field(schema.STANDARD_OBSERVATION_DAYS, ge=0)
-    """Cutoff = created_at + observation_days (unless `snapshot` is set)."""
+    """The one-cutoff moment, created_at + observation_days: a one-cutoff model's cutoff, and
+    where a snapshot model is also evaluated (the oracle's moment) and insights count."""
     window_days: int = Field(schema.STANDARD_WINDOW_DAYS, gt=0)
     """Label: converted in (cutoff, cutoff + window_days]."""
     snapshot: datetime | None = None
     """A fixed cutoff for every lead (batch scoring style) instead of observation_days."""
+    snapshot_every_days: int = Field(30, ge=0)
+    """Snapshot training (the default): on a calendar of dates this many days apart, every
+    lead that is open (created, not converted) gives a row at the age it has then, so the
+    training and validation rows look like the open lists `leadml score` ranks. 0: off."""
+    snapshot_days: tuple[Annotated[int, Field(ge=0)], ...] = ()
+    """Snapshot training at fixed ages instead (e.g. [0, 7, 14, 30, 60, 90, 180, 365]): each
+    lead gives a row at each age while it is open. Used when `snapshot_every_days` is 0.
+    Both off: one row per lead, at `observation_days` (the one-cutoff model)."""
+
+    snapshot_max_rows: int = Field(400_000, ge=0)
+    """Snapshot rows are sampled down to about this many (the same random share of every
+    snapshot, so the mix of ages stays), which bounds training time. 0: keep every row."""
+
+    @property
+    def uses_snapshots(self) -> bool:
+        """Whether training builds snapshot rows (several moments per lead)."""
+        return bool(self.snapshot_days or self.snapshot_every_days) and self.snapshot is None
 
 
 class FeatureConfig(_Section):
@@ -53,7 +71,9 @@ class TrainConfig(_Section):
     train_fraction: float = Field(0.70, gt=0, lt=1)
     valid_fraction: float = Field(0.15, gt=0, lt=1)
     learning_rate: float = Field(0.05, gt=0)
-    num_leaves: int = Field(15, ge=2)
+    num_leaves: int = Field(31, ge=2)
+    """31 since snapshot training (8x the rows): the one-cutoff AUC/oracle ratio went from
+    0.966 with 15 leaves to 0.983 on the demo funnel."""
     min_data_in_leaf: int = Field(50, ge=1)
     feature_fraction: float = Field(0.9, gt=0, le=1)
     lambda_l2: float = Field(1.0, ge=0)

@@ -100,12 +100,24 @@ def champion_probabilities(
     """
     if champion.flat is not None:
         scored = Scorer(champion).score(leads.loc[test_frame.index], events, explain=False)
-    else:
-        test_leads = leads[leads[schema.LEAD_ID].isin(test_frame.index)]
-        scored = Scorer(champion).score(
-            test_leads, events, cutoff=test_frame["cutoff"].rename(None), explain=False
-        )
-    return scored.frame["probability"].reindex(test_frame.index).to_numpy(dtype="float64")
+        return scored.frame["probability"].reindex(test_frame.index).to_numpy(dtype="float64")
+    if schema.LEAD_ID not in test_frame:  # one row per lead, indexed by lead id
+        return _event_probabilities(champion, test_frame["cutoff"], leads, events)
+    out = np.empty(len(test_frame), dtype="float64")  # snapshot rows: a lead once per age
+    for _, rows in test_frame.groupby("snapshot", sort=False):
+        cutoff = pd.Series(rows["cutoff"].to_numpy(), index=rows[schema.LEAD_ID].to_numpy())
+        found = _event_probabilities(champion, cutoff, leads, events)
+        out[test_frame.index.get_indexer(rows.index)] = found
+    return out
+
+
+def _event_probabilities(
+    champion: Bundle, cutoff: pd.Series, leads: pd.DataFrame, events: pd.DataFrame
+) -> np.ndarray:
+    """An event model's probabilities for leads at the given cutoffs (index lead id)."""
+    test_leads = leads[leads[schema.LEAD_ID].isin(cutoff.index)]
+    scored = Scorer(champion).score(test_leads, events, cutoff=cutoff.rename(None), explain=False)
+    return scored.frame["probability"].reindex(cutoff.index).to_numpy(dtype="float64")
 
 
 def gate_challenger(

@@ -100,9 +100,12 @@ class Scorer:
         warm_up(self.bundle.spec.config)
 
     def cutoff_for(self, leads: pd.DataFrame, as_of: pd.Timestamp | None) -> pd.Series:
-        """Each lead's scoring moment: `as_of` for all, or the bundle's training cutoff."""
+        """Each lead's scoring moment: `as_of` for all; without it, now for a model trained on
+        snapshots (every age), else the bundle's one training cutoff (created + observation)."""
         if as_of is None:
-            return label_cutoffs(leads, self.bundle.labels)
+            if not self.bundle.labels.uses_snapshots:
+                return label_cutoffs(leads, self.bundle.labels)
+            as_of = pd.Timestamp.now(tz="UTC")  # trained across ages: score as of now
         stamp = pd.Timestamp(as_of)
         stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
         snapshot = LabelConfig(
@@ -111,6 +114,22 @@ class Scorer:
             snapshot=stamp.to_pydatetime(),
         )
         return label_cutoffs(leads, snapshot)
+
+    def age_warnings(self, leads: pd.DataFrame, cutoff: pd.Series) -> list[str]:
+        """One line when leads are older at their cutoff than any lead the model was trained
+        on (snapshot models record that age); the trees then score them as that age."""
+        oldest = self.bundle.max_age_days
+        if oldest is None or cutoff.empty:
+            return []
+        created = pd.Series(leads[schema.CREATED_AT].array, index=leads[schema.LEAD_ID])
+        age = (cutoff - created.reindex(cutoff.index)).dt.total_seconds() / 86_400
+        older = int((age > oldest).sum())
+        if not older:
+            return []
+        return [
+            f"{older:,} leads are older than any lead the model was trained on "
+            f"({oldest:,} days): they are scored as leads of that age"
+        ]
 
     def raw_features(
         self, leads: pd.DataFrame, events: pd.DataFrame, cutoff: pd.Series

@@ -92,7 +92,9 @@ def parse_request(
     leads, batch = parse_leads(body, settings.max_leads, model.request_model)
     request.scope["state"]["lead_ids"] = [lead.lead_id for lead in leads[:_LOGGED_IDS]]
     if flat is None:
-        columns = to_columns(leads, model.bundle.spec, datetime.now(UTC))
+        columns = to_columns(
+            leads, model.bundle.spec, datetime.now(UTC), max_age_days=model.bundle.max_age_days
+        )
     else:
         columns = flat_to_columns(leads, flat, model.bundle.spec)
 

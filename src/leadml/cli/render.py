@@ -118,6 +118,9 @@ def print_train_outcome(outcome: object) -> None:
     assert isinstance(outcome, TrainOutcome)
     result = outcome.metrics_json()
     rows = {"model": result["model"], **result["baselines"]}
+    by_age, one_cutoff = result["by_age"], result["one_cutoff_test_window"]
+    if one_cutoff is not None:  # a snapshot model on the one-cutoff leads (oracle's rows)
+        rows |= {f"{name}, one cutoff": vals for name, vals in one_cutoff.items()}
     if result["oracle"] is not None:
         rows["oracle"] = {
             "roc_auc": result["oracle"]["roc_auc"],
@@ -134,6 +137,16 @@ def print_train_outcome(outcome: object) -> None:
     print_frame(frame, "Test window (scored once)")
     m = result["model"]
     console.print(f"ROC AUC 95% interval: {m['roc_auc_ci_low']:.3f} - {m['roc_auc_ci_high']:.3f}")
+    if by_age is not None:
+        print_frame(
+            pd.DataFrame.from_dict(by_age, orient="index").rename_axis("lead age (days)"),
+            "Test window by lead age at scoring",
+        )
+    if one_cutoff is not None:
+        console.print(
+            f"one cutoff: the {one_cutoff['model']['leads']:,.0f} test-window leads at "
+            "created_at + observation days, where the synthetic truth (oracle) is defined."
+        )
     if result["oracle"] is not None:
         o = result["oracle"]
         console.print(

@@ -22,6 +22,7 @@ from leadml.bundle import save_bundle
 from leadml.config import Config
 from leadml.data.truth import read_truth
 from leadml.errors import InputError
+from leadml.model.assess import ONE_CUTOFF_SUFFIX, STANDARD_MOMENT
 from leadml.model.pipeline import (
     TrainedModel,
     comparison_table,
@@ -90,8 +91,22 @@ class TrainOutcome:
                 "lift_at_10": float(oracle["oracle_lift_at_10"]),
                 "model_oracle_auc_ratio": float(oracle["model_oracle_auc_ratio"]),
                 "model_oracle_lift_ratio": float(oracle["model_oracle_lift_ratio"]),
+                "model_roc_auc": float(oracle["model_roc_auc"]),
             },
             "labels": label_summary(self.trained.labels),
+            "one_cutoff_test_window": None
+            if STANDARD_MOMENT not in results
+            else {
+                "model": headline(results[STANDARD_MOMENT])
+                | {"leads": results[STANDARD_MOMENT]["leads"]},
+                **{
+                    name: headline(results[name + ONE_CUTOFF_SUFFIX])
+                    for name in ("points", "logistic")
+                    if name + ONE_CUTOFF_SUFFIX in results
+                },
+            },
+            "by_age": _records(self.trained.by_age),
+            "snapshots": _records(self.trained.snapshot_counts),
             "mlflow": {
                 "run_id": self.run_id,
                 "model_name": self.model_name,
@@ -104,6 +119,13 @@ class TrainOutcome:
             "bundle_path": str(self.bundle_path),
             "report_path": str(self.report_path),
         }
+
+
+def _records(frame: pd.DataFrame | None) -> dict[str, dict[str, float]] | None:
+    """A small table as {row: {column: value}} for the JSON (None when absent)."""
+    if frame is None:
+        return None
+    return {str(k): {str(c): float(v) for c, v in row.items()} for k, row in frame.iterrows()}
 
 
 def train_and_track(
@@ -195,12 +217,13 @@ def _load_and_fit(
 
 
 def _plots(trained: TrainedModel, out: Path) -> dict[str, Path]:
-    from leadml.report.plots import save_all_plots
+    from leadml.model.snapshots import AGE, age_bucket
+    from leadml.report.plots import calibration_by_age, save_all_plots
 
     tf = trained.test_frame
     y = tf["label"].to_numpy()
     out.mkdir(parents=True, exist_ok=True)
-    return save_all_plots(
+    paths = save_all_plots(
         out,
         y=y,
         p=tf["model"].to_numpy(),
@@ -208,6 +231,11 @@ def _plots(trained: TrainedModel, out: Path) -> dict[str, Path]:
         contrib=trained.shap_values,
         X=trained.shap_features,
     )
+    if AGE in tf:
+        buckets = age_bucket(tf[AGE].to_numpy())
+        path = out / "calibration_by_age.png"
+        paths["calibration_by_age"] = calibration_by_age(y, tf["model"].to_numpy(), buckets, path)
+    return paths
 
 
 def flat_path(data: Path | None, config: Config) -> Path:

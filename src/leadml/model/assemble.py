@@ -12,12 +12,13 @@ import numpy as np
 import pandas as pd
 
 from leadml import __version__
-from leadml.bundle import Bundle, grade_thresholds, score_quantiles
+from leadml.bundle import AGE_RANGE_KEY, Bundle, grade_thresholds, score_quantiles
 from leadml.config import Config, TrainConfig
 from leadml.explain.reasons import contributions
 from leadml.features.spec import FeatureSpec
 from leadml.model.assess import HEADLINE_METRICS
 from leadml.model.fit import Fitted
+from leadml.model.snapshots import AGE
 from leadml.model.train import TimeSplit
 from leadml.monitor.drift import REFERENCE_KEY, build_reference
 
@@ -30,9 +31,16 @@ def assemble_bundle(
     config: Config,
     *,
     digest: str,
+    rows: pd.DataFrame | None = None,
 ) -> Bundle:
     """The bundle that ships, before its test metrics are known (see `with_metrics`):
-    scores and grades come from validation probabilities, never from the test window."""
+    scores and grades come from validation probabilities, never from the test window.
+    Snapshot training also records the lead ages the model was fitted on, so scoring can
+    warn about leads older than anything it saw."""
+    extra: dict[str, Any] = {REFERENCE_KEY: drift_reference(raw, split, spec, fitted.p_valid)}
+    if rows is not None:
+        ages = rows.loc[split.train, AGE]
+        extra[AGE_RANGE_KEY] = [int(ages.min()), int(ages.max())]
     return Bundle(
         booster=fitted.booster,
         spec=spec,
@@ -44,7 +52,7 @@ def assemble_bundle(
         training_window=split.windows,
         trained_at=datetime.now(UTC).isoformat(timespec="seconds"),
         leadml_version=__version__,
-        extra={REFERENCE_KEY: drift_reference(raw, split, spec, fitted.p_valid)},
+        extra=extra,
     )
 
 

@@ -4,24 +4,38 @@ for the synthetic funnel, the oracle."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 import pandas as pd
+from sklearn.metrics import roc_auc_score
 
 from leadml import schema
 from leadml.bundle import Bundle
 from leadml.config import Config
+from leadml.features.build import build_features
 from leadml.features.spec import encode
-from leadml.model.evaluate import breakdown, headline_metrics, oracle_comparison
+from leadml.model.evaluate import (
+    breakdown,
+    expected_calibration_error,
+    headline_metrics,
+    oracle_comparison,
+)
 from leadml.model.fit import Fitted
+from leadml.model.labels import cutoffs, data_end, make_labels
+from leadml.model.snapshots import AGE, AGE_BUCKETS, SNAPSHOT, age_bucket
 from leadml.model.train import TimeSplit
 from leadml.scoring import probability_from_matrix, stage_names
 
 StepFn = Callable[[str], None]
 
+STANDARD_MOMENT: Final = "model_one_cutoff"
+"""`results` key of a snapshot model's metrics on the test window's leads at their standard
+cutoff (created_at + observation_days): comparable with one-cutoff models and the oracle."""
+ONE_CUTOFF_SUFFIX: Final = "_one_cutoff"
+"""Suffix of a baseline's `results` key on the one-cutoff test window (`points_one_cutoff`)."""
 HEADLINE_METRICS: Final = ("roc_auc", "pr_auc", "log_loss", "brier", "ece", "lift_at_10")
 """The headline metrics, written once: the bundle's `metrics`, the `--metrics-out` JSON,
 the CLI's results table. The gate compares a subset (`promotion.GATE_METRICS`)."""
@@ -39,6 +53,8 @@ class Assessment:
     """Per test lead: label, cutoff, model and baseline probabilities, segments."""
     X_test: pd.DataFrame
     """The encoded test window (the SHAP sample is drawn from it)."""
+    by_age: pd.DataFrame | None = None
+    """Snapshot training: ROC AUC, ECE, mean predicted and realized per lead-age bucket."""
 
 
 def assess_test_window(
@@ -53,8 +69,13 @@ def assess_test_window(
     source: pd.Series | None,
     truth: pd.DataFrame | None,
     step: StepFn,
+    rows: pd.DataFrame | None = None,
 ) -> Assessment:
-    """Score the test window once with the bundle and both baselines, then measure."""
+    """Score the test window once with the bundle and both baselines, then measure.
+
+    With snapshot `rows` (lead_id and age_days per row) the test frame carries both, the
+    metrics are also reported per lead-age bucket; the oracle, defined only at the standard
+    cutoff, is then compared by `assess_standard_moment` instead."""
     tc = config.train
     y_test = y_all.loc[split.test].to_numpy()
     step("test window (scored once)")
@@ -85,14 +106,109 @@ def assess_test_window(
         "by lead source": breakdown(y_test, p_test, test_frame["lead_source"]),
         "by stage": breakdown(y_test, p_test, test_frame["stage"]),
     }
+    by_age = None
+    if rows is not None:
+        test_frame[schema.LEAD_ID] = rows.loc[split.test, schema.LEAD_ID].to_numpy()
+        test_frame[SNAPSHOT] = rows.loc[split.test, SNAPSHOT].to_numpy()
+        test_frame[AGE] = rows.loc[split.test, AGE].to_numpy()
+        by_age = metrics_by_age(y_test, p_test, test_frame[AGE].to_numpy())
     oracle = None
-    if truth is not None and _standard_moment(config):
-        p_true = truth.set_index(schema.LEAD_ID)[schema.TRUE_PROBABILITY].reindex(split.test)
-        if p_true.notna().all():
-            test_frame["oracle"] = p_true.to_numpy()
-            oracle = oracle_comparison(y_test, p_test, p_true.to_numpy())
-            results["oracle"] = headline_metrics(y_test, p_true.to_numpy(), n_boot=0, seed=tc.seed)
-    return Assessment(results, oracle, breakdowns, test_frame, X_test)
+    if truth is not None and rows is None and _standard_moment(config):
+        oracle = _oracle(truth, test_frame, results, seed=tc.seed)
+    return Assessment(results, oracle, breakdowns, test_frame, X_test, by_age)
+
+
+def metrics_by_age(y: np.ndarray, p: np.ndarray, age_days: np.ndarray) -> pd.DataFrame:
+    """Per lead-age bucket (and all): rows, ROC AUC, ECE, mean predicted and realized."""
+    buckets = age_bucket(age_days)
+    out = {}
+    for name, _, _ in AGE_BUCKETS:
+        inside = buckets == name
+        if inside.any():
+            out[name] = _calibration_row(y[inside], p[inside])
+    out["all"] = _calibration_row(y, p)
+    return pd.DataFrame(out).T.rename_axis("lead age (days)")
+
+
+def _calibration_row(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
+    both = 0 < y.sum() < len(y)
+    return {
+        "rows": float(len(y)),
+        "roc_auc": float(roc_auc_score(y, p)) if both else float("nan"),
+        "ece": expected_calibration_error(y, p),
+        "mean_predicted": float(p.mean()),
+        "realized": float(y.mean()),
+    }
+
+
+def _oracle(
+    truth: pd.DataFrame,
+    test_frame: pd.DataFrame,
+    results: dict[str, dict[str, float]],
+    *,
+    seed: int,
+) -> dict[str, float] | None:
+    """Model vs the generator's true probability on the one-cutoff test window."""
+    true = truth.set_index(schema.LEAD_ID)[schema.TRUE_PROBABILITY]
+    p_true = true.reindex(test_frame.index).to_numpy()
+    if np.isnan(p_true).any():
+        return None
+    test_frame["oracle"] = p_true
+    y = test_frame["label"].to_numpy()
+    results["oracle"] = headline_metrics(y, p_true, n_boot=0, seed=seed)
+    return oracle_comparison(y, test_frame["model"].to_numpy(), p_true)
+
+
+def standard_view(
+    leads: pd.DataFrame, events: pd.DataFrame, config: Config
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every lead at its standard cutoff (created_at + observation_days) whose window has
+    closed: labels (cutoff, label; index lead_id) and raw features. Where one-cutoff models,
+    the oracle and drift look at leads."""
+    cut = cutoffs(leads, config.labels)
+    made = make_labels(
+        leads, cut, window_days=config.labels.window_days, data_end=data_end(leads, events)
+    )
+    frame = made.frame
+    rows = leads[leads[schema.LEAD_ID].isin(frame.index)]
+    raw = build_features(rows, events, frame["cutoff"], config.features).loc[frame.index]
+    return frame, raw
+
+
+def assess_standard_moment(
+    bundle: Bundle,
+    frame: pd.DataFrame,
+    raw: pd.DataFrame,
+    config: Config,
+    *,
+    truth: pd.DataFrame | None,
+    results: dict[str, dict[str, float]],
+    baselines: Mapping[str, Any] | None = None,
+) -> dict[str, float] | None:
+    """A snapshot model on the one-cutoff test window (`frame`, `raw`: the leads whose
+    standard cutoff falls in the test window, from `standard_view`), scored once there.
+    This is where the generator's truth is defined, so the oracle is compared here; at
+    other ages the generator defines no true probability to compare with.
+
+    Adds `results[STANDARD_MOMENT]` (and `results["oracle"]` with truth) and returns the
+    oracle comparison (None without truth)."""
+    if frame.empty or frame["label"].nunique() < 2:
+        return None
+    X, _ = encode(raw, bundle.spec)
+    p = probability_from_matrix(bundle, X).probability
+    y = frame["label"].to_numpy()
+    results[STANDARD_MOMENT] = headline_metrics(y, p, n_boot=0, seed=config.train.seed) | {
+        "leads": float(len(frame))
+    }
+    for name, baseline in (baselines or {}).items():
+        p_base = baseline.predict_proba(raw)[:, 1]
+        results[f"{name}{ONE_CUTOFF_SUFFIX}"] = headline_metrics(
+            y, p_base, n_boot=0, seed=config.train.seed
+        )
+    if truth is None or not _standard_moment(config):
+        return None
+    view = pd.DataFrame({"label": y, "model": p}, index=frame.index)
+    return _oracle(truth, view, results, seed=config.train.seed)
 
 
 def _sources(source: pd.Series | None, ids: pd.Index) -> np.ndarray:

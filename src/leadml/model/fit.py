@@ -18,6 +18,8 @@ from leadml.model.calibration import Calibrator, fit_calibrator
 from leadml.model.train import TimeSplit, fit_booster, lgb_params, tune
 
 StepFn = Callable[[str], None]
+BASELINE_ROWS = 100_000
+"""The logistic baseline fits on at most this many train rows (a seeded sample)."""
 
 
 @dataclass(frozen=True)
@@ -72,7 +74,10 @@ def fit_models(
 
     step("baselines")
     points = PointsScore().fit(raw.loc[split.valid], y_valid)
-    logistic = LogisticBaseline(random_state=tc.seed).fit(raw.loc[split.train], y_train)
+    sample = _sample(split.train, BASELINE_ROWS, tc.seed)  # a linear model needs no more
+    logistic = LogisticBaseline(random_state=tc.seed).fit(
+        raw.loc[sample], y_all.loc[sample].to_numpy()
+    )
     return Fitted(
         booster=booster,
         calibrator=calibrator,
@@ -82,3 +87,11 @@ def fit_models(
         logistic=logistic,
         params=params,
     )
+
+
+def _sample(ids: pd.Index, limit: int, seed: int) -> pd.Index:
+    """At most `limit` of `ids`, a seeded random sample in their original order."""
+    if len(ids) <= limit:
+        return ids
+    chosen = np.random.default_rng(seed).choice(len(ids), size=limit, replace=False)
+    return ids[np.sort(chosen)]

@@ -24,15 +24,24 @@ from leadml.errors import InputError
 from leadml.features.build import build_features
 from leadml.features.spec import FeatureSpec, encode, learn_spec
 from leadml.model.assemble import assemble_bundle, shap_sample, with_metrics
-from leadml.model.assess import HEADLINE_METRICS, assess_test_window
+from leadml.model.assess import (
+    HEADLINE_METRICS,
+    assess_standard_moment,
+    assess_test_window,
+    standard_view,
+)
 from leadml.model.evaluate import compare_table
 from leadml.model.fit import fit_models
 from leadml.model.labels import FlatLabels, Labels, cutoffs, data_end, flat_labels, make_labels
 from leadml.model.leakage import LeakFlag, refuse_leaks
+from leadml.model.snapshots import snapshot_rows, snapshot_split
 from leadml.model.split import RANDOM_SPLIT_WARNING, flat_split, require_both_classes
 from leadml.model.train import TimeSplit, time_split
+from leadml.monitor.drift import REFERENCE_KEY, build_reference
+from leadml.scoring import probability_from_matrix
 
 StepFn = Callable[[str], None]
+LEAD_ID = schema.LEAD_ID
 
 
 @dataclass
@@ -55,6 +64,12 @@ class TrainedModel:
     params: dict[str, Any] = field(default_factory=dict)
     guard_report: dict[str, Any] = field(default_factory=dict)
     """A flat model's leakage-guard report (checked, flags, allowed, evidence)."""
+    by_age: pd.DataFrame | None = None
+    """Snapshot training: test-window metrics per lead-age bucket (`model.assess`)."""
+    snapshot_counts: pd.DataFrame | None = None
+    """Snapshot training: rows, positives, excluded and censored per snapshot age."""
+    baselines: dict[str, Any] = field(default_factory=dict)
+    """The fitted baselines (points, logistic), to score other windows the same way."""
 
 
 def data_digest(leads: pd.DataFrame, events: pd.DataFrame) -> str:
@@ -78,6 +93,8 @@ def fit_and_evaluate(
     """Fit the calibrated model and both baselines; score the test window exactly once."""
     step = on_step or (lambda _msg: None)
     tc = config.train
+    if config.labels.uses_snapshots:
+        return _fit_snapshots(leads, events, config, truth=truth, step=step, on_round=on_round)
 
     step("labels")
     cut = cutoffs(leads, config.labels)
@@ -115,6 +132,103 @@ def fit_and_evaluate(
         step=step,
         on_round=on_round,
     )
+
+
+def _fit_snapshots(
+    leads: pd.DataFrame,
+    events: pd.DataFrame,
+    config: Config,
+    *,
+    truth: pd.DataFrame | None,
+    step: StepFn,
+    on_round: Callable[[int, int], None] | None,
+) -> TrainedModel:
+    """Snapshot training (`model.snapshots`): every lead at every age it was open, split on
+    snapshot time and purged, then the same fit, bundle and test window as one-cutoff rows."""
+    tc = config.train
+    step("labels and features at each snapshot age")
+    snaps = snapshot_rows(
+        leads,
+        events,
+        config.labels,
+        config.features,
+        end=data_end(leads, events),
+        on_snapshot=lambda name: step(f"snapshot {name}"),
+        max_rows=config.labels.snapshot_max_rows,
+        seed=tc.seed,
+    )
+    step("split, spec and leakage guard")
+    rows, raw = snaps.rows, snaps.raw
+    y_all = rows["label"]
+    split = snapshot_split(
+        rows["cutoff"],
+        train_fraction=tc.train_fraction,
+        valid_fraction=tc.valid_fraction,
+        window_days=config.labels.window_days,
+    )
+    require_both_classes(y_all, split)
+    # Levels are learned from leads, not rows: a lead seen at ten snapshots is still one lead
+    # of its campaign (`campaign_min_leads`), so levels mean what they mean for one cutoff.
+    first_seen = rows.loc[split.train].drop_duplicates(LEAD_ID).index
+    spec = learn_spec(raw.loc[first_seen], config.features)
+    X_train, _ = encode(raw.loc[split.train], spec)
+    leak_flags = refuse_leaks(X_train, y_all.loc[split.train].to_numpy(), tc.allow_leaky)
+    trained = _fit_core(
+        raw,
+        y_all,
+        rows["cutoff"],
+        split,
+        spec,
+        snaps.labels,
+        config,
+        leak_flags=leak_flags,
+        X_train=X_train,
+        digest=data_digest(leads, events),
+        source=raw["lead_source"],
+        truth=truth,
+        step=step,
+        on_round=on_round,
+        rows=rows,
+    )
+    trained.snapshot_counts = snaps.per_snapshot
+    step("the one-cutoff view: test window (scored once) and drift reference")
+    frame, std_raw = standard_view(leads, events, config)
+    at = frame["cutoff"]
+    valid_at = rows.loc[split.valid, "cutoff"]
+    in_train = (at <= rows.loc[split.train, "cutoff"].max()).to_numpy()
+    in_valid = ((at >= valid_at.min()) & (at <= valid_at.max())).to_numpy()
+    test = (at >= rows.loc[split.test, "cutoff"].min()).to_numpy()
+    trained.oracle = assess_standard_moment(
+        trained.bundle,
+        frame[test],
+        std_raw[test],
+        config,
+        truth=truth,
+        results=trained.results,
+        baselines=trained.baselines,
+    )
+    trained.bundle = _with_standard_reference(
+        trained.bundle, std_raw[in_train], at[in_train], std_raw[in_valid]
+    )
+    return trained
+
+
+def _with_standard_reference(
+    bundle: Bundle, raw_train: pd.DataFrame, train_cutoff: pd.Series, raw_valid: pd.DataFrame
+) -> Bundle:
+    """The drift reference of a snapshot model, at the standard cutoff: drift compares new
+    leads at that one comparable moment, since the ages in an open list depend on how long
+    the data runs. Train-window features and validation-window scores, as for one cutoff."""
+    X_valid, _ = encode(raw_valid, bundle.spec)
+    p_valid = probability_from_matrix(bundle, X_valid).probability
+    window = {
+        "first_cutoff": train_cutoff.min().isoformat(),
+        "last_cutoff": train_cutoff.max().isoformat(),
+        "leads": str(len(raw_train)),
+        "moment": "created_at + observation_days",
+    }
+    reference = build_reference(raw_train, bundle.spec, p_valid, window=window)
+    return replace(bundle, extra=bundle.extra | {REFERENCE_KEY: reference.to_dict()})
 
 
 def fit_and_evaluate_flat(
@@ -204,14 +318,27 @@ def _fit_core(
     truth: pd.DataFrame | None,
     step: StepFn,
     on_round: Callable[[int, int], None] | None,
+    rows: pd.DataFrame | None = None,
 ) -> TrainedModel:
-    """Fit, assemble the bundle, score the test window once through it, sample SHAP."""
+    """Fit, assemble the bundle, score the test window once through it, sample SHAP.
+
+    `rows`: snapshot rows (lead_id, age_days per row) when training on snapshots."""
     fitted = fit_models(
         raw, y_all, split, spec, config.train, X_train=X_train, step=step, on_round=on_round
     )
-    bundle = assemble_bundle(fitted, raw, split, spec, config, digest=digest)
+    bundle = assemble_bundle(fitted, raw, split, spec, config, digest=digest, rows=rows)
     assessed = assess_test_window(
-        bundle, fitted, raw, y_all, cutoff, split, config, source=source, truth=truth, step=step
+        bundle,
+        fitted,
+        raw,
+        y_all,
+        cutoff,
+        split,
+        config,
+        source=source,
+        truth=truth,
+        step=step,
+        rows=rows,
     )
     step("explanations")
     shap_values, shap_features = shap_sample(bundle.booster, assessed.X_test, config.train)
@@ -221,13 +348,16 @@ def _fit_core(
         labels=labels,
         results=assessed.results,
         oracle=assessed.oracle,
-        breakdowns=assessed.breakdowns,
+        breakdowns=assessed.breakdowns
+        | ({} if assessed.by_age is None else {"by lead age": assessed.by_age}),
         calibration_choice=fitted.calibration_choice,
         leak_flags=leak_flags,
         test_frame=assessed.test_frame,
         shap_values=shap_values,
         shap_features=shap_features,
         params={k: v for k, v in fitted.params.items() if k != "monotone_constraints"},
+        by_age=assessed.by_age,
+        baselines={"points": fitted.points, "logistic": fitted.logistic},
     )
 
 

@@ -100,6 +100,33 @@ def calibration_curve(
     return save_png(fig, path)
 
 
+def calibration_by_age(y: np.ndarray, p: np.ndarray, bucket: np.ndarray, path: Path) -> Path:
+    """One reliability diagram per lead-age bucket (test window), so a model that is
+    calibrated over young leads but not over old ones shows it."""
+    names = list(dict.fromkeys(bucket.tolist()))
+    cols = min(3, len(names))
+    rows = -(-len(names) // cols)
+    fig = Figure(figsize=(4.2 * cols, 4.0 * rows))
+    axes = np.atleast_1d(fig.subplots(rows, cols)).ravel()
+    for ax, name in zip(axes, names, strict=False):
+        inside = bucket == name
+        mean_p, rate, _ = reliability(y[inside], p[inside])
+        top = float(max(mean_p.max(initial=0.0), rate.max(initial=0.0), 0.05))
+        ax.plot([0, top], [0, top], "--", color="black", linewidth=1)
+        ax.plot(mean_p, rate, "o-")
+        ax.set(
+            title=f"{name} days ({int(inside.sum()):,} rows)",
+            xlabel="Predicted probability",
+            ylabel="Observed conversion rate",
+            xlim=(0, top),
+            ylim=(0, top),
+        )
+    for ax in axes[len(names) :]:
+        ax.axis("off")
+    fig.suptitle("Calibration by lead age at scoring (test window)")
+    return save_png(fig, path)
+
+
 def reliability(y: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The reliability diagram's data over the ECE's own bins (`evaluate.calibration_bins`):
     mean probability and conversion rate of each non-empty bin, and every bin's share of

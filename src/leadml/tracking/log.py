@@ -49,6 +49,12 @@ def log_run(
     metrics.update(flatten_metrics("labels", dict(label_summary(trained.labels))))
     if trained.oracle:
         metrics.update(flatten_metrics("oracle", trained.oracle))
+    if trained.by_age is not None:
+        by_age = {
+            str(name).replace(" ", "_"): {str(k): v for k, v in row.items()}
+            for name, row in trained.by_age.iterrows()
+        }
+        metrics.update(flatten_metrics("test_by_age", by_age))
     mlflow.log_metrics(metrics)
     _log_data(trained, data_path, leads, events)
     mlflow.log_dict(trained.bundle.spec.to_dict(), "model_spec/feature_spec.json")

@@ -1,0 +1,250 @@
+"""Snapshot rows: each lead as it looked at several moments while it was still open.
+
+`leadml score` ranks open leads of every age, from a few hours to years old. A model
+trained on every lead at one age (the cutoff `created_at + observation_days`) has never
+seen age vary, so it scores a 200-day-old lead that went quiet like a 14-day-old one.
+Snapshot training gives each lead a row at every snapshot at which it was still open:
+
+- the snapshots are a calendar (`[labels] snapshot_every_days`, the default: every open
+  lead on each date, at the age it has then, so the rows look like the open lists that
+  get scored) or fixed ages (`snapshot_days`: created_at + each age);
+- features are built as of the snapshot by the same point-in-time code
+  (`build_features`), and `days_since_created` carries the age;
+- label = converted in (cutoff, cutoff + window_days]; a lead that converted at or before
+  the snapshot has no row there; a window that has not closed is censored, as for
+  one-cutoff labels (`model.labels.make_labels` runs per snapshot);
+- rows are keyed `"<lead_id>@<snapshot>"` (index name `row`), with lead_id, cutoff,
+  snapshot, age_days and label as columns.
+
+The split is on snapshot time (the row's cutoff), with a gap of one label window before
+validation and before test (`snapshot_split`), so no outcome of an earlier fold is
+decided inside a later one. A lead can have early snapshots in train and later ones in
+validation or test, exactly as production scores a lead it trained on when it was
+younger; what cannot happen is one conversion counted on both sides.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from leadml import schema
+from leadml.config import FeatureConfig, LabelConfig
+from leadml.errors import InputError
+from leadml.features.build import build_features
+from leadml.model.labels import CUTOFF, LABEL, Labels, cutoffs, make_labels
+from leadml.model.train import TimeSplit
+
+ROW = "row"
+AGE = "age_days"
+SNAPSHOT = "snapshot"
+LEAD = schema.LEAD_ID
+AGE_BUCKETS: tuple[tuple[str, float, float], ...] = (
+    ("0-14", 0, 14),
+    ("15-30", 15, 30),
+    ("31-60", 31, 60),
+    ("61-120", 61, 120),
+    ("121-240", 121, 240),
+    ("over 240", 241, np.inf),
+)
+"""Lead age at scoring, in whole days: the buckets evaluation and the bench report by."""
+
+
+@dataclass(frozen=True)
+class Snapshots:
+    """Labelled snapshot rows and their raw features, aligned on the row key."""
+
+    rows: pd.DataFrame
+    """Index `row`; columns lead_id, cutoff (UTC), snapshot (its name: the age in days or the
+    date), age_days (whole days at the cutoff), label (0/1)."""
+    raw: pd.DataFrame
+    """Raw features per row (index `row`, same order as `rows`)."""
+    labels: Labels
+    """Counts over every (lead, snapshot) pair before sampling, in the shape of one-cutoff
+    labels; its frame holds the rows kept."""
+    per_snapshot: pd.DataFrame
+    """Per snapshot (age or date): rows, positives, excluded (converted before), censored."""
+
+
+def snapshot_rows(
+    leads: pd.DataFrame,
+    events: pd.DataFrame,
+    labels: LabelConfig,
+    features: FeatureConfig,
+    *,
+    end: pd.Timestamp,
+    on_snapshot: Callable[[str], None] | None = None,
+    max_rows: int | None = None,
+    seed: int = 0,
+) -> Snapshots:
+    """Every lead at every snapshot (`snapshot_days` ages, or the `snapshot_every_days`
+    calendar) while it was open, labelled and featurised as of that moment.
+
+    `max_rows`: above it, the same random share of every snapshot's rows is kept (seeded),
+    before features are built."""
+    parts_rows, parts_raw, counts = [], [], []
+    moments = []
+    for name, cut in _moments(leads, labels, events, end):
+        made = make_labels(leads, cut, window_days=labels.window_days, data_end=end)
+        counts.append(_count(name, made))
+        moments.append((name, made.frame))
+    total = sum(len(eligible) for _, eligible in moments)
+    keep = 1.0 if not max_rows or total <= max_rows else max_rows / total
+    rng = np.random.default_rng(seed)
+    for (name, eligible), count in zip(moments, counts, strict=True):
+        if on_snapshot is not None:
+            on_snapshot(name)
+        if keep < 1.0:  # the same share of every snapshot: the mix of ages is kept
+            eligible = eligible[rng.random(len(eligible)) < keep]
+        count["sampled"] = len(eligible)
+        if eligible.empty:
+            continue
+        rows_at = leads[leads[LEAD].isin(eligible.index)]
+        raw = build_features(rows_at, events, eligible[CUTOFF], features).loc[eligible.index]
+        key = pd.Index([f"{lead}@{name}" for lead in eligible.index], name=ROW)
+        created = pd.Series(rows_at[schema.CREATED_AT].array, index=rows_at[LEAD])
+        seconds = (eligible[CUTOFF] - created.reindex(eligible.index)).dt.total_seconds()
+        age = np.floor(seconds.to_numpy() / 86_400)
+        parts_rows.append(
+            pd.DataFrame(
+                {
+                    LEAD: eligible.index.to_numpy(),
+                    CUTOFF: eligible[CUTOFF].to_numpy(),
+                    SNAPSHOT: name,
+                    AGE: age.astype(np.int64),
+                    LABEL: eligible[LABEL].to_numpy(),
+                },
+                index=key,
+            )
+        )
+        parts_raw.append(raw.set_axis(key, axis=0))
+    if not parts_rows:
+        raise InputError(
+            "no lead has a snapshot whose window closed",
+            value=f"{len(counts)} snapshots",
+            expected=f"leads created at least {labels.window_days} days (the label window) "
+            "before the end of the data",
+        )
+    per_snapshot = pd.DataFrame(counts).set_index(SNAPSHOT)
+    rows = pd.concat(parts_rows)
+    return Snapshots(
+        rows=rows,
+        raw=pd.concat(parts_raw),
+        labels=_labels(rows, per_snapshot),
+        per_snapshot=per_snapshot,
+    )
+
+
+def _moments(
+    leads: pd.DataFrame, labels: LabelConfig, events: pd.DataFrame, end: pd.Timestamp
+) -> list[tuple[str, pd.Series]]:
+    """(name, cutoff per lead) of each snapshot: an age after creation, or a calendar date
+    (every open lead created by then, at its own age)."""
+    window = labels.window_days
+    if labels.snapshot_every_days:  # the calendar wins when both are set
+        first = cutoffs(leads, LabelConfig(observation_days=0, window_days=window)).min()
+        step = pd.Timedelta(days=labels.snapshot_every_days)
+        dates = pd.date_range(first.ceil("D") + step, end, freq=step)
+        return [
+            (f"{day:%Y-%m-%d}", cutoffs(leads, LabelConfig(window_days=window, snapshot=day)))
+            for day in dates
+        ]
+    if not labels.snapshot_days:
+        raise ValueError("snapshot training needs [labels] snapshot_days or snapshot_every_days")
+    return [
+        (str(age), cutoffs(leads, LabelConfig(observation_days=age, window_days=window)))
+        for age in sorted(set(labels.snapshot_days))
+    ]
+
+
+def snapshot_split(
+    cutoff: pd.Series, *, train_fraction: float, valid_fraction: float, window_days: int
+) -> TimeSplit:
+    """Split snapshot rows on snapshot time with a gap of one label window before each
+    later fold: test is the latest `1 - train - valid` share of rows; validation ends a
+    window before test starts; train ends a window before validation starts.
+
+    No label of an earlier fold can be decided inside a later one, for the same lead or
+    any other, and the rule looks only at cutoffs, never at outcomes (dropping rows by
+    whether a lead shows up again later would keep converters and drop the leads that
+    stayed open). A lead may still appear in several folds, as production scores leads it
+    trained on when they were younger. The rows inside the gaps are not used.
+    """
+    window = pd.Timedelta(days=window_days)
+    order = cutoff.sort_values(kind="mergesort")
+    n = len(order)
+    test_start = order.iloc[min(int(round(n * (train_fraction + valid_fraction))), n - 1)]
+    before_test = order[order + window <= test_start]
+    share = valid_fraction / (train_fraction + valid_fraction)
+    i_valid = int(round(len(before_test) * (1 - share)))
+    if len(before_test) < 2 or i_valid >= len(before_test):
+        raise _too_short("validation", n, window_days)
+    valid_start = before_test.iloc[i_valid]
+    parts = {
+        "train": order.index[(order + window <= valid_start).to_numpy()],
+        "valid": before_test.index[(before_test >= valid_start).to_numpy()],
+        "test": order.index[(order >= test_start).to_numpy()],
+    }
+    for name, part in parts.items():
+        if len(part) == 0:
+            raise _too_short(name, n, window_days)
+    windows = {name: _window(cutoff, part) for name, part in parts.items()}
+    for name in ("valid", "test"):
+        windows[name]["gap_before_days"] = str(window_days)
+    return TimeSplit(parts["train"], parts["valid"], parts["test"], windows)
+
+
+def _too_short(name: str, n: int, window_days: int) -> InputError:
+    return InputError(
+        f"the {name} window is empty once a {window_days}-day gap (one label window) is "
+        "left before each later window",
+        value=f"{n:,} snapshot rows",
+        expected=f"snapshots spanning well over 3 x {window_days} days",
+    )
+
+
+def age_bucket(age_days: np.ndarray) -> np.ndarray:
+    """The AGE_BUCKETS label of each age (whole days, floored)."""
+    days = np.floor(np.asarray(age_days, dtype=np.float64))
+    if np.isnan(days).any() or (days < 0).any():
+        raise ValueError("lead ages must be known and not negative")
+    edges = np.array([low for _, low, _ in AGE_BUCKETS[1:]])
+    names = np.array([name for name, _, _ in AGE_BUCKETS], dtype=object)
+    return names[np.searchsorted(edges, days, side="right")]
+
+
+def _count(name: str, made: Labels) -> dict[str, object]:
+    return {
+        SNAPSHOT: name,
+        "sampled": 0,
+        "rows": made.n_eligible,
+        "positives": made.n_positive,
+        "excluded_converted_before_cutoff": made.n_converted_before_cutoff,
+        "censored_window_not_closed": made.n_censored,
+    }
+
+
+def _labels(rows: pd.DataFrame, per_snapshot: pd.DataFrame) -> Labels:
+    """Counts over every (lead, snapshot) pair, before sampling; `frame`: the rows kept."""
+    eligible = int(per_snapshot["rows"].sum())
+    before = int(per_snapshot["excluded_converted_before_cutoff"].sum())
+    censored = int(per_snapshot["censored_window_not_closed"].sum())
+    return Labels(
+        frame=rows[[CUTOFF, LABEL]],
+        n_total=eligible + before + censored,
+        n_converted_before_cutoff=before,
+        n_censored=censored,
+        n_eligible=eligible,
+        n_positive=int(per_snapshot["positives"].sum()),
+    )
+
+
+def _window(cutoff: pd.Series, part: pd.Index) -> dict[str, str]:
+    return {
+        "first_cutoff": cutoff.loc[part].min().isoformat(),
+        "last_cutoff": cutoff.loc[part].max().isoformat(),
+        "leads": str(len(part)),
+    }
