@@ -89,6 +89,22 @@ def segment_performance(
     if top is not None:
         keep = segment.value_counts().index[:top]
         segment = segment.where(segment.isin(keep), "(other)")
+    frame, has_cost = _lead_frame(leads, ids, segment, labels, probability)
+    table = _segment_table(frame, has_cost=has_cost, has_probability=probability is not None)
+    name = by if isinstance(by, str) else str(by.name or "segment")
+    table.index.name = name
+    order = np.lexsort((table.index.astype(str).to_numpy(), -table["leads"].to_numpy()))
+    return table.iloc[order]
+
+
+def _lead_frame(
+    leads: pd.DataFrame,
+    ids: pd.Index,
+    segment: pd.Series,
+    labels: pd.Series,
+    probability: pd.Series | None,
+) -> tuple[pd.DataFrame, bool]:
+    """One row per lead: segment, label, cost and score columns; and whether costs are known."""
     label = labels.reindex(ids)
     frame = pd.DataFrame(
         {
@@ -112,6 +128,11 @@ def segment_performance(
             else np.zeros(len(leads), dtype=bool)
         )
         frame["open_p"] = np.where(~frame["labelled"] & ~converted_at, p, 0.0)
+    return frame, bool(has_cost)
+
+
+def _segment_table(frame: pd.DataFrame, *, has_cost: bool, has_probability: bool) -> pd.DataFrame:
+    """The per-lead frame summed per segment: counts, rates, expected conversions, costs."""
     grouped = frame.groupby("segment", sort=False)
     n = grouped.size()
     labelled = grouped["labelled"].sum()
@@ -125,7 +146,7 @@ def segment_performance(
             "conversion_rate": converted / labelled.where(labelled > 0),
         }
     )
-    if probability is not None:
+    if has_probability:
         table["mean_probability"] = grouped["p"].mean()
         table["expected_conversions"] = grouped["p"].sum()
         table["open_pipeline"] = grouped["open_p"].sum()
@@ -134,10 +155,7 @@ def segment_performance(
         table["cost_per_conversion"] = grouped["labelled_cost"].sum() / converted.where(
             converted > 0
         )
-    name = by if isinstance(by, str) else str(by.name or "segment")
-    table.index.name = name
-    order = np.lexsort((table.index.astype(str).to_numpy(), -table["leads"].to_numpy()))
-    return table.iloc[order]
+    return table
 
 
 def _segment(leads: pd.DataFrame, ids: pd.Index, by: str | pd.Series) -> pd.Series:
