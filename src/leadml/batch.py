@@ -350,8 +350,7 @@ def score_flat_rows(
     if flat.label and flat.label in rows.columns:
         positive = {p.strip().lower() for p in flat.positive}
         label = rows[flat.label].to_numpy(dtype=object)
-        converted = np.array([v is not None and str(v).lower() in positive for v in label])
-        converted = converted.astype(bool)
+        converted = np.array([v is not None and str(v).lower() in positive for v in label], bool)
     elif flat.converted_at and flat.converted_at in rows.columns:
         converted = rows[flat.converted_at].notna().to_numpy(dtype=bool)
     todo = rows.loc[~converted]
@@ -362,26 +361,8 @@ def score_flat_rows(
     ]
     raw = scorer.flat_features(todo)
     parts = _score_in_chunks(scorer, raw, chunk_size, warnings, on_progress)
-    company = next(
-        (c for c in flat.names_with("passthrough") + list(pass_through)
-         if c in todo.columns and any(w in c.lower() for w in _COMPANY_WORDS)),
-        None,
-    )  # fmt: skip
-    source_col = flat.source_column
-    leads = pd.DataFrame(
-        {
-            schema.LEAD_ID: todo.index.to_numpy(dtype=object),
-            schema.COMPANY: todo[company].to_numpy(dtype=object) if company else None,
-            schema.LEAD_SOURCE: raw[source_col].to_numpy(dtype=object)
-            if source_col and source_col in raw.columns
-            else None,
-        }
-    )
-    leads[schema.LEAD_SOURCE] = (
-        leads[schema.LEAD_SOURCE]
-        .astype(object)
-        .where(leads[schema.LEAD_SOURCE].notna(), schema.UNKNOWN)
-    )
+    candidates = flat.names_with("passthrough") + list(pass_through)
+    leads = _flat_leads(todo, raw, candidates, flat.source_column)
     frame = _assemble(parts, leads, raw.index, scorer.model_version, scored_at)
     return RankedBatch(
         frame=_ranked(frame, todo, grade_mode, pass_through),
@@ -396,3 +377,23 @@ def score_flat_rows(
         source=source,
         flat=True,
     )
+
+
+def _flat_leads(
+    todo: pd.DataFrame, raw: pd.DataFrame, candidates: list[str], source_col: str | None
+) -> pd.DataFrame:
+    """Lead columns for flat rows: id, the first company-like candidate column, the source."""
+    company = next((c for c in candidates if c in todo.columns
+                    and any(w in c.lower() for w in _COMPANY_WORDS)), None)  # fmt: skip
+    leads = pd.DataFrame(
+        {
+            schema.LEAD_ID: todo.index.to_numpy(dtype=object),
+            schema.COMPANY: todo[company].to_numpy(dtype=object) if company else None,
+            schema.LEAD_SOURCE: raw[source_col].to_numpy(dtype=object)
+            if source_col and source_col in raw.columns
+            else None,
+        }
+    )
+    source = leads[schema.LEAD_SOURCE]
+    leads[schema.LEAD_SOURCE] = source.astype(object).where(source.notna(), schema.UNKNOWN)
+    return leads
