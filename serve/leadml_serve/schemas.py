@@ -285,33 +285,9 @@ def flat_lead_model(dataset: DatasetConfig, spec: FeatureSpec) -> type[BaseModel
     text = BeforeValidator(_flat_text, json_schema_input_type=str | float | None)
     known_to_model = categories(spec)
     for i, name in enumerate(dataset.feature_names):
-        category = known_to_model.get(name)
         role = dataset.columns[name].role
-        if category is None:
-            fields[f"f{i}"] = (
-                Annotated[float | str | None, number],
-                Field(
-                    None,
-                    alias=name,
-                    description=f"{role} column, a number (or text holding one); null or a "
-                    f"missing-value token ({token_text}) if missing.",
-                ),
-            )
-        else:
-            known = list(category.known)
-            shown = ", ".join(known[:30]) + (" ..." if len(known) > 30 else "")
-            fields[f"f{i}"] = (
-                Annotated[str | None, text],
-                Field(
-                    None,
-                    alias=name,
-                    max_length=500,
-                    description=f"{role} column, text (a number is read as text, 3.0 as "
-                    f'"3"). Known to the model: {shown}. Other values are scored as unknown, '
-                    f"with a warning; null or a missing-value token ({token_text}) if missing.",
-                    examples=known[:5] or None,
-                ),
-            )
+        category = known_to_model.get(name)
+        fields[f"f{i}"] = _flat_feature_field(name, role, category, number, text, token_text)
     for j, name in enumerate(dataset.names_with("passthrough", "pii")):
         fields[f"p{j}"] = (
             str | float | None,
@@ -326,6 +302,42 @@ def flat_lead_model(dataset: DatasetConfig, spec: FeatureSpec) -> type[BaseModel
     )
     _FLAT_MODELS[key] = model
     return model
+
+
+def _flat_feature_field(
+    name: str,
+    role: str,
+    category: Category | None,
+    number: BeforeValidator,
+    text: BeforeValidator,
+    token_text: str,
+) -> tuple[Any, Any]:
+    """One feature column's request field: a number field, or a category field listing the
+    values the model knows."""
+    if category is None:
+        return (
+            Annotated[float | str | None, number],
+            Field(
+                None,
+                alias=name,
+                description=f"{role} column, a number (or text holding one); null or a "
+                f"missing-value token ({token_text}) if missing.",
+            ),
+        )
+    known = list(category.known)
+    shown = ", ".join(known[:30]) + (" ..." if len(known) > 30 else "")
+    return (
+        Annotated[str | None, text],
+        Field(
+            None,
+            alias=name,
+            max_length=500,
+            description=f"{role} column, text (a number is read as text, 3.0 as "
+            f'"3"). Known to the model: {shown}. Other values are scored as unknown, '
+            f"with a warning; null or a missing-value token ({token_text}) if missing.",
+            examples=known[:5] or None,
+        ),
+    )
 
 
 _EventKey = tuple[tuple[LeadColumn, ...], str, tuple[tuple[str, tuple[str, ...]], ...]]
