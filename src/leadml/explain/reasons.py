@@ -222,22 +222,11 @@ class _Reasoner:
         top_k: int,
     ) -> list[Reasons]:
         """See `Explainer.reasons`."""
-        if top_k < 0:
-            raise ValueError(f"top_k must be at least 0, got {top_k}")
-        names = self._names
-        contrib = np.asarray(contrib, dtype=np.float64)
-        if contrib.ndim != 2 or contrib.shape[1] < len(names):
-            raise ValueError(
-                f"contributions of shape {contrib.shape} do not cover the spec's "
-                f"{len(names)} columns"
-            )
+        contrib, probability = self._checked(contrib, probability, top_k)
         n = contrib.shape[0]
-        probability = np.asarray(probability, dtype=np.float64).reshape(-1)
-        if len(probability) != n:
-            raise ValueError(f"{len(probability)} probabilities for {n} leads")
         if n == 0:
             return []
-        per_column = contrib[:, : len(names)]
+        per_column = contrib[:, : len(self._names)]
         per_field = _field_sums(per_column, self._members)
         # Largest first (stable on ties); negatives are read from the other end.
         order = np.argsort(-per_field, axis=1, kind="stable")
@@ -245,11 +234,7 @@ class _Reasoner:
         picks = np.concatenate([order[:, :k], order[:, ::-1][:, :k]], axis=1)
         picked = np.take_along_axis(per_field, picks, axis=1)
         keep = np.concatenate([picked[:, :k] > 0, picked[:, k:] < 0], axis=1)
-        # The strongest column (first largest |contribution|) inside each picked field.
-        candidates = self._members[picks]
-        strength = np.abs(per_column)[np.arange(n)[:, None, None], np.maximum(candidates, 0)]
-        strength = np.where(candidates >= 0, strength, -np.inf)
-        strongest = np.take_along_axis(candidates, strength.argmax(axis=2)[..., None], axis=2)
+        strongest = self._strongest(per_column, picks)
         delta = probability_delta(np.broadcast_to(probability[:, None], picked.shape), picked)
 
         rows, slots = np.nonzero(keep)  # lead by lead, positives before negatives
@@ -279,6 +264,34 @@ class _Reasoner:
                 }
             )
         return out
+
+    def _checked(
+        self, contrib: np.ndarray, probability: np.ndarray, top_k: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Contributions and probabilities as float arrays; refuses a negative top_k and
+        shapes that do not cover the spec's columns or do not match each other."""
+        if top_k < 0:
+            raise ValueError(f"top_k must be at least 0, got {top_k}")
+        names = self._names
+        contrib = np.asarray(contrib, dtype=np.float64)
+        if contrib.ndim != 2 or contrib.shape[1] < len(names):
+            raise ValueError(
+                f"contributions of shape {contrib.shape} do not cover the spec's "
+                f"{len(names)} columns"
+            )
+        n = contrib.shape[0]
+        probability = np.asarray(probability, dtype=np.float64).reshape(-1)
+        if len(probability) != n:
+            raise ValueError(f"{len(probability)} probabilities for {n} leads")
+        return contrib, probability
+
+    def _strongest(self, per_column: np.ndarray, picks: np.ndarray) -> np.ndarray:
+        """The strongest column (first largest |contribution|) inside each picked field."""
+        n = per_column.shape[0]
+        candidates = self._members[picks]
+        strength = np.abs(per_column)[np.arange(n)[:, None, None], np.maximum(candidates, 0)]
+        strength = np.where(candidates >= 0, strength, -np.inf)
+        return np.take_along_axis(candidates, strength.argmax(axis=2)[..., None], axis=2)
 
     def _words(
         self, raw: RawFeatures, rows: np.ndarray, columns: np.ndarray, n: int
