@@ -133,25 +133,8 @@ def compare(
         ref = reference.feature(column.name)
         targets.append((ref, column.field, column.family, current.raw[column.name]))
     for ref, field_name, family, values in targets:
-        now = ref.distribution(values)
-        before = np.asarray(ref.shares)
-        value = psi(before, now)
-        labels = ref.bin_labels()
-        distributions[ref.name] = pd.DataFrame(
-            {"reference": before, "current": now}, index=pd.Index(labels, name="bin")
-        )
-        biggest = int(np.argmax(np.abs(now - before)))
-        rows.append(
-            {
-                "feature": ref.name,
-                "field": field_name,
-                "family": family,
-                "kind": ref.kind,
-                "psi": value,
-                "status": status(value, alert),
-                "largest_change": f"{labels[biggest]}: {before[biggest]:.1%} -> {now[biggest]:.1%}",
-            }
-        )
+        row, distributions[ref.name] = _psi_row(ref, field_name, family, values, alert)
+        rows.append(row)
         if ref.kind == "categorical":
             level_rows += _level_changes(ref.name, ref, values)
     table = pd.DataFrame(rows).set_index("feature")
@@ -177,6 +160,31 @@ def compare(
         counts=dict(current.counts),
         reference_window=dict(reference.window),
     )
+
+
+def _psi_row(
+    ref: Profile, field_name: str, family: str, values: pd.Series | np.ndarray, alert: float
+) -> tuple[dict[str, Any], pd.DataFrame]:
+    """One feature's (or the score's) PSI table row, and its reference and current shares
+    per bin."""
+    now = ref.distribution(values)
+    before = np.asarray(ref.shares)
+    value = psi(before, now)
+    labels = ref.bin_labels()
+    distribution = pd.DataFrame(
+        {"reference": before, "current": now}, index=pd.Index(labels, name="bin")
+    )
+    biggest = int(np.argmax(np.abs(now - before)))
+    row = {
+        "feature": ref.name,
+        "field": field_name,
+        "family": family,
+        "kind": ref.kind,
+        "psi": value,
+        "status": status(value, alert),
+        "largest_change": f"{labels[biggest]}: {before[biggest]:.1%} -> {now[biggest]:.1%}",
+    }
+    return row, distribution
 
 
 @dataclass(frozen=True)
