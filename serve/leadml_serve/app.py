@@ -22,7 +22,7 @@ from starlette.concurrency import run_in_threadpool
 
 from leadml import __version__
 from leadml.bundle import Bundle, load_bundle
-from leadml.config import Config
+from leadml.config import Config, ServeConfig
 from leadml.tracking import registry
 from leadml_serve.batching import ScoringQueue
 from leadml_serve.model_slot import Loader, ModelSlot, ReloadError
@@ -62,16 +62,7 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if settings.auth == "none":
-            log.warning(
-                "AUTHENTICATION IS OFF (serve.auth = 'none'): anyone who can reach this "
-                "server can score leads and reload the model. Never expose it like this."
-            )
-        elif not settings.api_keys:
-            log.warning(
-                "no API keys configured: every request will get 401. Add one with "
-                "`leadml keys new NAME` (leadml.toml or LEADML_API_KEYS)."
-            )
+        _warn_about_auth(settings)
         tasks = []
         if not await _load(slot, metrics, announced(sync_file) if sync_file else None):
             tasks.append(asyncio.create_task(_keep_trying(slot, metrics)))
@@ -101,6 +92,26 @@ def create_app(
         app.include_router(router)
     web.mount_static(app)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    _add_middleware(app, settings, metrics)
+    return app
+
+
+def _warn_about_auth(settings: ServeConfig) -> None:
+    """Say loudly at startup when nobody is checked (auth off) or everybody is refused (no keys)."""
+    if settings.auth == "none":
+        log.warning(
+            "AUTHENTICATION IS OFF (serve.auth = 'none'): anyone who can reach this "
+            "server can score leads and reload the model. Never expose it like this."
+        )
+    elif not settings.api_keys:
+        log.warning(
+            "no API keys configured: every request will get 401. Add one with "
+            "`leadml keys new NAME` (leadml.toml or LEADML_API_KEYS)."
+        )
+
+
+def _add_middleware(app: FastAPI, settings: ServeConfig, metrics: Metrics) -> None:
+    """CORS when origins are configured, then the edge middleware (metrics, body limit)."""
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -109,7 +120,6 @@ def create_app(
             allow_headers=["Authorization", "X-API-Key", "Content-Type"],
         )
     app.add_middleware(EdgeMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes)
-    return app
 
 
 async def _load(slot: ModelSlot, metrics: Metrics, ref: str | None = None) -> bool:
