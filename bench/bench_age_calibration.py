@@ -30,7 +30,6 @@ import subprocess
 import sys
 import tempfile
 from dataclasses import asdict, dataclass
-from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +41,7 @@ from sklearn.metrics import roc_auc_score
 
 from leadml import schema
 from leadml.model.evaluate import ECE_BINS, expected_calibration_error
+from leadml.model.snapshots import AGE_BUCKETS, age_bucket
 
 ROOT = Path(__file__).resolve().parents[1]
 GENERATED = ROOT / "data" / "generated"
@@ -51,9 +51,8 @@ DEFAULT_NAME = "lead-conversion"
 REF_PREFIX = "models:/"
 TABLE_SUFFIXES = (".parquet", ".csv", ".csv.gz")
 
-BUCKET_STARTS = (0, 15, 31, 61, 121, 241)
-"""First whole day of each age bucket; a bucket runs to the next one's start - 1."""
-BUCKETS = (*(f"{a}–{b - 1}" for a, b in pairwise(BUCKET_STARTS)), f"over {BUCKET_STARTS[-1] - 1}")
+BUCKETS = tuple(name for name, _, _ in AGE_BUCKETS)
+"""The age buckets training reports by (`leadml.model.snapshots.AGE_BUCKETS`)."""
 ALL = "all"
 TARGET_ECE = 0.01
 TARGET_AUC = 0.88
@@ -67,11 +66,7 @@ console = Console()
 
 def age_buckets(age_days: pd.Series | np.ndarray) -> np.ndarray:
     """Bucket label per lead; an age counts whole days, so 14.9 days is in 0-14."""
-    whole = np.floor(np.asarray(age_days, dtype=np.float64))
-    if np.isnan(whole).any() or (whole < 0).any():
-        raise ValueError("lead ages must be known and not negative (created by the as-of)")
-    starts = np.array(BUCKET_STARTS[1:], dtype=np.float64)
-    return np.array(BUCKETS, dtype=object)[np.searchsorted(starts, whole, side="right")]
+    return age_bucket(np.asarray(age_days, dtype=np.float64))
 
 
 def mean_within_target(mean_predicted: float, realized: float) -> bool:

@@ -81,6 +81,10 @@ class TrainConfig(_Section):
     early_stopping_rounds: int = Field(100, ge=1)
     num_threads: int = Field(0, ge=0)
     """0 lets LightGBM use every core."""
+    snapshot_weighting: Literal["none", "lead"] = "none"
+    """Snapshot training: "lead" weights each train row by 1 / (the lead's rows), so a lead
+    open for two years counts as much as one that converted in a month. Measured on the
+    demo funnel it did not help (README); "none" keeps the rows as the open lists hold them."""
     tune_trials: int = Field(0, ge=0)
     """Optuna trials on the validation window (0 = no tuning)."""
     allow_leaky: tuple[str, ...] = ()

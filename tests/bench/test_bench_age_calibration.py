@@ -31,19 +31,19 @@ bench = _load()
 @pytest.mark.parametrize(
     ("age", "bucket"),
     [
-        (0.0, "0–14"),
-        (14.0, "0–14"),
-        (14.99, "0–14"),
-        (15.0, "15–30"),
-        (30.0, "15–30"),
-        (30.5, "15–30"),
-        (31.0, "31–60"),
-        (60.0, "31–60"),
-        (61.0, "61–120"),
-        (120.0, "61–120"),
-        (121.0, "121–240"),
-        (240.0, "121–240"),
-        (240.9, "121–240"),
+        (0.0, "0-14"),
+        (14.0, "0-14"),
+        (14.99, "0-14"),
+        (15.0, "15-30"),
+        (30.0, "15-30"),
+        (30.5, "15-30"),
+        (31.0, "31-60"),
+        (60.0, "31-60"),
+        (61.0, "61-120"),
+        (120.0, "61-120"),
+        (121.0, "121-240"),
+        (240.0, "121-240"),
+        (240.9, "121-240"),
         (241.0, "over 240"),
         (1000.0, "over 240"),
     ],
@@ -79,13 +79,13 @@ def test_age_table_counts_means_and_shares() -> None:
     rows = {r.bucket: r for r in bench.age_table(scored)}
     assert list(rows) == [*bench.BUCKETS, "all"]
     assert [rows[b].open_leads for b in bench.BUCKETS] == [2, 2, 1, 0, 0, 3]
-    assert rows["0–14"].mean_predicted == pytest.approx((0.10 + 0.30) / 2)
-    assert rows["0–14"].realized == pytest.approx(0.5)
-    assert rows["15–30"].share_a == pytest.approx(1.0)
+    assert rows["0-14"].mean_predicted == pytest.approx((0.10 + 0.30) / 2)
+    assert rows["0-14"].realized == pytest.approx(0.5)
+    assert rows["15-30"].share_a == pytest.approx(1.0)
     assert rows["over 240"].mean_predicted == pytest.approx((0.02 + 0.04 + 0.03) / 3)
     assert rows["over 240"].share_a == pytest.approx(1 / 3)
     assert rows["over 240"].realized == 0.0
-    empty = rows["61–120"]
+    empty = rows["61-120"]
     assert math.isnan(empty.mean_predicted) and math.isnan(empty.realized)
     total = rows["all"]
     assert total.open_leads == 8
@@ -101,7 +101,7 @@ def test_only_buckets_of_at_least_1000_leads_are_judged() -> None:
     young = _frame([(5.0, 0.10, "A", int(i < n // 10)) for i in range(n)])
     old = _frame([(400.0, 0.10, "D", 0) for _ in range(n - 1)])
     rows = {r.bucket: r for r in bench.age_table(pd.concat([young, old], ignore_index=True))}
-    assert rows["0–14"].open_leads == n and rows["0–14"].within_target is True
+    assert rows["0-14"].open_leads == n and rows["0-14"].within_target is True
     assert rows["over 240"].open_leads == n - 1 and rows["over 240"].within_target is None
     assert rows["all"].within_target is None
     # The same old leads, one more of them: now judged, and 0.10 vs 0 realized misses.
@@ -148,17 +148,17 @@ def test_overall_figures_by_hand() -> None:
 
 def test_targets_met_and_missed() -> None:
     buckets = [
-        bench.BucketRow("0–14", 1500, 0.07, 0.09, 0.08, False),
-        bench.BucketRow("15–30", 1200, 0.064, 0.065, 0.06, True),
-        bench.BucketRow("31–60", 900, 0.3, 0.0, 0.0, None),
+        bench.BucketRow("0-14", 1500, 0.07, 0.09, 0.08, False),
+        bench.BucketRow("15-30", 1200, 0.064, 0.065, 0.06, True),
+        bench.BucketRow("31-60", 900, 0.3, 0.0, 0.0, None),
     ]
     targets = bench.check_targets(buckets, {"ece": 0.026, "roc_auc": 0.9})
     assert [t.met for t in targets] == [False, False, True]
-    assert "1 of 2 met" in targets[1].value and "0–14" in targets[1].value
-    fixed = [bench.BucketRow("0–14", 1500, 0.09, 0.09, 0.08, True), *buckets[1:]]
+    assert "1 of 2 met" in targets[1].value and "0-14" in targets[1].value
+    fixed = [bench.BucketRow("0-14", 1500, 0.09, 0.09, 0.08, True), *buckets[1:]]
     targets = bench.check_targets(fixed, {"ece": 0.01, "roc_auc": 0.879})
     assert [t.met for t in targets] == [True, True, False]
-    small = [bench.BucketRow("0–14", 999, 0.3, 0.0, 0.0, None)]
+    small = [bench.BucketRow("0-14", 999, 0.3, 0.0, 0.0, None)]
     targets = bench.check_targets(small, {"ece": 0.01, "roc_auc": 0.88})
     assert [t.met for t in targets] == [True, None, True]  # no bucket to judge: no verdict
 

@@ -14,6 +14,7 @@ from leadml.model.snapshots import (
     AGE,
     AGE_BUCKETS,
     age_bucket,
+    lead_weights,
     snapshot_rows,
     snapshot_split,
 )
@@ -196,3 +197,11 @@ def test_a_calendar_of_snapshots_takes_every_open_lead_at_its_own_age() -> None:
     assert on_first.loc["B@2024-03-01", AGE] == 60
     assert not rows.duplicated([schema.LEAD_ID, "snapshot"]).any()
     assert (rows["cutoff"] == pd.to_datetime(rows["snapshot"], utc=True)).all()
+
+
+def test_lead_weights_give_every_lead_the_same_total() -> None:
+    ids = np.array(["a", "a", "a", "b", "c", "c"])
+    weight = lead_weights(ids)
+    totals = pd.Series(weight).groupby(ids).sum()
+    assert np.allclose(totals, totals.iloc[0])
+    assert weight.mean() == pytest.approx(1.0)

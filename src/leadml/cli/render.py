@@ -154,8 +154,9 @@ def print_train_outcome(outcome: object) -> None:
             f"top-decile lift ratio {o['model_oracle_lift_ratio']:.3f}"
         )
     labels = result["labels"]
+    unit = "leads" if by_age is None else "snapshot rows (a lead on each date it was open)"
     console.print(
-        f"Labels: {labels['eligible']:,} eligible leads, {labels['positives']:,} converted; "
+        f"Labels: {labels['eligible']:,} eligible {unit}, {labels['positives']:,} converted; "
         f"excluded {labels['excluded_converted_before_cutoff']:,} converted before the cutoff, "
         f"censored {labels['censored_window_not_closed']:,} whose window had not closed."
     )

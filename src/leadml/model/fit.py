@@ -47,6 +47,7 @@ def fit_models(
     X_train: pd.DataFrame | None = None,
     step: StepFn,
     on_round: Callable[[int, int], None] | None,
+    weight: np.ndarray | None = None,
 ) -> Fitted:
     """Tune (optionally), fit the booster with early stopping on validation, calibrate it on
     validation, and fit the points and logistic baselines. `X_train`: already encoded."""
@@ -64,7 +65,15 @@ def fit_models(
 
     step("model")
     booster = fit_booster(
-        X_train, y_train, X_valid, y_valid, spec, tc, params=params, progress=on_round
+        X_train,
+        y_train,
+        X_valid,
+        y_valid,
+        spec,
+        tc,
+        params=params,
+        progress=on_round,
+        weight=weight,
     )
 
     step("calibration")

@@ -34,7 +34,7 @@ from leadml.model.evaluate import compare_table
 from leadml.model.fit import fit_models
 from leadml.model.labels import FlatLabels, Labels, cutoffs, data_end, flat_labels, make_labels
 from leadml.model.leakage import LeakFlag, refuse_leaks
-from leadml.model.snapshots import snapshot_rows, snapshot_split
+from leadml.model.snapshots import lead_weights, snapshot_rows, snapshot_split
 from leadml.model.split import RANDOM_SPLIT_WARNING, flat_split, require_both_classes
 from leadml.model.train import TimeSplit, time_split
 from leadml.monitor.drift import REFERENCE_KEY, build_reference
@@ -146,7 +146,7 @@ def _fit_snapshots(
     """Snapshot training (`model.snapshots`): every lead at every age it was open, split on
     snapshot time and purged, then the same fit, bundle and test window as one-cutoff rows."""
     tc = config.train
-    step("labels and features at each snapshot age")
+    step("labels and features at each snapshot")
     snaps = snapshot_rows(
         leads,
         events,
@@ -323,8 +323,19 @@ def _fit_core(
     """Fit, assemble the bundle, score the test window once through it, sample SHAP.
 
     `rows`: snapshot rows (lead_id, age_days per row) when training on snapshots."""
+    weight = None
+    if rows is not None and config.train.snapshot_weighting == "lead":
+        weight = lead_weights(rows.loc[split.train, LEAD_ID].to_numpy())
     fitted = fit_models(
-        raw, y_all, split, spec, config.train, X_train=X_train, step=step, on_round=on_round
+        raw,
+        y_all,
+        split,
+        spec,
+        config.train,
+        X_train=X_train,
+        step=step,
+        on_round=on_round,
+        weight=weight,
     )
     bundle = assemble_bundle(fitted, raw, split, spec, config, digest=digest, rows=rows)
     assessed = assess_test_window(

@@ -206,6 +206,14 @@ def _too_short(name: str, n: int, window_days: int) -> InputError:
     )
 
 
+def lead_weights(lead_ids: np.ndarray) -> np.ndarray:
+    """Per-row weights that give every lead the same total weight (1 / its rows), scaled
+    to a mean of 1."""
+    ids = pd.Series(lead_ids)
+    weight = (1.0 / ids.map(ids.value_counts())).to_numpy(dtype=np.float64)
+    return weight * (len(weight) / weight.sum())
+
+
 def age_bucket(age_days: np.ndarray) -> np.ndarray:
     """The AGE_BUCKETS label of each age (whole days, floored)."""
     days = np.floor(np.asarray(age_days, dtype=np.float64))

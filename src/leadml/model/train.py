@@ -113,11 +113,13 @@ def fit_booster(
     *,
     params: dict[str, Any] | None = None,
     progress: ProgressFn | None = None,
+    weight: np.ndarray | None = None,
 ) -> lgb.Booster:
-    """Fit LightGBM with native categoricals; early stopping watches the validation window."""
+    """Fit LightGBM with native categoricals; early stopping watches the validation window.
+    `weight`: optional per-row weights of the train window (validation is never weighted)."""
     categorical = [c.name for c in spec.columns if c.kind == "categorical"]
     dtrain = lgb.Dataset(
-        X_train, label=y_train, categorical_feature=categorical, free_raw_data=True
+        X_train, label=y_train, weight=weight, categorical_feature=categorical, free_raw_data=True
     )
     dvalid = lgb.Dataset(X_valid, label=y_valid, reference=dtrain, categorical_feature=categorical)
     callbacks: list[Callable[..., None]] = [
