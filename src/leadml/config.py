@@ -83,8 +83,9 @@ class TrainConfig(_Section):
     """0 lets LightGBM use every core."""
     snapshot_weighting: Literal["none", "lead"] = "none"
     """Snapshot training: "lead" weights each train row by 1 / (the lead's rows), so a lead
-    open for two years counts as much as one that converted in a month. Measured on the
-    demo funnel it did not help (README); "none" keeps the rows as the open lists hold them."""
+    open for two years counts as much as one that converted in a month. On the demo funnel
+    it changed nothing beyond noise (open-list ECE 0.0012 vs 0.0015, AUC 0.960 vs 0.961,
+    one-cutoff AUC/oracle 0.980 vs 0.983), so "none" keeps the rows as open lists hold them."""
     tune_trials: int = Field(0, ge=0)
     """Optuna trials on the validation window (0 = no tuning)."""
     allow_leaky: tuple[str, ...] = ()
