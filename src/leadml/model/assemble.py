@@ -15,12 +15,13 @@ from leadml import __version__
 from leadml.bundle import AGE_RANGE_KEY, Bundle, grade_thresholds, score_quantiles
 from leadml.config import Config, TrainConfig
 from leadml.explain.reasons import contributions
-from leadml.features.spec import FeatureSpec
+from leadml.features.spec import FeatureSpec, encode
 from leadml.model.assess import HEADLINE_METRICS
 from leadml.model.fit import Fitted
 from leadml.model.snapshots import AGE
 from leadml.model.train import TimeSplit
 from leadml.monitor.drift import REFERENCE_KEY, build_reference
+from leadml.scoring import probability_from_matrix
 
 
 def assemble_bundle(
@@ -78,3 +79,21 @@ def shap_sample(
     ids = X_test.index[np.random.default_rng(tc.seed).permutation(len(X_test))[:n_shap]]
     shap_X = X_test.loc[ids]
     return contributions(booster, shap_X)[:, :-1], shap_X
+
+
+def with_standard_reference(
+    bundle: Bundle, raw_train: pd.DataFrame, train_cutoff: pd.Series, raw_valid: pd.DataFrame
+) -> Bundle:
+    """The drift reference of a snapshot model, at the standard cutoff: drift compares new
+    leads at that one comparable moment, since the ages in an open list depend on how long
+    the data runs. Train-window features and validation-window scores, as for one cutoff."""
+    X_valid, _ = encode(raw_valid, bundle.spec)
+    p_valid = probability_from_matrix(bundle, X_valid).probability
+    window = {
+        "first_cutoff": train_cutoff.min().isoformat(),
+        "last_cutoff": train_cutoff.max().isoformat(),
+        "leads": str(len(raw_train)),
+        "moment": "created_at + observation_days",
+    }
+    reference = build_reference(raw_train, bundle.spec, p_valid, window=window)
+    return replace(bundle, extra=bundle.extra | {REFERENCE_KEY: reference.to_dict()})

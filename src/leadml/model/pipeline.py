@@ -23,7 +23,12 @@ from leadml.config import Config
 from leadml.errors import InputError
 from leadml.features.build import build_features
 from leadml.features.spec import FeatureSpec, encode, learn_spec
-from leadml.model.assemble import assemble_bundle, shap_sample, with_metrics
+from leadml.model.assemble import (
+    assemble_bundle,
+    shap_sample,
+    with_metrics,
+    with_standard_reference,
+)
 from leadml.model.assess import (
     HEADLINE_METRICS,
     assess_standard_moment,
@@ -37,8 +42,6 @@ from leadml.model.leakage import LeakFlag, refuse_leaks
 from leadml.model.snapshots import lead_weights, snapshot_rows, snapshot_split
 from leadml.model.split import RANDOM_SPLIT_WARNING, flat_split, require_both_classes
 from leadml.model.train import TimeSplit, time_split
-from leadml.monitor.drift import REFERENCE_KEY, build_reference
-from leadml.scoring import probability_from_matrix
 
 StepFn = Callable[[str], None]
 LEAD_ID = schema.LEAD_ID
@@ -113,24 +116,57 @@ def fit_and_evaluate(
         eligible["cutoff"], train_fraction=tc.train_fraction, valid_fraction=tc.valid_fraction
     )
     require_both_classes(y_all, split)
-    spec = learn_spec(raw.loc[split.train], config.features)
-    X_train, _ = encode(raw.loc[split.train], spec)
-    leak_flags = refuse_leaks(X_train, y_all.loc[split.train].to_numpy(), tc.allow_leaky)
-    return _fit_core(
+    return _guard_and_fit(
         raw,
         y_all,
         eligible["cutoff"],
+        split,
+        labels,
+        config,
+        spec_rows=split.train,
+        digest=data_digest(leads, events),
+        truth=truth,
+        step=step,
+        on_round=on_round,
+    )
+
+
+def _guard_and_fit(
+    raw: pd.DataFrame,
+    y_all: pd.Series,
+    cutoff: pd.Series,
+    split: TimeSplit,
+    labels: Labels,
+    config: Config,
+    *,
+    spec_rows: pd.Index,
+    digest: str,
+    truth: pd.DataFrame | None,
+    step: StepFn,
+    on_round: Callable[[int, int], None] | None,
+    rows: pd.DataFrame | None = None,
+) -> TrainedModel:
+    """Learn the spec on `spec_rows` of the train window, refuse leaky columns, then fit
+    (leads + events: one-cutoff rows, or snapshot `rows`)."""
+    spec = learn_spec(raw.loc[spec_rows], config.features)
+    X_train, _ = encode(raw.loc[split.train], spec)
+    leak_flags = refuse_leaks(X_train, y_all.loc[split.train].to_numpy(), config.train.allow_leaky)
+    return _fit_core(
+        raw,
+        y_all,
+        cutoff,
         split,
         spec,
         labels,
         config,
         leak_flags=leak_flags,
         X_train=X_train,
-        digest=data_digest(leads, events),
+        digest=digest,
         source=raw["lead_source"],
         truth=truth,
         step=step,
         on_round=on_round,
+        rows=rows,
     )
 
 
@@ -169,22 +205,15 @@ def _fit_snapshots(
     require_both_classes(y_all, split)
     # Levels are learned from leads, not rows: a lead seen at ten snapshots is still one lead
     # of its campaign (`campaign_min_leads`), so levels mean what they mean for one cutoff.
-    first_seen = rows.loc[split.train].drop_duplicates(LEAD_ID).index
-    spec = learn_spec(raw.loc[first_seen], config.features)
-    X_train, _ = encode(raw.loc[split.train], spec)
-    leak_flags = refuse_leaks(X_train, y_all.loc[split.train].to_numpy(), tc.allow_leaky)
-    trained = _fit_core(
+    trained = _guard_and_fit(
         raw,
         y_all,
         rows["cutoff"],
         split,
-        spec,
         snaps.labels,
         config,
-        leak_flags=leak_flags,
-        X_train=X_train,
+        spec_rows=rows.loc[split.train].drop_duplicates(LEAD_ID).index,
         digest=data_digest(leads, events),
-        source=raw["lead_source"],
         truth=truth,
         step=step,
         on_round=on_round,
@@ -207,28 +236,10 @@ def _fit_snapshots(
         results=trained.results,
         baselines=trained.baselines,
     )
-    trained.bundle = _with_standard_reference(
+    trained.bundle = with_standard_reference(
         trained.bundle, std_raw[in_train], at[in_train], std_raw[in_valid]
     )
     return trained
-
-
-def _with_standard_reference(
-    bundle: Bundle, raw_train: pd.DataFrame, train_cutoff: pd.Series, raw_valid: pd.DataFrame
-) -> Bundle:
-    """The drift reference of a snapshot model, at the standard cutoff: drift compares new
-    leads at that one comparable moment, since the ages in an open list depend on how long
-    the data runs. Train-window features and validation-window scores, as for one cutoff."""
-    X_valid, _ = encode(raw_valid, bundle.spec)
-    p_valid = probability_from_matrix(bundle, X_valid).probability
-    window = {
-        "first_cutoff": train_cutoff.min().isoformat(),
-        "last_cutoff": train_cutoff.max().isoformat(),
-        "leads": str(len(raw_train)),
-        "moment": "created_at + observation_days",
-    }
-    reference = build_reference(raw_train, bundle.spec, p_valid, window=window)
-    return replace(bundle, extra=bundle.extra | {REFERENCE_KEY: reference.to_dict()})
 
 
 def fit_and_evaluate_flat(
