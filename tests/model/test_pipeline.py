@@ -58,7 +58,12 @@ def test_demo_size_quality_targets(tmp_path: Path) -> None:
 
     write_funnel(funnel, tmp_path / "data")
     data = load_dataset(tmp_path / "data")
-    config = fast_config(tmp_path, max_rounds=2000, bootstrap_rounds=50)
+    config = fast_config(
+        tmp_path,
+        labels={"snapshot_max_rows": 200_000},  # half the rows: the suite stays within budget
+        max_rounds=2000,
+        bootstrap_rounds=50,
+    )
     trained = fit_and_evaluate(data.leads, data.events, config, truth=funnel.truth)
     # The oracle's truth is defined at one cutoff: the snapshot model is held to the targets
     # on the test window's leads at that cutoff, next to the baselines scored there too.
