@@ -35,9 +35,9 @@ BUNDLE_FILE = "bundle.json"
 FORMAT_VERSION = 1
 GRADES = ("A", "B", "C", "D")
 DEFAULT_GRADE_SHARES = {"A": 0.10, "B": 0.20, "C": 0.30}
+"""Top 10% of validation leads are A, the next 20% B, the next 30% C, the rest D."""
 AGE_RANGE_KEY = "age_range_days"
 """`extra` key: [youngest, oldest] lead age in days among a snapshot model's training rows."""
-"""Top 10% of validation leads are A, the next 20% B, the next 30% C, the rest D."""
 
 
 @dataclass(frozen=True)
