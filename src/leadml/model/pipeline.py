@@ -179,8 +179,10 @@ def _fit_snapshots(
     step: StepFn,
     on_round: Callable[[int, int], None] | None,
 ) -> TrainedModel:
-    """Snapshot training (`model.snapshots`): every lead at every age it was open, split on
-    snapshot time and purged, then the same fit, bundle and test window as one-cutoff rows."""
+    """Snapshot training (`model.snapshots`): every lead on every snapshot while it was open,
+    split on snapshot time with a label-window gap before each later fold, then the same
+    fit, bundle and test window as one-cutoff rows; the one-cutoff view is scored once too
+    (oracle, baselines) and carries the drift reference."""
     tc = config.train
     step("labels and features at each snapshot")
     snaps = snapshot_rows(
