@@ -98,25 +98,26 @@ def champion_probabilities(
     model scores the test leads at the challenger's cutoffs; a flat-export model scores the
     test rows of the export (`leads`: `read_flat`'s frame, index the lead id).
     """
+    scorer = Scorer(champion)
     if champion.flat is not None:
-        scored = Scorer(champion).score(leads.loc[test_frame.index], events, explain=False)
+        scored = scorer.score(leads.loc[test_frame.index], events, explain=False)
         return scored.frame["probability"].reindex(test_frame.index).to_numpy(dtype="float64")
     if schema.LEAD_ID not in test_frame:  # one row per lead, indexed by lead id
-        return _event_probabilities(champion, test_frame["cutoff"], leads, events)
+        return _event_probabilities(scorer, test_frame["cutoff"], leads, events)
     out = np.empty(len(test_frame), dtype="float64")  # snapshot rows: a lead once per age
     for _, rows in test_frame.groupby("snapshot", sort=False):
         cutoff = pd.Series(rows["cutoff"].to_numpy(), index=rows[schema.LEAD_ID].to_numpy())
-        found = _event_probabilities(champion, cutoff, leads, events)
+        found = _event_probabilities(scorer, cutoff, leads, events)
         out[test_frame.index.get_indexer(rows.index)] = found
     return out
 
 
 def _event_probabilities(
-    champion: Bundle, cutoff: pd.Series, leads: pd.DataFrame, events: pd.DataFrame
+    scorer: Scorer, cutoff: pd.Series, leads: pd.DataFrame, events: pd.DataFrame
 ) -> np.ndarray:
     """An event model's probabilities for leads at the given cutoffs (index lead id)."""
     test_leads = leads[leads[schema.LEAD_ID].isin(cutoff.index)]
-    scored = Scorer(champion).score(test_leads, events, cutoff=cutoff.rename(None), explain=False)
+    scored = scorer.score(test_leads, events, cutoff=cutoff.rename(None), explain=False)
     return scored.frame["probability"].reindex(cutoff.index).to_numpy(dtype="float64")
 
 

@@ -36,7 +36,7 @@ from leadml.config import FeatureConfig, LabelConfig
 from leadml.errors import InputError
 from leadml.features.build import build_features
 from leadml.model.labels import CUTOFF, LABEL, Labels, cutoffs, make_labels
-from leadml.model.train import TimeSplit
+from leadml.model.train import TimeSplit, window_summary
 
 ROW = "row"
 AGE = "age_days"
@@ -87,7 +87,7 @@ def snapshot_rows(
     before features are built."""
     parts_rows, parts_raw, counts = [], [], []
     moments = []
-    for name, cut in _moments(leads, labels, events, end):
+    for name, cut in _moments(leads, labels, end):
         made = make_labels(leads, cut, window_days=labels.window_days, data_end=end)
         counts.append(_count(name, made))
         moments.append((name, made.frame))
@@ -139,7 +139,7 @@ def snapshot_rows(
 
 
 def _moments(
-    leads: pd.DataFrame, labels: LabelConfig, events: pd.DataFrame, end: pd.Timestamp
+    leads: pd.DataFrame, labels: LabelConfig, end: pd.Timestamp
 ) -> list[tuple[str, pd.Series]]:
     """(name, cutoff per lead) of each snapshot: an age after creation, or a calendar date
     (every open lead created by then, at its own age)."""
@@ -191,7 +191,7 @@ def snapshot_split(
     for name, part in parts.items():
         if len(part) == 0:
             raise _too_short(name, n, window_days)
-    windows = {name: _window(cutoff, part) for name, part in parts.items()}
+    windows = {name: window_summary(cutoff, part) for name, part in parts.items()}
     for name in ("valid", "test"):
         windows[name]["gap_before_days"] = str(window_days)
     return TimeSplit(parts["train"], parts["valid"], parts["test"], windows)
@@ -248,11 +248,3 @@ def _labels(rows: pd.DataFrame, per_snapshot: pd.DataFrame) -> Labels:
         n_eligible=eligible,
         n_positive=int(per_snapshot["positives"].sum()),
     )
-
-
-def _window(cutoff: pd.Series, part: pd.Index) -> dict[str, str]:
-    return {
-        "first_cutoff": cutoff.loc[part].min().isoformat(),
-        "last_cutoff": cutoff.loc[part].max().isoformat(),
-        "leads": str(len(part)),
-    }

@@ -61,15 +61,17 @@ def time_split(cutoff: pd.Series, *, train_fraction: float, valid_fraction: floa
                 value=f"{n} eligible leads",
                 expected="enough labelled leads for train, validation and test windows",
             )
-    windows = {
-        name: {
-            "first_cutoff": cutoff.loc[part].min().isoformat(),
-            "last_cutoff": cutoff.loc[part].max().isoformat(),
-            "leads": str(len(part)),
-        }
-        for name, part in parts.items()
-    }
+    windows = {name: window_summary(cutoff, part) for name, part in parts.items()}
     return TimeSplit(parts["train"], parts["valid"], parts["test"], windows)
+
+
+def window_summary(cutoff: pd.Series, part: pd.Index) -> dict[str, str]:
+    """First and last cutoff of a window, ISO formatted, and its row count."""
+    return {
+        "first_cutoff": cutoff.loc[part].min().isoformat(),
+        "last_cutoff": cutoff.loc[part].max().isoformat(),
+        "leads": str(len(part)),
+    }
 
 
 def available_cores() -> int:
