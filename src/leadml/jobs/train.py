@@ -22,7 +22,7 @@ from leadml.bundle import save_bundle
 from leadml.config import Config
 from leadml.data.truth import read_truth
 from leadml.errors import InputError
-from leadml.model.assess import ONE_CUTOFF_SUFFIX, STANDARD_MOMENT
+from leadml.model.assess import ONE_CUTOFF_SUFFIX, STANDARD_MOMENT, table_records
 from leadml.model.pipeline import (
     TrainedModel,
     comparison_table,
@@ -105,8 +105,8 @@ class TrainOutcome:
                     if name + ONE_CUTOFF_SUFFIX in results
                 },
             },
-            "by_age": _records(self.trained.by_age),
-            "snapshots": _records(self.trained.snapshot_counts),
+            "by_age": table_records(self.trained.by_age),
+            "snapshots": table_records(self.trained.snapshot_counts),
             "mlflow": {
                 "run_id": self.run_id,
                 "model_name": self.model_name,
@@ -119,13 +119,6 @@ class TrainOutcome:
             "bundle_path": str(self.bundle_path),
             "report_path": str(self.report_path),
         }
-
-
-def _records(frame: pd.DataFrame | None) -> dict[str, dict[str, float]] | None:
-    """A small table as {row: {column: value}} for the JSON (None when absent)."""
-    if frame is None:
-        return None
-    return {str(k): {str(c): float(v) for c, v in row.items()} for k, row in frame.iterrows()}
 
 
 def train_and_track(

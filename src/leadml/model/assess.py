@@ -130,6 +130,13 @@ def metrics_by_age(y: np.ndarray, p: np.ndarray, age_days: np.ndarray) -> pd.Dat
     return pd.DataFrame(out).T.rename_axis("lead age (days)")
 
 
+def table_records(frame: pd.DataFrame | None) -> dict[str, dict[str, float]] | None:
+    """A small table as {row: {column: value}} for JSON and MLflow (None when absent)."""
+    if frame is None:
+        return None
+    return {str(k): {str(c): float(v) for c, v in row.items()} for k, row in frame.iterrows()}
+
+
 def _calibration_row(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
     both = 0 < y.sum() < len(y)
     return {

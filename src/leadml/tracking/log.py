@@ -14,6 +14,7 @@ import pandas as pd
 from leadml import schema
 from leadml.config import Config
 from leadml.features.matrix import frame_matrix
+from leadml.model.assess import table_records
 from leadml.model.pipeline import TrainedModel, label_summary
 from leadml.monitor.drift import PSI_WATCH, DriftReport
 from leadml.tracking.registry import BUNDLE_ARTIFACT
@@ -50,11 +51,9 @@ def log_run(
     if trained.oracle:
         metrics.update(flatten_metrics("oracle", trained.oracle))
     if trained.by_age is not None:
-        by_age = {
-            str(name).replace(" ", "_"): {str(k): v for k, v in row.items()}
-            for name, row in trained.by_age.iterrows()
-        }
-        metrics.update(flatten_metrics("test_by_age", by_age))
+        by_age = table_records(trained.by_age) or {}
+        named = {name.replace(" ", "_"): row for name, row in by_age.items()}
+        metrics.update(flatten_metrics("test_by_age", named))
     mlflow.log_metrics(metrics)
     _log_data(trained, data_path, leads, events)
     mlflow.log_dict(trained.bundle.spec.to_dict(), "model_spec/feature_spec.json")
