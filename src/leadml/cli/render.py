@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
+from rich.markup import escape
 from rich.table import Table
 
 from leadml.cli.common import console, err_console
@@ -135,6 +136,8 @@ def print_train_outcome(outcome: object) -> None:
     ).T
     frame.index.name = "scorer"
     print_frame(frame, "Test window (scored once)")
+    for note in result["notes"]:
+        console.print(escape(note))
     m = result["model"]
     console.print(f"ROC AUC 95% interval: {m['roc_auc_ci_low']:.3f} - {m['roc_auc_ci_high']:.3f}")
     if by_age is not None:

@@ -6,12 +6,18 @@ categories as stripped text (missing tokens -> None). The feature is named after
 export column, and its business field is that column too, so reasons speak the CRM's
 language. `flat_columns` is the one implementation: training (`flat_features`, a frame)
 and serving (one request's fields) both call it.
+
+Calendar features (`CALENDAR`) come from `created_at` when training chose them
+(`DatasetConfig.calendar_columns`): the month, weekday and hour the lead was created, and
+its age in days at the scoring moment. A file's moment is its newest created-at (the
+export was taken then; training reads its export the same way); the API's is the
+request's time. Lead age is what a trend over time looks like to the trees.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 import pandas as pd
@@ -19,6 +25,10 @@ import pandas as pd
 from leadml.data.mapping.config import DatasetConfig
 from leadml.errors import InputError
 from leadml.features.build import ColumnInfo, Family, Kind
+
+CALENDAR: Final = ("created_month", "created_weekday", "created_hour", "lead_age_days")
+"""Calendar features of `created_at`; created_hour only when the export records times."""
+_DAY_NS: Final = 86_400 * 10**9
 
 FAMILY_OF_ROLE: dict[str, Family] = {
     "source": "lead_source",
@@ -33,17 +43,73 @@ def flat_catalogue(dataset: DatasetConfig) -> list[ColumnInfo]:
     for name in dataset.feature_names:
         kind: Kind = dataset.type_of(name)
         out.append(ColumnInfo(name, kind, FAMILY_OF_ROLE[dataset.columns[name].role], name))
+    for name in dataset.calendar_columns:
+        out.append(ColumnInfo(name, "numeric", "lead_source", name))
     return out
 
 
+def calendar_available(created: np.ndarray) -> tuple[str, ...]:
+    """The calendar features an export's created-at values support (datetime64[ns]):
+    created_hour only when some value carries a time of day."""
+    present = created[~np.isnat(created)]
+    if len(present) == 0:
+        return ()
+    has_time = bool(((present.astype(np.int64) % _DAY_NS) != 0).any())
+    return tuple(c for c in CALENDAR if c != "created_hour" or has_time)
+
+
+def calendar_columns(
+    created: np.ndarray, moment: np.datetime64 | np.ndarray, names: Sequence[str]
+) -> dict[str, np.ndarray]:
+    """The calendar features `names` of created-at values (datetime64[ns] UTC, NaT when
+    missing) at `moment` (one time, or one per row): float64, NaN where created is NaT."""
+    stamps = pd.DatetimeIndex(created)
+    missing = np.isnat(created)
+    values = {
+        "created_month": lambda: stamps.month.to_numpy(dtype=np.float64),
+        "created_weekday": lambda: stamps.weekday.to_numpy(dtype=np.float64),
+        "created_hour": lambda: stamps.hour.to_numpy(dtype=np.float64),
+        "lead_age_days": lambda: np.maximum(
+            (np.asarray(moment, "datetime64[ns]") - created).astype(np.int64) / _DAY_NS, 0.0
+        ),
+    }
+    return {name: np.where(missing, np.nan, values[name]()) for name in names}
+
+
+def flat_dates(
+    values: Sequence[Any] | np.ndarray | pd.Series, name: str, *, first_row: int = 1
+) -> np.ndarray:
+    """Date text (or datetimes) -> datetime64[ns] UTC, NaT for missing values. A value that
+    is not a date raises InputError naming the column, the row (the first value's row is
+    `first_row`: 2 in a file under its header) and the value."""
+    source = pd.Series(np.asarray(values, dtype=object))
+    parsed = pd.to_datetime(source, utc=True, errors="coerce", format="mixed")
+    bad = parsed.isna() & source.notna()
+    if bad.any():
+        i = int(np.flatnonzero(bad.to_numpy())[0])
+        raise InputError(
+            "not a date",
+            row=i + first_row,
+            column=name,
+            value=source.iloc[i],
+            expected="an ISO 8601 date or time (e.g. 2025-03-31 or 2025-03-31T14:05:00Z)",
+        )
+    return parsed.dt.tz_localize(None).to_numpy(dtype="datetime64[ns]")
+
+
 def flat_columns(
-    rows: Mapping[str, Sequence[Any] | np.ndarray | pd.Series], dataset: DatasetConfig
+    rows: Mapping[str, Sequence[Any] | np.ndarray | pd.Series],
+    dataset: DatasetConfig,
+    *,
+    moment: np.datetime64 | np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """Raw features: export column -> 1-D array (float64 or object str/None), catalogue order.
 
     `rows` maps export column names to values (text, numbers or None); an absent column is
     all missing. Missing tokens of the mapping count as missing. A value that should be a
     number and is not raises InputError naming the column, the row and the value.
+    `moment`: when the rows are scored (calendar features' lead age); None means the
+    newest created-at among the rows, the moment an export was taken.
     """
     n = _length(rows)
     tokens = {t.strip().lower() for t in dataset.missing}
@@ -56,15 +122,47 @@ def flat_columns(
             continue
         text = _text(values, tokens)
         out[name] = _numbers(text, name) if dataset.type_of(name) == "numeric" else text
+    if dataset.calendar_columns:
+        out.update(_calendar(rows, dataset, n, tokens, moment))
     return out
 
 
-def flat_features(frame: pd.DataFrame, dataset: DatasetConfig) -> pd.DataFrame:
+def _calendar(
+    rows: Mapping[str, Any],
+    dataset: DatasetConfig,
+    n: int,
+    tokens: set[str],
+    moment: np.datetime64 | np.ndarray | None,
+) -> dict[str, np.ndarray]:
+    assert dataset.created_at is not None  # calendar_columns need it (set by training)
+    values = rows.get(dataset.created_at)
+    text = np.full(n, None, object) if values is None else _text(values, tokens)
+    created = flat_dates(text, dataset.created_at)
+    if moment is None:
+        present = created[~np.isnat(created)]
+        moment = present.max() if len(present) else np.datetime64("NaT", "ns")
+    return calendar_columns(created, moment, dataset.calendar_columns)
+
+
+def flat_features(
+    frame: pd.DataFrame, dataset: DatasetConfig, *, moment: np.datetime64 | None = None
+) -> pd.DataFrame:
     """`flat_columns` of a whole export (index: the lead ids of `frame`)."""
     rows = {name: frame[name].to_numpy(dtype=object) for name in frame.columns}
     if len(frame) == 0:
         rows = {name: np.empty(0, dtype=object) for name in frame.columns}
-    return pd.DataFrame(flat_columns(rows, dataset), index=frame.index)
+    return pd.DataFrame(flat_columns(rows, dataset, moment=moment), index=frame.index)
+
+
+def export_moment(frame: pd.DataFrame, dataset: DatasetConfig) -> np.datetime64 | None:
+    """When an export was taken: its newest created-at (None without calendar features)."""
+    if not dataset.calendar_columns or dataset.created_at not in frame.columns:
+        return None
+    assert dataset.created_at is not None
+    tokens = {t.strip().lower() for t in dataset.missing}
+    created = flat_dates(_text(frame[dataset.created_at], tokens), dataset.created_at)
+    present = created[~np.isnat(created)]
+    return present.max() if len(present) else None
 
 
 def _length(rows: Mapping[str, Any]) -> int:

@@ -81,9 +81,9 @@ class TrainOutcome:
                 "roc_auc_ci_high": float(results["model"]["roc_auc_ci_high"]),
             },
             "baselines": {
-                "points": headline(results["points"]),
-                "logistic": headline(results["logistic"]),
+                name: headline(results[name]) for name in ("points", "logistic") if name in results
             },
+            "notes": list(self.trained.notes),
             "oracle": None
             if oracle is None
             else {
@@ -220,7 +220,7 @@ def _plots(trained: TrainedModel, out: Path) -> dict[str, Path]:
         out,
         y=y,
         p=tf["model"].to_numpy(),
-        baselines={"points": tf["points"].to_numpy(), "logistic": tf["logistic"].to_numpy()},
+        baselines={n: tf[n].to_numpy() for n in ("points", "logistic") if n in tf},
         contrib=trained.shap_values,
         X=trained.shap_features,
     )

@@ -31,6 +31,10 @@ from leadml.scoring import probability_from_matrix, stage_names
 
 StepFn = Callable[[str], None]
 
+POINTS_LEFT_OUT: Final = (
+    "points baseline left out: its rules score leadml's engagement events (demo requests, "
+    "pricing views, ...), which a flat export does not have, so it would rank every lead alike"
+)
 STANDARD_MOMENT: Final = "model_one_cutoff"
 """`results` key of a snapshot model's metrics on the test window's leads at their standard
 cutoff (created_at + observation_days): comparable with one-cutoff models and the oracle."""
@@ -82,21 +86,21 @@ def assess_test_window(
     X_test, _ = encode(raw.loc[split.test], bundle.spec)
     p_test = probability_from_matrix(bundle, X_test).probability
     test_raw = raw.loc[split.test]
-    p_points = fitted.points.predict_proba(test_raw)[:, 1]
-    p_logistic = fitted.logistic.predict_proba(test_raw)[:, 1]
+    scorers = {"model": p_test}
+    if bundle.flat is None:  # the points rules read leadml's events (see POINTS_LEFT_OUT)
+        scorers["points"] = fitted.points.predict_proba(test_raw)[:, 1]
+    scorers["logistic"] = fitted.logistic.predict_proba(test_raw)[:, 1]
 
     step("evaluation")
     results = {
         name: headline_metrics(y_test, p, n_boot=tc.bootstrap_rounds, seed=tc.seed)
-        for name, p in (("model", p_test), ("points", p_points), ("logistic", p_logistic))
+        for name, p in scorers.items()
     }
     test_frame = pd.DataFrame(
         {
             "label": y_test,
             "cutoff": cutoff.loc[split.test].to_numpy(),
-            "model": p_test,
-            "points": p_points,
-            "logistic": p_logistic,
+            **scorers,
             "lead_source": _sources(source, split.test),
             "stage": stage_names(test_raw),
         },

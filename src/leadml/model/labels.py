@@ -25,6 +25,7 @@ from leadml import schema
 from leadml.config import LabelConfig
 from leadml.data.mapping.config import DatasetConfig
 from leadml.errors import InputError
+from leadml.features.flat import flat_dates
 
 CUTOFF = "cutoff"
 LABEL = "label"
@@ -198,15 +199,6 @@ def flat_labels(frame: pd.DataFrame, dataset: DatasetConfig, *, window_days: int
 
 
 def _dates(values: pd.Series, name: str) -> pd.Series:
-    parsed = pd.to_datetime(values, utc=True, errors="coerce", format="mixed")
-    bad = parsed.isna() & values.notna()
-    if bad.any():
-        i = int(np.flatnonzero(bad.to_numpy())[0])
-        raise InputError(
-            "not a date",
-            row=i + 2,
-            column=name,
-            value=values.iloc[i],
-            expected="an ISO 8601 date or time",
-        )
-    return parsed
+    """A file column's dates, tz-aware UTC (errors name the file row: header + 1)."""
+    parsed = flat_dates(values.to_numpy(dtype=object), name, first_row=2)
+    return pd.Series(pd.DatetimeIndex(parsed).tz_localize("UTC"), index=values.index)

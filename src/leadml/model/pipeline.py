@@ -31,10 +31,12 @@ from leadml.model.assemble import (
 )
 from leadml.model.assess import (
     HEADLINE_METRICS,
+    POINTS_LEFT_OUT,
     assess_standard_moment,
     assess_test_window,
     standard_view,
 )
+from leadml.model.calendar import choose_calendar
 from leadml.model.evaluate import compare_table
 from leadml.model.fit import fit_models
 from leadml.model.labels import FlatLabels, Labels, cutoffs, data_end, flat_labels, make_labels
@@ -72,6 +74,8 @@ class TrainedModel:
     snapshot_counts: pd.DataFrame | None = None
     """Snapshot training: rows, positives, excluded and censored per snapshot age."""
     baselines: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    """One line each: choices the run made that a reader of its results should know."""
     """The fitted baselines (points, logistic), to score other windows the same way."""
 
 
@@ -280,6 +284,9 @@ def fit_and_evaluate_flat(
     report.refuse()
     for flag in report.allowed_flags:
         warn(f"leakage guard: {flag.column} kept by allow_leaky despite: {flag.evidence}")
+    choice = choose_calendar(rows, dataset, raw, y_all, split, config)
+    step(choice.note)
+    dataset, raw = choice.dataset, choice.raw
     spec = learn_spec(raw.loc[split.train], config.features, catalogue=flat_catalogue(dataset))
     source = dataset.source_column
     trained = _fit_core(
@@ -298,6 +305,8 @@ def fit_and_evaluate_flat(
         on_round=on_round,
     )
     trained.bundle = replace(trained.bundle, flat=dataset)
+    trained.notes = [choice.note, POINTS_LEFT_OUT]
+    trained.params["calendar_features"] = ",".join(dataset.calendar_columns) or "none"
     trained.guard_report = report.to_dict() | {"split": dataset.effective_split()}
     return trained
 

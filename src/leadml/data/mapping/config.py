@@ -73,6 +73,12 @@ class DatasetConfig(BaseModel):
     """auto: time-ordered by created_at when there is one, else stratified random.
     file_order: the file's rows are in time order (earliest first)."""
     missing: tuple[str, ...] = DEFAULT_MISSING
+    calendar: Literal["auto", "on", "off"] = "auto"
+    """Calendar features from `created_at` (`features.flat.CALENDAR`): auto lets the
+    validation window decide whether they help; on/off force the choice."""
+    calendar_columns: tuple[str, ...] = ()
+    """Set by training in the bundle's copy of the mapping (leave it out of leadml.toml):
+    the calendar features the model reads."""
     columns: dict[str, FlatColumn] = Field(default_factory=dict)
 
     @model_validator(mode="after")
@@ -91,6 +97,8 @@ class DatasetConfig(BaseModel):
                              "source, engagement or firmographic")  # fmt: skip
         if self.split == "time" and self.created_at is None:
             raise ValueError("split = 'time' needs a created_at column")
+        if self.calendar == "on" and self.created_at is None:
+            raise ValueError("calendar = 'on' needs a created_at column")
         return self
 
     @property
@@ -102,6 +110,12 @@ class DatasetConfig(BaseModel):
     def feature_names(self) -> list[str]:
         """Feature columns in mapping order."""
         return [n for n, c in self.columns.items() if c.role in FEATURE_ROLES]
+
+    @property
+    def model_columns(self) -> list[str]:
+        """The model's feature columns: the export's feature columns, then the calendar
+        features derived from `created_at` (when training chose them)."""
+        return [*self.feature_names, *self.calendar_columns]
 
     def names_with(self, *roles: str) -> list[str]:
         """Columns with any of these roles, in mapping order."""
