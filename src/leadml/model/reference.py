@@ -78,7 +78,8 @@ def fit_plain_reference(
     model.fit(
         X_train,
         y_train,
-        eval_set=[(X_valid, y_valid)],
+        eval_X=(X_valid,),
+        eval_y=(y_valid,),
         callbacks=[lgb.early_stopping(STOPPING_ROUNDS, verbose=False)],
     )
     return PlainReference(model, levels)

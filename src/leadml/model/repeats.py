@@ -53,7 +53,7 @@ class RepeatTable:
             out[scorer] = {m: _mean_sd(wide[m][scorer]) for m in METRICS}
         diff = {m: wide[m]["leadml"] - wide[m]["plain LightGBM"] for m in METRICS}
         out["difference"] = {m: _mean_sd(diff[m]) for m in METRICS}
-        return pd.DataFrame(out).T[list(METRICS)]
+        return pd.DataFrame(out).T[list(METRICS)].rename_axis("scorer")
 
     def mean_difference(self, metric: str = "roc_auc") -> float:
         wide = self.rows.pivot(index="split", columns="scorer", values=metric)
