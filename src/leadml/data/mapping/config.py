@@ -51,6 +51,10 @@ class FlatColumn(BaseModel):
     role: Role
     type: ColumnType | None = None
     """None: inferred from the values when training (and written into the bundle)."""
+    label: str | None = None
+    """The column's name in reason text; None: the column name in words (`humanise`)."""
+    unit: str | None = None
+    """Shown with the column's numbers in reason text: "min" (12 min), "%" or "€"."""
 
 
 class DatasetConfig(BaseModel):
@@ -165,7 +169,7 @@ def first_non_number(values: np.ndarray) -> int | None:
 def resolve_types(frame: pd.DataFrame, dataset: DatasetConfig) -> DatasetConfig:
     """The mapping with every column's type filled in (inferred from `frame` when absent)."""
     columns = {
-        name: col if col.type else FlatColumn(role=col.role, type=infer_type(frame[name]))
+        name: col if col.type else col.model_copy(update={"type": infer_type(frame[name])})
         for name, col in dataset.columns.items()
     }
     return dataset.model_copy(update={"columns": columns})
