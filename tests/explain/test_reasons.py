@@ -329,3 +329,52 @@ def test_reasons_describe_each_value_as_it_is(
     texts = [lead["negative"][0]["text"] for lead in out]
     assert texts[0] == texts[3] and texts[1] == texts[5] and texts[2] == texts[4]
     assert texts[0] != texts[1]
+
+
+def test_a_flat_exports_reasons_read_in_words_and_missing_data_never_argues_for_a_lead() -> None:
+    from leadml.config import FeatureConfig
+    from leadml.data.mapping.config import DatasetConfig, FlatColumn
+    from leadml.features.flat import flat_catalogue, flat_columns
+    from leadml.features.spec import learn_spec
+
+    dataset = DatasetConfig(
+        label="Converted",
+        columns={
+            "TotalVisits": FlatColumn(role="engagement", type="numeric"),
+            "Page.Views.Per.Visit": FlatColumn(role="engagement", type="numeric"),
+            "Total Time Spent on Website": FlatColumn(
+                role="engagement", type="numeric", label="Time on site", unit="min"
+            ),
+            "LeadQuality": FlatColumn(role="firmographic", type="categorical"),
+        },
+    )
+    raw = flat_columns(
+        {
+            "TotalVisits": ["5", "12", "3"],
+            "Page.Views.Per.Visit": ["2.3333333", "1", "4.5"],
+            "Total Time Spent on Website": ["45.05554866", "3", "7"],
+            "LeadQuality": [None, "Might be", "Select"],  # "Select" is a missing token
+        },
+        dataset,
+    )
+    spec = learn_spec(pd.DataFrame(raw), FeatureConfig(), catalogue=flat_catalogue(dataset))
+    contrib = np.array(
+        [  # visits, views per visit, time on site, lead quality, bias
+            [0.2, 0.1, 0.3, 0.9, -1.0],  # missing quality pushes up most: not a reason for
+            [0.2, 0.1, 0.3, 0.9, -1.0],  # the same push from a recorded value: a reason
+            [0.2, 0.1, 0.3, -0.9, -1.0],  # missing quality pushing down: a reason against
+        ]
+    )
+    out = reasons(contrib, raw, np.full(3, 0.3), spec, dataset=dataset)
+    texts = [[r["text"] for r in lead["positive"]] for lead in out]
+    assert texts[0] == ["Time on site: 45.1 min", "Total visits: 5", "Page views per visit: 2.33"]
+    assert texts[1] == ["Lead quality: Might be", "Time on site: 3 min", "Total visits: 12"]
+    assert [r["text"] for r in out[2]["negative"]] == ["Lead quality not recorded"]
+    assert out[0]["negative"] == []
+    # Only the words change: values and contributions stay exact.
+    assert out[0]["positive"][0]["value"] == 45.05554866
+    assert [r["contribution"] for r in out[0]["positive"]] == [0.3, 0.2, 0.1]
+    assert contrib.sum(axis=1).tolist() == pytest.approx([0.5, 0.5, -1.3])
+    # Without the mapping, the same columns still read in words (names humanised).
+    plain = reasons(contrib, raw, np.full(3, 0.3), spec)
+    assert plain[0]["positive"][0]["text"] == "Total time spent on website: 45.1"
