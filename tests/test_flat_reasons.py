@@ -13,8 +13,8 @@ import pytest
 
 from leadml.batch import RankedBatch, score_flat_rows
 from leadml.config import load_config
-from leadml.data.mapping.idlike import ID_LIKE_KEY
 from leadml.data.mapping.read import read_flat
+from leadml.features.idlike import ID_LIKE_KEY
 from leadml.features.spec import encode
 from leadml.model.pipeline import TrainedModel, fit_and_evaluate_flat
 from leadml.ranked import NO_SOURCE, decode_reasons, render_reasons

@@ -256,8 +256,8 @@ def fit_and_evaluate_flat(
     mapping, the leakage guard on every candidate column, then the same model, calibration,
     baselines and evaluation as the event model."""
     from leadml.data.mapping.config import resolve_types
-    from leadml.data.mapping.idlike import ID_LIKE_KEY, id_like_warning, set_aside_id_like
     from leadml.features.flat import flat_catalogue, flat_features
+    from leadml.features.idlike import ID_LIKE_KEY, id_like_warning, set_aside_id_like
     from leadml.model.leakage import guard
 
     step = on_step or (lambda _msg: None)

@@ -114,7 +114,7 @@ class DatasetConfig(BaseModel):
     @property
     def source_column(self) -> str | None:
         """The first source column: the ranked list's lead_source (training sets aside an
-        id-like one, `mapping.idlike`, so it is a low-cardinality column)."""
+        id-like one, `features.idlike`, so it is a low-cardinality column)."""
         found = self.names_with("source")
         return found[0] if found else None
 

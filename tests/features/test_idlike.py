@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from leadml.data.mapping.config import DatasetConfig, FlatColumn
-from leadml.data.mapping.idlike import id_like_evidence, id_like_warning, set_aside_id_like
 from leadml.errors import InputError
+from leadml.features.idlike import id_like_evidence, id_like_warning, set_aside_id_like
 
 N = 1000
 RNG = np.random.default_rng(0)
