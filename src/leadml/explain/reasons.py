@@ -241,17 +241,19 @@ class _Reasoner:
         # Largest first (stable on ties); negatives are read from the other end.
         order = np.argsort(-per_field, axis=1, kind="stable")
         k = min(top_k, order.shape[1])
-        unknown = self._unrecorded(raw_features, per_column, n) if k else None
-        ahead = order
-        if unknown is not None:  # missing data never argues for a lead: rank it last
-            ahead = np.argsort(-np.where(unknown, -np.inf, per_field), axis=1, kind="stable")
-        picks = np.concatenate([ahead[:, :k], order[:, ::-1][:, :k]], axis=1)
+        picks = np.concatenate([order[:, :k], order[:, ::-1][:, :k]], axis=1)
         picked = np.take_along_axis(per_field, picks, axis=1)
-        for_lead = picked[:, :k] > 0
-        if unknown is not None:
-            for_lead &= ~np.take_along_axis(unknown, picks[:, :k], axis=1)
-        keep = np.concatenate([for_lead, picked[:, k:] < 0], axis=1)
         strongest = self._strongest(per_column, picks)
+        for_lead = picked[:, :k] > 0
+        if k and self._any_unrecorded(raw_features, strongest[:, :k, 0], for_lead, n):
+            # Missing data never argues for a lead: rank such fields last and pick again.
+            unknown = self._unrecorded(raw_features, per_column, n)
+            ahead = np.argsort(-np.where(unknown, -np.inf, per_field), axis=1, kind="stable")
+            picks[:, :k] = ahead[:, :k]
+            picked = np.take_along_axis(per_field, picks, axis=1)
+            strongest = self._strongest(per_column, picks)
+            for_lead = (picked[:, :k] > 0) & ~np.take_along_axis(unknown, picks[:, :k], axis=1)
+        keep = np.concatenate([for_lead, picked[:, k:] < 0], axis=1)
         delta = probability_delta(np.broadcast_to(probability[:, None], picked.shape), picked)
 
         rows, slots = np.nonzero(keep)  # lead by lead, positives before negatives
@@ -302,16 +304,27 @@ class _Reasoner:
             raise ValueError(f"{len(probability)} probabilities for {n} leads")
         return contrib, probability
 
-    def _unrecorded(self, raw: RawFeatures, per_column: np.ndarray, n: int) -> np.ndarray | None:
-        """(n, n_fields): does the field's strongest column hold missing data for the lead?
-        None when no value of any column is missing data (the common, fast case)."""
+    def _any_unrecorded(
+        self, raw: RawFeatures, columns: np.ndarray, shown: np.ndarray, n: int
+    ) -> bool:
+        """Does any reason about to be shown for a lead (`shown`, at column `columns` of
+        its row) rest on missing data? Checks only those values: the common, fast case."""
+        rows, slots = np.nonzero(shown)
+        chosen = columns[rows, slots]
+        for j in np.unique(chosen).tolist():
+            name = self._names[j]
+            values = _array(raw, name, n)[rows[chosen == j]]
+            if unrecorded(name, values, self.dataset).any():
+                return True
+        return False
+
+    def _unrecorded(self, raw: RawFeatures, per_column: np.ndarray, n: int) -> np.ndarray:
+        """(n, n_fields): does the field's strongest column hold missing data for the lead?"""
         columns: dict[int, np.ndarray] = {}
         for j, name in enumerate(self._names):
             found = unrecorded(name, _array(raw, name, n), self.dataset)
             if found.any():
                 columns[j] = found
-        if not columns:
-            return None
         unknown_column = np.zeros(per_column.shape, dtype=bool)
         for j, found in columns.items():
             unknown_column[:, j] = found
