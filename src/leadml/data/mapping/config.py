@@ -9,7 +9,8 @@ file onto leadml's roles:
   the split is stratified random, with a warning saying what that costs;
 - `[dataset.columns]` gives every other column a role (`source`, `engagement`,
   `firmographic`: model features; `ignore`, `pii`, `passthrough`: never features) and a
-  type (`numeric` or `categorical`; inferred when left out: `infer_type`, `resolve_types`);
+  type (`numeric` or `categorical`; inferred when left out: `infer_type`, `resolve_types`),
+  and optionally the `label` and `unit` its reasons show ("Time on site: 12 min");
 - `missing` lists the tokens that mean "no value" ("Select", "", "NA", "unknown", ...).
 
 Pure so that the flat feature family, the bundle and the config can hold it without
