@@ -177,3 +177,27 @@ def test_without_a_usable_source_column_the_list_says_so(
     assert set(batch.frame["lead_source"]) == {NO_SOURCE}
     summary = batch.summary()
     assert not summary.source_mapped and summary.top_sources_a == []
+
+
+def test_labels_and_units_travel_in_the_bundle_and_old_bundles_still_load(
+    messy: tuple[TrainedModel, pd.DataFrame], tmp_path: Path
+) -> None:
+    from leadml.bundle import load_bundle, save_bundle
+    from leadml.data.mapping.config import DatasetConfig
+
+    trained, rows = messy
+    loaded = load_bundle(save_bundle(trained.bundle, tmp_path / "bundle"))
+    assert loaded.flat is not None
+    column = loaded.flat.columns["Total Time Spent on Website"]
+    assert (column.label, column.unit) == ("Time on site", "min")
+    texts = [
+        r["text"]
+        for payload in score_flat_rows(rows.head(200), Scorer(loaded)).frame["reasons_json"]
+        for side in decode_reasons(payload).values()
+        for r in side
+    ]
+    assert any(re.fullmatch(r"Time on site: [\d,.]+ min", t) for t in texts)
+    old = loaded.flat.to_dict()
+    for spec in old["columns"].values():
+        del spec["label"], spec["unit"]
+    assert DatasetConfig.from_dict(old).columns["TotalVisits"].label is None
