@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from leadml.ranked import (
+    NO_SOURCE,
     REASONS_JSON,
     decode_reasons,
     encode_reasons,
@@ -206,3 +207,43 @@ def test_the_terminal_table_shows_the_renderers_lines() -> None:
 def test_an_unknown_layout_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown reason layout"):
         render_reasons({}, layout="table")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("sources", "line"),
+    [
+        (["webinar"] * 3 + ["unknown"], "Top sources among A leads: webinar 3, unknown 1"),
+        ([NO_SOURCE] * 4, "Top sources among A leads: no source column mapped"),
+    ],
+)
+def test_the_terminal_names_a_missing_source_column_instead_of_unknown_for_all(
+    sources: list[str], line: str
+) -> None:
+    from leadml.batch import RankedBatch
+    from leadml.cli.common import console
+    from leadml.cli.render import print_batch_outcome
+    from leadml.jobs.score import BatchOutcome
+
+    stamp = pd.Timestamp("2025-06-30", tz="UTC")
+    n = len(sources)
+    frame = pd.DataFrame(
+        {
+            "rank": range(1, n + 1),
+            "lead_id": [f"L{i}" for i in range(n)],
+            "company": ["Acme"] * n,
+            "lead_source": sources,
+            "stage": ["none"] * n,
+            "score": [91] * n,
+            "grade": ["A"] * n,
+            REASONS_JSON: [encode_reasons({"positive": [_reason("Total visits: 5", 1.0)]})] * n,
+        }
+    )
+    batch = RankedBatch(frame, stamp, stamp, "3", "model", (), flat=True)
+    summary = batch.summary()
+    assert summary.source_mapped is (NO_SOURCE not in sources)
+    assert all(source != NO_SOURCE for source, _ in summary.top_sources_a)
+    with console.capture() as captured:
+        print_batch_outcome(BatchOutcome(batch, None, None, None))
+    assert line in captured.get()
+    if NO_SOURCE in sources:
+        assert "unknown" not in captured.get()

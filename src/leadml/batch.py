@@ -38,6 +38,7 @@ from leadml.errors import InputError
 from leadml.features.flat import export_moment
 from leadml.model.labels import data_end
 from leadml.ranked import (
+    NO_SOURCE,
     RANKED_COLUMNS,
     REASONS_JSON,
     TOP_REASON,
@@ -65,6 +66,8 @@ class BatchSummary:
     """Lead sources with the most A-grade leads, most first (up to five)."""
     excluded_converted: int
     excluded_not_created: int
+    source_mapped: bool = True
+    """False: a flat model without a usable source column (every lead_source is NO_SOURCE)."""
 
 
 @dataclass(frozen=True)
@@ -100,10 +103,16 @@ class RankedBatch:
         """Leads scored, grade counts and the sources of the A-grade leads."""
         grades = self.frame["grade"].value_counts()
         counts = {g: int(grades.get(g, 0)) for g in GRADES}
-        sources = self.frame.loc[self.frame["grade"] == "A", "lead_source"].value_counts()
+        source = self.frame["lead_source"]
+        sources = source[(self.frame["grade"] == "A") & (source != NO_SOURCE)].value_counts()
         top = [(str(s), int(n)) for s, n in sources.head(5).items()]
         return BatchSummary(
-            len(self.frame), counts, top, self.excluded_converted, self.excluded_not_created
+            len(self.frame),
+            counts,
+            top,
+            self.excluded_converted,
+            self.excluded_not_created,
+            source_mapped=not (len(source) and (source == NO_SOURCE).all()),
         )
 
 
@@ -383,7 +392,9 @@ def score_flat_rows(
 def _flat_leads(
     todo: pd.DataFrame, raw: pd.DataFrame, candidates: list[str], source_col: str | None
 ) -> pd.DataFrame:
-    """Lead columns for flat rows: id, the first company-like candidate column, the source."""
+    """Lead columns for flat rows: id, the first company-like candidate column, the source
+    (the mapping's first source column; training set aside any id-like one, so it is a
+    low-cardinality column; NO_SOURCE for every lead when there is none)."""
     company = next((c for c in candidates if c in todo.columns
                     and any(w in c.lower() for w in _COMPANY_WORDS)), None)  # fmt: skip
     leads = pd.DataFrame(
@@ -396,5 +407,6 @@ def _flat_leads(
         }
     )
     source = leads[schema.LEAD_SOURCE]
-    leads[schema.LEAD_SOURCE] = source.astype(object).where(source.notna(), schema.UNKNOWN)
+    missing = NO_SOURCE if source_col is None or source_col not in raw.columns else schema.UNKNOWN
+    leads[schema.LEAD_SOURCE] = source.astype(object).where(source.notna(), missing)
     return leads

@@ -45,6 +45,9 @@ REASONS_JSON = "reasons_json"
 REASON_KEYS = ("field", "feature", "value", "contribution", "probability_delta", "text")
 TOP_REASON = "top_reason"
 """Internal column: the one reason a table row has room for."""
+NO_SOURCE = "(no source column)"
+"""`lead_source` of every lead of a flat model whose mapping has no usable source column
+(a lead whose source column is empty says "unknown")."""
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 """A spreadsheet reads a cell starting with one of these as a formula (CSV injection)."""
 _PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")

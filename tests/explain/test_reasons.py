@@ -23,7 +23,7 @@ from leadml.explain.reasons import (
     reasons,
     treeshap_for,
 )
-from leadml.features.describe import describe
+from leadml.features.describe import describe, unrecorded
 from leadml.features.spec import FeatureSpec
 from leadml.model.pipeline import TrainedModel
 from leadml.scoring import Scorer
@@ -122,7 +122,9 @@ def test_explain_library_function(small_data: Dataset, trained: TrainedModel) ->
 def _reference_reasons(
     contrib: np.ndarray, raw: pd.DataFrame, p: np.ndarray, spec: FeatureSpec, top_k: int
 ) -> list[dict[str, list[dict[str, Any]]]]:
-    """The plain per-lead loop that defines the reasons' content and order."""
+    """The plain per-lead loop that defines the reasons' content and order: each field's
+    columns summed; the strongest column speaks for the field; a field whose strongest
+    column holds missing data is never a reason for the lead."""
     fmap = FieldMap.from_spec(spec)
     names = spec.names
     per_column = contrib[:, : len(names)]
@@ -136,14 +138,24 @@ def _reference_reasons(
     out = []
     for i in range(len(per_field)):
         row = per_field[i]
+
+        def strongest(k: int, i: int = i) -> int:
+            members = np.flatnonzero(field_of == k)
+            return int(members[np.argmax(np.abs(per_column[i, members]))])
+
+        def recorded(k: int, i: int = i) -> bool:
+            j = strongest(k)
+            return not unrecorded(names[j], np.array([values[i, j]], dtype=object))[0]
+
         lead: dict[str, list[dict[str, Any]]] = {"positive": [], "negative": []}
         for key, picked in (
-            ("positive", [k for k in order[i, :top_k] if row[k] > 0]),
-            ("negative", [k for k in order[i, ::-1][:top_k] if row[k] < 0]),
+            ("positive", [k for k in order[i] if recorded(k)][:top_k]),
+            ("negative", order[i, ::-1][:top_k]),
         ):
             for k in picked:
-                members = np.flatnonzero(field_of == k)
-                j = int(members[np.argmax(np.abs(per_column[i, members]))])
+                if (row[k] > 0) != (key == "positive") or row[k] == 0:
+                    continue
+                j = strongest(k)
                 value = values[i, j]
                 plain = value.item() if isinstance(value, np.generic) else value
                 if isinstance(plain, float) and np.isnan(plain):
@@ -302,7 +314,8 @@ def test_reasons_describe_each_value_as_it_is(
     scored: tuple[pd.DataFrame, pd.DataFrame, np.ndarray, np.ndarray], trained: TrainedModel
 ) -> None:
     # Descriptions are shared between equal values, but 0.0 and -0.0 print differently
-    # and every NaN is the same missing value.
+    # and every NaN is the same missing value (read against the leads: missing data is
+    # never a reason for one).
     raw, _, _, p = scored
     spec = trained.bundle.spec
     name = "engagement_velocity"
@@ -310,9 +323,58 @@ def test_reasons_describe_each_value_as_it_is(
     frame = raw.iloc[:6].copy()
     frame[name] = [0.0, -0.0, np.nan, 0.0, float("nan"), -0.0]
     contrib = np.zeros((6, len(spec.names) + 1))
-    contrib[:, j] = 0.5
+    contrib[:, j] = -0.5
     out = reasons(contrib, frame, p[:6], spec, top_k=1)
     assert out == _reference_reasons(contrib, frame, p[:6], spec, 1)
-    texts = [lead["positive"][0]["text"] for lead in out]
+    texts = [lead["negative"][0]["text"] for lead in out]
     assert texts[0] == texts[3] and texts[1] == texts[5] and texts[2] == texts[4]
     assert texts[0] != texts[1]
+
+
+def test_a_flat_exports_reasons_read_in_words_and_missing_data_never_argues_for_a_lead() -> None:
+    from leadml.config import FeatureConfig
+    from leadml.data.mapping.config import DatasetConfig, FlatColumn
+    from leadml.features.flat import flat_catalogue, flat_columns
+    from leadml.features.spec import learn_spec
+
+    dataset = DatasetConfig(
+        label="Converted",
+        columns={
+            "TotalVisits": FlatColumn(role="engagement", type="numeric"),
+            "Page.Views.Per.Visit": FlatColumn(role="engagement", type="numeric"),
+            "Total Time Spent on Website": FlatColumn(
+                role="engagement", type="numeric", label="Time on site", unit="min"
+            ),
+            "LeadQuality": FlatColumn(role="firmographic", type="categorical"),
+        },
+    )
+    raw = flat_columns(
+        {
+            "TotalVisits": ["5", "12", "3"],
+            "Page.Views.Per.Visit": ["2.3333333", "1", "4.5"],
+            "Total Time Spent on Website": ["45.05554866", "3", "7"],
+            "LeadQuality": [None, "Might be", "Select"],  # "Select" is a missing token
+        },
+        dataset,
+    )
+    spec = learn_spec(pd.DataFrame(raw), FeatureConfig(), catalogue=flat_catalogue(dataset))
+    contrib = np.array(
+        [  # visits, views per visit, time on site, lead quality, bias
+            [0.2, 0.1, 0.3, 0.9, -1.0],  # missing quality pushes up most: not a reason for
+            [0.2, 0.1, 0.3, 0.9, -1.0],  # the same push from a recorded value: a reason
+            [0.2, 0.1, 0.3, -0.9, -1.0],  # missing quality pushing down: a reason against
+        ]
+    )
+    out = reasons(contrib, raw, np.full(3, 0.3), spec, dataset=dataset)
+    texts = [[r["text"] for r in lead["positive"]] for lead in out]
+    assert texts[0] == ["Time on site: 45.1 min", "Total visits: 5", "Page views per visit: 2.33"]
+    assert texts[1] == ["Lead quality: Might be", "Time on site: 3 min", "Total visits: 12"]
+    assert [r["text"] for r in out[2]["negative"]] == ["Lead quality not recorded"]
+    assert out[0]["negative"] == []
+    # Only the words change: values and contributions stay exact.
+    assert out[0]["positive"][0]["value"] == 45.05554866
+    assert [r["contribution"] for r in out[0]["positive"]] == [0.3, 0.2, 0.1]
+    assert contrib.sum(axis=1).tolist() == pytest.approx([0.5, 0.5, -1.3])
+    # Without the mapping, the same columns still read in words (names humanised).
+    plain = reasons(contrib, raw, np.full(3, 0.3), spec)
+    assert plain[0]["positive"][0]["text"] == "Total time spent on website: 45.1"

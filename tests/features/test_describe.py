@@ -7,8 +7,9 @@ import pandas as pd
 import pytest
 
 from leadml.config import FeatureConfig
+from leadml.data.mapping.config import DatasetConfig, FlatColumn
 from leadml.features.build import build_features
-from leadml.features.describe import describe
+from leadml.features.describe import describe, unrecorded
 from leadml.features.spec import FeatureSpec, learn_spec
 from tests.features.test_build import synthetic_inputs
 
@@ -77,3 +78,82 @@ def test_unknown_feature_names_still_get_a_sentence(
 ) -> None:
     assert describe("mystery_signal", 2, built[1]) == "Mystery signal: 2"
     assert describe("count_webinar_rsvp_7d", 2, built[1]).startswith("Had 2 webinar rsvp events")
+
+
+FLAT = DatasetConfig(
+    label="Converted",
+    columns={
+        "TotalVisits": FlatColumn(role="engagement", type="numeric"),
+        "Page.Views.Per.Visit": FlatColumn(role="engagement", type="numeric"),
+        "Total Time Spent on Website": FlatColumn(
+            role="engagement", type="numeric", label="Time on site", unit="min"
+        ),
+        "LeadQuality": FlatColumn(role="firmographic", type="categorical"),
+        "ProfileCode": FlatColumn(role="firmographic", type="categorical", unit="min"),
+        "days_since_last_event": FlatColumn(role="engagement", type="numeric"),
+    },
+)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "sentence"),
+    [
+        ("TotalVisits", 5.0, "Total visits: 5"),
+        ("TotalVisits", 1200.0, "Total visits: 1,200"),
+        ("Page.Views.Per.Visit", 2.3333333, "Page views per visit: 2.33"),
+        ("Total Time Spent on Website", 45.05554866, "Time on site: 45.1 min"),
+        ("LeadQuality", "Might be", "Lead quality: Might be"),
+        ("ProfileCode", "2", "Profile code: 2"),  # a category's text, no unit
+        ("ProfileCode", 2.0, "Profile code: 2"),  # never a float code
+        ("TotalVisits", np.nan, "Total visits not recorded"),
+        ("Total Time Spent on Website", None, "Time on site not recorded"),
+        ("LeadQuality", None, "Lead quality not recorded"),
+        ("LeadQuality", "unknown", "Lead quality not recorded"),
+        # A flat column is the export's own, whatever its name: no event-model sentence.
+        ("days_since_last_event", 3.0, "Days since last event: 3"),
+        ("days_since_last_event", np.nan, "Days since last event not recorded"),
+    ],
+)
+def test_flat_export_columns_read_as_label_and_rounded_value(
+    built: tuple[pd.DataFrame, FeatureSpec], name: str, value: object, sentence: str
+) -> None:
+    assert describe(name, value, built[1], FLAT) == sentence
+
+
+@pytest.mark.parametrize(
+    ("name", "values", "expected"),
+    [
+        ("TotalVisits", np.array([1.0, np.nan, 0.0]), [False, True, False]),
+        ("LeadQuality", np.array(["High", None, "unknown"], object), [False, True, True]),
+        ("days_since_last_event", np.array([np.nan, 2.0]), [True, False]),  # flat: missing
+    ],
+)
+def test_unrecorded_marks_missing_data_of_a_flat_export(
+    name: str, values: np.ndarray, expected: list[bool]
+) -> None:
+    assert unrecorded(name, values, FLAT).tolist() == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "values", "expected"),
+    [
+        ("days_since_last_demo_request", np.array([np.nan, 3.0]), [False, False]),  # never
+        ("days_since_last_event", np.array([np.nan]), [False]),  # never engaged: a fact
+        ("email_click_through_rate", np.array([np.nan]), [False]),  # opened no emails
+        ("employees_log", np.array([np.nan, 4.0]), [True, False]),
+        ("industry", np.array(["unknown", "software", None], object), [True, False, True]),
+        ("industry", np.array(["unknown", "software"]), [True, False]),  # a str array
+        ("count_demo_request_all", np.array([0, 2]), [False, False]),
+    ],
+)
+def test_unrecorded_tells_missing_data_from_facts_in_the_event_model(
+    name: str, values: np.ndarray, expected: list[bool]
+) -> None:
+    assert unrecorded(name, values).tolist() == expected
+
+
+def test_unknown_event_model_columns_read_in_words(
+    built: tuple[pd.DataFrame, FeatureSpec],
+) -> None:
+    assert describe("mysterySignal", 45.05554866, built[1]) == "Mystery signal: 45.1"
+    assert describe("mystery_signal", None, built[1]) == "Mystery signal not recorded"

@@ -190,7 +190,11 @@ def print_batch_outcome(outcome: object) -> None:
         f"{summary.excluded_not_created:,} created later."
     )
     console.print(f"Grades: {grades}")
-    if summary.top_sources_a:
+    if not summary.source_mapped:
+        console.print(
+            'Top sources among A leads: no source column mapped (give one role = "source")'
+        )
+    elif summary.top_sources_a:
         sources = ", ".join(f"{s} {n:,}" for s, n in summary.top_sources_a)
         console.print(f"Top sources among A leads: {sources}")
     table = Table(title="Top 10 leads", title_justify="left", show_lines=True)

@@ -14,6 +14,11 @@ Engineered columns are grouped back into the business field they come from (all
 reason list never repeats one fact in five disguises. A field's contribution is the
 sum of its columns' contributions; its sentence describes its strongest column.
 
+A field whose strongest column holds missing data (`describe.unrecorded`: "Lead quality
+not recorded") is never a reason *for* a lead, only against: "we do not know" is no
+selling point. The next strongest recorded field takes its place. Contributions are
+untouched: they still sum with the bias to the raw score.
+
 Speed: contributions come from `leadml.explain.treeshap.TreeShap` (the same values as LightGBM's
 `pred_contrib`, many times faster), built once per booster. `Explainer(bundle)` holds a
 bundle's TreeShap and field map for reuse across requests and threads; `reasons` picks
@@ -36,11 +41,12 @@ import pandas as pd
 
 from leadml.errors import InputError
 from leadml.explain.treeshap import TreeShap, UnsupportedModelError
-from leadml.features.describe import describe
+from leadml.features.describe import describe, unrecorded
 from leadml.features.spec import FeatureSpec
 
 if TYPE_CHECKING:
     from leadml.bundle import Bundle
+    from leadml.data.mapping.config import DatasetConfig
 
 RawFeatures = pd.DataFrame | Mapping[str, np.ndarray | Sequence[Any]]
 """Unencoded feature values per lead: a `build_features` frame, or column name -> values
@@ -146,7 +152,7 @@ class Explainer:
     def __init__(self, bundle: Bundle) -> None:
         self.bundle = bundle
         self.treeshap = treeshap_for(bundle.booster)
-        self._reasoner = _Reasoner(bundle.spec)
+        self._reasoner = _Reasoner(bundle.spec, bundle.flat)
 
     @property
     def fields(self) -> FieldMap:
@@ -196,19 +202,23 @@ def reasons(
     spec: FeatureSpec,
     *,
     top_k: int = 3,
+    dataset: DatasetConfig | None = None,
 ) -> list[Reasons]:
     """Top positive and negative reasons per lead (see `Explainer.reasons`), for callers
-    that hold a spec rather than a bundle."""
-    return _Reasoner(spec).reasons(contrib, raw_features, probability, top_k)
+    that hold a spec rather than a bundle (`dataset`: a flat model's mapping, for its
+    column labels and units)."""
+    return _Reasoner(spec, dataset).reasons(contrib, raw_features, probability, top_k)
 
 
 class _Reasoner:
     """Picks reasons for many leads at once: array operations choose the fields and their
     strongest columns; Python only builds the output and describes distinct values."""
 
-    def __init__(self, spec: FeatureSpec) -> None:
+    def __init__(self, spec: FeatureSpec, dataset: DatasetConfig | None = None) -> None:
         self.spec = spec
+        self.dataset = dataset
         self.fields = FieldMap.from_spec(spec)
+        self._field_of = self.fields.matrix.argmax(axis=1)
         self._names = spec.names
         self._members = self.fields.members()
         self._column_names = np.array(self._names, dtype=object)
@@ -233,8 +243,17 @@ class _Reasoner:
         k = min(top_k, order.shape[1])
         picks = np.concatenate([order[:, :k], order[:, ::-1][:, :k]], axis=1)
         picked = np.take_along_axis(per_field, picks, axis=1)
-        keep = np.concatenate([picked[:, :k] > 0, picked[:, k:] < 0], axis=1)
         strongest = self._strongest(per_column, picks)
+        for_lead = picked[:, :k] > 0
+        if k and self._any_unrecorded(raw_features, strongest[:, :k, 0], for_lead, n):
+            # Missing data never argues for a lead: rank such fields last and pick again.
+            unknown = self._unrecorded(raw_features, per_column, n)
+            ahead = np.argsort(-np.where(unknown, -np.inf, per_field), axis=1, kind="stable")
+            picks[:, :k] = ahead[:, :k]
+            picked = np.take_along_axis(per_field, picks, axis=1)
+            strongest = self._strongest(per_column, picks)
+            for_lead = (picked[:, :k] > 0) & ~np.take_along_axis(unknown, picks[:, :k], axis=1)
+        keep = np.concatenate([for_lead, picked[:, k:] < 0], axis=1)
         delta = probability_delta(np.broadcast_to(probability[:, None], picked.shape), picked)
 
         rows, slots = np.nonzero(keep)  # lead by lead, positives before negatives
@@ -285,6 +304,36 @@ class _Reasoner:
             raise ValueError(f"{len(probability)} probabilities for {n} leads")
         return contrib, probability
 
+    def _any_unrecorded(
+        self, raw: RawFeatures, columns: np.ndarray, shown: np.ndarray, n: int
+    ) -> bool:
+        """Does any reason about to be shown for a lead (`shown`, at column `columns` of
+        its row) rest on missing data? Checks only those values: the common, fast case."""
+        rows, slots = np.nonzero(shown)
+        chosen = columns[rows, slots]
+        for j in np.unique(chosen).tolist():
+            name = self._names[j]
+            values = _array(raw, name, n)[rows[chosen == j]]
+            if unrecorded(name, values, self.dataset).any():
+                return True
+        return False
+
+    def _unrecorded(self, raw: RawFeatures, per_column: np.ndarray, n: int) -> np.ndarray:
+        """(n, n_fields): does the field's strongest column hold missing data for the lead?"""
+        columns: dict[int, np.ndarray] = {}
+        for j, name in enumerate(self._names):
+            found = unrecorded(name, _array(raw, name, n), self.dataset)
+            if found.any():
+                columns[j] = found
+        unknown_column = np.zeros(per_column.shape, dtype=bool)
+        for j, found in columns.items():
+            unknown_column[:, j] = found
+        fields = np.unique(self._field_of[list(columns)])
+        strongest = self._strongest(per_column, np.broadcast_to(fields, (n, len(fields))))
+        out = np.zeros((n, len(self.fields.fields)), dtype=bool)
+        out[:, fields] = np.take_along_axis(unknown_column, strongest[:, :, 0], axis=1)
+        return out
+
     def _strongest(self, per_column: np.ndarray, picks: np.ndarray) -> np.ndarray:
         """The strongest column (first largest |contribution|) inside each picked field."""
         n = per_column.shape[0]
@@ -313,7 +362,7 @@ class _Reasoner:
                 except TypeError:  # unhashable: describe it every time
                     key, words = _UNHASHABLE, None
                 if words is None:
-                    words = (_plain(value), describe(name, value, self.spec))
+                    words = (_plain(value), describe(name, value, self.spec, self.dataset))
                     if key is not _UNHASHABLE:
                         said[key] = words
                 values[r], texts[r] = words
@@ -334,25 +383,40 @@ def _column(raw: RawFeatures, name: str, n: int) -> list[object]:
     """One raw feature column as Python objects (as a frame's `to_numpy(object)` gives
     them), checked to be present and to hold one value per lead."""
     if isinstance(raw, pd.DataFrame):
-        if name not in raw.columns:
-            raise InputError(
-                "raw feature column missing", column=name, expected="build_features output"
-            )
+        _present(raw.columns, name, "build_features output")
         values = raw[name].to_numpy(dtype=object).tolist()
     else:
-        if name not in raw:
-            raise InputError(
-                "raw feature column missing", column=name, expected="feature_columns output"
-            )
+        _present(raw, name, "feature_columns output")
         column = raw[name]
         values = column.tolist() if isinstance(column, np.ndarray) else list(column)
-    if len(values) != n:
+    _counted(len(values), name, n)
+    return values
+
+
+def _array(raw: RawFeatures, name: str, n: int) -> np.ndarray:
+    """One raw feature column as an array in its own dtype (checked like `_column`)."""
+    if isinstance(raw, pd.DataFrame):
+        _present(raw.columns, name, "build_features output")
+        values = raw[name].to_numpy()
+    else:
+        _present(raw, name, "feature_columns output")
+        values = np.asarray(raw[name])
+    _counted(len(values), name, n)
+    return values
+
+
+def _present(names: Any, name: str, expected: str) -> None:
+    if name not in names:
+        raise InputError("raw feature column missing", column=name, expected=expected)
+
+
+def _counted(length: int, name: str, n: int) -> None:
+    if length != n:
         raise InputError(
-            f"raw feature column has {len(values)} values for {n} leads",
+            f"raw feature column has {length} values for {n} leads",
             column=name,
             expected="one value per lead",
         )
-    return values
 
 
 _NAN = object()

@@ -11,5 +11,8 @@
   the model matrix.
 - `matrix`: category values -> level codes, and `frame_matrix`, the one conversion of an
   encoded frame into LightGBM's matrix (TreeSHAP, MLflow's example, `encode_numpy`).
-- `describe`: one readable sentence per feature value, for sales.
+- `flat`, `idlike`: a flat CRM export's columns as features, and the id-like columns
+  training sets aside.
+- `describe`: one readable sentence per feature value, for sales; `words`: column names
+  in words and numbers rounded with their unit (the one humaniser and formatter).
 """

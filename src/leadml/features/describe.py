@@ -1,7 +1,14 @@
 """One readable sentence per feature value, for a sales person reading a lead's reasons.
 
-`describe` takes the raw (unencoded) value that `build_features` produced. Any column
-it does not know still gets a plain "name: value" sentence, never an empty one.
+`describe` takes the raw (unencoded) value that `build_features` (or `features.flat`)
+produced. A flat export's column reads "Label: value", with the column name in words
+(`words.humanise`, or the mapping's `label`), numbers rounded with the mapping's `unit`
+(`words.format_number`) and categories as their text. Any column it does not know still
+gets a plain "Name: value" sentence, never an empty one.
+
+A missing value says so in words ("Lead quality not recorded"). `unrecorded` tells which
+values are missing data rather than facts: a reason built from one is never shown *for*
+a lead (see `explain.reasons`). "Never requested a demo" is a fact, not missing data.
 """
 
 from __future__ import annotations
@@ -11,11 +18,15 @@ import re
 from collections.abc import Callable
 from typing import Final, NamedTuple
 
+import numpy as np
 import pandas as pd
 
 from leadml import schema
+from leadml.data.mapping.config import DatasetConfig, FlatColumn
 from leadml.features.engagement import ALL_TIME, STAGE_ORDINAL, score_column
+from leadml.features.flat import value_text
 from leadml.features.spec import OTHER, FeatureSpec
+from leadml.features.words import format_number, humanise
 
 
 class _Event(NamedTuple):
@@ -91,10 +102,20 @@ _COUNT: Final = re.compile(r"^count_(?P<event>[a-z_]+)_(?P<window>\d+d|all)$")
 _RECENCY: Final = re.compile(r"^days_since_last_(?P<event>[a-z_]+)$")
 
 
-def describe(feature_name: str, value: object, spec: FeatureSpec) -> str:
+_MISSING_MEANS_NONE: Final = frozenset({"days_since_last_event", "email_click_through_rate"})
+"""Event-model columns (besides the recencies) whose missing value is a fact: never engaged,
+opened no emails."""
+
+
+def describe(
+    feature_name: str, value: object, spec: FeatureSpec, dataset: DatasetConfig | None = None
+) -> str:
     """A short sentence about one raw feature value, e.g. 'Requested a demo 3 days before
-    scoring' or 'Company size 1,200 employees'; missing values say what is unknown."""
+    scoring', 'Company size 1,200 employees' or (a flat export's column, `dataset` its
+    mapping) 'Total visits: 12'; missing values say what is not known."""
     missing = _missing(value)
+    if dataset is not None and feature_name in dataset.columns:
+        return _flat(feature_name, value, missing, dataset.columns[feature_name])
     if match := _COUNT.match(feature_name):
         return _count_sentence(_event(match["event"]), match["window"], value, missing)
     if match := _RECENCY.match(feature_name):
@@ -103,7 +124,46 @@ def describe(feature_name: str, value: object, spec: FeatureSpec) -> str:
     special = _SENTENCES.get(feature_name)
     if special is not None:
         return special(value, missing, spec)
-    return f"{feature_name.replace('_', ' ').capitalize()}: {'unknown' if missing else value}"
+    return _plain(humanise(feature_name), value, missing or value == schema.UNKNOWN, None)
+
+
+def unrecorded(
+    feature_name: str, values: np.ndarray, dataset: DatasetConfig | None = None
+) -> np.ndarray:
+    """Per value: is it missing data (None, NaN or the 'unknown' level), as opposed to a
+    fact? A recency's NaN means "never did it" and is a fact; a flat export's missing
+    value is always missing data."""
+    values = np.asarray(values)
+    flat = dataset is not None and feature_name in dataset.columns
+    if not flat and (feature_name in _MISSING_MEANS_NONE or _RECENCY.match(feature_name)):
+        return np.zeros(len(values), dtype=bool)
+    if values.dtype.kind == "f":
+        return np.isnan(values)
+    if values.dtype.kind in "US":
+        return np.asarray(values == schema.UNKNOWN, dtype=bool)
+    if values.dtype.kind != "O":
+        return np.zeros(len(values), dtype=bool)
+    return np.asarray(pd.isna(values), dtype=bool) | (values == schema.UNKNOWN)
+
+
+def _flat(name: str, value: object, missing: bool, column: FlatColumn) -> str:
+    """A flat export column's sentence: its label (or name in words), then the value."""
+    label = column.label or humanise(name)
+    unknown = missing or (column.type == "categorical" and value == schema.UNKNOWN)
+    return _plain(label, value, unknown, column.unit if column.type != "categorical" else None)
+
+
+def _plain(label: str, value: object, missing: bool, unit: str | None) -> str:
+    """'Label: value' with numbers rounded and text as written; 'Label not recorded'."""
+    if missing:
+        return f"{label} not recorded"
+    if isinstance(value, str):
+        return f"{label}: {value.strip()}"
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return f"{label}: {value_text(value)}"
+    return f"{label}: {format_number(number, unit)}"
 
 
 def _event(event_type: str) -> _Event:

@@ -261,6 +261,7 @@ def fit_and_evaluate_flat(
     baselines and evaluation as the event model."""
     from leadml.data.mapping.config import resolve_types
     from leadml.features.flat import flat_catalogue, flat_features
+    from leadml.features.idlike import ID_LIKE_KEY, id_like_warning, set_aside_id_like
     from leadml.model.leakage import guard
 
     step = on_step or (lambda _msg: None)
@@ -275,6 +276,10 @@ def fit_and_evaluate_flat(
     y_all = found.y
     step("features")
     raw = flat_features(rows, dataset)
+    dataset, id_like = set_aside_id_like(raw, dataset)
+    for name, evidence in id_like.items():
+        warn(id_like_warning(name, evidence))
+    raw = raw.drop(columns=list(id_like))
     split, order = flat_split(y_all, found.created, dataset.effective_split(), tc)
     if dataset.effective_split() == "random":
         warn(RANDOM_SPLIT_WARNING)
@@ -304,10 +309,15 @@ def fit_and_evaluate_flat(
         step=step,
         on_round=on_round,
     )
-    trained.bundle = replace(trained.bundle, flat=dataset)
+    trained.bundle = replace(
+        trained.bundle, flat=dataset, extra=trained.bundle.extra | {ID_LIKE_KEY: id_like}
+    )
     trained.notes = [choice.note, POINTS_LEFT_OUT]
     trained.params["calendar_features"] = ",".join(dataset.calendar_columns) or "none"
-    trained.guard_report = report.to_dict() | {"split": dataset.effective_split()}
+    trained.guard_report = report.to_dict() | {
+        "split": dataset.effective_split(),
+        ID_LIKE_KEY: id_like,
+    }
     return trained
 
 

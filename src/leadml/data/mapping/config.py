@@ -9,7 +9,8 @@ file onto leadml's roles:
   the split is stratified random, with a warning saying what that costs;
 - `[dataset.columns]` gives every other column a role (`source`, `engagement`,
   `firmographic`: model features; `ignore`, `pii`, `passthrough`: never features) and a
-  type (`numeric` or `categorical`; inferred when left out: `infer_type`, `resolve_types`);
+  type (`numeric` or `categorical`; inferred when left out: `infer_type`, `resolve_types`),
+  and optionally the `label` and `unit` its reasons show ("Time on site: 12 min");
 - `missing` lists the tokens that mean "no value" ("Select", "", "NA", "unknown", ...).
 
 Pure so that the flat feature family, the bundle and the config can hold it without
@@ -51,6 +52,10 @@ class FlatColumn(BaseModel):
     role: Role
     type: ColumnType | None = None
     """None: inferred from the values when training (and written into the bundle)."""
+    label: str | None = None
+    """The column's name in reason text; None: the column name in words (`humanise`)."""
+    unit: str | None = None
+    """Shown with the column's numbers in reason text: "min" (12 min), "%" or "€"."""
 
 
 class DatasetConfig(BaseModel):
@@ -123,7 +128,8 @@ class DatasetConfig(BaseModel):
 
     @property
     def source_column(self) -> str | None:
-        """The first source column: the ranked list's lead_source."""
+        """The first source column: the ranked list's lead_source (training sets aside an
+        id-like one, `features.idlike`, so it is a low-cardinality column)."""
         found = self.names_with("source")
         return found[0] if found else None
 
@@ -179,7 +185,7 @@ def first_non_number(values: np.ndarray) -> int | None:
 def resolve_types(frame: pd.DataFrame, dataset: DatasetConfig) -> DatasetConfig:
     """The mapping with every column's type filled in (inferred from `frame` when absent)."""
     columns = {
-        name: col if col.type else FlatColumn(role=col.role, type=infer_type(frame[name]))
+        name: col if col.type else col.model_copy(update={"type": infer_type(frame[name])})
         for name, col in dataset.columns.items()
     }
     return dataset.model_copy(update={"columns": columns})
