@@ -56,7 +56,7 @@ def test_the_dataset_section_is_read_from_leadml_toml(tmp_path: Path) -> None:
     [
         ({"converted_at": "closed_on"}, "exactly one of label"),
         ({"label": None}, "exactly one of label"),
-        ({"columns": {"id": FlatColumn(role="engagement")}}, "remove it from"),
+        ({"columns": {"id": FlatColumn(role="engagement")}}, "id_column and is also listed"),
         ({"columns": {"email": FlatColumn(role="pii")}}, "no feature columns"),
         ({"split": "time"}, "needs a created_at"),
     ],
