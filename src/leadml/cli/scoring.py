@@ -81,6 +81,8 @@ def score(
     scored_at, then the pass-through contact columns. The list is written atomically,
     and the batch goes to the scores store that the API and the sales page read.
 
+    A flat model reads `--data FILE`, or the config's [dataset] file when --data is absent.
+
     Example:  leadml score --data data/generated/demo --as-of latest --out reports/ranked.csv
     """
     from leadml.config import load_config
