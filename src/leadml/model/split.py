@@ -51,8 +51,7 @@ def flat_split(
     position = np.arange(len(y))
     if mode == "random":
         position = _stratified_order(y.to_numpy(), tc)
-    stamps = pd.Timestamp("1970-01-01", tz="UTC") + pd.to_timedelta(position, unit="s")
-    cutoff = pd.Series(stamps, index=y.index, name="cutoff")
+    cutoff = _stamps(position, y.index)
     ordered = y.index[np.argsort(position, kind="stable")]
     n = len(ordered)
     i_train = int(round(n * tc.train_fraction))
@@ -77,8 +76,7 @@ def _column_split(
     if created is not None:
         cutoff = pd.Series(created.to_numpy(), index=y.index, name="cutoff")
     else:
-        stamps = pd.Timestamp("1970-01-01", tz="UTC") + pd.to_timedelta(np.arange(len(y)), "s")
-        cutoff = pd.Series(stamps, index=y.index, name="cutoff")
+        cutoff = _stamps(np.arange(len(y)), y.index)
     parts = {name: y.index[(assigned == name).to_numpy()] for name in SPLIT_VALUES}
     unknown = sorted(set(assigned.dropna()) - set(SPLIT_VALUES))
     if unknown or assigned.isna().any():
@@ -100,6 +98,12 @@ def _column_split(
         for name, part in parts.items()
     }  # fmt: skip
     return TimeSplit(parts["train"], parts["valid"], parts["test"], windows), cutoff
+
+
+def _stamps(position: np.ndarray, index: pd.Index) -> pd.Series:
+    """A synthetic ordering time per row: epoch + its position in seconds."""
+    stamps = pd.Timestamp("1970-01-01", tz="UTC") + pd.to_timedelta(position, unit="s")
+    return pd.Series(stamps, index=index, name="cutoff")
 
 
 def _stratified_order(y: np.ndarray, tc: TrainConfig) -> np.ndarray:

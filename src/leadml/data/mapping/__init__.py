@@ -3,7 +3,8 @@
 - `mapping.config`: the `[dataset]` section of `leadml.toml` (`DatasetConfig`), pure:
   roles, types, missing tokens, type inference.
 - `mapping.read`: `read_flat` reads the file as text with that mapping.
-- `mapping.guess`: init-config's guesses (values first, names as hints), pure;
+- `mapping.guess`: init-config's guesses (values first, names as hints), pure; its
+  vocabulary of name and value hints lives in `mapping.hints`;
 - `mapping.draft`: the draft mapping of `leadml init-config`, every guess marked in a
   comment with its evidence.
 

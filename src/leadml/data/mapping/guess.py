@@ -24,6 +24,25 @@ import numpy as np
 import pandas as pd
 
 from leadml.data.mapping.config import SPLIT_VALUES, ColumnType, Role, infer_type
+from leadml.data.mapping.hints import (
+    CONSENT_WORDS,
+    CONVERTED_DATE_WORDS,
+    CREATED_WORDS,
+    ENGAGEMENT_WORDS,
+    FLAG_PREFIXES,
+    ID_WORDS,
+    LABEL_WORDS,
+    NEGATIVE_VALUES,
+    OUTCOME_VALUES,
+    PASSTHROUGH_WORDS,
+    PII_NAMES,
+    PII_WORDS,
+    POSITIVE_VALUES,
+    SOURCE_WORDS,
+    SPLIT_NAMES,
+    name_hint,
+    name_tokens,
+)
 
 MAX_SOURCE_LEVELS: Final = 50
 """A source (channel) column has at most this many levels, and a distinct share of at
@@ -37,61 +56,6 @@ CONTENT_SHARE: Final = 0.8
 DATE_SAMPLE: Final = 1000
 ID_MIN_ROWS: Final = 50
 
-LABEL_WORDS: Final = (
-    "converted", "conversion", "target", "label", "outcome", "y", "won", "closed won",
-    "deal closed", "purchased", "purchase", "subscribed", "subscription", "enrolled",
-    "signed", "bought", "paid", "sale", "sold", "customer", "success",
-)  # fmt: skip
-"""Names of an outcome flag, strongest first."""
-CREATED_WORDS: Final = (
-    "created", "create", "creation", "first contact", "lead date", "signup", "sign up",
-    "registered", "registration", "date added", "added", "inquiry", "submitted",
-    "timestamp",
-)  # fmt: skip
-"""Names of the created-at date, strongest first."""
-CONVERTED_DATE_WORDS: Final = ("converted", "conversion", "won", "purchase", "purchased")
-ID_WORDS: Final = (
-    "id", "lead id", "prospect id", "record id", "uuid", "guid", "key", "lead number",
-    "number", "no",
-)  # fmt: skip
-CONSENT_WORDS: Final = (
-    "do not email", "do not call", "do not contact", "do not mail", "do not sms",
-    "dont email", "dont call", "opt out", "optout", "opt in", "optin", "opted out",
-    "opted in", "unsubscribed", "unsubscribe", "consent", "gdpr", "dnc",
-    "marketing permission",
-)  # fmt: skip
-PII_NAMES: Final = (
-    "name", "first name", "last name", "full name", "contact name", "lead name",
-    "customer name", "person name", "surname", "given name", "family name",
-)  # fmt: skip
-"""Whole column names that are a person's name ("Campaign Name" is not)."""
-PII_WORDS: Final = (
-    "email", "e mail", "phone", "mobile", "telephone", "address", "street", "zip",
-    "postcode", "postal code",
-)  # fmt: skip
-PASSTHROUGH_WORDS: Final = ("company", "account", "owner", "organisation", "organization")
-SOURCE_WORDS: Final = (
-    "lead source", "source", "channel", "utm", "medium", "campaign", "origin", "referrer",
-    "contact",
-)  # fmt: skip
-"""Names of a lead source, strongest first: the best-named channel column is the source."""
-ENGAGEMENT_WORDS: Final = (
-    "visits", "views", "page", "pages", "time", "clicks", "click", "opens", "open",
-    "calls", "emails", "count", "sessions", "downloads", "previous", "pdays", "days",
-    "webinar", "activity", "score",
-)  # fmt: skip
-SPLIT_NAMES: Final = ("split", "fold")
-FLAG_PREFIXES: Final = ("has", "is")
-
-_POSITIVE: Final = frozenset(
-    {"1", "yes", "y", "true", "t", "won", "converted", "success", "successful",
-     "purchased", "subscribed", "closed won", "paid", "customer"}
-)  # fmt: skip
-_NEGATIVE: Final = frozenset(
-    {"0", "no", "n", "false", "f", "lost", "not converted", "unconverted", "failure",
-     "failed", "closed lost", "unpaid"}
-)  # fmt: skip
-_OUTCOME_VALUES: Final = frozenset({"won", "converted", "purchased", "subscribed", "closed won"})
 _EMAIL: Final = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
 _PHONE: Final = re.compile(r"^\+?[\d\s().\-/]{7,24}$")
 _PHONE_FORMAT: Final = re.compile(r"^\+|[\s()\-/]")
@@ -223,17 +187,17 @@ def _guess_role(col: _Column) -> ColumnGuess:
     name, kind, distinct = col.name, col.kind, col.distinct
     if (contact := _contact_by_content(col)) is not None:
         return ColumnGuess("pii", kind, contact)
-    if hint := _hint(name, CONSENT_WORDS):
+    if hint := name_hint(name, CONSENT_WORDS):
         return ColumnGuess("engagement", kind, f"consent or opt-out flag (name hint {hint!r}): "
                            "a feature, not contact details")  # fmt: skip
-    if _tokens(name)[0] in FLAG_PREFIXES:
-        role: Role = "engagement" if _hint(name, ENGAGEMENT_WORDS) else "firmographic"
-        return ColumnGuess(role, kind, f"name starts with {_tokens(name)[0]!r}: a flag, a feature")
+    if (prefix := name_tokens(name)[0]) in FLAG_PREFIXES:
+        role: Role = "engagement" if name_hint(name, ENGAGEMENT_WORDS) else "firmographic"
+        return ColumnGuess(role, kind, f"name starts with {prefix!r}: a flag, a feature")
     if leak := outcome_evidence(name, col.present):
         return ColumnGuess("ignore", kind, f"{leak}; the leakage guard would refuse it")
     if (hint := _pii_name(name)) and distinct > min(20, col.rows // 2):
         return ColumnGuess("pii", kind, f"name hint {hint!r}: contact details")
-    if hint := _hint(name, PASSTHROUGH_WORDS):
+    if hint := name_hint(name, PASSTHROUGH_WORDS):
         return ColumnGuess("passthrough", kind, f"name hint {hint!r}: an account or owner")
     many = distinct > MAX_SOURCE_LEVELS or distinct > MAX_SOURCE_SHARE * len(col.present)
     coded = col.share(_ID_VALUE) >= CONTENT_SHARE
@@ -241,16 +205,16 @@ def _guess_role(col: _Column) -> ColumnGuess:
         return ColumnGuess("ignore", kind, f"{distinct} distinct codes: id-like, not a feature")
     if kind == "categorical" and distinct > 20 and distinct > 0.5 * len(col.present):
         return ColumnGuess("ignore", kind, f"{distinct} distinct texts, mostly unique")
-    if " ".join(_tokens(name)) in SPLIT_NAMES:
+    if " ".join(name_tokens(name)) in SPLIT_NAMES:
         return ColumnGuess("ignore", kind, "named like a split assignment but not only "
                            "train/valid/test: not a feature")  # fmt: skip
-    if kind == "categorical" and (hint := _hint(name, SOURCE_WORDS)):
+    if kind == "categorical" and (hint := name_hint(name, SOURCE_WORDS)):
         if not many:
             return ColumnGuess("source", kind, f"name hint {hint!r}, {distinct} levels: a "
                                "channel")  # fmt: skip
         return ColumnGuess("firmographic", kind, f"name hint {hint!r}, but {distinct} levels "
                            "is too many for a channel; a plain feature")  # fmt: skip
-    if hint := _hint(name, ENGAGEMENT_WORDS):
+    if hint := name_hint(name, ENGAGEMENT_WORDS):
         return ColumnGuess("engagement", kind, f"name hint {hint!r}: rolled-up engagement")
     return ColumnGuess("firmographic", kind, "default for a descriptive column")
 
@@ -261,7 +225,7 @@ def _one_source(guesses: dict[str, ColumnGuess]) -> None:
     sources = [n for n, g in guesses.items() if g.role == "source"]
     if len(sources) < 2:
         return
-    best = min(sources, key=lambda n: SOURCE_WORDS.index(_hint(n, SOURCE_WORDS) or "contact"))
+    best = min(sources, key=lambda n: SOURCE_WORDS.index(name_hint(n, SOURCE_WORDS) or "contact"))
     for name in sources:
         if name != best:
             guess = guesses[name]
@@ -288,15 +252,15 @@ def _pick_label(
 
 def _label_rank(name: str, positive: str) -> tuple[int, str] | None:
     """How strongly a binary column looks like the outcome (lower is stronger), or None."""
-    tokens = _tokens(name)
-    if _hint(name, CONSENT_WORDS):
+    tokens = name_tokens(name)
+    if name_hint(name, CONSENT_WORDS):
         return None
-    hint = _hint(name, LABEL_WORDS)
+    hint = name_hint(name, LABEL_WORDS)
     if tokens[0] in FLAG_PREFIXES and hint is None:
         return None
     if hint is not None:
         return LABEL_WORDS.index(hint), f"name hint {hint!r}"
-    if positive.lower() in _OUTCOME_VALUES:
+    if positive.lower() in OUTCOME_VALUES:
         return len(LABEL_WORDS), f"outcome value {positive!r}"
     return None
 
@@ -309,13 +273,13 @@ def _pick_dates(
     converted_at = None
     if want_converted:
         for name in dates:
-            if hint := _hint(name, CONVERTED_DATE_WORDS):
+            if hint := name_hint(name, CONVERTED_DATE_WORDS):
                 converted_at = Pick(name, f"parses as dates, name hint {hint!r}")
                 break
     rest = [n for n in dates if converted_at is None or n != converted_at.name]
     if not rest:
         return None, converted_at, []
-    hinted = [(CREATED_WORDS.index(h), n, h) for n in rest if (h := _hint(n, CREATED_WORDS))]
+    hinted = [(CREATED_WORDS.index(h), n, h) for n in rest if (h := name_hint(n, CREATED_WORDS))]
     if hinted:
         _, name, hint = min(hinted)
         created = Pick(name, f"parses as dates, name hint {hint!r}")
@@ -331,7 +295,7 @@ def _pick_id(ids: list[_Column]) -> Pick | None:
     if not ids:
         return None
     hinted = [
-        (ID_WORDS.index(h), i, h) for i, c in enumerate(ids) if (h := _hint(c.name, ID_WORDS))
+        (ID_WORDS.index(h), i, h) for i, c in enumerate(ids) if (h := name_hint(c.name, ID_WORDS))
     ]
     if hinted:
         _, i, hint = min(hinted)
@@ -341,7 +305,7 @@ def _pick_id(ids: list[_Column]) -> Pick | None:
 
 def _is_split(col: _Column) -> bool:
     values = set(col.present.str.strip().str.lower())
-    named = " ".join(_tokens(col.name)) in SPLIT_NAMES
+    named = " ".join(name_tokens(col.name)) in SPLIT_NAMES
     return named and len(col.present) == col.rows and values <= set(SPLIT_VALUES)
 
 
@@ -365,8 +329,8 @@ def _binary(col: _Column) -> tuple[str, float] | None:
         return None
     counts = col.present.value_counts()
     lowered = {_flag_text(v): v for v in counts.index}
-    positive = [lowered[v] for v in lowered if v in _POSITIVE]
-    negative = [lowered[v] for v in lowered if v in _NEGATIVE]
+    positive = [lowered[v] for v in lowered if v in POSITIVE_VALUES]
+    negative = [lowered[v] for v in lowered if v in NEGATIVE_VALUES]
     if len(positive) != 1 or len(negative) != 1:
         return None
     return str(positive[0]), float(counts[positive[0]] / len(col.present))
@@ -385,7 +349,7 @@ def _id_like(col: _Column) -> bool:
     """Integers or codes without spaces (P-00012, 3f9a...), not measurements or prose; in
     a sample of fewer than `ID_MIN_ROWS` rows only under an id-like name (30 ages can
     all differ)."""
-    if col.rows < ID_MIN_ROWS and _hint(col.name, ID_WORDS) is None:
+    if col.rows < ID_MIN_ROWS and name_hint(col.name, ID_WORDS) is None:
         return False
     if col.kind == "numeric":
         numbers = pd.to_numeric(col.present, errors="coerce")
@@ -409,19 +373,8 @@ def _contact_by_content(col: _Column) -> str | None:
 
 
 def _pii_name(name: str) -> str | None:
-    joined = " ".join(_tokens(name))
-    return joined if joined in PII_NAMES else _hint(name, PII_WORDS)
-
-
-def _tokens(name: str) -> list[str]:
-    spaced = re.sub(r"([a-z])([A-Z])", r"\1 \2", name)
-    return [t for t in re.split(r"[^A-Za-z0-9]+", spaced.lower()) if t] or [""]
-
-
-def _hint(name: str, words: tuple[str, ...]) -> str | None:
-    """The first of `words` the name holds (a whole word or phrase), or None."""
-    joined = f" {' '.join(_tokens(name))} "
-    return next((w for w in words if f" {w} " in joined), None)
+    joined = " ".join(name_tokens(name))
+    return joined if joined in PII_NAMES else name_hint(name, PII_WORDS)
 
 
 def _kind(columns: list[_Column], name: str) -> ColumnType:
