@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Final
 
 import numpy as np
@@ -105,7 +106,7 @@ class _Column:
     rows: int
     kind: ColumnType
 
-    @property
+    @cached_property
     def distinct(self) -> int:
         return int(self.present.nunique())
 
