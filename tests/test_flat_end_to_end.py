@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
+import numpy as np
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
@@ -118,7 +119,7 @@ def scored(trained_project: Path) -> pd.DataFrame:
     return pd.read_csv(out, dtype={"lead_id": str})
 
 
-def test_score_ranks_the_open_rows_with_reasons_and_keeps_pii_out_unless_asked(
+def test_score_ranks_the_open_rows_with_reasons_and_the_contact_columns(
     scored: pd.DataFrame, trained_project: Path
 ) -> None:
     export = synthetic_export(2500, seed=11)
@@ -126,8 +127,7 @@ def test_score_ranks_the_open_rows_with_reasons_and_keeps_pii_out_unless_asked(
     assert set(scored["lead_id"]) == open_ids
     assert scored["rank"].tolist() == list(range(1, len(scored) + 1))
     assert scored["score"].is_monotonic_decreasing
-    assert "Company Name" in scored.columns
-    assert not {"Email", "Phone"} & set(scored.columns)  # pii leaves only when listed
+    assert {"Company Name", "Email", "Phone"} <= set(scored.columns)  # for sales to act on
     assert scored["reasons"].str.len().gt(0).all()
     config = load_config(trained_project / "leadml.toml")
     engine = open_store(config.store_url)
@@ -234,3 +234,47 @@ def test_the_split_follows_the_mapping_and_warns_when_random(tmp_path: Path, spl
     else:  # time order (file rows are in created order): test comes after train
         position = {lead_id: i for i, lead_id in enumerate(rows.index)}
         assert max(position[i] for i in ids.train) < min(position[i] for i in ids.test)
+
+
+def test_training_uses_exactly_the_split_column_and_knows_every_level_of_the_file(
+    tmp_path: Path,
+) -> None:
+    """`split_column`: the test rows are exactly the file's `test` rows, the column is no
+    feature; a level seen only in the test rows is never called unseen when scoring."""
+    from leadml.batch import score_flat_rows
+    from leadml.data.mapping.read import read_flat
+    from leadml.model.pipeline import fit_and_evaluate_flat
+    from leadml.scoring import Scorer
+    from tests.flat_export import write_export
+
+    frame = synthetic_export(900, seed=6)
+    rng = np.random.default_rng(0)
+    frame["Split"] = rng.choice(["Train", "valid", "TEST"], len(frame), p=[0.6, 0.2, 0.2])
+    only_test = frame.index[frame["Split"] == "TEST"][:5]
+    frame.loc[only_test, "Industry"] = "mining"
+    path = write_export(tmp_path, frame)
+    path.write_text(
+        path.read_text(encoding="utf-8").replace(
+            "[dataset]\n", '[dataset]\nsplit_column = "Split"\n', 1
+        ),
+        encoding="utf-8",
+    )
+    config = load_config(
+        path, overrides={"train": {"bootstrap_rounds": 0, "shap_sample": 100, "num_threads": 1}}
+    )
+    assert config.dataset is not None
+    rows = read_flat(tmp_path / "export.csv", config.dataset)
+    trained = fit_and_evaluate_flat(rows, config)
+    by_split = frame.groupby("Split")["Prospect ID"].agg(set)
+    assert set(trained.split.test) == by_split["TEST"]
+    assert set(trained.split.valid) == by_split["valid"]
+    assert set(trained.split.train) == by_split["Train"]
+    assert set(trained.test_frame.index) == by_split["TEST"]
+    assert trained.guard_report["split"] == "column"
+    assert "Split" not in trained.bundle.spec.names
+    assert "mining" in trained.bundle.spec.column("Industry").levels
+    batch = score_flat_rows(rows, Scorer(trained.bundle))
+    assert not [w for w in batch.warnings if "mining" in w]
+    unseen = rows.assign(Industry="quarrying")
+    warned = score_flat_rows(unseen, Scorer(trained.bundle)).warnings
+    assert any("'quarrying' is not in the data the model was trained on" in w for w in warned)

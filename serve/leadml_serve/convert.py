@@ -232,6 +232,8 @@ def flat_to_columns(
     columns: dict[str, Any] = {dataset.id_name: [lead.lead_id for lead in leads]}
     for name in names:
         columns[name] = [row.get(name) for row in rows]
+    if dataset.calendar_columns and dataset.created_at:
+        columns[dataset.created_at] = [row.get(dataset.created_at) for row in rows]
     model_categories = _categories(spec)
     levels = {n: model_categories[n].levels for n in names if n in model_categories}
     tokens = {t.strip().lower() for t in dataset.missing}

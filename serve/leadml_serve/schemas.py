@@ -288,6 +288,18 @@ def flat_lead_model(dataset: DatasetConfig, spec: FeatureSpec) -> type[BaseModel
         role = dataset.columns[name].role
         category = known_to_model.get(name)
         fields[f"f{i}"] = _flat_feature_field(name, role, category, number, text, token_text)
+    if dataset.calendar_columns and dataset.created_at:
+        fields["created"] = (
+            str | None,
+            Field(
+                None,
+                alias=dataset.created_at,
+                max_length=100,
+                description="When the lead was created (ISO 8601 date or time): the model "
+                f"reads {', '.join(dataset.calendar_columns)} from it, lead age as of now.",
+                examples=["2025-03-31", "2025-03-31T14:05:00Z"],
+            ),
+        )
     for j, name in enumerate(dataset.names_with("passthrough", "pii")):
         fields[f"p{j}"] = (
             str | float | None,

@@ -235,11 +235,28 @@ def load_config(
     try:
         return Config.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        raise InputError(
-            first["msg"],
-            file=path,
-            column=".".join(str(p) for p in first["loc"]),
-            value=first.get("input"),
-            expected="a value matching the documented leadml.toml schema",
-        ) from exc
+        raise config_error(exc, path) from exc
+
+
+def config_error(exc: ValidationError, path: Path | None) -> InputError:
+    """A pydantic validation error of leadml.toml as one line: the setting, what is wrong
+    and how to fix it, and the offending value only when it is a value (never a section)."""
+    errors = exc.errors()
+    first = errors[0]
+    where = ".".join(str(p) for p in first["loc"])
+    if first["type"] == "value_error":  # our own validators: the message says how to fix
+        message = str(first.get("ctx", {}).get("error", first["msg"]))
+        expected = None
+    else:
+        message = first["msg"]
+        expected = "a value matching the documented leadml.toml schema (see the README)"
+    value = first.get("input")
+    if isinstance(value, dict | list | tuple):
+        value = None
+    more = f" ({len(errors) - 1} more problems after this one)" if len(errors) > 1 else ""
+    return InputError(
+        f"setting [{where}]: {message}{more}".replace("\n", " "),
+        file=path,
+        value=value,
+        expected=expected,
+    )

@@ -24,6 +24,7 @@ from leadml.data.mapping.read import read_flat
 from leadml.errors import InputError
 from leadml.model.labels import flat_labels
 from tests.flat_export import LEAKY, TOKEN_ROWS, synthetic_export, write_export
+from tests.machine import run_leadml
 
 runner = CliRunner()
 
@@ -56,7 +57,7 @@ def test_the_dataset_section_is_read_from_leadml_toml(tmp_path: Path) -> None:
     [
         ({"converted_at": "closed_on"}, "exactly one of label"),
         ({"label": None}, "exactly one of label"),
-        ({"columns": {"id": FlatColumn(role="engagement")}}, "remove it from"),
+        ({"columns": {"id": FlatColumn(role="engagement")}}, "id_column and is also listed"),
         ({"columns": {"email": FlatColumn(role="pii")}}, "no feature columns"),
         ({"split": "time"}, "needs a created_at"),
     ],
@@ -239,3 +240,69 @@ def test_the_bank_benchmark_mapping_finds_the_data_from_any_clone(tmp_path: Path
     found = config.resolve(config.dataset.file).resolve()
     expected = clone.parent / "shared" / "datasets" / "uci-bank-marketing"
     assert found == (expected / "bank-additional-full.csv").resolve()
+
+
+def test_a_config_error_is_one_line_naming_the_column_and_the_fix(tmp_path: Path) -> None:
+    """A label also listed under [dataset.columns] used to dump the whole section."""
+    path = tmp_path / "leadml.toml"
+    path.write_text(
+        '[dataset]\nlabel = "Converted"\n[dataset.columns]\n'
+        'Converted = { role = "engagement" }\nviews = { role = "engagement" }\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(InputError) as info:
+        load_config(path)
+    text = str(info.value)
+    assert "\n" not in text and "{" not in text and "Value error" not in text
+    assert "'Converted' is the label" in text and "delete its line" in text
+    assert str(path) in text
+
+
+@pytest.mark.parametrize("setting", ["id_column", "created_at", "split_column"])
+def test_a_named_column_may_not_also_be_a_feature(setting: str) -> None:
+    with pytest.raises(ValueError, match=f"'views' is the {setting} and is also listed"):
+        _dataset(**{setting: "views"})
+
+
+def test_the_split_column_is_read_case_insensitively_and_a_bad_value_names_its_line(
+    tmp_path: Path,
+) -> None:
+    frame = synthetic_export(40)
+    frame["fold"] = ["Train", "VALID", "test", "train"] * 10
+    write_export(tmp_path, frame)
+    dataset = _mapping_with(tmp_path, 'split_column = "fold"')
+    rows = read_flat(tmp_path / "export.csv", dataset)
+    assert rows["fold"].head(4).tolist() == ["train", "valid", "test", "train"]
+    assert "fold" not in dataset.feature_names and dataset.effective_split() == "column"
+    scoring = read_flat(tmp_path / "export.csv", dataset, scoring=True)
+    assert scoring["fold"].iloc[0] == "Train"  # scoring never reads the split
+    frame.loc[6, "fold"] = "holdout"  # data row 7 = line 8
+    frame.to_csv(tmp_path / "export.csv", index=False)
+    with pytest.raises(InputError, match="line 8") as info:
+        read_flat(tmp_path / "export.csv", dataset)
+    assert (info.value.column, info.value.value) == ("fold", "holdout")
+    assert "train, valid or test" in str(info.value) and "\n" not in str(info.value)
+
+
+def _mapping_with(folder: Path, line: str) -> DatasetConfig:
+    path = folder / "leadml.toml"
+    text = path.read_text(encoding="utf-8").replace("[dataset]\n", f"[dataset]\n{line}\n", 1)
+    path.write_text(text, encoding="utf-8")
+    dataset = load_config(path).dataset
+    assert dataset is not None
+    return dataset
+
+
+def test_the_cli_prints_a_config_error_as_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "leadml.toml"
+    path.write_text(
+        '[dataset]\nlabel = "y"\nid_column = "a_rather_long_lead_identifier_column"\n'
+        '[dataset.columns]\na_rather_long_lead_identifier_column = { role = "ignore" }\n'
+        'views = { role = "engagement" }\n',
+        encoding="utf-8",
+    )
+    done = run_leadml("train", "--config", str(path), cwd=tmp_path)  # not a terminal: 80 wide
+    assert done.returncode == 1
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), done.stderr
+    assert "is the id_column" in lines[0] and "delete its line" in lines[0]

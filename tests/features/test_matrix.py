@@ -105,6 +105,12 @@ def test_level_codes_agree_for_a_few_values_and_for_many(long_tail: bool) -> Non
 
 def test_unseen_warnings_list_the_commonest_then_count_the_rest() -> None:
     lines = unseen_warnings("industry", ["x", "x", "y", "a", "b", "c", "d"])
-    assert lines[0] == "industry 'x' unseen in training (2 leads): scored as unknown"
-    assert lines[-1] == "1 more unseen industry values: scored as unknown"
+    assert lines[0] == (
+        "industry 'x' is not in the data the model was trained on (2 leads): "
+        "scored as unknown, like a missing value"
+    )
+    assert (
+        lines[-1] == "1 more industry values not in the data the model was trained on: "
+        "scored as unknown"
+    )
     assert len(lines) == 6

@@ -57,8 +57,24 @@ def test_levels_come_from_training_rows_only(raw: pd.DataFrame) -> None:
     test = raw[raw["lead_source"] == "tiktok"]
     X, warnings = encode(test, spec)
     assert (X["lead_source"] == schema.UNKNOWN).all()
-    assert warnings[0].startswith("lead_source 'tiktok' unseen in training")
-    assert warnings[0].endswith("scored as unknown")
+    assert warnings[0].startswith("lead_source 'tiktok' is not in the data the model was")
+    assert warnings[0].endswith("scored as unknown, like a missing value")
+
+
+def test_a_level_of_the_training_data_outside_the_train_rows_is_known(raw: pd.DataFrame) -> None:
+    """Levels learnt on the train window only made scoring call validation and test
+    levels 'unseen'; with the whole training data as vocabulary they are levels."""
+    train = raw[raw["lead_source"] != "tiktok"]
+    spec = learn_spec(train, CONFIG, vocabulary=raw)
+    assert "tiktok" in spec.column("lead_source").levels
+    X, warnings = encode(raw[raw["lead_source"] == "tiktok"], spec)
+    assert (X["lead_source"] == "tiktok").all()
+    assert not [w for w in warnings if w.startswith("lead_source")]
+    rows = raw.iloc[:2].copy()
+    rows["campaign"] = ["one_lead_a", "one_lead_b"]  # one-lead campaigns stay the long tail
+    assert learn_spec(train, CONFIG, vocabulary=rows).column("campaign").levels == (
+        "spring", "summer", OTHER, schema.UNKNOWN,
+    )  # fmt: skip
 
 
 def test_missing_values_map_to_unknown_without_warning(raw: pd.DataFrame) -> None:

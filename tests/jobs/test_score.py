@@ -137,22 +137,49 @@ def _flat_run(
     return pd.read_csv(out, dtype=str, keep_default_na=False), url
 
 
-def test_flat_contact_details_leave_only_when_listed(
+def test_flat_contact_details_follow_the_ranked_columns(
     flat_project: tuple[Path, Config, Path],
 ) -> None:
+    """Sales act on the list: the mapping's pii and passthrough columns are copied to it
+    (and the store) by default; [score] pass_through adds other columns of the file."""
     listed, url = _flat_run(flat_project, "default")
-    assert list(listed.columns) == [*RANKED_COLUMNS, "Company Name"]
+    contact = ["Company Name", "Email", "Phone"]  # the bundle's mapping order
+    assert list(listed.columns) == [*RANKED_COLUMNS, *contact]
+    assert listed["Email"].str.endswith("@example.com").all()
     engine = open_store(url)
     try:
         summary = batch_summary(engine)
-        assert summary is not None and summary["batch"]["pass_through"] == ["Company Name"]
+        assert summary is not None and summary["batch"]["pass_through"] == contact
         rows, _ = ranked(engine, limit=None)
-        assert not {"Email", "Phone"} & set(rows[0])
+        assert rows[0]["Email"].endswith("@example.com")
     finally:
         engine.dispose()
-    opted, url = _flat_run(flat_project, "opted", ScoreConfig(pass_through=("Email",)))
-    assert list(opted.columns) == [*RANKED_COLUMNS, "Company Name", "Email"]
-    assert opted["Email"].str.endswith("@example.com").all()
+    more, _ = _flat_run(flat_project, "more", ScoreConfig(pass_through=("Notes", "absent")))
+    assert list(more.columns) == [*RANKED_COLUMNS, *contact, "Notes"]
+
+
+def test_flat_score_reads_the_dataset_file_when_data_is_not_given(
+    flat_project: tuple[Path, Config, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`leadml score` without --data reads [dataset] file, against the config's folder."""
+    from typer.testing import CliRunner
+
+    from leadml.cli import app
+
+    folder, config, bundle = flat_project
+    given, _ = _flat_run(flat_project, "given")
+    monkeypatch.chdir(folder.parent)  # the file is found from the config, not the cwd
+    out = folder / "implicit" / "ranked.csv"
+    result = CliRunner().invoke(
+        app,
+        ["score", "--config", str(folder / "leadml.toml"), "--model", str(bundle),
+         "--out", str(out), "--no-store"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    implicit = pd.read_csv(out, dtype=str, keep_default_na=False)
+    assert implicit["lead_id"].tolist() == given["lead_id"].tolist()
+    with pytest.raises(InputError, match="no data to score"):
+        run_batch(None, load_config(project_dir=folder / "empty"), store=False)
 
 
 def test_flat_list_csv_escapes_formulas_and_filters_sources_as_written(

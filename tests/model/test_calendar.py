@@ -30,7 +30,7 @@ def _choose(config: Config, calendar: str, *, created: bool = True) -> CalendarC
     dataset = resolve_types(rows, dataset)
     split, _ = flat_split(found.y, None, "random", config.train)
     raw = flat_features(rows, dataset)
-    return choose_calendar(rows, dataset, raw, found.y, split, config)
+    return choose_calendar(frame, dataset, raw, found.y, split, config)
 
 
 @pytest.fixture(scope="module")

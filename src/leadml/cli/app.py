@@ -59,7 +59,8 @@ def run(app: typer.Typer) -> None:
             raise
         from rich.markup import escape
 
-        err_console.print(f"[red]error:[/] {escape(str(exc))}")  # "[train]" is text, not markup
+        # One line however wide the terminal ("[train]" is text, not markup).
+        err_console.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
         raise SystemExit(exc.exit_code) from None
 
 

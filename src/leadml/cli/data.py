@@ -106,9 +106,11 @@ def init_config(
 ) -> None:
     """Write a draft [dataset] mapping for a flat CRM export, every guess marked in a comment.
 
-    It infers each column's type, guesses its role (source, engagement, firmographic,
-    ignore, pii, passthrough) from its name and values, and finds the id, label and
-    created-at columns. Edit it, then run `leadml train --config leadml.toml`.
+    It infers each column's type and guesses its role (source, engagement, firmographic,
+    ignore, pii, passthrough) from its values, with its name as a hint: dates by parsing,
+    the label among binary columns, ids as columns unique per row, e-mails and phones by
+    their values, and a split column (train/valid/test) when there is one. Each guess
+    carries its evidence in a comment. Edit it, then run `leadml train --config leadml.toml`.
 
     Example:  leadml init-config exports/leads.csv --out leadml.toml
     """

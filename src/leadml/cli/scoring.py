@@ -14,9 +14,13 @@ from leadml.cli.render import print_batch_outcome
 
 def score(
     data: Annotated[
-        Path,
-        typer.Option("--data", help="Folder holding leads and events, or a flat CRM export file."),
-    ],
+        Path | None,
+        typer.Option(
+            "--data",
+            help="Folder holding leads and events, or a flat CRM export file (default: the "
+            "config's [dataset] file).",
+        ),
+    ] = None,
     model: Annotated[
         str | None,
         typer.Option(
@@ -63,7 +67,8 @@ def score(
         typer.Option(
             "--columns",
             help="Comma-separated lead columns to pass through for sales "
-            "(default: contact_name,email,phone; '' for none). Never features.",
+            "(default: contact_name,email,phone; '' for none). Never features. A flat "
+            "export's pii and passthrough columns are always copied.",
         ),
     ] = None,
     config: ConfigOpt = None,
@@ -75,6 +80,8 @@ def score(
     grade, reasons (the top three and the strongest against), model_version and
     scored_at, then the pass-through contact columns. The list is written atomically,
     and the batch goes to the scores store that the API and the sales page read.
+
+    A flat model reads `--data FILE`, or the config's [dataset] file when --data is absent.
 
     Example:  leadml score --data data/generated/demo --as-of latest --out reports/ranked.csv
     """

@@ -67,15 +67,21 @@ def _missing(value: object) -> bool:
 
 
 def unseen_warnings(name: str, unseen: list[str]) -> list[str]:
-    """One line per unseen value of column `name` (the commonest few, then a count)."""
+    """One line per value of column `name` that is not among the model's levels (absent
+    from the data it was trained from): the commonest few, then a count."""
     counts = Counter(unseen).most_common()
     out = []
     for value, count in counts[:_LISTED_UNSEEN]:
         leads = f" ({count} leads)" if count > 1 else ""
-        out.append(f"{name} {value!r} unseen in training{leads}: scored as unknown")
+        out.append(
+            f"{name} {value!r} is not in the data the model was trained on{leads}: "
+            "scored as unknown, like a missing value"
+        )
     if len(counts) > _LISTED_UNSEEN:
         rest = len(counts) - _LISTED_UNSEEN
-        out.append(f"{rest} more unseen {name} values: scored as unknown")
+        out.append(
+            f"{rest} more {name} values not in the data the model was trained on: scored as unknown"
+        )
     return out
 
 

@@ -6,11 +6,15 @@ constraints. `encode_columns` turns raw feature arrays (`feature_columns`) into 
 matrix; `encode` does the same for a raw feature frame, through it, and `encode_numpy` is
 `features.matrix.frame_matrix` (the one frame -> LightGBM matrix conversion) of `encode`.
 
-Category levels: the levels seen in training, sorted, then the explicit 'unknown' level
-last. Missing and unseen values share 'unknown' (LightGBM's native categorical handling
-treats them alike anyway); unseen values also raise a warning. `campaign` keeps its own
-level only for campaigns with at least `campaign_min_leads` training leads; every other
-campaign, seen or unseen, maps to 'other' (the long tail, no warning).
+Category levels: the levels present in the data the model is trained from (every row
+of it, validation and test rows included: a level is a name, not a statistic, so knowing
+it leaks no outcome), sorted, then the explicit 'unknown' level last. The booster itself
+learns only from the training rows. Missing values and values absent from that data share
+'unknown' (LightGBM's native categorical handling treats them alike anyway); the absent
+ones also raise a warning, so a value in the training file is never reported as new.
+`campaign` keeps its own level only for campaigns with at least `campaign_min_leads`
+training leads; every other campaign, seen or not, maps to 'other' (the long tail, no
+warning).
 
 Codes (for `encode_columns` and `encode_numpy`, LightGBM's native categorical
 representation): a value's code is its position in `levels`, as a float. That is exactly
@@ -160,11 +164,15 @@ def learn_spec(
     config: FeatureConfig,
     *,
     catalogue: list[ColumnInfo] | None = None,
+    vocabulary: pd.DataFrame | None = None,
 ) -> FeatureSpec:
     """Learn levels and constraints from TRAINING rows of a `build_features` frame.
 
     `catalogue`: another family's columns (a flat export's, `features.flat.flat_catalogue`)
-    instead of the event model's; those carry no monotone constraints.
+    instead of the event model's; those carry no monotone constraints. `vocabulary`: every
+    row of the data trained from (same columns): its category values are levels too, so
+    scoring never calls a value of the training file unseen. The long tail's own levels
+    still need `campaign_min_leads` TRAINING rows.
     """
     if features_train.empty:
         raise InputError("no training rows to learn the feature spec from")
@@ -175,7 +183,8 @@ def learn_spec(
     for info in catalogue:
         levels: tuple[str, ...] = ()
         if info.kind == "categorical":
-            levels = _learn_levels(features_train[info.name], info.name, config)
+            known = None if vocabulary is None else vocabulary[info.name]
+            levels = _learn_levels(features_train[info.name], info.name, config, known)
         monotone = constraints.get(info.name, 0)
         columns.append(FeatureColumn(*info, levels=levels, monotone=monotone))
     return FeatureSpec(columns=tuple(columns), config=config)
@@ -336,14 +345,17 @@ def _frame_columns(features: pd.DataFrame, spec: FeatureSpec) -> dict[str, Any]:
     return out
 
 
-def _learn_levels(values: pd.Series, name: str, config: FeatureConfig) -> tuple[str, ...]:
+def _learn_levels(
+    values: pd.Series, name: str, config: FeatureConfig, known: pd.Series | None
+) -> tuple[str, ...]:
     present = values.dropna().astype(str)
     if name in LONG_TAIL:
         counts = present.value_counts()
         kept = counts.index[counts >= config.campaign_min_leads]
         own = sorted(set(kept) - {OTHER, schema.UNKNOWN})
         return (*own, OTHER, schema.UNKNOWN)
-    return (*sorted(set(present) - {schema.UNKNOWN}), schema.UNKNOWN)
+    seen = set(present) | (set() if known is None else set(known.dropna().astype(str)))
+    return (*sorted(seen - {schema.UNKNOWN}), schema.UNKNOWN)
 
 
 def _numeric(values: pd.Series, column: FeatureColumn) -> np.ndarray:

@@ -35,7 +35,7 @@ class BatchOutcome:
 
 
 def run_batch(
-    data: Path,
+    data: Path | None,
     config: Config,
     *,
     model: str | None = None,
@@ -52,11 +52,16 @@ def run_batch(
     would refuse the batch costs no work and leaves an existing list file as it was. The
     list is written atomically (temp file, then rename), so a crash or bad input never
     leaves a truncated file; the store takes the batch in one transaction.
+
+    `data` None: the config's `[dataset] file` (resolved against the project folder, as
+    `leadml train` reads it).
     """
     step = on_step or (lambda _message: None)
+    flat = data is None or data.is_file()
+    data = export_path(config) if data is None else data
     _check_request(data, config, as_of=as_of, out=out, top=top, store=store)
     reference = model or f"models:/{config.mlflow.model_name}@champion"
-    if data.is_file():  # a flat export: the (flat) model says how to read it
+    if flat:  # a flat export: the (flat) model says how to read it
         step(f"loading model {reference}")
         scorer = Scorer(load_model(reference, config))
         batch = _score_flat_file(data, scorer, config, step, on_progress)
@@ -79,6 +84,19 @@ def run_batch(
         source=str(data),
     )
     return _write_batch(batch, config, out, top, store, step)
+
+
+def export_path(config: Config) -> Path:
+    """The flat export `[dataset] file` names, for a `leadml score` without `--data`."""
+    from leadml.jobs.train import flat_path
+
+    if config.dataset is None:
+        raise InputError(
+            "no data to score",
+            column="--data",
+            expected="--data FOLDER_OR_FILE, or a [dataset] section with file = ... in the config",
+        )
+    return flat_path(None, config)
 
 
 def _check_request(
@@ -166,12 +184,11 @@ def _score_flat_file(
         )
     step(f"reading the flat export {data} with model {scorer.model_version}'s mapping")
     rows = read_flat(data, flat, scoring=True)
-    # Contact details (role pii) leave leadml only when [score] pass_through names them.
-    pii = set(flat.names_with("pii"))
-    opted_in = "pass_through" in config.score.model_fields_set
-    listed = [c for c in config.score.pass_through if opted_in or c not in pii]
-    wanted = [*flat.names_with("passthrough")]
-    wanted += [c for c in listed if c in rows.columns and c not in wanted]
+    # Sales act on the list: the mapping's passthrough and pii (contact) columns follow
+    # the ranked columns, then any other [score] pass_through column the file holds.
+    # Neither is ever a feature, and pii is never logged to MLflow.
+    wanted = flat.names_with("passthrough", "pii")
+    wanted += [c for c in config.score.pass_through if c in rows.columns and c not in wanted]
     return score_flat_rows(
         rows,
         scorer,

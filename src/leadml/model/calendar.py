@@ -32,7 +32,7 @@ class CalendarChoice:
 
 
 def choose_calendar(
-    rows: pd.DataFrame,
+    frame: pd.DataFrame,
     dataset: DatasetConfig,
     raw: pd.DataFrame,
     y_all: pd.Series,
@@ -40,16 +40,18 @@ def choose_calendar(
     config: Config,
 ) -> CalendarChoice:
     """`dataset` with `calendar_columns` set (or left empty) and the raw features to match.
-    `raw`: the export's own features (`flat_features(rows, dataset)`)."""
+    `frame`: every row of the export (its newest created-at is the moment lead age is
+    measured from, as when the file is scored); `raw`: the export's own features of the
+    labelled rows (index: their ids)."""
     if dataset.created_at is None or dataset.calendar == "off":
         why = "off in [dataset]" if dataset.created_at else "no created_at column"
         return CalendarChoice(dataset, raw, f"calendar features: not used ({why})")
-    created = flat_dates(rows[dataset.created_at].to_numpy(dtype=object), dataset.created_at)
+    created = flat_dates(frame[dataset.created_at].to_numpy(dtype=object), dataset.created_at)
     names = calendar_available(created)
     if not names:
         return CalendarChoice(dataset, raw, "calendar features: not used (no created_at values)")
     with_calendar = dataset.model_copy(update={"calendar_columns": names})
-    raw_calendar = flat_features(rows, with_calendar)
+    raw_calendar = flat_features(frame, with_calendar).loc[raw.index]
     chosen = CalendarChoice(with_calendar, raw_calendar, f"calendar features: {', '.join(names)}")
     if dataset.calendar == "on":
         return chosen

@@ -152,7 +152,7 @@ def _guard_and_fit(
 ) -> TrainedModel:
     """Learn the spec on `spec_rows` of the train window, refuse leaky columns, then fit
     (leads + events: one-cutoff rows, or snapshot `rows`)."""
-    spec = learn_spec(raw.loc[spec_rows], config.features)
+    spec = learn_spec(raw.loc[spec_rows], config.features, vocabulary=raw)
     X_train, _ = encode(raw.loc[split.train], spec)
     leak_flags = refuse_leaks(X_train, y_all.loc[split.train].to_numpy(), config.train.allow_leaky)
     return _fit_core(
@@ -257,8 +257,9 @@ def fit_and_evaluate_flat(
     on_warning: StepFn | None = None,
 ) -> TrainedModel:
     """Fit on a flat CRM export (`read_flat`'s frame and `config.dataset`): labels from the
-    mapping, the leakage guard on every candidate column, then the same model, calibration,
-    baselines and evaluation as the event model."""
+    mapping, the mapping's split (time, file order, random, or its split column), the
+    leakage guard on every candidate column, then the same model, calibration, baselines
+    and evaluation as the event model."""
     from leadml.data.mapping.config import resolve_types
     from leadml.features.flat import flat_catalogue, flat_features
     from leadml.features.idlike import ID_LIKE_KEY, id_like_warning, set_aside_id_like
@@ -272,15 +273,18 @@ def fit_and_evaluate_flat(
     step("labels")
     found = flat_labels(frame, config.dataset, window_days=config.labels.window_days)
     rows = frame.loc[found.y.index]
-    dataset = resolve_types(rows, config.dataset)
+    # Types and category levels come from every row, as `leadml score` will read them.
+    dataset = resolve_types(frame, config.dataset)
     y_all = found.y
     step("features")
-    raw = flat_features(rows, dataset)
-    dataset, id_like = set_aside_id_like(raw, dataset)
+    every_row = flat_features(frame, dataset)
+    dataset, id_like = set_aside_id_like(every_row.loc[rows.index], dataset)
     for name, evidence in id_like.items():
         warn(id_like_warning(name, evidence))
-    raw = raw.drop(columns=list(id_like))
-    split, order = flat_split(y_all, found.created, dataset.effective_split(), tc)
+    every_row = every_row.drop(columns=list(id_like))
+    raw = every_row.loc[rows.index]
+    assigned = rows[dataset.split_column] if dataset.split_column else None
+    split, order = flat_split(y_all, found.created, dataset.effective_split(), tc, assigned)
     if dataset.effective_split() == "random":
         warn(RANDOM_SPLIT_WARNING)
     require_both_classes(y_all, split)
@@ -289,10 +293,15 @@ def fit_and_evaluate_flat(
     report.refuse()
     for flag in report.allowed_flags:
         warn(f"leakage guard: {flag.column} kept by allow_leaky despite: {flag.evidence}")
-    choice = choose_calendar(rows, dataset, raw, y_all, split, config)
+    choice = choose_calendar(frame, dataset, raw, y_all, split, config)
     step(choice.note)
     dataset, raw = choice.dataset, choice.raw
-    spec = learn_spec(raw.loc[split.train], config.features, catalogue=flat_catalogue(dataset))
+    spec = learn_spec(
+        raw.loc[split.train],
+        config.features,
+        catalogue=flat_catalogue(dataset),
+        vocabulary=every_row,
+    )
     source = dataset.source_column
     trained = _fit_core(
         raw,

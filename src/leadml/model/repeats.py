@@ -8,6 +8,8 @@ spread of either model's AUC.
 
 - stratified: split r uses seed `seed + r`: 65% train, 15% validation (early stopping
   and calibration for leadml, early stopping for the reference), 20% test.
+- given: with `[dataset] split_column`, the export's own train/valid/test column is the
+  one split (`repeats` is ignored), so any other model can be compared on the same rows.
 - time: rolling origin. Split r keeps the earliest (1 - (k - 1 - r) / (2k)) share of the
   leads by created-at (or file order) and splits them 65/15/20 in time, so each test
   window is later than its training window and the windows move forward.
@@ -86,6 +88,8 @@ def compare_on_splits(
             column="[dataset] created_at",
             expected='created_at = "COLUMN" in leadml.toml, or --split stratified',
         )
+    if config.dataset.split_column:
+        repeats = 1  # the export's own split: one, fixed
     rows: list[dict[str, object]] = []
     for r in range(repeats):
         if on_split is not None:
@@ -110,6 +114,8 @@ def _split_config(
 ) -> tuple[pd.DataFrame, Config]:
     """The rows and config of split r (see the module docstring)."""
     assert config.dataset is not None
+    if config.dataset.split_column:
+        return frame, config
     train = {
         "train_fraction": TRAIN_SHARE,
         "valid_fraction": VALID_SHARE,

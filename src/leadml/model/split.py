@@ -1,5 +1,6 @@
-"""Splits that are not plain time splits: a flat export's three windows, and the check
-that every window holds both classes.
+"""Splits that are not plain time splits: a flat export's three windows (by time, file
+order, a stratified draw, or the export's own split column), and the check that every
+window holds both classes.
 
 The event model's time split lives in `model.train.time_split`; `flat_split` falls back
 to it when the export has a created-at column.
@@ -11,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from leadml.config import TrainConfig
+from leadml.data.mapping.config import SPLIT_VALUES
 from leadml.errors import InputError
 from leadml.model.train import TimeSplit, time_split
 
@@ -23,14 +25,23 @@ RANDOM_SPLIT_WARNING = (
 
 
 def flat_split(
-    y: pd.Series, created: pd.Series | None, mode: str, tc: TrainConfig
+    y: pd.Series,
+    created: pd.Series | None,
+    mode: str,
+    tc: TrainConfig,
+    assigned: pd.Series | None = None,
 ) -> tuple[TimeSplit, pd.Series]:
     """Train/valid/test ids of a flat export and each row's ordering time.
 
     time: by created_at (ties by id); file_order: by row position; random: stratified by
-    label, seeded. The ordering 'time' of file_order/random rows is a synthetic stamp
-    (epoch + row seconds) so the downstream windows stay well defined.
+    label, seeded; column: exactly as `assigned` says (train / valid / test per row, as
+    `mapping.read.split_values` reads a `split_column`). The ordering 'time' of rows not
+    split by time is created_at when known, else a synthetic stamp (epoch + row seconds)
+    so the downstream windows stay well defined.
     """
+    if mode == "column":
+        assert assigned is not None
+        return _column_split(y, created, assigned.loc[y.index])
     if mode == "time":
         assert created is not None
         cutoff = pd.Series(created.to_numpy(), index=y.index, name="cutoff")
@@ -40,8 +51,7 @@ def flat_split(
     position = np.arange(len(y))
     if mode == "random":
         position = _stratified_order(y.to_numpy(), tc)
-    stamps = pd.Timestamp("1970-01-01", tz="UTC") + pd.to_timedelta(position, unit="s")
-    cutoff = pd.Series(stamps, index=y.index, name="cutoff")
+    cutoff = _stamps(position, y.index)
     ordered = y.index[np.argsort(position, kind="stable")]
     n = len(ordered)
     i_train = int(round(n * tc.train_fraction))
@@ -57,6 +67,43 @@ def flat_split(
         for name, part in parts.items()
     }  # fmt: skip
     return TimeSplit(parts["train"], parts["valid"], parts["test"], windows), cutoff
+
+
+def _column_split(
+    y: pd.Series, created: pd.Series | None, assigned: pd.Series
+) -> tuple[TimeSplit, pd.Series]:
+    """The split a `split_column` names, row for row; each window must hold rows."""
+    if created is not None:
+        cutoff = pd.Series(created.to_numpy(), index=y.index, name="cutoff")
+    else:
+        cutoff = _stamps(np.arange(len(y)), y.index)
+    parts = {name: y.index[(assigned == name).to_numpy()] for name in SPLIT_VALUES}
+    unknown = sorted(set(assigned.dropna()) - set(SPLIT_VALUES))
+    if unknown or assigned.isna().any():
+        raise InputError(
+            "the split column holds a value other than train, valid or test",
+            value=unknown[0] if unknown else None,
+            expected="rows read by read_flat, which checks the split column",
+        )
+    for name, part in parts.items():
+        if len(part) == 0:
+            raise InputError(
+                f"the split column has no {name!r} rows",
+                value=f"{len(y)} labelled rows",
+                expected="train, valid and test rows, each with labelled leads",
+            )
+    windows = {
+        name: {"first_cutoff": "split column", "last_cutoff": "split column",
+               "leads": str(len(part))}
+        for name, part in parts.items()
+    }  # fmt: skip
+    return TimeSplit(parts["train"], parts["valid"], parts["test"], windows), cutoff
+
+
+def _stamps(position: np.ndarray, index: pd.Index) -> pd.Series:
+    """A synthetic ordering time per row: epoch + its position in seconds."""
+    stamps = pd.Timestamp("1970-01-01", tz="UTC") + pd.to_timedelta(position, unit="s")
+    return pd.Series(stamps, index=index, name="cutoff")
 
 
 def _stratified_order(y: np.ndarray, tc: TrainConfig) -> np.ndarray:

@@ -7,6 +7,9 @@ file onto leadml's roles:
 - the label is `label` plus its `positive` values, or a `converted_at` column;
 - `created_at` (optional) orders leads in time for a time-ordered split; without it
   the split is stratified random, with a warning saying what that costs;
+- `split_column` (optional) names a column holding `train`, `valid` or `test` per row:
+  training then uses exactly that split (to compare leadml with another model on the
+  same rows); it is never a feature;
 - `[dataset.columns]` gives every other column a role (`source`, `engagement`,
   `firmographic`: model features; `ignore`, `pii`, `passthrough`: never features) and a
   type (`numeric` or `categorical`; inferred when left out: `infer_type`, `resolve_types`),
@@ -33,15 +36,14 @@ if TYPE_CHECKING:
 Role = Literal["source", "engagement", "firmographic", "ignore", "pii", "passthrough"]
 ColumnType = Literal["numeric", "categorical"]
 SplitMode = Literal["auto", "time", "file_order", "random"]
+SPLIT_VALUES: Final[tuple[str, ...]] = ("train", "valid", "test")
+"""The values of a `split_column` (read case-insensitively)."""
 FEATURE_ROLES: Final[tuple[str, ...]] = ("source", "engagement", "firmographic")
 DEFAULT_MISSING: Final[tuple[str, ...]] = (
     "", "NA", "N/A", "NaN", "null", "None", "-", "Select", "unknown",
 )  # fmt: skip
 ROW_ID: Final = "lead_id"
 """The id field of a flat model's API requests and ranked list when the file has no id column."""
-DATE_SHARE: Final = 0.95
-"""init-config guesses a created-at column when this share of its sampled values are dates.
-(A column is numeric only when EVERY present value parses as a number: see `infer_type`.)"""
 
 
 class FlatColumn(BaseModel):
@@ -77,6 +79,9 @@ class DatasetConfig(BaseModel):
     split: SplitMode = "auto"
     """auto: time-ordered by created_at when there is one, else stratified random.
     file_order: the file's rows are in time order (earliest first)."""
+    split_column: str | None = None
+    """A column holding train, valid or test per row: training uses exactly that split
+    (`split` is then not used). Never a feature."""
     missing: tuple[str, ...] = DEFAULT_MISSING
     calendar: Literal["auto", "on", "off"] = "auto"
     """Calendar features from `created_at` (`features.flat.CALENDAR`): auto lets the
@@ -90,13 +95,20 @@ class DatasetConfig(BaseModel):
     def _check(self) -> DatasetConfig:
         if (self.label is None) == (self.converted_at is None):
             raise ValueError("set exactly one of label (with positive values) or converted_at")
-        named = (self.id_column, self.label, self.converted_at, self.created_at)
-        clash = sorted({n for n in named if n is not None} & set(self.columns))
-        if clash:
-            raise ValueError(
-                f"column {clash[0]!r} is the id, label or a date column; "
-                "remove it from [dataset.columns]"
-            )
+        named = {
+            "id_column": self.id_column,
+            "label": self.label,
+            "converted_at": self.converted_at,
+            "created_at": self.created_at,
+            "split_column": self.split_column,
+        }
+        for setting, name in named.items():
+            if name is not None and name in self.columns:
+                raise ValueError(
+                    f"column {name!r} is the {setting} and is also listed in "
+                    f"[dataset.columns] (as {self.columns[name].role!r}); delete its line "
+                    f"there: the {setting} is never a feature"
+                )
         if not self.feature_names:
             raise ValueError("no feature columns: give at least one column a role of "
                              "source, engagement or firmographic")  # fmt: skip
@@ -139,7 +151,10 @@ class DatasetConfig(BaseModel):
             raise InputError("column type not resolved", column=name, expected="resolve_types")
         return found
 
-    def effective_split(self) -> Literal["time", "file_order", "random"]:
+    def effective_split(self) -> Literal["time", "file_order", "random", "column"]:
+        """How training splits: "column" when `split_column` is set, else `split` resolved."""
+        if self.split_column is not None:
+            return "column"
         if self.split == "auto":
             return "time" if self.created_at else "random"
         return self.split

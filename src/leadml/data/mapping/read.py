@@ -8,7 +8,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from leadml.data.mapping.config import FEATURE_ROLES, DatasetConfig, first_non_number
+from leadml.data.mapping.config import (
+    FEATURE_ROLES,
+    SPLIT_VALUES,
+    DatasetConfig,
+    first_non_number,
+)
 from leadml.errors import InputError
 
 if TYPE_CHECKING:
@@ -20,7 +25,8 @@ def read_flat(path: Path, dataset: DatasetConfig, *, scoring: bool = False) -> p
 
     Columns named in the mapping but absent from the file are an error naming them; when
     `scoring`, only the id column is required (the label may be absent and an absent
-    feature column is all missing).
+    feature column is all missing). A `split_column` is read as lower-case train, valid or
+    test (any other value is an error naming its line) when training.
     """
     import pandas as pd
 
@@ -44,7 +50,13 @@ def read_flat(path: Path, dataset: DatasetConfig, *, scoring: bool = False) -> p
             expected=f"a {dataset.format} file (delimiter {dataset.delimiter!r})",
         ) from exc
     frame.columns = [str(c).strip() for c in frame.columns]
-    needed = [dataset.id_column, dataset.label, dataset.converted_at, dataset.created_at]
+    needed = [
+        dataset.id_column,
+        dataset.label,
+        dataset.converted_at,
+        dataset.created_at,
+        dataset.split_column,
+    ]
     required = [n for n in needed if n] + list(dataset.columns)
     if scoring:
         required = [dataset.id_column] if dataset.id_column else []
@@ -61,6 +73,8 @@ def read_flat(path: Path, dataset: DatasetConfig, *, scoring: bool = False) -> p
             )
     frame = clean_missing(frame, dataset.missing)
     check_numbers(frame, dataset, path)
+    if dataset.split_column and not scoring:
+        frame[dataset.split_column] = split_values(frame[dataset.split_column], dataset, path)
     ids = _ids(frame, dataset, path)
     frame.index = pd.Index(ids, name=dataset.id_name)
     return frame
@@ -124,3 +138,23 @@ def check_numbers(frame: pd.DataFrame, dataset: DatasetConfig, path: Path) -> No
                 expected='a number or a missing-value token, or set type = "categorical" '
                 "for this column in [dataset.columns]",
             )
+
+
+def split_values(values: pd.Series, dataset: DatasetConfig, path: Path) -> pd.Series:
+    """A `split_column` as lower-case train / valid / test; the first other value (a missing
+    one included) is an InputError naming the file, its line and the value."""
+    lowered = values.map(lambda v: str(v).strip().lower(), na_action="ignore")
+    bad = ~lowered.isin(SPLIT_VALUES).to_numpy()
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        csv = dataset.format == "csv"
+        raise InputError(
+            f"not a split name (line {i + 2} of the file)" if csv else "not a split name",
+            file=path,
+            row=i + 2 if csv else i + 1,
+            column=dataset.split_column,
+            value="" if values.iloc[i] is None else values.iloc[i],
+            expected="train, valid or test on every row (case-insensitive); or remove "
+            "split_column from [dataset] to let leadml split",
+        )
+    return lowered
