@@ -20,6 +20,7 @@ import pandas as pd
 from leadml import schema
 from leadml.bundle import Bundle
 from leadml.config import Config
+from leadml.data.mapping.config import DatasetConfig
 from leadml.errors import InputError
 from leadml.features.build import build_features
 from leadml.features.spec import FeatureSpec, encode, learn_spec
@@ -317,10 +318,9 @@ def fit_and_evaluate_flat(
         truth=None,
         step=step,
         on_round=on_round,
+        flat=dataset,
     )
-    trained.bundle = replace(
-        trained.bundle, flat=dataset, extra=trained.bundle.extra | {ID_LIKE_KEY: id_like}
-    )
+    trained.bundle = replace(trained.bundle, extra=trained.bundle.extra | {ID_LIKE_KEY: id_like})
     trained.notes = [choice.note, POINTS_LEFT_OUT]
     trained.params["calendar_features"] = ",".join(dataset.calendar_columns) or "none"
     trained.guard_report = report.to_dict() | {
@@ -360,10 +360,12 @@ def _fit_core(
     step: StepFn,
     on_round: Callable[[int, int], None] | None,
     rows: pd.DataFrame | None = None,
+    flat: DatasetConfig | None = None,
 ) -> TrainedModel:
     """Fit, assemble the bundle, score the test window once through it, sample SHAP.
 
-    `rows`: snapshot rows (lead_id, age_days per row) when training on snapshots."""
+    `rows`: snapshot rows (lead_id, age_days per row) when training on snapshots; `flat`:
+    a flat export's mapping as trained (types, calendar features, id-like columns set aside)."""
     weight = None
     if rows is not None and config.train.snapshot_weighting == "lead":
         weight = lead_weights(rows.loc[split.train, LEAD_ID].to_numpy())
@@ -379,6 +381,8 @@ def _fit_core(
         weight=weight,
     )
     bundle = assemble_bundle(fitted, raw, split, spec, config, digest=digest, rows=rows)
+    if flat is not None:  # a flat export's mapping: how serving reads its rows
+        bundle = replace(bundle, flat=flat)
     assessed = assess_test_window(
         bundle,
         fitted,
