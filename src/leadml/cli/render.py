@@ -134,6 +134,9 @@ def print_train_outcome(outcome: object) -> None:
         index=list(HEADLINE_METRICS),
     ).T
     frame.index.name = "scorer"
+    guard = outcome.trained.guard_report.get("details", {})
+    if outcome.trained.bundle.flat is not None and guard:
+        print_guard_table(guard)
     print_frame(frame, "Test window (scored once)")
     m = result["model"]
     console.print(f"ROC AUC 95% interval: {m['roc_auc_ci_low']:.3f} - {m['roc_auc_ci_high']:.3f}")
@@ -168,6 +171,19 @@ def print_train_outcome(outcome: object) -> None:
     )
     console.print(f"Gate: {gate}")
     console.print(f"Bundle: {result['bundle_path']}   Report: {result['report_path']}")
+
+
+def print_guard_table(details: dict[str, dict[str, object]]) -> None:
+    """The leakage guard's table: every checked column, its figures and verdict."""
+    from leadml.model.leakage import guard_table
+
+    print_frame(guard_table(details), "Leakage guard (training window)")
+    console.print(
+        "  lift: how many times more often one class holds (presence) or misses a value; "
+        "pure levels: share of a class in values only it holds; uplift: a quick model's "
+        "validation AUC gain (suspects only). Evidence: model_spec/leakage_guard.json.",
+        highlight=False,
+    )
 
 
 def print_batch_outcome(outcome: object) -> None:

@@ -49,7 +49,7 @@ class Uplift:
 
 def _matrix(frame: pd.DataFrame) -> pd.DataFrame:
     """Numbers as float, text as pandas categories (LightGBM's native categoricals)."""
-    out = {}
+    out: dict[str, pd.Series] = {}
     for name in frame.columns:
         values = frame[name]
         if is_categorical(values):

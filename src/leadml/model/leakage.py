@@ -24,7 +24,6 @@ rule refuses; the other figures are still reported.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field, replace
 from typing import Any, Final, Literal
 
@@ -38,6 +37,7 @@ from leadml.model.leak_figures import (
     out_of_fold_rates,
     single_column_auc,
 )
+from leadml.model.leak_names import name_hint, outcome_evidence
 from leadml.model.leak_uplift import Uplift, uplift
 
 __all__ = [
@@ -46,6 +46,7 @@ __all__ = [
     "GuardRules",
     "LeakFlag",
     "guard",
+    "guard_table",
     "name_hint",
     "out_of_fold_rates",
     "outcome_evidence",
@@ -56,33 +57,6 @@ __all__ = [
 
 AUC_HIGH = 0.90
 AUC_LOW = 0.10
-OUTCOME_NAME_WORDS: Final = frozenset(
-    {"status", "stage", "tag", "tags", "quality", "won", "closed", "lost", "reason",
-     "duration", "outcome", "result", "disposition", "converted", "conversion", "churn",
-     "churned", "deal", "opportunity", "closing"}
-)  # fmt: skip
-POST_CONTACT_WORDS: Final = frozenset({"score", "scores", "index", "profile", "owner"})
-"""Name words that hint at a field a sales rep or tool fills in after contact; unlike the
-outcome words they are hints to the guard only (init-config does not set them aside)."""
-OUTCOME_NAME_PHRASES: Final = (
-    "last activity", "last action", "last contact", "last touch", "close date",
-    "closed date", "closed at", "won date", "lost date", "call length", "talk time",
-)  # fmt: skip
-OUTCOME_VALUE_PATTERN: Final = re.compile(
-    r"\b(closed[ _-]?(won|lost)|won|lost|converted|disqualified|unqualified|junk|"
-    r"not interested|wrong number|already a customer|lost to|closed by)\b",
-    re.IGNORECASE,
-)
-_PREVIOUS: Final = frozenset({"previous", "prior", "prev"})
-_EARLIER_OUTCOME: Final = frozenset({"outcome", "outcomes", "result", "results"})
-"""'previous_outcome' / 'prior result' (bank data's poutcome) describe an earlier campaign:
-only these words are exempted by a previous/prior/prev token (a 'prev_stage' still leaks)."""
-_POST_CONTACT_AFTER_LAST: Final = frozenset(
-    {"activity", "activities", "status", "stage", "contact", "contacted", "action", "touch",
-     "call", "interaction"}
-)  # fmt: skip
-"""'last' with one of these (last_status, "Last Notable Activity") is recorded after contact."""
-_VALUE_SHARE: Final = 0.01
 MAX_UPLIFT_SUSPECTS: Final = 10
 
 Strength = Literal["strong", "moderate"]
@@ -139,50 +113,6 @@ class Finding:
     rule: str
     strength: Strength
     text: str
-
-
-def _name_tokens(name: str) -> list[str]:
-    spaced = re.sub(r"([a-z])([A-Z])", r"\1 \2", name)
-    return [t for t in re.split(r"[^A-Za-z0-9]+", spaced.lower()) if t]
-
-
-def outcome_evidence(name: str, values: pd.Series | None = None) -> str | None:
-    """Why a column's name or values look like an outcome or post-contact field, or None."""
-    tokens = _name_tokens(name)
-    joined = " ".join(tokens)
-    for phrase in OUTCOME_NAME_PHRASES:
-        if f" {phrase} " in f" {joined} ":
-            return f"name {name!r} contains {phrase!r} (recorded after contact)"
-    if "last" in tokens and set(tokens) & _POST_CONTACT_AFTER_LAST:
-        return f"name {name!r} describes the last contact or status (recorded after contact)"
-    hits = [t for t in tokens if t in OUTCOME_NAME_WORDS]
-    if hits and set(tokens) & _PREVIOUS:  # an earlier campaign's outcome is known up front
-        hits = [t for t in hits if t not in _EARLIER_OUTCOME]
-    if hits:
-        return f"name {name!r} contains {hits[0]!r} (looks like an outcome or post-contact field)"
-    if values is None:
-        return None
-    present = values.dropna()
-    if len(present) == 0 or pd.api.types.is_numeric_dtype(present):
-        return None
-    counts = present.astype(str).value_counts()
-    matched = [v for v in counts.index if OUTCOME_VALUE_PATTERN.search(v)]
-    share = float(counts[matched].sum() / len(present)) if matched else 0.0
-    if matched and share >= _VALUE_SHARE:
-        shown = ", ".join(repr(v) for v in matched[:3])
-        return f"values look like outcomes: {shown} ({share:.0%} of rows)"
-    return None
-
-
-def name_hint(name: str, values: pd.Series | None = None) -> str | None:
-    """The guard's name hint: an outcome-like name or values, or a post-contact word."""
-    found = outcome_evidence(name, values)
-    if found:
-        return found
-    words = [t for t in _name_tokens(name) if t in POST_CONTACT_WORDS]
-    if words:
-        return f"name {name!r} contains {words[0]!r} (often filled in after contact)"
-    return None
 
 
 def _lift_findings(f: ColumnFigures, rules: GuardRules) -> list[Finding]:
@@ -311,6 +241,14 @@ TABLE_COLUMNS: Final = {
 """The CLI table's columns and headers ('share' headers render as percentages)."""
 
 
+def guard_table(details: dict[str, dict[str, Any]]) -> pd.DataFrame:
+    """A guard report's `details` (also as logged) as the table the CLI prints."""
+    frame = pd.DataFrame.from_dict(details, orient="index")
+    frame = frame.reindex(columns=list(TABLE_COLUMNS)).rename(columns=TABLE_COLUMNS)
+    frame.index.name = "column"
+    return frame
+
+
 @dataclass(frozen=True)
 class GuardReport:
     """What the guard checked and flagged, and which flags the config allows."""
@@ -345,10 +283,7 @@ class GuardReport:
 
     def table(self) -> pd.DataFrame:
         """Every checked column with its verdict and figures (index: column)."""
-        frame = pd.DataFrame.from_dict(self.details, orient="index")
-        frame = frame.reindex(columns=list(TABLE_COLUMNS)).rename(columns=TABLE_COLUMNS)
-        frame.index.name = "column"
-        return frame
+        return guard_table(self.details)
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -2,7 +2,7 @@
 
 It infers each column's type, finds the id, label and created-at columns, and guesses
 each other column's role from its name and values. Outcome-like names are set aside as
-`ignore` (the leakage guard would refuse them anyway).
+`ignore` (to the leakage guard such a name is a hint: with moderate evidence it refuses).
 """
 
 from __future__ import annotations
@@ -169,7 +169,7 @@ def _guess_role(name: str, values: pd.Series, kind: str, distinct: int, n: int) 
 
     leak = outcome_evidence(name, values)
     if leak:
-        return "ignore", f"guessed: {leak}; the leakage guard would refuse it"
+        return "ignore", f"guessed: {leak}; the leakage guard checks such columns hardest"
     if distinct <= 1:
         return "ignore", "guessed: a single value, nothing to learn"
     if _matches(name, "passthrough"):
