@@ -17,6 +17,7 @@ from leadml.data.mapping.config import (
     DatasetConfig,
     FlatColumn,
     infer_type,
+    mapping_changes,
     resolve_types,
 )
 from leadml.data.mapping.draft import draft_config
@@ -239,3 +240,29 @@ def test_the_bank_benchmark_mapping_finds_the_data_from_any_clone(tmp_path: Path
     found = config.resolve(config.dataset.file).resolve()
     expected = clone.parent / "shared" / "datasets" / "uci-bank-marketing"
     assert found == (expected / "bank-additional-full.csv").resolve()
+
+
+def test_mapping_changes_name_the_columns_and_ignore_an_inferred_type() -> None:
+    model = DatasetConfig(
+        label="won",
+        columns={
+            "views": FlatColumn(role="engagement", type="numeric"),
+            "region": FlatColumn(role="firmographic", type="categorical"),
+        },
+    )
+    inferred = DatasetConfig(
+        label="won",
+        columns={"views": FlatColumn(role="engagement"), "region": FlatColumn(role="firmographic")},
+    )
+    assert mapping_changes(inferred, model) is None
+    edited = DatasetConfig(
+        label="won",
+        columns={
+            "views": FlatColumn(role="engagement", type="categorical"),
+            "pages": FlatColumn(role="engagement"),
+        },
+    )
+    assert mapping_changes(edited, model) == (
+        "features only in the config: pages; features only in the model: region; "
+        "role or type changed: views"
+    )

@@ -195,8 +195,10 @@ def mapping_notice(config: Config, scorer: Scorer) -> str | None:
     changes = mapping_changes(config.dataset, flat)
     if changes is None:
         return None
+    version = scorer.bundle.version
+    model = f"model version {version}" if version else "the model"
     return (
-        f"the config's [dataset] mapping differs from model {scorer.model_version}'s, and "
-        f"scoring uses the model's ({changes}); train a new model to score with the config's "
-        "mapping, or pass --model for another version"
+        f"the config's [dataset] mapping differs from the one {model} was trained with, and "
+        f"scoring reads the export with the model's ({changes}); train a new model to score "
+        "with the config's mapping, or pass --model for another version"
     )
