@@ -115,6 +115,10 @@ class Finding:
     text: str
 
 
+def _hinted_lift_limit(rules: GuardRules) -> str:
+    return f"limit with a name hint >= {rules.hinted_lift:g}x and >= {rules.hinted_gap * 100:g} points"
+
+
 def _lift_findings(f: ColumnFigures, rules: GuardRules) -> list[Finding]:
     """Presence and missingness asymmetry, each in whichever direction it leans."""
     out: list[Finding] = []
@@ -128,19 +132,19 @@ def _lift_findings(f: ColumnFigures, rules: GuardRules) -> list[Finding]:
         limit = f"present (almost) only among {richer}; limit >= {rules.only_lift:g}x with "
         out.append(Finding("presence", "strong", f"{said} ({limit}>= {rules.only_min_rows} rows)"))
     elif times >= rules.lift and gap >= rules.gap:
-        limit = f"limit >= {rules.lift:g}x and >= {rules.gap:.0%} apart"
+        limit = f"limit >= {rules.lift:g}x and >= {rules.gap * 100:g} points apart"
         out.append(Finding("presence", "strong", f"{said} ({limit})"))
     elif times >= rules.hinted_lift and gap >= rules.hinted_gap:
-        limit = f"limit with a name hint >= {rules.hinted_lift:g}x and >= {rules.hinted_gap:.0%}"
+        limit = _hinted_lift_limit(rules)
         out.append(Finding("presence", "moderate", f"{said} ({limit} apart)"))
     missing = f.missing_lift
     times = max(missing, 1 / missing)
     said = f"{f.missing_text()}: {times:,.1f}x"
     if times >= rules.lift and gap >= rules.gap:
-        limit = f"limit >= {rules.lift:g}x and >= {rules.gap:.0%} apart"
+        limit = f"limit >= {rules.lift:g}x and >= {rules.gap * 100:g} points apart"
         out.append(Finding("missingness", "strong", f"{said} ({limit})"))
     elif times >= rules.hinted_lift and gap >= rules.hinted_gap:
-        limit = f"limit with a name hint >= {rules.hinted_lift:g}x and >= {rules.hinted_gap:.0%}"
+        limit = _hinted_lift_limit(rules)
         out.append(Finding("missingness", "moderate", f"{said} ({limit} apart)"))
     return out
 
