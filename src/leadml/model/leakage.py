@@ -116,7 +116,8 @@ class Finding:
 
 
 def _hinted_lift_limit(rules: GuardRules) -> str:
-    return f"limit with a name hint >= {rules.hinted_lift:g}x and >= {rules.hinted_gap * 100:g} points"
+    gap = rules.hinted_gap * 100
+    return f"limit with a name hint >= {rules.hinted_lift:g}x and >= {gap:g} points"
 
 
 def _lift_findings(f: ColumnFigures, rules: GuardRules) -> list[Finding]:
