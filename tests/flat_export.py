@@ -1,8 +1,8 @@
 """A synthetic flat CRM export, built in code, for the flat-model tests.
 
 It covers every role (source, engagement, firmographic, ignore, pii, passthrough), every
-default missing-value token, and every leakage rule: one column per rule that must be
-flagged, and honest columns that must not be.
+default missing-value token, and leakage found by evidence: one column per rule that must
+be flagged, and honest columns that must not be.
 """
 
 from __future__ import annotations
@@ -17,10 +17,11 @@ from leadml.data.mapping.config import DEFAULT_MISSING
 LEAKY = {
     "Score After Call": "auc",
     "Budget": "missingness",
-    "Lead Status": "outcome name or values",
-    "Sales Comment": "outcome name or values",
+    "Lead Status": "levels + name",
+    "Sales Comment": "levels",
 }
-"""Columns that must be flagged, and the rule that must flag each."""
+"""Columns that must be flagged, and the rule that must flag each (a name alone never
+flags a column: "+ name" is moderate evidence caught together with the name's hint)."""
 HONEST = ("Lead Source", "Page Views", "Time On Site", "Industry", "Employees")
 
 MAPPING = """
@@ -106,9 +107,20 @@ def synthetic_export(n: int = 3000, seed: int = 5) -> pd.DataFrame:
                 np.round(rng.uniform(1e3, 1e5, n)).astype(int).astype(str),
                 "",
             ).astype(object),
-            "Lead Status": rng.choice(["Open", "Attempted", "Contacted"], n).astype(object),
-            "Sales Comment": rng.choice(
-                ["Will revert after reading the email", "Lost to competitor", "Ringing"], n
+            # A status set to "Qualified" for 4% of the converted leads only (moderate
+            # evidence, caught with its name), and a comment "Lost to competitor" written
+            # only for leads that did not convert (strong evidence: a level of one class).
+            "Lead Status": np.where(
+                (y == 1) & (rng.random(n) < 0.04),
+                "Qualified",
+                rng.choice(["Open", "Attempted", "Contacted"], n),
+            ).astype(object),
+            "Sales Comment": np.where(
+                y == 1,
+                rng.choice(["Will revert after reading the email", "Ringing"], n),
+                rng.choice(
+                    ["Will revert after reading the email", "Lost to competitor", "Ringing"], n
+                ),
             ).astype(object),
         }
     )

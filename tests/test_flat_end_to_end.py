@@ -63,6 +63,7 @@ def trained_project(project: Path) -> Path:
         "train", "--config", str(project / "leadml.toml"), "--metrics-out", str(project / "m.json")
     )
     assert result.exit_code == 0, result.output + repr(result.exception)
+    (project / "train_output.txt").write_text(result.output, encoding="utf-8")
     return project
 
 
@@ -101,6 +102,19 @@ def test_training_registers_a_flat_bundle_and_logs_the_guard(trained_project: Pa
     assert logged["allowed"] == ["Sales Comment"] and logged["blocked"] == []
     assert logged["split"] == "time"
     assert any(f["column"] == "Sales Comment" for f in logged["flags"])
+    table = {row["column"]: row for row in logged["table"]}
+    assert set(table) == set(bundle.flat.feature_names)  # every checked column
+    assert table["Sales Comment"]["verdict"] == "allowed"
+    assert {table[c]["verdict"] for c in ("Page Views", "Time On Site", "Industry")} == {"ok"}
+    listed = {a.path for a in client.list_artifacts(run.info.run_id, "model_spec")}
+    assert "model_spec/leakage_guard_table.json" in listed
+
+
+def test_train_prints_the_guard_table_for_a_flat_export(trained_project: Path) -> None:
+    output = (trained_project / "train_output.txt").read_text(encoding="utf-8")
+    assert "Leakage guard (training window)" in output
+    table = output.split("Leakage guard (training window)")[1].split("Test window")[0]
+    assert "Sales Comment" in table and "allowed" in table and "Time On Site" in table
 
 
 @pytest.fixture(scope="module")
@@ -137,6 +151,23 @@ def test_score_ranks_the_open_rows_with_reasons_and_the_contact_columns(
         engine.dispose()
     assert total == len(scored)
     assert [r["lead_id"] for r in rows] == scored["lead_id"].head(5).tolist()
+
+
+def test_score_warns_when_the_config_mapping_differs_from_the_champion(
+    scored: pd.DataFrame, trained_project: Path
+) -> None:
+    """The champion reads the export with its own mapping; an edited config says so."""
+    text = (trained_project / "leadml.toml").read_text(encoding="utf-8")
+    (trained_project / "edited.toml").write_text(
+        _set_role(text, "Industry", "ignore"), encoding="utf-8"
+    )
+    out = trained_project / "ranked_edited.csv"
+    args = ["score", "--data", str(trained_project / "export.csv"), "--no-store"]
+    result = _invoke(*args, "--config", str(trained_project / "edited.toml"), "--out", str(out))
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    warned = [line for line in result.output.splitlines() if "[dataset] mapping" in line]
+    assert len(warned) == 1 and "features only in the model: Industry" in warned[0]
+    assert pd.read_csv(out)["probability"].tolist() == scored["probability"].tolist()
 
 
 @pytest.fixture(scope="module")

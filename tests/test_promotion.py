@@ -14,9 +14,11 @@ from leadml.data.load import Dataset
 from leadml.data.mapping.read import read_flat
 from leadml.errors import InputError
 from leadml.model.assess import HEADLINE_METRICS
+from leadml.model.leakage import LeakFlag
 from leadml.model.pipeline import TrainedModel, fit_and_evaluate_flat
 from leadml.promotion import (
     GATE_METRICS,
+    FeatureChanges,
     champion_probabilities,
     compare_with_champion,
     gate,
@@ -99,9 +101,11 @@ def test_event_champion_is_rescored_at_the_challenger_cutoffs(
         assert decision.champion[key] == pytest.approx(decision.challenger[key], abs=1e-9)
 
 
-def _fit_flat(folder: Path, **train: object) -> tuple[TrainedModel, pd.DataFrame]:
+def _fit_flat(
+    folder: Path, config_name: str = "leadml.toml", **train: object
+) -> tuple[TrainedModel, pd.DataFrame]:
     config = load_config(
-        folder / "leadml.toml",
+        folder / config_name,
         overrides={"train": {"bootstrap_rounds": 0, "shap_sample": 100, "num_threads": 1} | train},
     )
     assert config.dataset is not None
@@ -167,3 +171,70 @@ def test_models_of_different_data_are_not_compared(
     assert decision.passed and decision.champion is None
     with pytest.raises(InputError, match="different kinds of data"):
         compare_with_champion(trained, flat_model.bundle, small_data.leads, small_data.events)
+
+
+# --- the gate names feature changes and never keeps a suspect champion by its AUC -----------
+
+
+def test_the_gate_names_added_and_removed_features() -> None:
+    changes = FeatureChanges(added=("Employees",), removed=("Budget", "Tags"))
+    passed = gate({"roc_auc": 0.75, "ece": 0.25}, CHAMPION, EXACT, changes=changes)
+    assert passed.passed and passed.reason.endswith(
+        "within tolerance; features: added Employees; removed Budget, Tags"
+    )
+    failed = gate({"roc_auc": 0.1, "ece": 0.25}, CHAMPION, EXACT, changes=changes)
+    assert not failed.passed and "removed Budget, Tags" in failed.reason
+
+
+def test_a_suspect_champion_is_reported_with_the_command_that_replaces_it() -> None:
+    flag = LeakFlag("Deal Amount", "presence", "filled for 8.0% of converted leads (24 of 300)")
+    changes = FeatureChanges(removed=("Deal Amount",), suspect=(flag,))
+    result = gate(
+        {"roc_auc": 0.50, "ece": 0.25},  # far below the champion's AUC
+        CHAMPION,
+        EXACT,
+        champion_version="3",
+        changes=changes,
+        challenger_version="4",
+    )
+    assert not result.passed and result.suspect_champion  # not promoted silently either
+    assert result.reason.startswith("champion version 3 is suspect: it used Deal Amount")
+    assert "filled for 8.0% of converted leads (24 of 300)" in result.reason
+    assert "no reason to keep it" in result.reason and "leadml promote 4" in result.reason
+    assert "removed Deal Amount" in result.reason
+
+
+def _deal_amount(frame: pd.DataFrame, seed: int = 0) -> pd.Series:
+    """A deal column filled only for 8% of the converted leads."""
+    rng = np.random.default_rng(seed)
+    filled = (frame["Converted"] == "1") & (rng.random(len(frame)) < 0.08)
+    amounts = pd.Series(rng.integers(1_000, 50_000, len(frame)).astype(str), index=frame.index)
+    return amounts.where(filled, "")
+
+
+def test_a_champion_that_used_a_column_the_guard_refuses_is_suspect(tmp_path: Path) -> None:
+    frame = synthetic_export(1500, seed=4)
+    frame["Deal Amount"] = _deal_amount(frame)
+    config_path = write_export(tmp_path, frame)  # the challenger: the plain mapping
+    text = config_path.read_text(encoding="utf-8").replace(
+        'Employees = { role = "firmographic" }', 'Employees = { role = "ignore" }'
+    )
+    leaky = '"Deal Amount" = { role = "firmographic", type = "numeric" }\n'
+    leaky += '[train]\nallow_leaky = ["Deal Amount"]\n'
+    (tmp_path / "champion.toml").write_text(text + leaky, encoding="utf-8")
+    champion, _ = _fit_flat(tmp_path, config_name="champion.toml")
+    challenger, rows = _fit_flat(tmp_path)
+    decision = gate_challenger(
+        challenger,
+        champion.bundle,
+        rows,
+        pd.DataFrame(),
+        GateConfig(),
+        champion_version="1",
+        challenger_version="2",
+    )
+    assert decision.changes.added == ("Employees",)
+    assert decision.changes.removed == ("Deal Amount",)
+    assert [f.column for f in decision.changes.suspect] == ["Deal Amount"]
+    assert not decision.passed and decision.suspect_champion
+    assert "Deal Amount [presence]" in decision.reason and "leadml promote 2" in decision.reason

@@ -8,7 +8,7 @@ challenger is judged the same way whichever path trained it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final, Protocol
 
 import numpy as np
@@ -19,6 +19,7 @@ from leadml.bundle import Bundle, load_bundle
 from leadml.config import Config, GateConfig
 from leadml.errors import InputError, LeadmlError
 from leadml.model.evaluate import breakdown, compare_table, headline_metrics
+from leadml.model.leakage import LeakFlag
 from leadml.scoring import Scorer
 from leadml.tracking.log import tag_run
 from leadml.tracking.registry import CHAMPION, alias_version, client_for, fetch_bundle, promote
@@ -33,6 +34,25 @@ GATE_METRICS: Final = ("roc_auc", "ece")
 
 
 @dataclass(frozen=True)
+class FeatureChanges:
+    """How the challenger's features differ from the champion's, and the champion's columns
+    the leakage guard refuses on the challenger's training data."""
+
+    added: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    suspect: tuple[LeakFlag, ...] = ()
+
+    def text(self) -> str:
+        """'features: added a, b; removed c' (empty when both use the same features)."""
+        parts = [
+            f"{word} {', '.join(names)}"
+            for word, names in (("added", self.added), ("removed", self.removed))
+            if names
+        ]
+        return f"features: {'; '.join(parts)}" if parts else ""
+
+
+@dataclass(frozen=True)
 class GateResult:
     """The promotion decision and the evidence behind it."""
 
@@ -41,6 +61,12 @@ class GateResult:
     challenger: dict[str, float]
     champion: dict[str, float] | None
     champion_version: str | None
+    changes: FeatureChanges = field(default_factory=FeatureChanges)
+
+    @property
+    def suspect_champion(self) -> bool:
+        """The champion used columns the leakage guard now refuses."""
+        return bool(self.changes.suspect)
 
 
 def gate(
@@ -49,13 +75,28 @@ def gate(
     config: GateConfig,
     *,
     champion_version: str | None = None,
+    changes: FeatureChanges | None = None,
+    challenger_version: str | None = None,
 ) -> GateResult:
     """Pass when the challenger's AUC >= champion's - tolerance and ECE is no worse by > tol.
 
-    Both sets of metrics must come from the same (the challenger's) test window.
+    Both sets of metrics must come from the same (the challenger's) test window. The reason
+    names the features added and removed; a champion that used columns the leakage guard
+    now refuses is reported as suspect (its AUC is no reason to keep it) with the command
+    that replaces it, and the gate does not promote on its own.
     """
     if champion is None:
         return GateResult(True, "no champion yet", challenger, None, None)
+    changes = changes or FeatureChanges()
+    if changes.suspect:
+        return GateResult(
+            False,
+            _suspect_reason(changes, champion, champion_version, challenger_version),
+            challenger,
+            champion,
+            champion_version,
+            changes,
+        )
     auc_ok = challenger["roc_auc"] >= champion["roc_auc"] - config.auc_tolerance
     ece_ok = challenger["ece"] <= champion["ece"] + config.ece_tolerance
     if auc_ok and ece_ok:
@@ -76,7 +117,29 @@ def gate(
                 f" + {config.ece_tolerance}"
             )
         reason = "; ".join(failed)
-    return GateResult(auc_ok and ece_ok, reason, challenger, champion, champion_version)
+    if changes.text():
+        reason += f"; {changes.text()}"
+    return GateResult(auc_ok and ece_ok, reason, challenger, champion, champion_version, changes)
+
+
+def _suspect_reason(
+    changes: FeatureChanges,
+    champion: dict[str, float],
+    champion_version: str | None,
+    challenger_version: str | None,
+) -> str:
+    """Why a suspect champion's AUC is not compared, and how to replace it."""
+    columns = ", ".join(dict.fromkeys(f.column for f in changes.suspect))
+    evidence = "; ".join(f"{f.column} [{f.rule}]: {f.evidence}" for f in changes.suspect)
+    which = f"version {champion_version}" if champion_version else "the champion"
+    command = f"leadml promote {challenger_version or '<challenger version>'}"
+    return (
+        f"champion {which} is suspect: it used {columns}, which the leakage guard refuses on "
+        f"this training data ({evidence}). Its ROC AUC {champion['roc_auc']:.4f} on this test "
+        f"window is inflated by that column and is no reason to keep it; the challenger was "
+        f"not promoted automatically. Replace the champion: {command}"
+        + (f"; {changes.text()}" if changes.text() else "")
+    )
 
 
 def gate_metrics(metrics: dict[str, float]) -> dict[str, float]:
@@ -121,6 +184,30 @@ def _event_probabilities(
     return scored.frame["probability"].reindex(cutoff.index).to_numpy(dtype="float64")
 
 
+def model_features(bundle: Bundle) -> list[str]:
+    """A model's input columns: a flat model's mapped export columns, else its spec."""
+    return bundle.flat.feature_names if bundle.flat is not None else bundle.spec.names
+
+
+def feature_changes(champion: Bundle, trained: TrainedModel, leads: pd.DataFrame) -> FeatureChanges:
+    """The challenger's added and removed features against the champion's, and, for flat
+    models, the champion's removed columns re-checked by the leakage guard (without the
+    uplift check) on the challenger's training rows of the export (`leads`)."""
+    mine, theirs = model_features(trained.bundle), model_features(champion)
+    added = tuple(c for c in mine if c not in theirs)
+    removed = tuple(c for c in theirs if c not in mine)
+    if not removed or champion.flat is None or trained.bundle.flat is None:
+        return FeatureChanges(added, removed)
+    from leadml.features.flat import flat_features
+    from leadml.model.leakage import GuardRules, guard
+
+    train = trained.split.train
+    raw = flat_features(leads.loc[train], champion.flat)[list(removed)]
+    y = trained.labels.frame.loc[train, "label"].to_numpy()
+    report = guard(raw, y, rules=GuardRules(check_uplift=False))
+    return FeatureChanges(added, removed, report.flags)
+
+
 def gate_challenger(
     trained: TrainedModel,
     champion: Bundle | None,
@@ -129,6 +216,7 @@ def gate_challenger(
     config: GateConfig,
     *,
     champion_version: str | None = None,
+    challenger_version: str | None = None,
 ) -> GateResult:
     """The gate for a freshly trained challenger against a champion bundle (or none).
 
@@ -141,7 +229,14 @@ def gate_challenger(
     tf = trained.test_frame
     p = champion_probabilities(champion, tf, leads, events)
     metrics = headline_metrics(tf["label"].to_numpy(), p, n_boot=0)
-    return gate(challenger, gate_metrics(metrics), config, champion_version=champion_version)
+    return gate(
+        challenger,
+        gate_metrics(metrics),
+        config,
+        champion_version=champion_version,
+        changes=feature_changes(champion, trained, leads),
+        challenger_version=challenger_version,
+    )
 
 
 def gate_against_registry(
@@ -159,7 +254,13 @@ def gate_against_registry(
         return gate_challenger(trained, None, leads, events, config.gate)
     champion = load_bundle(fetch_bundle(client, config, name, champion_version))
     return gate_challenger(
-        trained, champion, leads, events, config.gate, champion_version=champion_version
+        trained,
+        champion,
+        leads,
+        events,
+        config.gate,
+        champion_version=champion_version,
+        challenger_version=version,
     )
 
 

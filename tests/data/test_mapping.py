@@ -17,6 +17,7 @@ from leadml.data.mapping.config import (
     DatasetConfig,
     FlatColumn,
     infer_type,
+    mapping_changes,
     resolve_types,
 )
 from leadml.data.mapping.draft import draft_config
@@ -306,3 +307,29 @@ def test_the_cli_prints_a_config_error_as_one_line(tmp_path: Path) -> None:
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error:"), done.stderr
     assert "is the id_column" in lines[0] and "delete its line" in lines[0]
+
+
+def test_mapping_changes_name_the_columns_and_ignore_an_inferred_type() -> None:
+    model = DatasetConfig(
+        label="won",
+        columns={
+            "views": FlatColumn(role="engagement", type="numeric"),
+            "region": FlatColumn(role="firmographic", type="categorical"),
+        },
+    )
+    inferred = DatasetConfig(
+        label="won",
+        columns={"views": FlatColumn(role="engagement"), "region": FlatColumn(role="firmographic")},
+    )
+    assert mapping_changes(inferred, model) is None
+    edited = DatasetConfig(
+        label="won",
+        columns={
+            "views": FlatColumn(role="engagement", type="categorical"),
+            "pages": FlatColumn(role="engagement"),
+        },
+    )
+    assert mapping_changes(edited, model) == (
+        "features only in the config: pages; features only in the model: region; "
+        "role or type changed: views"
+    )

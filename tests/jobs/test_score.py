@@ -12,6 +12,7 @@ import pytest
 
 from leadml.bundle import save_bundle
 from leadml.config import Config, ScoreConfig, StoreConfig, load_config
+from leadml.data.mapping.config import FlatColumn
 from leadml.errors import InputError
 from leadml.jobs.score import run_batch
 from leadml.model.pipeline import TrainedModel
@@ -264,3 +265,25 @@ def test_a_store_that_goes_stale_mid_run_says_what_was_written(
     assert "\n" not in message and "Nothing was written to the store." in message
     assert f"The ranked list {out} was written all the same." in message
     assert len(pd.read_csv(out)) > 0
+
+
+def test_score_warns_in_one_line_when_the_config_mapping_differs_from_the_model(
+    flat_project: tuple[Path, Config, Path],
+) -> None:
+    folder, config, bundle = flat_project
+    assert config.dataset is not None
+    same = run_batch(folder / "export.csv", config, model=str(bundle), store=False)
+    assert not any("mapping" in w for w in same.batch.warnings)
+    columns = dict(config.dataset.columns)
+    columns.pop("Employees")
+    columns["Lead Status"] = FlatColumn(role="source", type="categorical")
+    columns["Page Views"] = FlatColumn(role="ignore")
+    edited = config.model_copy(
+        update={"dataset": config.dataset.model_copy(update={"columns": columns})}
+    )
+    outcome = run_batch(folder / "export.csv", edited, model=str(bundle), store=False)
+    notes = [w for w in outcome.batch.warnings if "[dataset] mapping" in w]
+    assert len(notes) == 1 and "\n" not in notes[0]
+    assert "features only in the config: Lead Status" in notes[0]
+    assert "features only in the model: Employees, Page Views" in notes[0]
+    assert outcome.batch.frame["model_version"].nunique() == 1  # the model's mapping scored

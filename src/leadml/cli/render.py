@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
 from rich.table import Table
@@ -135,6 +135,9 @@ def print_train_outcome(outcome: object) -> None:
         index=list(HEADLINE_METRICS),
     ).T
     frame.index.name = "scorer"
+    guard = outcome.trained.guard_report.get("details", {})
+    if outcome.trained.bundle.flat is not None and guard:
+        print_guard_table(guard)
     print_frame(frame, "Test window (scored once)")
     for note in result["notes"]:
         console.print(escape(note))
@@ -173,15 +176,72 @@ def print_train_outcome(outcome: object) -> None:
     console.print(f"Bundle: {result['bundle_path']}   Report: {result['report_path']}")
 
 
+def print_guard_table(details: dict[str, dict[str, Any]]) -> None:
+    """The leakage guard's table: every checked column, its verdict and figures, compact
+    (the full figures and evidence are in the run's model_spec/leakage_guard.json)."""
+    import pandas as pd
+
+    def lift(row: dict[str, Any]) -> str:
+        """The larger of the presence and missingness lifts, and which class it favours."""
+        found = []
+        for key, word in (("presence_lift", "filled"), ("missing_lift", "missing")):
+            value = float(row[key])
+            times = max(value, 1 / value) if value > 0 else 0.0
+            side = (
+                ("conv" if value >= 1 else "rest")
+                if word == "filled"
+                else ("rest" if value >= 1 else "conv")
+            )
+            found.append((times, f"{times:.1f}x {word} {side}"))
+        times, text = max(found)
+        return text if times >= 1.5 else "-"
+
+    def pure(row: dict[str, Any]) -> str:
+        parts = [
+            f"{side} {float(row[key]):.1%}"
+            for key, side in (("pure_levels_converted", "conv"), ("pure_levels_other", "rest"))
+            if row.get(key)
+        ]
+        return ", ".join(parts) or "-"
+
+    frame = pd.DataFrame(
+        {
+            "verdict": [str(r["verdict"]) for r in details.values()],
+            "auc": [float(r["auc"]) for r in details.values()],
+            "filled conv / rest": [
+                f"{float(r['fill_converted']):.1%} / {float(r['fill_other']):.1%}"
+                for r in details.values()
+            ],
+            "lift": [lift(r) for r in details.values()],
+            "pure levels": [pure(r) for r in details.values()],
+            "uplift": [
+                "-" if r.get("uplift") is None else f"{float(r['uplift']):+.3f}"
+                for r in details.values()
+            ],
+        },
+        index=pd.Index(list(details), name="column"),
+    )
+    print_frame(frame, "Leakage guard (training window)")
+    console.print(
+        "  lift: how many times more often converted leads (conv) or the rest fill or miss "
+        "a value; pure levels: share of a class in values only it holds; uplift: a quick "
+        "model's validation AUC gain (suspects only). Figures and evidence: the run's "
+        "model_spec/leakage_guard.json.",
+        highlight=False,
+    )
+
+
 def print_batch_outcome(outcome: object) -> None:
+    from rich.markup import escape
+
     from leadml.jobs.score import BatchOutcome
     from leadml.ranked import REASONS_JSON, decode_reasons, render_reasons
 
     assert isinstance(outcome, BatchOutcome)
     batch = outcome.batch
     summary = batch.summary()
-    for warning in batch.warnings:
-        err_console.print(f"[yellow]warning[/] {warning}", highlight=False)
+    for warning in batch.warnings:  # text, not markup ("[dataset]"); one line each
+        err_console.print(f"[yellow]warning[/] {escape(warning)}", highlight=False, soft_wrap=True)
     grades = ", ".join(f"{g} {n:,}" for g, n in summary.grade_counts.items())
     console.print(
         f"Scored {summary.leads_scored:,} open leads as of {batch.as_of:%Y-%m-%d %H:%M} UTC "

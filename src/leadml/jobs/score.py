@@ -8,14 +8,16 @@ files, the registry and the store.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from leadml.batch import Progress, RankedBatch, parse_as_of, score_flat_rows, score_open_leads
 from leadml.config import Config
 from leadml.data.io import atomic_write_table
 from leadml.data.load import load_dataset
+from leadml.data.mapping.config import mapping_changes
 from leadml.data.mapping.read import read_flat
+from leadml.features.idlike import ID_LIKE_KEY
 from leadml.errors import InputError
 from leadml.ranked import escape_formulas
 from leadml.scoring import Scorer
@@ -183,13 +185,14 @@ def _score_flat_file(
             expected="a leads + events folder for this model, or a flat model (--model)",
         )
     step(f"reading the flat export {data} with model {scorer.model_version}'s mapping")
+    notice = mapping_notice(config, scorer)
     rows = read_flat(data, flat, scoring=True)
     # Sales act on the list: the mapping's passthrough and pii (contact) columns follow
     # the ranked columns, then any other [score] pass_through column the file holds.
     # Neither is ever a feature, and pii is never logged to MLflow.
     wanted = flat.names_with("passthrough", "pii")
     wanted += [c for c in config.score.pass_through if c in rows.columns and c not in wanted]
-    return score_flat_rows(
+    batch = score_flat_rows(
         rows,
         scorer,
         grade_mode=config.score.grade_mode,
@@ -197,4 +200,23 @@ def _score_flat_file(
         chunk_size=config.score.chunk_size,
         on_progress=on_progress,
         source=str(data),
+    )
+    return batch if notice is None else replace(batch, warnings=(notice, *batch.warnings))
+
+
+def mapping_notice(config: Config, scorer: Scorer) -> str | None:
+    """One line when the config's [dataset] mapping differs from the model's, which is the
+    one scoring reads the export with (None: no [dataset] in the config, or the same)."""
+    flat = scorer.bundle.flat
+    if config.dataset is None or flat is None:
+        return None
+    changes = mapping_changes(config.dataset, flat, scorer.bundle.extra.get(ID_LIKE_KEY, {}))
+    if changes is None:
+        return None
+    version = scorer.bundle.version
+    model = f"model version {version}" if version else "the model"
+    return (
+        f"the config's [dataset] mapping differs from the one {model} was trained with, and "
+        f"scoring reads the export with the model's ({changes}); train a new model to score "
+        "with the config's mapping, or pass --model for another version"
     )

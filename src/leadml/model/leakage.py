@@ -1,65 +1,100 @@
-"""A guard against label leakage: refuse columns that predict the outcome too well.
+"""A guard against label leakage: refuse columns whose evidence says they were filled in
+after the outcome (a status, a deal amount, a sales rep's score, a close date).
 
-A feature computed as of the cutoff should never, on its own, separate converters
-from the rest almost perfectly. When one does, it almost always carries information
-recorded after the outcome (a status, a close date, a post-sale event). Training
-refuses such columns loudly unless they are explicitly allowed in the config.
-
-leadml's own event features are checked by single-column AUC (`refuse_leaks`). A flat
-CRM export's columns were filled by people and tools at unknown times, so `guard`
-checks them by three rules, each with its evidence:
+`guard` checks every column on the training window and keeps a table of its figures and
+verdict (`leak_figures` computes the figures, `leak_uplift` the uplift check):
 
 - auc: alone the column reaches ROC AUC >= 0.90 or <= 0.10;
-- missingness: it is missing far more often for one class than for the other
-  (e.g. filled only for converted leads): shares differ by >= 0.40;
-- outcome name or values: the name or its values look like an outcome or post-contact
-  field (status, stage, tags, quality, won, closed, lost, reason, duration, last
-  activity, close date, ...).
+- presence: a value is present (almost) only among one class, at any fill rate
+  (filled for 8% of converters and nobody else), or far more often;
+- missingness: the missing rate differs by a large ratio between the classes (judged
+  relative to how sparse the column is, not as a fixed gap);
+- levels: some categorical values are held only by one class, with enough rows that
+  chance (over all the column's levels) cannot explain it;
+- uplift: with the column, a quick model's validation AUC rises far beyond what the
+  column's own AUC suggests (checked for suspects only);
+- name hint: the name or values look like an outcome or a post-contact field (status,
+  stage, score, profile, duration, owner, ...). A hint is reported, and NEVER refuses a
+  column on its own; with moderate evidence it does (limits are lower with a hint).
+
+Each finding is strong (refuses alone) or moderate (refuses with a hint). leadml's own
+event features are computed as of the cutoff, so for them (`EVENT_RULES`) only the AUC
+rule refuses; the other figures are still reported.
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, field
-from typing import Any, Final
+from dataclasses import dataclass, field, replace
+from typing import Any, Final, Literal
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import roc_auc_score
 
 from leadml.errors import LeakageError
+from leadml.model.leak_figures import (
+    ColumnFigures,
+    column_figures,
+    out_of_fold_rates,
+    single_column_auc,
+)
+from leadml.model.leak_names import name_hint, outcome_evidence
+from leadml.model.leak_uplift import Uplift, uplift
+
+__all__ = [
+    "EVENT_RULES",
+    "GuardReport",
+    "GuardRules",
+    "LeakFlag",
+    "guard",
+    "guard_table",
+    "name_hint",
+    "out_of_fold_rates",
+    "outcome_evidence",
+    "refuse_leaks",
+    "screen",
+    "single_column_auc",
+]
 
 AUC_HIGH = 0.90
 AUC_LOW = 0.10
-MISSING_GAP: Final = 0.40
-"""Flag a column whose missing share differs by this much between the classes."""
-OUTCOME_NAME_WORDS: Final = frozenset(
-    {"status", "stage", "tag", "tags", "quality", "won", "closed", "lost", "reason",
-     "duration", "outcome", "result", "disposition", "converted", "conversion", "churn",
-     "churned", "deal", "opportunity", "closing"}
-)  # fmt: skip
-OUTCOME_NAME_PHRASES: Final = (
-    "last activity", "last action", "last contact", "last touch", "close date",
-    "closed date", "closed at", "won date", "lost date", "call length", "talk time",
-)  # fmt: skip
-OUTCOME_VALUE_PATTERN: Final = re.compile(
-    r"\b(closed[ _-]?(won|lost)|won|lost|converted|disqualified|unqualified|junk|"
-    r"not interested|wrong number|already a customer|lost to|closed by)\b",
-    re.IGNORECASE,
-)
-_PREVIOUS: Final = frozenset({"previous", "prior", "prev"})
-_EARLIER_OUTCOME: Final = frozenset({"outcome", "outcomes", "result", "results"})
-"""'previous_outcome' / 'prior result' (bank data's poutcome) describe an earlier campaign:
-only these words are exempted by a previous/prior/prev token (a 'prev_stage' still leaks)."""
-_POST_CONTACT_AFTER_LAST: Final = frozenset(
-    {"activity", "activities", "status", "stage", "contact", "contacted", "action", "touch",
-     "call", "interaction"}
-)  # fmt: skip
-"""'last' with one of these (last_status, "Last Notable Activity") is recorded after contact."""
-_OOF_FOLDS: Final = 5
-"""Categorical level rates are computed out of fold, so a many-level noise column cannot
-score its own rows (in-sample, 3,000 levels on 3,000 rows reach AUC ~0.96)."""
-_VALUE_SHARE: Final = 0.01
+MAX_UPLIFT_SUSPECTS: Final = 10
+
+Strength = Literal["strong", "moderate"]
+Verdict = Literal["refused", "allowed", "watch", "hint only", "ok"]
+"""refused; allowed: refused but kept by allow_leaky; watch: moderate evidence without a
+name hint (reported, kept); hint only: a name hint without evidence (kept); ok."""
+
+
+@dataclass(frozen=True)
+class GuardRules:
+    """The guard's limits. Strong evidence refuses alone; moderate evidence with a hint."""
+
+    by_evidence: bool = True
+    """False: only the AUC rule refuses (leadml's own event features); figures still shown."""
+    check_uplift: bool = True
+    seed: int = 0
+    auc_high: float = AUC_HIGH
+    auc_low: float = AUC_LOW
+    hinted_auc_high: float = 0.75
+    hinted_auc_low: float = 0.25
+    only_lift: float = 20.0
+    """Presence (almost) only in one class: fill rates differ this many times..."""
+    only_min_rows: int = 5
+    """...with at least this many filled rows in that class (at any fill rate)."""
+    lift: float = 5.0
+    gap: float = 0.10
+    """Strong asymmetry: fill or missing rates differ >= `lift` times and >= `gap`."""
+    hinted_lift: float = 2.5
+    hinted_gap: float = 0.05
+    pure_share: float = 0.05
+    """Strong: levels held only by one class cover this share of that class."""
+    hinted_pure_share: float = 0.01
+    uplift_gain: float = 0.03
+    """Moderate: the quick model's AUC rises >= this and more than the column's own
+    AUC distance from 0.5."""
+
+
+EVENT_RULES: Final = GuardRules(by_evidence=False, check_uplift=False)
 
 
 @dataclass(frozen=True)
@@ -71,111 +106,152 @@ class LeakFlag:
     evidence: str
 
 
-def out_of_fold_rates(keys: np.ndarray, y: np.ndarray, folds: int = _OOF_FOLDS) -> np.ndarray:
-    """Each row's level conversion rate learnt on the OTHER folds (fixed seed).
+@dataclass(frozen=True)
+class Finding:
+    """One piece of evidence against a column."""
 
-    A level not seen outside the row's fold gets the other folds' overall rate, so a
-    column whose levels are (nearly) unique per row scores like a constant."""
-    n = len(keys)
-    out = np.empty(n, dtype=np.float64)
-    if n == 0:
-        return out
-    fold = np.random.default_rng(0).permutation(n) % max(1, min(folds, n))
-    codes, _ = pd.factorize(keys)
-    n_levels = int(codes.max()) + 1
-    for k in np.unique(fold):
-        inside = fold == k
-        outside = ~inside
-        if not outside.any():  # one row only: nothing to learn from
-            out[inside] = float(y.mean())
-            continue
-        sums = np.bincount(codes[outside], weights=y[outside], minlength=n_levels)
-        counts = np.bincount(codes[outside], minlength=n_levels)
-        prior = float(y[outside].mean())
-        mine = codes[inside]
-        seen = counts[mine] > 0
-        out[inside] = np.where(seen, sums[mine] / np.maximum(counts[mine], 1), prior)
+    rule: str
+    strength: Strength
+    text: str
+
+
+def _hinted_lift_limit(rules: GuardRules) -> str:
+    gap = rules.hinted_gap * 100
+    return f"limit with a name hint >= {rules.hinted_lift:g}x and >= {gap:g} points"
+
+
+def _lift_findings(f: ColumnFigures, rules: GuardRules) -> list[Finding]:
+    """Presence and missingness asymmetry, each in whichever direction it leans."""
+    out: list[Finding] = []
+    presence = f.presence_lift
+    richer = "converted leads" if presence >= 1 else "the rest"
+    times = max(presence, 1 / presence)
+    rows = f.filled_converted if presence >= 1 else f.filled_other
+    gap = abs(f.fill_converted - f.fill_other)
+    said = f"{f.fill_text()}: {times:,.1f}x"
+    if times >= rules.only_lift and rows >= rules.only_min_rows:
+        limit = f"present (almost) only among {richer}; limit >= {rules.only_lift:g}x with "
+        out.append(Finding("presence", "strong", f"{said} ({limit}>= {rules.only_min_rows} rows)"))
+    elif times >= rules.lift and gap >= rules.gap:
+        limit = f"limit >= {rules.lift:g}x and >= {rules.gap * 100:g} points apart"
+        out.append(Finding("presence", "strong", f"{said} ({limit})"))
+    elif times >= rules.hinted_lift and gap >= rules.hinted_gap:
+        limit = _hinted_lift_limit(rules)
+        out.append(Finding("presence", "moderate", f"{said} ({limit} apart)"))
+    missing = f.missing_lift
+    times = max(missing, 1 / missing)
+    said = f"{f.missing_text()}: {times:,.1f}x"
+    if times >= rules.lift and gap >= rules.gap:
+        limit = f"limit >= {rules.lift:g}x and >= {rules.gap * 100:g} points apart"
+        out.append(Finding("missingness", "strong", f"{said} ({limit})"))
+    elif times >= rules.hinted_lift and gap >= rules.hinted_gap:
+        limit = _hinted_lift_limit(rules)
+        out.append(Finding("missingness", "moderate", f"{said} ({limit} apart)"))
     return out
 
 
-def single_column_auc(values: pd.Series, y: np.ndarray) -> float:
-    """ROC AUC of one column used alone as a score (categoricals via their level rate,
-    computed out of fold: see `out_of_fold_rates`)."""
-    if isinstance(values.dtype, pd.CategoricalDtype) or not pd.api.types.is_numeric_dtype(values):
-        keys = values.astype("object").where(values.notna(), "__missing__").astype(str)
-        score = out_of_fold_rates(keys.to_numpy(dtype=object), np.asarray(y, dtype=np.float64))
-    else:
-        score = values.to_numpy(dtype=np.float64)
-        score = np.where(
-            np.isnan(score), np.nanmedian(score) if np.isfinite(score).any() else 0, score
-        )
-    if len(np.unique(y)) < 2 or np.all(score == score[0]):
-        return 0.5
-    return float(roc_auc_score(y, score))
-
-
-def screen(X: pd.DataFrame, y: np.ndarray) -> list[LeakFlag]:
-    """Flag every column whose single-column AUC is >= 0.90 or <= 0.10."""
-    flags = []
-    for column in X.columns:
-        auc = single_column_auc(X[column], y)
-        if auc >= AUC_HIGH or auc <= AUC_LOW:
-            flags.append(
-                LeakFlag(
-                    str(column),
-                    "single-column AUC",
-                    f"alone it reaches ROC AUC {auc:.3f} (limits: >= {AUC_HIGH} or <= {AUC_LOW})",
-                )
+def findings(f: ColumnFigures, rules: GuardRules, gain: Uplift | None = None) -> list[Finding]:
+    """Every finding against one column's figures (the AUC rule alone for event rules)."""
+    out: list[Finding] = []
+    said = f"alone it reaches ROC AUC {f.auc:.3f}"
+    if f.auc >= rules.auc_high or f.auc <= rules.auc_low:
+        limits = f"limits: >= {rules.auc_high} or <= {rules.auc_low}"
+        out.append(Finding("auc", "strong", f"{said} ({limits})"))
+    elif rules.by_evidence and (f.auc >= rules.hinted_auc_high or f.auc <= rules.hinted_auc_low):
+        limits = f"limits with a name hint: >= {rules.hinted_auc_high} or <= {rules.hinted_auc_low}"
+        out.append(Finding("auc", "moderate", f"{said} ({limits})"))
+    if not rules.by_evidence:
+        return out
+    out += _lift_findings(f, rules)
+    for pure, label in ((f.pure_converted, "converted leads"), (f.pure_other, "the rest")):
+        if pure is None:
+            continue
+        if pure.share >= rules.pure_share:
+            limit = f"limit >= {rules.pure_share:.0%}"
+            out.append(Finding("levels", "strong", f"{pure.text(label)} ({limit})"))
+        elif pure.share >= rules.hinted_pure_share:
+            limit = f"limit with a name hint >= {rules.hinted_pure_share:.0%}"
+            out.append(Finding("levels", "moderate", f"{pure.text(label)} ({limit})"))
+    if gain is not None and gain.gain >= rules.uplift_gain and gain.gain > abs(f.auc - 0.5):
+        out.append(
+            Finding(
+                "uplift",
+                "moderate",
+                f"a quick model's validation AUC rises from {gain.without:.3f} without it to "
+                f"{gain.with_column:.3f} with it (+{gain.gain:.3f}, more than its own AUC "
+                f"{f.auc:.3f} suggests; limit with a name hint +{rules.uplift_gain})",
             )
-    return flags
-
-
-def refuse_leaks(X: pd.DataFrame, y: np.ndarray, allowed: tuple[str, ...] = ()) -> list[LeakFlag]:
-    """Raise LeakageError for flagged columns not in `allowed`; return the allowed flags."""
-    flags = screen(X, y)
-    blocked = [f for f in flags if f.column not in allowed]
-    if blocked:
-        lines = "\n".join(f"  - {f.column}: {f.evidence}" for f in blocked)
-        raise LeakageError(
-            "refusing to train: these columns look like they leak the label\n"
-            f"{lines}\n"
-            "Drop them from the data, or, if you are sure they are known at the cutoff, "
-            'allow them in leadml.toml: [train] allow_leaky = ["column"]'
         )
-    return [f for f in flags if f.column in allowed]
+    return out
 
 
-def _name_tokens(name: str) -> list[str]:
-    spaced = re.sub(r"([a-z])([A-Z])", r"\1 \2", name)
-    return [t for t in re.split(r"[^A-Za-z0-9]+", spaced.lower()) if t]
+@dataclass(frozen=True)
+class GuardRow:
+    """One checked column: its figures, hint, findings and verdict."""
+
+    column: str
+    figures: ColumnFigures
+    hint: str | None
+    findings: tuple[Finding, ...]
+    uplift: Uplift | None = None
+
+    @property
+    def refused(self) -> bool:
+        """Strong evidence, or moderate evidence together with a name hint."""
+        return any(
+            x.strength == "strong" or (self.hint is not None and x.strength == "moderate")
+            for x in self.findings
+        )
+
+    def flags(self) -> list[LeakFlag]:
+        """The findings that refuse this column (a moderate one carries its hint)."""
+        out = []
+        for x in self.findings:
+            if x.strength == "strong":
+                out.append(LeakFlag(self.column, x.rule, x.text))
+            elif self.hint is not None:
+                out.append(LeakFlag(self.column, f"{x.rule} + name", f"{x.text}; {self.hint}"))
+        return out if self.refused else []
+
+    def verdict(self, allowed: tuple[str, ...]) -> Verdict:
+        if self.refused:
+            return "allowed" if self.column in allowed else "refused"
+        if self.findings:
+            return "watch"
+        return "hint only" if self.hint else "ok"
+
+    def record(self, allowed: tuple[str, ...]) -> dict[str, Any]:
+        """The table row: verdict, figures, uplift, hint and findings as text."""
+        return {
+            "column": self.column,
+            "verdict": self.verdict(allowed),
+            **self.figures.as_row(),
+            "uplift": None if self.uplift is None else round(self.uplift.gain, 4),
+            "hint": self.hint or "",
+            "evidence": " | ".join(f"{x.rule} ({x.strength}): {x.text}" for x in self.findings),
+        }
 
 
-def outcome_evidence(name: str, values: pd.Series | None = None) -> str | None:
-    """Why a column's name or values look like an outcome or post-contact field, or None."""
-    tokens = _name_tokens(name)
-    joined = " ".join(tokens)
-    for phrase in OUTCOME_NAME_PHRASES:
-        if f" {phrase} " in f" {joined} ":
-            return f"name {name!r} contains {phrase!r} (recorded after contact)"
-    if "last" in tokens and set(tokens) & _POST_CONTACT_AFTER_LAST:
-        return f"name {name!r} describes the last contact or status (recorded after contact)"
-    hits = [t for t in tokens if t in OUTCOME_NAME_WORDS]
-    if hits and set(tokens) & _PREVIOUS:  # an earlier campaign's outcome is known up front
-        hits = [t for t in hits if t not in _EARLIER_OUTCOME]
-    if hits:
-        return f"name {name!r} contains {hits[0]!r} (looks like an outcome or post-contact field)"
-    if values is None:
-        return None
-    present = values.dropna()
-    if len(present) == 0 or pd.api.types.is_numeric_dtype(present):
-        return None
-    counts = present.astype(str).value_counts()
-    matched = [v for v in counts.index if OUTCOME_VALUE_PATTERN.search(v)]
-    share = float(counts[matched].sum() / len(present)) if matched else 0.0
-    if matched and share >= _VALUE_SHARE:
-        shown = ", ".join(repr(v) for v in matched[:3])
-        return f"values look like outcomes: {shown} ({share:.0%} of rows)"
-    return None
+TABLE_COLUMNS: Final = {
+    "verdict": "verdict",
+    "auc": "auc",
+    "fill_converted": "filled share converted",
+    "fill_other": "filled share rest",
+    "presence_lift": "presence lift",
+    "missing_lift": "missing lift",
+    "pure_levels_converted": "pure levels share converted",
+    "pure_levels_other": "pure levels share rest",
+    "uplift": "uplift",
+}
+"""The CLI table's columns and headers ('share' headers render as percentages)."""
+
+
+def guard_table(details: dict[str, dict[str, Any]]) -> pd.DataFrame:
+    """A guard report's `details` (also as logged) as the table the CLI prints."""
+    frame = pd.DataFrame.from_dict(details, orient="index")
+    frame = frame.reindex(columns=list(TABLE_COLUMNS)).rename(columns=TABLE_COLUMNS)
+    frame.index.name = "column"
+    return frame
 
 
 @dataclass(frozen=True)
@@ -185,8 +261,10 @@ class GuardReport:
     checked: tuple[str, ...]
     flags: tuple[LeakFlag, ...]
     allowed: tuple[str, ...] = ()
-    details: dict[str, dict[str, float]] = field(default_factory=dict)
-    """Per checked column: auc, missing share among converted and among the rest."""
+    details: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Per checked column: its table row (verdict, figures, uplift, hint, evidence)."""
+    rules: str = "flat"
+    """'flat': every rule; 'event': only the AUC rule refuses."""
 
     @property
     def blocked(self) -> list[LeakFlag]:
@@ -208,13 +286,19 @@ class GuardReport:
             for f in self.flags
         )
 
+    def table(self) -> pd.DataFrame:
+        """Every checked column with its verdict and figures (index: column)."""
+        return guard_table(self.details)
+
     def to_dict(self) -> dict[str, Any]:
         return {
+            "rules": self.rules,
             "checked": list(self.checked),
             "flags": [f.__dict__ for f in self.flags],
             "allowed": list(self.allowed),
             "blocked": [f.column for f in self.blocked],
             "details": self.details,
+            "table": list(self.details.values()),
         }
 
     def refuse(self) -> None:
@@ -224,39 +308,65 @@ class GuardReport:
             return
         lines = "\n".join(f"  - {f.column} [{f.rule}]: {f.evidence}" for f in blocked)
         names = ", ".join(f'"{c}"' for c in dict.fromkeys(f.column for f in blocked))
+        drop = (
+            'Drop them (role = "ignore" in [dataset.columns]), or, if you are sure they '
+            "are known before the outcome,"
+            if self.rules == "flat"
+            else "Drop them from the data, or, if you are sure they are known at the cutoff,"
+        )
         raise LeakageError(
             "refusing to train: these columns look like they leak the label\n"
-            f"{lines}\n"
-            'Drop them (role = "ignore" in [dataset.columns]), or, if you are sure they '
-            "are known before the outcome, allow them in leadml.toml: "
-            f"[train] allow_leaky = [{names}]"
+            f"{lines}\n{drop} allow them in leadml.toml: [train] allow_leaky = [{names}]"
         )
 
 
-def guard(frame: pd.DataFrame, y: np.ndarray, allowed: tuple[str, ...] = ()) -> GuardReport:
-    """Check every column of `frame` (raw values, rows aligned with `y`) by all three rules."""
+def guard(
+    frame: pd.DataFrame,
+    y: np.ndarray,
+    allowed: tuple[str, ...] = (),
+    rules: GuardRules = GuardRules(),  # noqa: B008 (frozen)
+) -> GuardReport:
+    """Check every column of `frame` (raw values, rows aligned with `y`) by every rule."""
     yv = np.asarray(y, dtype=np.int64)
-    flags: list[LeakFlag] = []
-    details: dict[str, dict[str, float]] = {}
+    rows: dict[str, GuardRow] = {}
     for column in frame.columns:
-        values = frame[column]
-        name = str(column)
-        auc = single_column_auc(values, yv)
-        miss = values.isna().to_numpy()
-        miss_pos = float(miss[yv == 1].mean()) if (yv == 1).any() else 0.0
-        miss_neg = float(miss[yv == 0].mean()) if (yv == 0).any() else 0.0
-        details[name] = {
-            "auc": round(auc, 4),
-            "missing_converted": round(miss_pos, 4),
-            "missing_other": round(miss_neg, 4),
-        }
-        if auc >= AUC_HIGH or auc <= AUC_LOW:
-            limits = f"limits: >= {AUC_HIGH} or <= {AUC_LOW}"
-            flags.append(LeakFlag(name, "auc", f"alone it reaches ROC AUC {auc:.3f} ({limits})"))
-        if abs(miss_pos - miss_neg) >= MISSING_GAP:
-            gap = f"missing in {miss_pos:.0%} of converted leads vs {miss_neg:.0%} of the rest"
-            flags.append(LeakFlag(name, "missingness", gap))
-        evidence = outcome_evidence(name, values)
-        if evidence:
-            flags.append(LeakFlag(name, "outcome name or values", evidence))
-    return GuardReport(tuple(map(str, frame.columns)), tuple(flags), tuple(allowed), details)
+        name, values = str(column), frame[column]
+        figures = column_figures(values, yv)
+        hint = name_hint(name, values) if rules.by_evidence else None
+        rows[name] = GuardRow(name, figures, hint, tuple(findings(figures, rules)))
+    if rules.by_evidence and rules.check_uplift:
+        rows = _with_uplift(frame, yv, rows, rules)
+    flags = tuple(flag for row in rows.values() for flag in row.flags())
+    details = {name: row.record(allowed) for name, row in rows.items()}
+    kind = "flat" if rules.by_evidence else "event"
+    return GuardReport(tuple(rows), flags, tuple(allowed), details, kind)
+
+
+def _with_uplift(
+    frame: pd.DataFrame, y: np.ndarray, rows: dict[str, GuardRow], rules: GuardRules
+) -> dict[str, GuardRow]:
+    """Run the uplift check for suspects (a hint or moderate evidence, not yet refused)
+    against the unsuspected columns, and add what it finds."""
+    base = [n for n, r in rows.items() if not r.findings and r.hint is None]
+    suspects = [n for n, r in rows.items() if not r.refused and n not in base]
+    suspects.sort(key=lambda n: -abs(rows[n].figures.auc - 0.5))
+    suspects = suspects[:MAX_UPLIFT_SUSPECTS]
+    named = frame.set_axis([str(c) for c in frame.columns], axis=1)
+    gains = uplift(named, y, base, suspects, seed=rules.seed)
+    out = dict(rows)
+    for name, gain in gains.items():
+        row = rows[name]
+        out[name] = replace(row, findings=tuple(findings(row.figures, rules, gain)), uplift=gain)
+    return out
+
+
+def screen(X: pd.DataFrame, y: np.ndarray) -> list[LeakFlag]:
+    """Flag every column whose single-column AUC is >= 0.90 or <= 0.10."""
+    return list(guard(X, y, rules=EVENT_RULES).flags)
+
+
+def refuse_leaks(X: pd.DataFrame, y: np.ndarray, allowed: tuple[str, ...] = ()) -> list[LeakFlag]:
+    """Raise LeakageError for flagged columns not in `allowed`; return the allowed flags."""
+    report = guard(X, y, allowed, EVENT_RULES)
+    report.refuse()
+    return report.allowed_flags

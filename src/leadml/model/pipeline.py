@@ -41,7 +41,7 @@ from leadml.model.calendar import choose_calendar
 from leadml.model.evaluate import compare_table
 from leadml.model.fit import fit_models
 from leadml.model.labels import FlatLabels, Labels, cutoffs, data_end, flat_labels, make_labels
-from leadml.model.leakage import LeakFlag, refuse_leaks
+from leadml.model.leakage import EVENT_RULES, GuardRules, LeakFlag, guard
 from leadml.model.snapshots import lead_weights, snapshot_rows, snapshot_split
 from leadml.model.split import RANDOM_SPLIT_WARNING, flat_split, require_both_classes
 from leadml.model.train import TimeSplit, time_split
@@ -69,7 +69,8 @@ class TrainedModel:
     shap_features: pd.DataFrame
     params: dict[str, Any] = field(default_factory=dict)
     guard_report: dict[str, Any] = field(default_factory=dict)
-    """A flat model's leakage-guard report (checked, flags, allowed, evidence)."""
+    """The leakage guard's report (`GuardReport.to_dict`: rules, flags, allowed and every
+    checked column's figures and verdict); a flat model's also says its split."""
     by_age: pd.DataFrame | None = None
     """Snapshot training: test-window metrics per lead-age bucket (`model.assess`)."""
     snapshot_counts: pd.DataFrame | None = None
@@ -155,8 +156,12 @@ def _guard_and_fit(
     (leads + events: one-cutoff rows, or snapshot `rows`)."""
     spec = learn_spec(raw.loc[spec_rows], config.features, vocabulary=raw)
     X_train, _ = encode(raw.loc[split.train], spec)
-    leak_flags = refuse_leaks(X_train, y_all.loc[split.train].to_numpy(), config.train.allow_leaky)
-    return _fit_core(
+    # leadml's own features are computed as of the cutoff: only the AUC rule refuses them,
+    # and the guard's table (every figure) is kept for the run all the same.
+    y_train = y_all.loc[split.train].to_numpy()
+    report = guard(X_train, y_train, config.train.allow_leaky, EVENT_RULES)
+    report.refuse()
+    trained = _fit_core(
         raw,
         y_all,
         cutoff,
@@ -164,7 +169,7 @@ def _guard_and_fit(
         spec,
         labels,
         config,
-        leak_flags=leak_flags,
+        leak_flags=report.allowed_flags,
         X_train=X_train,
         digest=digest,
         source=raw["lead_source"],
@@ -173,6 +178,8 @@ def _guard_and_fit(
         on_round=on_round,
         rows=rows,
     )
+    trained.guard_report = report.to_dict()
+    return trained
 
 
 def _fit_snapshots(
@@ -264,7 +271,6 @@ def fit_and_evaluate_flat(
     from leadml.data.mapping.config import resolve_types
     from leadml.features.flat import flat_catalogue, flat_features
     from leadml.features.idlike import ID_LIKE_KEY, id_like_warning, set_aside_id_like
-    from leadml.model.leakage import guard
 
     step = on_step or (lambda _msg: None)
     warn = on_warning or (lambda _msg: None)
@@ -290,7 +296,8 @@ def fit_and_evaluate_flat(
         warn(RANDOM_SPLIT_WARNING)
     require_both_classes(y_all, split)
     step("leakage guard")
-    report = guard(raw.loc[split.train], y_all.loc[split.train].to_numpy(), tc.allow_leaky)
+    y_train = y_all.loc[split.train].to_numpy()
+    report = guard(raw.loc[split.train], y_train, tc.allow_leaky, GuardRules(seed=tc.seed))
     report.refuse()
     for flag in report.allowed_flags:
         warn(f"leakage guard: {flag.column} kept by allow_leaky despite: {flag.evidence}")

@@ -112,8 +112,11 @@ def _log_data(
 
 
 def _log_guard(trained: TrainedModel, config: Config) -> None:
-    """The leakage guard's flags and report, and a loud warning for columns kept anyway."""
+    """The leakage guard's report and table (every checked column, its figures and
+    verdict; event and flat runs alike), and a loud warning for columns kept anyway."""
     import mlflow
+
+    from leadml.model.leakage import guard_table
 
     guard_log: dict[str, Any] = {
         "flags": [f.__dict__ for f in trained.leak_flags],
@@ -121,6 +124,10 @@ def _log_guard(trained: TrainedModel, config: Config) -> None:
     }
     guard_log |= trained.guard_report
     mlflow.log_dict(guard_log, "model_spec/leakage_guard.json")
+    details = trained.guard_report.get("details", {})
+    if details:
+        table = guard_table(details).reset_index()
+        mlflow.log_table(table.astype({"uplift": "float64"}), "model_spec/leakage_guard_table.json")
     if trained.leak_flags:
         kept = ", ".join(dict.fromkeys(f.column for f in trained.leak_flags))
         text = "\n".join(f"{f.column} [{f.rule}]: {f.evidence}" for f in trained.leak_flags)

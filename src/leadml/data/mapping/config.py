@@ -22,6 +22,7 @@ importing the reader (`mapping.read`).
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal
 
@@ -204,3 +205,41 @@ def resolve_types(frame: pd.DataFrame, dataset: DatasetConfig) -> DatasetConfig:
         for name, col in dataset.columns.items()
     }
     return dataset.model_copy(update={"columns": columns})
+
+
+def mapping_changes(
+    config: DatasetConfig, model: DatasetConfig, set_aside: Collection[str] = ()
+) -> str | None:
+    """How a config's mapping differs from a model's, naming the columns (None: the same).
+
+    Compared: the feature columns, their roles and types (a type left out of the config is
+    inferred, so it matches any), the id and label columns and the missing tokens.
+    `set_aside`: feature columns training itself left out (id-like ones): not a difference.
+    """
+    mine = [c for c in config.feature_names if c not in set_aside]
+    theirs = model.feature_names
+    parts = []
+    only_config = [c for c in mine if c not in theirs]
+    only_model = [c for c in theirs if c not in mine]
+    changed = [
+        c
+        for c in mine
+        if c in theirs
+        and (
+            config.columns[c].role != model.columns[c].role
+            or config.columns[c].type not in (None, model.columns[c].type)
+        )
+    ]
+    for words, names in (
+        ("features only in the config", only_config),
+        ("features only in the model", only_model),
+        ("role or type changed", changed),
+    ):
+        if names:
+            parts.append(f"{words}: {', '.join(names)}")
+    for key in ("id_column", "label", "converted_at"):
+        if getattr(config, key) != getattr(model, key):
+            parts.append(f"{key} {getattr(config, key)!r} vs {getattr(model, key)!r}")
+    if {t.lower() for t in config.missing} != {t.lower() for t in model.missing}:
+        parts.append("missing tokens differ")
+    return "; ".join(parts) or None
