@@ -17,8 +17,8 @@ from leadml.data.io import atomic_write_table
 from leadml.data.load import load_dataset
 from leadml.data.mapping.config import mapping_changes
 from leadml.data.mapping.read import read_flat
-from leadml.features.idlike import ID_LIKE_KEY
 from leadml.errors import InputError
+from leadml.features.idlike import ID_LIKE_KEY
 from leadml.ranked import escape_formulas
 from leadml.scoring import Scorer
 from leadml.tracking.registry import load_model
