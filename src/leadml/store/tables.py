@@ -215,6 +215,10 @@ def schema_lock(engine: Engine) -> Iterator[Connection]:
             yield conn
 
 
+_WAL_TRIES = 50
+"""Attempts to switch a new SQLite file to WAL while other connections race (~13 s)."""
+
+
 def _create_if_empty(engine: Engine) -> None:
     """Create the tables at SCHEMA_REVISION and stamp them, when the store has none.
 
@@ -237,6 +241,23 @@ def _safe(url: URL) -> str:
     return url.render_as_string(hide_password=True)
 
 
+def _wal(cursor: Any) -> None:
+    """Switch a SQLite file to WAL (it stays WAL once set). Connections racing to switch a
+    new file get 'database is locked' at once, without SQLite's busy wait: retry briefly."""
+    import sqlite3
+    import time
+
+    for attempt in range(_WAL_TRIES):
+        try:
+            if cursor.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == _WAL_TRIES - 1:
+                raise
+            time.sleep(0.01 * (attempt + 1))
+
+
 def _sqlite_transactions(engine: Engine) -> None:
     """WAL, and real transactions: pysqlite's implicit ones skip DDL and reads."""
 
@@ -244,7 +265,7 @@ def _sqlite_transactions(engine: Engine) -> None:
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
+        _wal(cursor)
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
