@@ -1,21 +1,24 @@
-"""Real-data evaluation of the flat-export path on UCI Bank Marketing (issue 7 §3).
+"""leadml vs plain LightGBM on repeated splits: UCI Bank Marketing and the synthetic suite.
 
-    .venv/bin/python bench/real_data.py [--csv PATH] [--mapping bench/uci_bank.toml]
+    .venv/bin/python bench/real_data.py [--repeats 5] [--split stratified|time]
+        [--csv PATH] [--mapping bench/uci_bank.toml] [--cases "small clean,sparse"]
+        [--no-bank] [--no-suite]
 
-The file defaults to the mapping's `[dataset] file`, relative to the mapping's folder:
-../shared/datasets/uci-bank-marketing/bank-additional-full.csv from the repository root.
+1. Reads the bank export with bench/uci_bank.toml (which maps `duration`, the call's
+   length, as a feature on purpose) and checks that the leakage guard refuses it.
+2. Without `duration`, fits leadml (its defaults, calibrated) and the plain reference
+   (`LGBMClassifier()` defaults, early stopping on the same validation rows, pandas
+   categories) on the same `--repeats` splits (`leadml.model.repeats`), and does the same
+   on every case of the synthetic flat-export suite (`leadml.data.synth.flat_suite`:
+   2k to 50k rows, noise, sparsity, many levels, seasonality).
+3. Scores one split's test rows again through the Scorer (the serving path) and checks
+   the probabilities equal training's.
+4. Prints one table, bank and suite side by side: mean ± sd of ROC AUC, PR AUC and ECE
+   for both, and the mean per-split difference. Targets: difference >= +0.01 ROC AUC
+   and leadml ECE <= 0.02 (mean over the suite, and on bank).
 
-1. Reads the export with the mapping in bench/uci_bank.toml (which maps `duration` as a
-   feature on purpose) and checks that the leakage guard refuses to train on it.
-2. Drops `duration` (role = "ignore") and trains the calibrated LightGBM model twice:
-   a stratified random split and a time-ordered split (the file is in time order:
-   `split = "file_order"`), each with the logistic-regression baseline beside it.
-3. Scores the random split's test rows again through the Scorer (the serving path) and
-   checks the probabilities equal training's.
-4. Prints a table: test ROC AUC, PR AUC, ECE and top-decile lift. Target: random-split
-   AUC >= 0.80 (the level public work reports without the `duration` leak).
-
-A benchmark, not a test: the project's tests never read ../shared.
+The bank file lives in ../shared/datasets (never copied into the project); the suite is
+generated in code. A benchmark, not a test.
 """
 
 from __future__ import annotations
@@ -35,12 +38,16 @@ import pandas as pd  # noqa: E402
 from leadml.config import Config, load_config  # noqa: E402
 from leadml.data.mapping.config import FlatColumn  # noqa: E402
 from leadml.data.mapping.read import read_flat  # noqa: E402
+from leadml.data.synth.flat_suite import SUITE, flat_case  # noqa: E402
 from leadml.errors import LeakageError  # noqa: E402
-from leadml.model.pipeline import TrainedModel, fit_and_evaluate_flat  # noqa: E402
+from leadml.features.flat import export_moment  # noqa: E402
+from leadml.model.pipeline import fit_and_evaluate_flat  # noqa: E402
+from leadml.model.repeats import RepeatTable, compare_on_splits  # noqa: E402
 from leadml.scoring import Scorer  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-TARGET_AUC = 0.80
+TARGET_GAIN = 0.01
+TARGET_ECE = 0.02
 
 
 def export_path(mapping: Path) -> Path:
@@ -52,92 +59,137 @@ def export_path(mapping: Path) -> Path:
     return config.resolve(config.dataset.file).resolve()
 
 
-def _without(config: Config, column: str, split: str) -> Config:
+def _without(config: Config, column: str) -> Config:
     assert config.dataset is not None
     columns = dict(config.dataset.columns)
     columns[column] = FlatColumn(role="ignore", type=columns[column].type)
-    dataset = config.dataset.model_copy(update={"columns": columns, "split": split})
-    return config.model_copy(update={"dataset": dataset})
+    return config.model_copy(
+        update={"dataset": config.dataset.model_copy(update={"columns": columns})}
+    )
 
 
-def _row(split: str, scorer: str, metrics: dict[str, float], seconds: float) -> dict[str, object]:
+def _line(name: str, rows: int, table: RepeatTable, seconds: float) -> dict[str, object]:
+    wide = table.rows.pivot(index="split", columns="scorer", values=["roc_auc", "pr_auc", "ece"])
+    diff = wide["roc_auc"]["leadml"] - wide["roc_auc"]["plain LightGBM"]
     return {
-        "split": split,
-        "scorer": scorer,
-        "roc_auc": metrics["roc_auc"],
-        "pr_auc": metrics["pr_auc"],
-        "ece": metrics["ece"],
-        "top_decile_lift": metrics["lift_at_10"],
-        "test_rows": int(metrics["n"]),
-        "fit_s": seconds,
+        "dataset": name,
+        "rows": rows,
+        "leadml AUC": _ms(wide["roc_auc"]["leadml"]),
+        "plain AUC": _ms(wide["roc_auc"]["plain LightGBM"]),
+        "AUC diff": _ms(diff),
+        "diff>0": f"{int((diff > 0).sum())}/{len(diff)}",
+        "leadml PR AUC": _ms(wide["pr_auc"]["leadml"]),
+        "plain PR AUC": _ms(wide["pr_auc"]["plain LightGBM"]),
+        "leadml ECE": _ms(wide["ece"]["leadml"]),
+        "plain ECE": _ms(wide["ece"]["plain LightGBM"]),
+        "_diff": float(diff.mean()),
+        "_ece": float(wide["ece"]["leadml"].mean()),
+        "s": round(seconds),
     }
+
+
+def _ms(values: pd.Series) -> str:
+    sd = float(values.std(ddof=1)) if len(values) > 1 else 0.0
+    return f"{values.mean():.4f} ± {sd:.4f}"
+
+
+def _bank(args: argparse.Namespace, project: Path) -> tuple[list[dict[str, object]], bool]:
+    csv = args.csv or export_path(args.mapping)
+    if not csv.exists():
+        print(f"{csv} not found: the bank rows are skipped (the suite still runs)")
+        return [], True
+    config = load_config(args.mapping, project_dir=project)
+    assert config.dataset is not None
+    frame = read_flat(csv, config.dataset)
+    print(f"bank: {len(frame):,} rows x {frame.shape[1]} columns")
+    print("1. leakage guard on the mapping as written (duration mapped as engagement):")
+    try:
+        fit_and_evaluate_flat(frame, config)
+    except LeakageError as exc:
+        refused = str(exc).split("Drop them")[0]
+        print("   " + "\n   ".join(line for line in refused.splitlines() if "duration" in line))
+        flagged = "duration" in refused
+    else:
+        flagged = False
+    print(f"   => duration refused: {'yes' if flagged else 'NO (FAIL)'}")
+    honest = _without(config, "duration")
+    t0 = time.perf_counter()
+    table = compare_on_splits(frame, honest, repeats=args.repeats, split=args.split)
+    line = _line("UCI bank marketing (no duration)", len(frame), table, time.perf_counter() - t0)
+    print(f"   {line['AUC diff']} AUC over plain LightGBM")
+    return [line], flagged
+
+
+def _suite(args: argparse.Namespace, project: Path) -> list[dict[str, object]]:
+    wanted = {c.strip() for c in args.cases.split(",")} if args.cases else None
+    lines = []
+    for case in SUITE:
+        if wanted and case.name not in wanted:
+            continue
+        frame, dataset = flat_case(case)
+        config = load_config(None, project_dir=project).model_copy(update={"dataset": dataset})
+        t0 = time.perf_counter()
+        table = compare_on_splits(frame, config, repeats=args.repeats, split=args.split)
+        lines.append(_line(f"suite: {case.name}", case.rows, table, time.perf_counter() - t0))
+        print(f"   suite {case.name}: {lines[-1]['AUC diff']} AUC over plain LightGBM", flush=True)
+    return lines
+
+
+def _serving_equals_training(project: Path) -> float:
+    """Max |p| gap between training's test-window probabilities and the Scorer's, the file
+    read as `leadml score` reads it (calendar features as of the export's newest date)."""
+    frame, dataset = flat_case(SUITE[0])
+    config = load_config(None, project_dir=project).model_copy(update={"dataset": dataset})
+    trained = fit_and_evaluate_flat(frame, config)
+    flat = trained.bundle.flat
+    assert flat is not None
+    scorer = Scorer(trained.bundle)
+    test = frame.loc[trained.test_frame.index]
+    raw = scorer.flat_features(test, export_moment(frame, flat))
+    scored = scorer.score_features(raw, explain=False).frame["probability"].to_numpy()
+    return float(np.max(np.abs(scored - trained.test_frame["model"].to_numpy())))
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--csv", type=Path, default=None, help="default: the mapping's file")
     parser.add_argument("--mapping", type=Path, default=HERE / "uci_bank.toml")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--split", choices=("stratified", "time"), default="stratified")
+    parser.add_argument("--cases", default="", help="suite cases by name, comma-separated")
+    parser.add_argument("--no-bank", action="store_true")
+    parser.add_argument("--no-suite", action="store_true")
     args = parser.parse_args()
-    args.csv = args.csv or export_path(args.mapping)
-    if not args.csv.exists():
-        print(f"{args.csv} not found: this benchmark needs the UCI Bank Marketing file")
-        return 2
     project = Path(tempfile.mkdtemp(prefix="leadml-real-"))
-    config = load_config(args.mapping, project_dir=project)
-    assert config.dataset is not None
-    t0 = time.perf_counter()
-    frame = read_flat(args.csv, config.dataset)
-    print(f"read {len(frame):,} rows x {frame.shape[1]} columns in {time.perf_counter() - t0:.1f}s")
-
-    print("\n1. leakage guard on the mapping as written (duration mapped as engagement):")
-    try:
-        fit_and_evaluate_flat(frame, config)
-    except LeakageError as exc:
-        print(str(exc))
-        flagged = "duration" in str(exc).split("Drop them")[0]
-    else:
-        flagged = False
-    print(f"=> duration flagged: {'yes' if flagged else 'NO (FAIL)'}")
-
-    rows = []
-    trained_random: TrainedModel | None = None
-    for split in ("random", "file_order"):
-        print(f"\n2. without duration, {split} split:")
-        honest = _without(config, "duration", split)
-        t0 = time.perf_counter()
-        trained = fit_and_evaluate_flat(
-            frame, honest, on_warning=lambda message: print(f"   WARNING: {message}")
-        )
-        seconds = time.perf_counter() - t0
-        label = "stratified random" if split == "random" else "time-ordered (file order)"
-        rows.append(_row(label, "leadml (LightGBM, calibrated)", trained.results["model"], seconds))
-        rows.append(_row(label, "logistic baseline", trained.results["logistic"], float("nan")))
-        print(f"   guard flags: {[f['column'] for f in trained.guard_report['flags']] or 'none'}")
-        if split == "random":
-            trained_random = trained
-
-    assert trained_random is not None
-    test_ids = trained_random.test_frame.index
-    scored = Scorer(trained_random.bundle).score(frame.loc[test_ids], pd.DataFrame(), explain=True)
-    gap = np.max(
-        np.abs(
-            scored.frame["probability"].to_numpy() - trained_random.test_frame["model"].to_numpy()
-        )
-    )
-    example = scored.frame["reasons"].iloc[0]["positive"][:2]
-    print(f"\n3. Scorer vs training on the test rows: max |dp| = {gap:.2e}")
-    print(f"   example reasons: {[r['text'] for r in example]}")
-
-    table = pd.DataFrame(rows)
-    print("\nUCI Bank Marketing, without `duration` (test window, scored once):")
-    with pd.option_context("display.float_format", "{:.3f}".format, "display.width", 160):
-        print(table.to_string(index=False))
-    auc = table.loc[table["scorer"].str.startswith("leadml"), "roc_auc"].iloc[0]
-    ok = flagged and auc >= TARGET_AUC and gap < 1e-9
-    print(
-        f"\nrandom-split AUC {auc:.3f} (target >= {TARGET_AUC}); duration flagged: {flagged}; "
-        f"serving = training: {gap < 1e-9} -> {'PASS' if ok else 'FAIL'}"
-    )
+    lines: list[dict[str, object]] = []
+    flagged = True
+    if not args.no_bank:
+        bank, flagged = _bank(args, project)
+        lines += bank
+    if not args.no_suite:
+        print(f"2. the synthetic suite, {args.repeats} {args.split} splits per case:")
+        lines += _suite(args, project)
+    gap = _serving_equals_training(project)
+    print(f"3. Scorer vs training on one split's test rows: max |dp| = {gap:.2e}")
+    table = pd.DataFrame(lines)
+    shown = table.drop(columns=[c for c in table.columns if c.startswith("_")])
+    print(f"\nleadml vs plain LightGBM, {args.repeats} {args.split} splits (mean ± sd):")
+    with pd.option_context("display.width", 250, "display.max_columns", 20):
+        print(shown.to_string(index=False))
+    suite = table[table["dataset"].str.startswith("suite")]
+    parts = []
+    ok = flagged and gap < 1e-9
+    for name, part in (("suite mean", suite), ("bank", table[~table.index.isin(suite.index)])):
+        if part.empty:
+            continue
+        gain, ece = float(part["_diff"].mean()), float(part["_ece"].mean())
+        met = gain >= TARGET_GAIN and ece <= TARGET_ECE
+        ok = ok and met
+        parts.append(f"{name}: AUC {gain:+.4f} (target >= +{TARGET_GAIN}), ECE {ece:.4f} "
+                     f"(target <= {TARGET_ECE}) -> {'met' if met else 'NOT met'}")  # fmt: skip
+    print("\n" + "\n".join(parts))
+    print(f"duration refused: {flagged}; serving = training: {gap < 1e-9} -> "
+          f"{'PASS' if ok else 'FAIL'}")  # fmt: skip
     return 0 if ok else 1
 
 
