@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from leadml.data.mapping.config import FlatColumn
 from leadml.errors import LeakageError
 from leadml.model.leak_figures import ColumnFigures, pure_levels
 from leadml.model.leak_uplift import Uplift
@@ -300,3 +301,19 @@ def test_the_guard_table_has_every_column_with_its_verdict(
     assert {"verdict", "auc", "presence lift", "missing lift", "uplift"} <= set(table.columns)
     logged = report.to_dict()
     assert len(logged["table"]) == len(frame.columns) and logged["rules"] == "flat"
+
+
+def test_the_flat_suites_post_outcome_columns_are_refused_and_nothing_else() -> None:
+    """The synthetic suite's deal amount (8% of converters) and sales rating (filled after
+    contact), mapped as features, are refused; its honest columns are not."""
+    from leadml.data.synth.flat_suite import POST_OUTCOME, SUITE, flat_case
+    from leadml.features.flat import flat_features
+
+    frame, dataset = flat_case(SUITE[0])
+    columns = dict(dataset.columns)
+    columns |= {name: FlatColumn(role="engagement", type="numeric") for name in POST_OUTCOME}
+    dataset = dataset.model_copy(update={"columns": columns})
+    raw = flat_features(frame, dataset)
+    y = (frame["converted"] == "1").to_numpy().astype(int)
+    report = guard(raw, y)
+    assert sorted({flag.column for flag in report.blocked}) == sorted(POST_OUTCOME)
