@@ -15,11 +15,19 @@ from typing import Final
 _CAMEL: Final = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 """Word breaks inside a camelCase or PascalCase name ("TotalVisits", "URLCount")."""
 _SEPARATORS: Final = re.compile(r"[\s._\-]+")
+_NOT_WORD: Final = re.compile(r"[^A-Za-z0-9]+")
 PREFIX_UNITS: Final = frozenset("$€£¥₹")
 """Currency symbols written before the number ("€1,200")."""
 ATTACHED_UNITS: Final = frozenset({"%", "‰", "x", "×"})
 """Units written right after the number with no space ("12%")."""
 _MAX_DECIMALS: Final = 6
+
+
+def name_tokens(name: str) -> list[str]:
+    """A column name's lower-case words, split as `humanise` splits them ("DoNotEmail",
+    "do_not email" -> do, not, email; "LeadSourceURL" -> lead, source, url): what the
+    name hints of init-config and the leakage guard match against."""
+    return [w.lower() for w in _NOT_WORD.split(_CAMEL.sub(" ", name)) if w]
 
 
 def humanise(name: str) -> str:

@@ -14,6 +14,8 @@ from typing import Final
 
 import pandas as pd
 
+from leadml.features.words import name_tokens
+
 OUTCOME_NAME_WORDS: Final = frozenset(
     {"status", "stage", "tag", "tags", "quality", "won", "closed", "lost", "reason",
      "duration", "outcome", "result", "disposition", "converted", "conversion", "churn",
@@ -43,14 +45,9 @@ POST_CONTACT_WORDS: Final = frozenset({"score", "scores", "index", "profile", "o
 outcome words they are hints to the guard only (init-config does not set them aside)."""
 
 
-def _name_tokens(name: str) -> list[str]:
-    spaced = re.sub(r"([a-z])([A-Z])", r"\1 \2", name)
-    return [t for t in re.split(r"[^A-Za-z0-9]+", spaced.lower()) if t]
-
-
 def outcome_evidence(name: str, values: pd.Series | None = None) -> str | None:
     """Why a column's name or values look like an outcome or post-contact field, or None."""
-    tokens = _name_tokens(name)
+    tokens = name_tokens(name)
     joined = " ".join(tokens)
     for phrase in OUTCOME_NAME_PHRASES:
         if f" {phrase} " in f" {joined} ":
@@ -81,7 +78,7 @@ def name_hint(name: str, values: pd.Series | None = None) -> str | None:
     found = outcome_evidence(name, values)
     if found:
         return found
-    words = [t for t in _name_tokens(name) if t in POST_CONTACT_WORDS]
+    words = [t for t in name_tokens(name) if t in POST_CONTACT_WORDS]
     if words:
         return f"name {name!r} contains {words[0]!r} (often filled in after contact)"
     return None

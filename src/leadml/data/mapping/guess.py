@@ -42,8 +42,8 @@ from leadml.data.mapping.hints import (
     SOURCE_WORDS,
     SPLIT_NAMES,
     name_hint,
-    name_tokens,
 )
+from leadml.features.words import name_tokens
 
 MAX_SOURCE_LEVELS: Final = 50
 """A source (channel) column has at most this many levels, and a distinct share of at
@@ -191,7 +191,7 @@ def _guess_role(col: _Column) -> ColumnGuess:
     if hint := name_hint(name, CONSENT_WORDS):
         return ColumnGuess("engagement", kind, f"consent or opt-out flag (name hint {hint!r}): "
                            "a feature, not contact details")  # fmt: skip
-    if (prefix := name_tokens(name)[0]) in FLAG_PREFIXES:
+    if (prefix := next(iter(name_tokens(name)), "")) in FLAG_PREFIXES:
         role: Role = "engagement" if name_hint(name, ENGAGEMENT_WORDS) else "firmographic"
         return ColumnGuess(role, kind, f"name starts with {prefix!r}: a flag, a feature")
     if leak := outcome_evidence(name, col.present):

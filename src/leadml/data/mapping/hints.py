@@ -3,8 +3,9 @@ data plus two matchers). `mapping.guess` weighs them against what the values sho
 
 from __future__ import annotations
 
-import re
 from typing import Final
+
+from leadml.features.words import name_tokens
 
 LABEL_WORDS: Final = (
     "converted", "conversion", "target", "label", "outcome", "y", "won", "closed won",
@@ -61,12 +62,6 @@ NEGATIVE_VALUES: Final = frozenset(
      "failed", "closed lost", "unpaid"}
 )  # fmt: skip
 OUTCOME_VALUES: Final = frozenset({"won", "converted", "purchased", "subscribed", "closed won"})
-
-
-def name_tokens(name: str) -> list[str]:
-    """A column name's lower-case words ("DoNotEmail", "do_not email" -> do, not, email)."""
-    spaced = re.sub(r"([a-z])([A-Z])", r"\1 \2", name)
-    return [t for t in re.split(r"[^A-Za-z0-9]+", spaced.lower()) if t] or [""]
 
 
 def name_hint(name: str, words: tuple[str, ...]) -> str | None:
