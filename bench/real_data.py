@@ -41,7 +41,7 @@ from leadml.data.mapping.read import read_flat  # noqa: E402
 from leadml.data.synth.flat_suite import SUITE, flat_case  # noqa: E402
 from leadml.errors import LeakageError  # noqa: E402
 from leadml.features.flat import export_moment  # noqa: E402
-from leadml.model.pipeline import fit_and_evaluate_flat  # noqa: E402
+from leadml.model.flat_pipeline import fit_and_evaluate_flat  # noqa: E402
 from leadml.model.repeats import RepeatTable, compare_on_splits  # noqa: E402
 from leadml.scoring import Scorer  # noqa: E402
 

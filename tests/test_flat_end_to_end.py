@@ -239,7 +239,8 @@ def test_openapi_shows_the_mapping_as_the_request_schema(client: TestClient) -> 
 @pytest.mark.parametrize("split", ["random", "file_order", "time"])
 def test_the_split_follows_the_mapping_and_warns_when_random(tmp_path: Path, split: str) -> None:
     from leadml.data.mapping.read import read_flat
-    from leadml.model.pipeline import RANDOM_SPLIT_WARNING, fit_and_evaluate_flat
+    from leadml.model.flat_pipeline import fit_and_evaluate_flat
+    from leadml.model.split import RANDOM_SPLIT_WARNING
     from tests.flat_export import write_export
 
     frame = synthetic_export(1500, seed=4)
@@ -274,7 +275,7 @@ def test_training_uses_exactly_the_split_column_and_knows_every_level_of_the_fil
     feature; a level seen only in the test rows is never called unseen when scoring."""
     from leadml.batch import score_flat_rows
     from leadml.data.mapping.read import read_flat
-    from leadml.model.pipeline import fit_and_evaluate_flat
+    from leadml.model.flat_pipeline import fit_and_evaluate_flat
     from leadml.scoring import Scorer
     from tests.flat_export import write_export
 

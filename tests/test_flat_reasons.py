@@ -16,7 +16,8 @@ from leadml.config import load_config
 from leadml.data.mapping.read import read_flat
 from leadml.features.idlike import ID_LIKE_KEY
 from leadml.features.spec import encode
-from leadml.model.pipeline import TrainedModel, fit_and_evaluate_flat
+from leadml.model.flat_pipeline import fit_and_evaluate_flat
+from leadml.model.pipeline import TrainedModel
 from leadml.ranked import NO_SOURCE, decode_reasons, render_reasons
 from leadml.scoring import Scorer
 

@@ -14,8 +14,9 @@ from leadml.data.load import Dataset
 from leadml.data.mapping.read import read_flat
 from leadml.errors import InputError
 from leadml.model.assess import HEADLINE_METRICS
+from leadml.model.flat_pipeline import fit_and_evaluate_flat
 from leadml.model.leakage import LeakFlag
-from leadml.model.pipeline import TrainedModel, fit_and_evaluate_flat
+from leadml.model.pipeline import TrainedModel
 from leadml.promotion import (
     GATE_METRICS,
     FeatureChanges,

@@ -111,7 +111,7 @@ def flat_project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Config
     """A flat export (Email, Phone: role pii) with a formula as one open lead's company,
     and a flat model trained on it."""
     from leadml.data.mapping.read import read_flat
-    from leadml.model.pipeline import fit_and_evaluate_flat
+    from leadml.model.flat_pipeline import fit_and_evaluate_flat
 
     folder = tmp_path_factory.mktemp("flat")
     frame = synthetic_export(1500, seed=4)

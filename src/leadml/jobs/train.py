@@ -23,11 +23,11 @@ from leadml.config import Config
 from leadml.data.truth import read_truth
 from leadml.errors import InputError
 from leadml.model.assess import ONE_CUTOFF_SUFFIX, STANDARD_MOMENT, table_records
+from leadml.model.flat_pipeline import fit_and_evaluate_flat
 from leadml.model.pipeline import (
     TrainedModel,
     comparison_table,
     fit_and_evaluate,
-    fit_and_evaluate_flat,
     headline,
     label_summary,
 )

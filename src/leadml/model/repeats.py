@@ -29,8 +29,8 @@ from leadml.data.mapping.config import resolve_types
 from leadml.errors import InputError
 from leadml.features.flat import flat_features
 from leadml.model.evaluate import headline_metrics
+from leadml.model.flat_pipeline import fit_and_evaluate_flat
 from leadml.model.labels import flat_labels
-from leadml.model.pipeline import fit_and_evaluate_flat
 from leadml.model.reference import fit_plain_reference
 from leadml.model.train import TimeSplit
 
