@@ -157,3 +157,33 @@ def test_unknown_event_model_columns_read_in_words(
 ) -> None:
     assert describe("mysterySignal", 45.05554866, built[1]) == "Mystery signal: 45.1"
     assert describe("mystery_signal", None, built[1]) == "Mystery signal not recorded"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "sentence"),
+    [
+        ("created_month", 4.0, "Created in April"),
+        ("created_weekday", 5.0, "Created on a Saturday"),
+        ("created_hour", 9.0, "Created at 09:00-09:59"),
+        ("lead_age_days", 1.0, "Created 1 day before scoring"),
+        ("lead_age_days", 1200.0, "Created 1,200 days before scoring"),
+        ("created_month", np.nan, "Created date not recorded"),
+    ],
+)
+def test_calendar_features_read_as_dates(
+    built: tuple[pd.DataFrame, FeatureSpec], name: str, value: object, sentence: str
+) -> None:
+    calendar = FLAT.model_copy(
+        update={
+            "created_at": "Created",
+            "calendar_columns": (
+                "created_month",
+                "created_weekday",
+                "created_hour",
+                "lead_age_days",
+            ),
+        }  # fmt: skip
+    )
+    assert describe(name, value, built[1], calendar) == sentence
+    assert unrecorded(name, np.array([value], dtype=float), calendar)[0] == (sentence.endswith(
+        "not recorded"))  # fmt: skip

@@ -116,6 +116,8 @@ def describe(
     missing = _missing(value)
     if dataset is not None and feature_name in dataset.columns:
         return _flat(feature_name, value, missing, dataset.columns[feature_name])
+    if dataset is not None and feature_name in dataset.calendar_columns:
+        return _calendar(feature_name, value, missing)
     if match := _COUNT.match(feature_name):
         return _count_sentence(_event(match["event"]), match["window"], value, missing)
     if match := _RECENCY.match(feature_name):
@@ -144,6 +146,25 @@ def unrecorded(
     if values.dtype.kind != "O":
         return np.zeros(len(values), dtype=bool)
     return np.asarray(pd.isna(values), dtype=bool) | (values == schema.UNKNOWN)
+
+
+_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
+           "September", "October", "November", "December")  # fmt: skip
+_WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
+def _calendar(name: str, value: object, missing: bool) -> str:
+    """A calendar feature of created-at (`features.flat.CALENDAR`) as a person says it."""
+    if missing:
+        return "Created date not recorded"
+    number = int(float(value))  # type: ignore[arg-type]
+    if name == "created_month":
+        return f"Created in {_MONTHS[number - 1]}"
+    if name == "created_weekday":
+        return f"Created on a {_WEEKDAYS[number]}"
+    if name == "created_hour":
+        return f"Created at {number:02d}:00-{number:02d}:59"
+    return f"Created {number:,} day{'s' if number != 1 else ''} before scoring"
 
 
 def _flat(name: str, value: object, missing: bool, column: FlatColumn) -> str:
