@@ -40,7 +40,6 @@ from leadml.data.mapping.config import FlatColumn  # noqa: E402
 from leadml.data.mapping.read import read_flat  # noqa: E402
 from leadml.data.synth.flat_suite import SUITE, flat_case  # noqa: E402
 from leadml.errors import LeakageError  # noqa: E402
-from leadml.features.flat import export_moment  # noqa: E402
 from leadml.model.flat_pipeline import fit_and_evaluate_flat  # noqa: E402
 from leadml.model.repeats import RepeatTable, compare_on_splits  # noqa: E402
 from leadml.scoring import Scorer  # noqa: E402
@@ -136,8 +135,7 @@ def _suite(args: argparse.Namespace, project: Path) -> list[dict[str, object]]:
 
 
 def _serving_equals_training(project: Path) -> float:
-    """Max |p| gap between training's test-window probabilities and the Scorer's, the file
-    read as `leadml score` reads it (calendar features as of the export's newest date)."""
+    """Max |p| gap between training's test-window probabilities and the Scorer's."""
     frame, dataset = flat_case(SUITE[0])
     config = load_config(None, project_dir=project).model_copy(update={"dataset": dataset})
     trained = fit_and_evaluate_flat(frame, config)
@@ -145,7 +143,7 @@ def _serving_equals_training(project: Path) -> float:
     assert flat is not None
     scorer = Scorer(trained.bundle)
     test = frame.loc[trained.test_frame.index]
-    raw = scorer.flat_features(test, export_moment(frame, flat))
+    raw = scorer.flat_features(test)
     scored = scorer.score_features(raw, explain=False).frame["probability"].to_numpy()
     return float(np.max(np.abs(scored - trained.test_frame["model"].to_numpy())))
 

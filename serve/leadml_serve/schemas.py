@@ -296,7 +296,7 @@ def flat_lead_model(dataset: DatasetConfig, spec: FeatureSpec) -> type[BaseModel
                 alias=dataset.created_at,
                 max_length=100,
                 description="When the lead was created (ISO 8601 date or time): the model "
-                f"reads {', '.join(dataset.calendar_columns)} from it, lead age as of now.",
+                f"reads {', '.join(dataset.calendar_columns)} from it.",
                 examples=["2025-03-31", "2025-03-31T14:05:00Z"],
             ),
         )

@@ -35,7 +35,6 @@ import pandas as pd
 from leadml import schema
 from leadml.bundle import DEFAULT_GRADE_SHARES, GRADES, grade_thresholds, grades_from_probability
 from leadml.errors import InputError
-from leadml.features.flat import export_moment
 from leadml.model.labels import data_end
 from leadml.ranked import (
     NO_SOURCE,
@@ -369,7 +368,7 @@ def score_flat_rows(
         for name in flat.feature_names
         if name not in rows.columns or rows[name].isna().all()
     ]
-    raw = scorer.flat_features(todo, export_moment(rows, flat))
+    raw = scorer.flat_features(todo)
     parts = _score_in_chunks(scorer, raw, chunk_size, warnings, on_progress)
     candidates = flat.names_with("passthrough") + list(pass_through)
     leads = _flat_leads(todo, raw, candidates, flat.source_column)

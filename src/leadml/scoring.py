@@ -204,25 +204,20 @@ class Scorer:
         """Score leads given as columns (see `features.build.feature_columns`) at `cutoff`
         (datetime64[ns] UTC, one per lead). The API's path: no pandas on the way."""
         if self.bundle.flat is not None:  # a flat model: the row's fields, no events
-            now = np.datetime64(pd.Timestamp.now(tz="UTC").tz_localize(None).as_unit("ns"))
-            moment = np.where(np.isnat(cutoff), now, cutoff) if len(cutoff) else now
-            raw = flat_columns(leads, self.bundle.flat, moment=moment)
+            raw = flat_columns(leads, self.bundle.flat)
         else:
             raw = feature_columns(leads, events, cutoff, self.bundle.spec.config)
         return self._finish(raw, explain=explain, top_k=top_k)
 
-    def flat_features(
-        self, rows: pd.DataFrame, moment: np.datetime64 | None = None
-    ) -> pd.DataFrame:
+    def flat_features(self, rows: pd.DataFrame) -> pd.DataFrame:
         """A flat model's raw features of export rows (`mapping.read_flat`'s frame, index
-        the lead id), built by the same `features.flat` code as training. `moment`: when
-        the export was taken (default: its newest created-at, as in training)."""
+        the lead id), built by the same `features.flat` code as training."""
         if self.bundle.flat is None:
             raise InputError(
                 "this model was trained on leads and events, not on a flat export",
                 expected="a leads + events folder",
             )
-        return flat_features(rows, self.bundle.flat, moment=moment)
+        return flat_features(rows, self.bundle.flat)
 
     def _finish(self, raw: Mapping[str, np.ndarray], *, explain: bool, top_k: int) -> ScoredColumns:
         """Encode raw feature columns and turn them into probability, score, grade, reasons."""

@@ -165,8 +165,7 @@ def test_unknown_event_model_columns_read_in_words(
         ("created_month", 4.0, "Created in April"),
         ("created_weekday", 5.0, "Created on a Saturday"),
         ("created_hour", 9.0, "Created at 09:00-09:59"),
-        ("lead_age_days", 1.0, "Created 1 day before scoring"),
-        ("lead_age_days", 1200.0, "Created 1,200 days before scoring"),
+        ("created_day", 20151.0, "Created on 4 March 2025"),
         ("created_month", np.nan, "Created date not recorded"),
     ],
 )
@@ -180,7 +179,7 @@ def test_calendar_features_read_as_dates(
                 "created_month",
                 "created_weekday",
                 "created_hour",
-                "lead_age_days",
+                "created_day",
             ),
         }  # fmt: skip
     )

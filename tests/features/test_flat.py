@@ -12,7 +12,6 @@ from leadml.errors import InputError
 from leadml.features.flat import (
     CALENDAR,
     calendar_available,
-    export_moment,
     flat_catalogue,
     flat_columns,
     flat_dates,
@@ -131,50 +130,46 @@ def test_a_flat_spec_learns_levels_without_monotone_constraints() -> None:
 
 CALENDAR_DATASET = DatasetConfig(
     id_column="id",
-    label="won",
+    converted_at="Won",
     created_at="Created",
-    calendar_columns=("created_month", "created_weekday", "lead_age_days"),
+    calendar_columns=("created_weekday", "created_month", "created_day"),
     columns={"Visits": FlatColumn(role="engagement", type="numeric")},
 )
 
 
-def test_calendar_features_read_month_weekday_and_age_at_the_exports_newest_date() -> None:
-    rows = {"Visits": ["1", "2", "3"], "Created": ["2025-03-03", "2025-03-08", None]}
+def test_calendar_features_read_weekday_month_and_creation_day() -> None:
+    rows = {"Visits": ["1", "2", "3"], "Created": ["2025-03-03", "2025-03-08T23:30:00", None]}
     out = flat_columns(rows, CALENDAR_DATASET)
-    assert list(out) == ["Visits", "created_month", "created_weekday", "lead_age_days"]
-    np.testing.assert_array_equal(out["created_month"][:2], [3.0, 3.0])
+    assert list(out) == ["Visits", "created_weekday", "created_month", "created_day"]
     np.testing.assert_array_equal(out["created_weekday"][:2], [0.0, 5.0])  # Monday, Saturday
-    np.testing.assert_array_equal(out["lead_age_days"][:2], [5.0, 0.0])  # newest: 2025-03-08
+    np.testing.assert_array_equal(out["created_month"][:2], [3.0, 3.0])
+    day = (np.datetime64("2025-03-03") - np.datetime64("1970-01-01")).astype(int)
+    np.testing.assert_array_equal(out["created_day"][:2], [day, day + 5])
     assert all(np.isnan(out[name][2]) for name in CALENDAR_DATASET.calendar_columns)
 
 
-def test_a_scoring_moment_sets_the_lead_age_and_a_later_created_date_is_age_zero() -> None:
-    rows = {"Created": ["2025-03-01", "2025-04-01T12:00:00Z"]}
-    out = flat_columns(rows, CALENDAR_DATASET, moment=np.datetime64("2025-03-11", "ns"))
-    np.testing.assert_array_equal(out["lead_age_days"], [10.0, 0.0])
-
-
-def test_a_file_and_a_request_with_its_moment_give_the_same_calendar_features() -> None:
+def test_calendar_features_depend_on_the_row_alone() -> None:
+    """A file and one API request give the same values: no scoring moment is involved."""
     frame = pd.DataFrame(
-        {"Visits": ["4", "5"], "Created": ["2025-01-02T08:30:00", "2025-02-01"]},
+        {"Visits": ["4", "5"], "Created": ["2025-01-02T08:30:00", "2026-02-01"]},
         index=pd.Index(["a", "b"], name="id"),
         dtype=object,
     )
     from_file = flat_features(frame, CALENDAR_DATASET)
-    moment = export_moment(frame, CALENDAR_DATASET)
-    assert moment == np.datetime64("2025-02-01", "ns")
-    one = flat_columns({"Visits": ["4"], "Created": ["2025-01-02T08:30:00"]}, CALENDAR_DATASET,
-                       moment=moment)  # fmt: skip
+    one = flat_columns({"Visits": ["4"], "Created": ["2025-01-02T08:30:00"]}, CALENDAR_DATASET)
     for name in CALENDAR_DATASET.calendar_columns:
         assert from_file[name].iloc[0] == one[name][0]
 
 
-def test_hour_is_offered_only_when_the_export_records_times() -> None:
+def test_hour_needs_times_and_month_and_day_need_windowed_labels() -> None:
     dates = flat_dates(["2025-01-01", "2025-01-02"], "Created")
     times = flat_dates(["2025-01-01", "2025-01-02T14:00:00"], "Created")
-    assert "created_hour" not in calendar_available(dates)
-    assert calendar_available(times) == CALENDAR
-    assert calendar_available(flat_dates([None, None], "Created")) == ()
+    assert calendar_available(dates, windowed=True) == (
+        "created_weekday", "created_month", "created_day",
+    )  # fmt: skip
+    assert calendar_available(times, windowed=True) == CALENDAR
+    assert calendar_available(times, windowed=False) == ("created_weekday", "created_hour")
+    assert calendar_available(flat_dates([None, None], "Created"), windowed=True) == ()
 
 
 def test_a_created_value_that_is_not_a_date_names_column_row_and_value() -> None:

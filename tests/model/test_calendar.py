@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -16,11 +17,13 @@ from leadml.model.labels import flat_labels
 from leadml.model.split import flat_split
 from tests.conftest import fast_config
 
-SEASONAL = FlatCase("seasonal", rows=3_000, seasonal=2.0, hidden=0.3, seed=11)
+SEASONAL = FlatCase("seasonal", rows=3_000, seasonal=2.0, hidden=0.3, windowed=True, seed=11)
 
 
-def _choose(config: Config, calendar: str, *, created: bool = True) -> CalendarChoice:
-    frame, dataset = flat_case(SEASONAL)
+def _choose(
+    config: Config, calendar: str, *, created: bool = True, windowed: bool = True
+) -> CalendarChoice:
+    frame, dataset = flat_case(replace(SEASONAL, windowed=windowed))
     update: dict[str, object] = {"calendar": calendar, "split": "random"}
     if not created:
         update["created_at"] = None
@@ -40,7 +43,7 @@ def config(tmp_path_factory: pytest.TempPathFactory) -> Config:
 
 def test_auto_keeps_them_when_conversion_follows_the_calendar(config: Config) -> None:
     choice = _choose(config, "auto")
-    assert choice.dataset.calendar_columns == ("created_month", "created_weekday", "lead_age_days")
+    assert choice.dataset.calendar_columns == ("created_weekday", "created_month", "created_day")
     assert set(choice.dataset.calendar_columns) <= set(choice.raw.columns)
     found = re.search(r"log loss ([0-9.]+) with them, ([0-9.]+) without", choice.note)
     assert found is not None
@@ -53,7 +56,7 @@ def test_off_and_on_force_the_choice(config: Config) -> None:
     assert off.dataset.calendar_columns == () and "created_month" not in off.raw.columns
     assert off.note == "calendar features: not used (off in [dataset])"
     on = _choose(config, "on")
-    assert "lead_age_days" in on.dataset.calendar_columns and "lead_age_days" in on.raw.columns
+    assert "created_day" in on.dataset.calendar_columns and "created_day" in on.raw.columns
     assert "log loss" not in on.note  # forced: nothing was fitted to decide
 
 
@@ -61,3 +64,11 @@ def test_no_created_at_means_no_calendar_features(config: Config) -> None:
     choice = _choose(config, "auto", created=False)
     assert choice.dataset.calendar_columns == ()
     assert "no created_at column" in choice.note
+
+
+def test_a_converted_flag_gets_no_month_or_creation_day(config: Config) -> None:
+    """Without converted-at dates older leads had longer to convert: month and day would
+    learn that exposure, so only the weekday (and hour) are offered, and the note says why."""
+    choice = _choose(config, "on", windowed=False)
+    assert choice.dataset.calendar_columns == ("created_weekday",)
+    assert "longer to convert" in choice.note

@@ -164,7 +164,8 @@ def _calendar(name: str, value: object, missing: bool) -> str:
         return f"Created on a {_WEEKDAYS[number]}"
     if name == "created_hour":
         return f"Created at {number:02d}:00-{number:02d}:59"
-    return f"Created {number:,} day{'s' if number != 1 else ''} before scoring"
+    day = np.datetime64(number, "D").astype(object)  # created_day: days since 1970-01-01
+    return f"Created on {day.day} {_MONTHS[day.month - 1]} {day.year}"
 
 
 def _flat(name: str, value: object, missing: bool, column: FlatColumn) -> str:

@@ -8,10 +8,10 @@ language. `flat_columns` is the one implementation: training (`flat_features`, a
 and serving (one request's fields) both call it.
 
 Calendar features (`CALENDAR`) come from `created_at` when training chose them
-(`DatasetConfig.calendar_columns`): the month, weekday and hour the lead was created, and
-its age in days at the scoring moment. A file's moment is its newest created-at (the
-export was taken then; training reads its export the same way); the API's is the
-request's time. Lead age is what a trend over time looks like to the trees.
+(`DatasetConfig.calendar_columns`): the weekday and hour the lead was created, and, when
+the labels count conversions within a window of creation (`converted_at`), its month and
+creation day (days since 1970-01-01: a trend over time). They depend on the row alone,
+never on when it is scored, so a file and an API request read them identically.
 """
 
 from __future__ import annotations
@@ -26,8 +26,13 @@ from leadml.data.mapping.config import DatasetConfig
 from leadml.errors import InputError
 from leadml.features.build import ColumnInfo, Family, Kind
 
-CALENDAR: Final = ("created_month", "created_weekday", "created_hour", "lead_age_days")
-"""Calendar features of `created_at`; created_hour only when the export records times."""
+CALENDAR: Final = ("created_weekday", "created_hour", "created_month", "created_day")
+"""Calendar features of `created_at`: created_hour only when the export records times;
+created_month and created_day only for windowed labels (`calendar_available`)."""
+WINDOWED_ONLY: Final = frozenset({"created_month", "created_day"})
+"""With a converted flag and no converted-at date, older leads had longer to convert: the
+month and the creation day would measure that exposure, not the lead (an open lead scored
+later would look like a fresh one). Windowed labels give every lead the same window."""
 _DAY_NS: Final = 86_400 * 10**9
 
 FAMILY_OF_ROLE: dict[str, Family] = {
@@ -48,30 +53,31 @@ def flat_catalogue(dataset: DatasetConfig) -> list[ColumnInfo]:
     return out
 
 
-def calendar_available(created: np.ndarray) -> tuple[str, ...]:
-    """The calendar features an export's created-at values support (datetime64[ns]):
-    created_hour only when some value carries a time of day."""
+def calendar_available(created: np.ndarray, *, windowed: bool) -> tuple[str, ...]:
+    """The calendar features an export's created-at values (datetime64[ns]) support:
+    created_hour only when some value carries a time of day; created_month and created_day
+    only when the labels are `windowed` (see `WINDOWED_ONLY`)."""
     present = created[~np.isnat(created)]
     if len(present) == 0:
         return ()
     has_time = bool(((present.astype(np.int64) % _DAY_NS) != 0).any())
-    return tuple(c for c in CALENDAR if c != "created_hour" or has_time)
+    return tuple(
+        c
+        for c in CALENDAR
+        if (c != "created_hour" or has_time) and (windowed or c not in WINDOWED_ONLY)
+    )
 
 
-def calendar_columns(
-    created: np.ndarray, moment: np.datetime64 | np.ndarray, names: Sequence[str]
-) -> dict[str, np.ndarray]:
+def calendar_columns(created: np.ndarray, names: Sequence[str]) -> dict[str, np.ndarray]:
     """The calendar features `names` of created-at values (datetime64[ns] UTC, NaT when
-    missing) at `moment` (one time, or one per row): float64, NaN where created is NaT."""
+    missing): float64, NaN where created is NaT."""
     stamps = pd.DatetimeIndex(created)
     missing = np.isnat(created)
     values = {
         "created_month": lambda: stamps.month.to_numpy(dtype=np.float64),
         "created_weekday": lambda: stamps.weekday.to_numpy(dtype=np.float64),
         "created_hour": lambda: stamps.hour.to_numpy(dtype=np.float64),
-        "lead_age_days": lambda: np.maximum(
-            (np.asarray(moment, "datetime64[ns]") - created).astype(np.int64) / _DAY_NS, 0.0
-        ),
+        "created_day": lambda: np.floor(created.astype(np.int64) / _DAY_NS),
     }
     return {name: np.where(missing, np.nan, values[name]()) for name in names}
 
@@ -98,18 +104,13 @@ def flat_dates(
 
 
 def flat_columns(
-    rows: Mapping[str, Sequence[Any] | np.ndarray | pd.Series],
-    dataset: DatasetConfig,
-    *,
-    moment: np.datetime64 | np.ndarray | None = None,
+    rows: Mapping[str, Sequence[Any] | np.ndarray | pd.Series], dataset: DatasetConfig
 ) -> dict[str, np.ndarray]:
     """Raw features: export column -> 1-D array (float64 or object str/None), catalogue order.
 
     `rows` maps export column names to values (text, numbers or None); an absent column is
     all missing. Missing tokens of the mapping count as missing. A value that should be a
     number and is not raises InputError naming the column, the row and the value.
-    `moment`: when the rows are scored (calendar features' lead age); None means the
-    newest created-at among the rows, the moment an export was taken.
     """
     n = _length(rows)
     tokens = {t.strip().lower() for t in dataset.missing}
@@ -123,46 +124,25 @@ def flat_columns(
         text = _text(values, tokens)
         out[name] = _numbers(text, name) if dataset.type_of(name) == "numeric" else text
     if dataset.calendar_columns:
-        out.update(_calendar(rows, dataset, n, tokens, moment))
+        out.update(_calendar(rows, dataset, n, tokens))
     return out
 
 
 def _calendar(
-    rows: Mapping[str, Any],
-    dataset: DatasetConfig,
-    n: int,
-    tokens: set[str],
-    moment: np.datetime64 | np.ndarray | None,
+    rows: Mapping[str, Any], dataset: DatasetConfig, n: int, tokens: set[str]
 ) -> dict[str, np.ndarray]:
     assert dataset.created_at is not None  # calendar_columns need it (set by training)
     values = rows.get(dataset.created_at)
     text = np.full(n, None, object) if values is None else _text(values, tokens)
-    created = flat_dates(text, dataset.created_at)
-    if moment is None:
-        present = created[~np.isnat(created)]
-        moment = present.max() if len(present) else np.datetime64("NaT", "ns")
-    return calendar_columns(created, moment, dataset.calendar_columns)
+    return calendar_columns(flat_dates(text, dataset.created_at), dataset.calendar_columns)
 
 
-def flat_features(
-    frame: pd.DataFrame, dataset: DatasetConfig, *, moment: np.datetime64 | None = None
-) -> pd.DataFrame:
+def flat_features(frame: pd.DataFrame, dataset: DatasetConfig) -> pd.DataFrame:
     """`flat_columns` of a whole export (index: the lead ids of `frame`)."""
     rows = {name: frame[name].to_numpy(dtype=object) for name in frame.columns}
     if len(frame) == 0:
         rows = {name: np.empty(0, dtype=object) for name in frame.columns}
-    return pd.DataFrame(flat_columns(rows, dataset, moment=moment), index=frame.index)
-
-
-def export_moment(frame: pd.DataFrame, dataset: DatasetConfig) -> np.datetime64 | None:
-    """When an export was taken: its newest created-at (None without calendar features)."""
-    if not dataset.calendar_columns or dataset.created_at not in frame.columns:
-        return None
-    assert dataset.created_at is not None
-    tokens = {t.strip().lower() for t in dataset.missing}
-    created = flat_dates(_text(frame[dataset.created_at], tokens), dataset.created_at)
-    present = created[~np.isnat(created)]
-    return present.max() if len(present) else None
+    return pd.DataFrame(flat_columns(rows, dataset), index=frame.index)
 
 
 def _length(rows: Mapping[str, Any]) -> int:

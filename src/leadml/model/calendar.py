@@ -1,7 +1,8 @@
 """Whether a flat model reads calendar features of `created_at`: the validation window decides.
 
-Month, weekday, hour and lead age (`features.flat.CALENDAR`) help when conversion moves
-with seasons, weekdays or a trend, and only add noise otherwise. With `calendar = "auto"`
+Weekday, hour, month and creation day (`features.flat.CALENDAR`; month and day only for
+windowed labels) help when conversion moves with weekdays, seasons or a trend, and only
+add noise otherwise. With `calendar = "auto"`
 two boosters with the same parameters are fitted on the train window, with and without
 them, and the calendar features are kept when they lower the validation log loss. The
 test window is not touched.
@@ -40,19 +41,28 @@ def choose_calendar(
     config: Config,
 ) -> CalendarChoice:
     """`dataset` with `calendar_columns` set (or left empty) and the raw features to match.
-    `frame`: every row of the export (its newest created-at is the moment lead age is
-    measured from, as when the file is scored); `raw`: the export's own features of the
-    labelled rows (index: their ids)."""
+    `frame`: every row of the export; `raw`: the export's own features of the labelled
+    rows (index: their ids)."""
     if dataset.created_at is None or dataset.calendar == "off":
         why = "off in [dataset]" if dataset.created_at else "no created_at column"
         return CalendarChoice(dataset, raw, f"calendar features: not used ({why})")
     created = flat_dates(frame[dataset.created_at].to_numpy(dtype=object), dataset.created_at)
-    names = calendar_available(created)
+    windowed = dataset.converted_at is not None
+    names = calendar_available(created, windowed=windowed)
     if not names:
         return CalendarChoice(dataset, raw, "calendar features: not used (no created_at values)")
+    if not windowed:
+        names_note = (
+            "; created month and day left out: with a converted flag and no converted_at "
+            "date, older leads had longer to convert, so they would measure that, not the lead"
+        )
+    else:
+        names_note = ""
     with_calendar = dataset.model_copy(update={"calendar_columns": names})
     raw_calendar = flat_features(frame, with_calendar).loc[raw.index]
-    chosen = CalendarChoice(with_calendar, raw_calendar, f"calendar features: {', '.join(names)}")
+    chosen = CalendarChoice(
+        with_calendar, raw_calendar, f"calendar features: {', '.join(names)}{names_note}"
+    )
     if dataset.calendar == "on":
         return chosen
     without = _valid_log_loss(raw, dataset, y_all, split, config)
@@ -60,7 +70,7 @@ def choose_calendar(
     figures = f"validation log loss {within:.4f} with them, {without:.4f} without"
     if within < without:
         return CalendarChoice(with_calendar, raw_calendar, f"{chosen.note} ({figures})")
-    return CalendarChoice(dataset, raw, f"calendar features: not used ({figures})")
+    return CalendarChoice(dataset, raw, f"calendar features: not used ({figures}){names_note}")
 
 
 def _valid_log_loss(

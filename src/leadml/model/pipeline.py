@@ -2,9 +2,10 @@
 
 `fit_and_evaluate` (leads + events) and `model.flat_pipeline.fit_and_evaluate_flat` (a flat
 CRM export) are the pure core: frames in, a `TrainedModel` out. Each builds labels and
-features, then shares the same three steps (`fit_core`): `model.fit` (tuning, LightGBM, calibration, baselines),
-`model.assemble` (the bundle) and `model.assess` (the test window, scored once through the
-bundle). `jobs.train` adds the edges: files, MLflow, the gate and the bundle export.
+features, then shares the same three steps (`fit_core`): `model.fit` (tuning, LightGBM,
+calibration, baselines), `model.assemble` (the bundle) and `model.assess` (the test window,
+scored once through the bundle). `jobs.train` adds the edges: files, MLflow, the gate
+and the bundle export.
 """
 
 from __future__ import annotations

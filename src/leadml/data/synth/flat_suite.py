@@ -13,7 +13,10 @@ a known seeded process, with its `[dataset]` mapping:
 - an unobserved part of the logit, so no model is near perfect;
 - post-outcome columns (a deal amount filled for 8% of converters, a sales rating filled
   after contact), mapped `ignore`: they are what the leakage guard must catch when a
-  draft maps them as features.
+  draft maps them as features;
+- the outcome as a converted flag, and as a converted-at date 1 to 60 days after
+  creation; `windowed` cases map the date (labels within [labels] window_days of
+  creation), the others the flag.
 
 Used by `bench/real_data.py` (leadml vs plain LightGBM side by side with bank marketing)
 and by tests; nothing here is tuned to any one real dataset.
@@ -51,6 +54,8 @@ class FlatCase:
     """Standard deviation of the unobserved part of the logit."""
     base: float = -4.0
     hours: bool = False
+    windowed: bool = False
+    """Map the converted-at date (windowed labels) instead of the converted flag."""
     seed: int = 0
 
 
@@ -59,8 +64,8 @@ SUITE: tuple[FlatCase, ...] = (
     FlatCase("small noisy", rows=3_000, noise=20, hidden=1.4, seed=2),
     FlatCase("sparse", rows=8_000, sparsity=0.4, seed=3),
     FlatCase("many levels", rows=10_000, levels=2_000, seed=4),
-    FlatCase("seasonal", rows=15_000, seasonal=0.9, hours=True, seed=5),
-    FlatCase("large", rows=50_000, noise=5, sparsity=0.1, seed=6),
+    FlatCase("seasonal", rows=15_000, seasonal=0.9, hours=True, windowed=True, seed=5),
+    FlatCase("large", rows=50_000, noise=5, sparsity=0.1, windowed=True, seed=6),
 )
 """The suite: 2k to 50k rows, noise, sparsity, cardinality, seasonality."""
 
@@ -132,6 +137,9 @@ def flat_case(case: FlatCase) -> tuple[pd.DataFrame, DatasetConfig]:
     rating = np.clip(np.round(2.5 + 1.2 * converted + rng.normal(0, 1, n)), 1, 5)
     frame["sales_rating"] = np.where(filled, rating, np.nan)
     frame["converted"] = converted.astype(int)
+    lag = rng.integers(1, 61, n).astype("timedelta64[D]")
+    won = pd.DatetimeIndex(np.where(converted, created.to_numpy() + lag, np.datetime64("NaT")))
+    frame["converted_at"] = won.strftime("%Y-%m-%d").where(converted, None)
     text = frame.astype(object).where(frame.notna(), None)
     text = text.map(lambda v: v if v is None or isinstance(v, str) else _text(v))
     text.index = pd.Index(text["lead_id"].to_numpy(), name="lead_id")
@@ -161,10 +169,11 @@ def _mapping(case: FlatCase) -> DatasetConfig:
         },
         **{name: FlatColumn(role="ignore") for name in POST_OUTCOME},
     }
+    outcome = {"converted_at": "converted_at"} if case.windowed else {"label": "converted"}
     return DatasetConfig(
         id_column="lead_id",
-        label="converted",
         positive=("1",),
         created_at="created_at",
         columns=columns,
+        **outcome,
     )
