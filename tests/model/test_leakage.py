@@ -317,3 +317,23 @@ def test_the_flat_suites_post_outcome_columns_are_refused_and_nothing_else() -> 
     y = (frame["converted"] == "1").to_numpy().astype(int)
     report = guard(raw, y)
     assert sorted({flag.column for flag in report.blocked}) == sorted(POST_OUTCOME)
+
+
+def test_honest_one_sided_columns_are_not_refused_without_a_name_hint() -> None:
+    """Seen in review: an honest "Yes or blank" demo flag (filled 26% vs 2%), a segment
+    that never converts, and a job title missing 6% vs 30% must be kept; the same figures
+    under a post-contact name are refused."""
+    rng = np.random.default_rng(5)
+    n = 4_000
+    y = (rng.random(n) < 0.25).astype(int)
+    demo = np.where(rng.random(n) < np.where(y == 1, 0.26, 0.02), "Yes", None)
+    segment = np.where(
+        y == 0, rng.choice(["Student", "SMB", "Enterprise"], n, p=[0.06, 0.6, 0.34]),
+        rng.choice(["SMB", "Enterprise"], n),
+    )  # fmt: skip
+    title = np.where(rng.random(n) < np.where(y == 1, 0.06, 0.30), None, "Manager")
+    frame = pd.DataFrame({"Demo Requested": demo, "Segment": segment, "Job Title": title})
+    report = guard(frame, y)
+    assert report.blocked == []
+    renamed = frame.rename(columns={"Demo Requested": "Lead Profile"})
+    assert [f.column for f in guard(renamed, y).blocked] == ["Lead Profile"]

@@ -80,14 +80,19 @@ class GuardRules:
     only_lift: float = 20.0
     """Presence (almost) only in one class: fill rates differ this many times..."""
     only_min_rows: int = 5
-    """...with at least this many filled rows in that class (at any fill rate)."""
+    """...with at least this many filled rows in that class (at any fill rate)..."""
+    only_other_fill: float = 0.01
+    """...and the other class filled at most this often: 'almost only'. Anything less
+    one-sided (an honest "demo requested: yes" flag filled for 26% vs 2%) is moderate."""
     lift: float = 5.0
-    gap: float = 0.10
-    """Strong asymmetry: fill or missing rates differ >= `lift` times and >= `gap`."""
+    gap: float = 0.40
+    """Strong asymmetry: fill or missing rates differ >= `lift` times and >= `gap` (alone
+    such a column's presence reaches AUC >= 0.70); anything less needs a name hint."""
     hinted_lift: float = 2.5
     hinted_gap: float = 0.05
     pure_share: float = 0.05
-    """Strong: levels held only by one class cover this share of that class."""
+    """Strong: levels held only by converted leads cover this share of them (levels held
+    only by the rest, a segment that never converts, are moderate at most)."""
     hinted_pure_share: float = 0.01
     uplift_gain: float = 0.03
     """Moderate: the quick model's AUC rises >= this and more than the column's own
@@ -128,10 +133,14 @@ def _lift_findings(f: ColumnFigures, rules: GuardRules) -> list[Finding]:
     times = max(presence, 1 / presence)
     rows = f.filled_converted if presence >= 1 else f.filled_other
     gap = abs(f.fill_converted - f.fill_other)
+    poorer = min(f.fill_converted, f.fill_other)
     said = f"{f.fill_text()}: {times:,.1f}x"
-    if times >= rules.only_lift and rows >= rules.only_min_rows:
-        limit = f"present (almost) only among {richer}; limit >= {rules.only_lift:g}x with "
-        out.append(Finding("presence", "strong", f"{said} ({limit}>= {rules.only_min_rows} rows)"))
+    if times >= rules.only_lift and rows >= rules.only_min_rows and poorer <= rules.only_other_fill:
+        limit = (
+            f"present (almost) only among {richer}; limit >= {rules.only_lift:g}x with "
+            f">= {rules.only_min_rows} rows, the others <= {rules.only_other_fill:.0%} filled"
+        )
+        out.append(Finding("presence", "strong", f"{said} ({limit})"))
     elif times >= rules.lift and gap >= rules.gap:
         limit = f"limit >= {rules.lift:g}x and >= {rules.gap * 100:g} points apart"
         out.append(Finding("presence", "strong", f"{said} ({limit})"))
@@ -166,7 +175,7 @@ def findings(f: ColumnFigures, rules: GuardRules, gain: Uplift | None = None) ->
     for pure, label in ((f.pure_converted, "converted leads"), (f.pure_other, "the rest")):
         if pure is None:
             continue
-        if pure.share >= rules.pure_share:
+        if pure.share >= rules.pure_share and label == "converted leads":
             limit = f"limit >= {rules.pure_share:.0%}"
             out.append(Finding("levels", "strong", f"{pure.text(label)} ({limit})"))
         elif pure.share >= rules.hinted_pure_share:
