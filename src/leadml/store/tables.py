@@ -44,7 +44,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
-from leadml.errors import InputError, LeadmlError
+from leadml.errors import InputError, LeadmlError, os_error_reason
 
 metadata = MetaData()
 
@@ -170,7 +170,14 @@ def open_store(url: str, *, create: bool = True) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database or ""
         if database and database != ":memory:" and not database.startswith("file:"):
-            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            folder = Path(database).expanduser().parent
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                reason, fix = os_error_reason(exc)
+                raise StoreError(
+                    f"cannot create the scores store's folder {folder}: {reason}; {fix}"
+                ) from exc
         kwargs["connect_args"] = {"timeout": 30}
     else:
         # Each reader's queries (current batch, total, page) share one snapshot, so a
@@ -187,11 +194,30 @@ def open_store(url: str, *, create: bool = True) -> Engine:
         try:
             _create_if_empty(engine)
         except SQLAlchemyError as exc:
+            detail = str(exc.orig if hasattr(exc, "orig") else exc).strip()
+            detail = (detail.splitlines() or [""])[0]
             raise StoreError(
                 f"cannot open the scores store {_safe(parsed)}: {type(exc).__name__}: "
-                f"{str(exc.orig if hasattr(exc, 'orig') else exc).strip()}"
+                f"{detail}; {store_fix(detail)}"
             ) from exc
     return engine
+
+
+def store_fix(detail: str) -> str:
+    """How to fix a store write that failed with the driver's message `detail`."""
+    text = detail.lower()
+    if "disk is full" in text or "no space left" in text or "could not extend" in text:
+        return "free space on the disk holding the store, then run again"
+    if "readonly" in text or "read-only" in text:
+        return (
+            "make the store file and its folder writable (SQLite also writes -wal and -shm "
+            "files beside it), or pass another --store"
+        )
+    if "unable to open" in text or "permission denied" in text:
+        return "check that the store's folder exists and this user may write it"
+    if "locked" in text or "lock timeout" in text:
+        return "another process holds the store's write lock: wait for it, then run again"
+    return "check [store] url and that the store is reachable, then run again"
 
 
 @contextmanager
