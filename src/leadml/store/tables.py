@@ -125,7 +125,7 @@ version = Table(
 
 SCHEMA_LOCK = 0x6C65_6164_6D6C_0001
 """PostgreSQL advisory lock key held while the schema is created or migrated."""
-_IMMEDIATE = "leadml_sqlite_immediate"
+IMMEDIATE = "leadml_sqlite_immediate"
 """Connection option: begin SQLite transactions with BEGIN IMMEDIATE (take the write lock)."""
 
 SOURCE_MATCH = "source_match"
@@ -232,7 +232,7 @@ def schema_lock(engine: Engine) -> Iterator[Connection]:
     with engine.connect() as conn:
         backend = conn.dialect.name
         if backend == "sqlite":
-            conn.execution_options(**{_IMMEDIATE: True})
+            conn.execution_options(**{IMMEDIATE: True})
         elif backend == "postgresql":
             conn.execution_options(isolation_level="READ COMMITTED")
         with conn.begin():
@@ -298,5 +298,5 @@ def _sqlite_transactions(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:
-        immediate = connection.get_execution_options().get(_IMMEDIATE, False)
+        immediate = connection.get_execution_options().get(IMMEDIATE, False)
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")

@@ -23,7 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from leadml.bundle import GRADES
 from leadml.ranked import REASONS_JSON, RankedList
 from leadml.store.schema_version import require_current
-from leadml.store.tables import SOURCE_MATCH, StoreError, batches, store_fix
+from leadml.store.tables import IMMEDIATE, SOURCE_MATCH, StoreError, batches, store_fix
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +96,9 @@ def write_batch(
         raise ValueError("trend_points must be at least 1")
     rows = _rows(batch)
     try:
-        with engine.begin() as conn:
+        # SQLite: take the write lock at BEGIN (waiting out another writer with the busy
+        # timeout); a read that upgrades to a write later can fail at once as "locked".
+        with engine.connect() as conn, conn.execution_options(**{IMMEDIATE: True}).begin():
             require_current(conn)  # a stale or newer schema: refused, one line
             batch_id = int(
                 conn.execute(
