@@ -14,7 +14,7 @@ from pathlib import Path
 
 from leadml.batch import Progress, RankedBatch, parse_as_of, score_flat_rows, score_open_leads
 from leadml.config import Config
-from leadml.data.io import StagedFile, stage_table
+from leadml.data.atomic import StagedFile, stage_table
 from leadml.data.load import load_dataset
 from leadml.data.mapping.config import mapping_changes
 from leadml.data.mapping.read import read_flat
