@@ -499,3 +499,31 @@ def test_bound_parameters_stay_out_of_errors_and_logs(engine: Engine) -> None:
         conn.execute(text("SELECT * FROM no_such_table WHERE x = :v"), {"v": "Secret Co L42"})
     assert "no_such_table" in str(caught.value)
     assert "Secret Co L42" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "watched"),
+    [
+        ("sqlite://", None),
+        ("sqlite:///{tmp}/scores.db", "scores.db"),
+        ("sqlite:///file:{tmp}/scores.db?mode=ro&uri=true", "scores.db"),
+        ("postgresql://user@localhost/leadml", None),
+    ],
+)
+def test_only_a_sqlite_file_is_watched(url: str, watched: str | None, tmp_path: Path) -> None:
+    from sqlalchemy import create_engine
+
+    from leadml.store import StoreMissing, WatchedStore
+    from leadml.store.tables import store_url
+
+    engine = create_engine(store_url(url.format(tmp=tmp_path)))  # nothing is connected
+    store = WatchedStore(engine)
+    if watched is None:
+        assert store.path is None and store.engine() is engine
+        return
+    assert store.path == tmp_path / watched
+    for _ in range(2):  # every use while it is missing, not only the first
+        with pytest.raises(StoreMissing, match="is missing"):
+            store.engine()
+    store.path.write_bytes(b"")
+    assert store.engine() is engine and store.replaced == 0
