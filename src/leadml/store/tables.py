@@ -198,22 +198,29 @@ def open_store(url: str, *, create: bool = True) -> Engine:
             detail = (detail.splitlines() or [""])[0]
             raise StoreError(
                 f"cannot open the scores store {_safe(parsed)}: {type(exc).__name__}: "
-                f"{detail}; {store_fix(detail)}"
+                f"{detail}; {store_fix(detail, parsed.get_backend_name())}"
             ) from exc
     return engine
 
 
-def store_fix(detail: str) -> str:
+def store_fix(detail: str, backend: str = "sqlite") -> str:
     """How to fix a store write that failed with the driver's message `detail`."""
     text = detail.lower()
+    sqlite = backend == "sqlite"
     if "disk is full" in text or "no space left" in text or "could not extend" in text:
-        return "free space on the disk holding the store, then run again"
-    if "readonly" in text or "read-only" in text:
+        where = "the store file" if sqlite else "the database server's data"
+        return f"free space on the disk holding {where}, then run again"
+    if "readonly" in text or "read-only" in text or "permission denied" in text:
+        if sqlite:
+            return (
+                "make the store file and its folder writable (SQLite also writes -wal and "
+                "-shm files beside it), or pass another --store"
+            )
         return (
-            "make the store file and its folder writable (SQLite also writes -wal and -shm "
-            "files beside it), or pass another --store"
+            "connect as a database user that may write the store's tables (not a read-only "
+            "replica or role), or pass another --store"
         )
-    if "unable to open" in text or "permission denied" in text:
+    if "unable to open" in text:
         return "check that the store's folder exists and this user may write it"
     if "locked" in text or "lock timeout" in text:
         return "another process holds the store's write lock: wait for it, then run again"

@@ -130,7 +130,7 @@ def write_batch(
         detail = (str(getattr(exc, "orig", None) or exc).strip().splitlines() or [""])[0]
         raise StoreError(
             f"writing the batch to the scores store {url} failed, nothing was changed in the "
-            f"store: {type(exc).__name__}: {detail}; {store_fix(detail)}"
+            f"store: {type(exc).__name__}: {detail}; {store_fix(detail, engine.dialect.name)}"
         ) from exc
     if on_commit is not None:
         on_commit(batch_id)
