@@ -4,10 +4,12 @@ a subprocess."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import NoReturn
 
@@ -39,3 +41,28 @@ def run_leadml(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
         timeout=600,
         env={**os.environ, "COLUMNS": "200"},
     )
+
+
+@contextlib.contextmanager
+def small_disk(folder: Path, size: str = "64k", *, read_only: bool = False) -> Iterator[bool]:
+    """Mount a tiny tmpfs (read-only when asked) at `folder` for the block, when the
+    machine lets this process mount (root with CAP_SYS_ADMIN); yields whether it did.
+    Tests that get False fall back to a monkeypatched write and say so."""
+    folder.mkdir(parents=True, exist_ok=True)
+    options = f"size={size}" + (",ro" if read_only else "")
+    try:
+        mounted = (
+            subprocess.run(
+                ["mount", "-t", "tmpfs", "-o", options, "leadml-test", str(folder)],
+                capture_output=True,
+                timeout=30,
+            ).returncode
+            == 0
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        mounted = False
+    try:
+        yield mounted
+    finally:
+        if mounted:
+            subprocess.run(["umount", "-l", str(folder)], capture_output=True, timeout=30)

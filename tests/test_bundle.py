@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 from pathlib import Path
 
@@ -18,9 +19,10 @@ from leadml.bundle import (
     save_bundle,
     scores_from_probability,
 )
-from leadml.errors import InputError, ModelNotFoundError
+from leadml.errors import InputError, ModelNotFoundError, WriteError
 from leadml.model.pipeline import TrainedModel
 from leadml.scoring import Scorer
+from tests.machine import small_disk
 
 
 def test_round_trip_predictions_equal_to_1e12(trained: TrainedModel, tmp_path: Path) -> None:
@@ -94,3 +96,44 @@ def test_scorer_on_reloaded_bundle_matches(trained: TrainedModel, tmp_path: Path
     a = Scorer(trained.bundle).raw_score(raw)
     b = Scorer(loaded).raw_score(raw)
     np.testing.assert_allclose(a, b, rtol=0, atol=1e-12)
+
+
+def test_the_model_file_is_what_lightgbm_saves(trained: TrainedModel, tmp_path: Path) -> None:
+    """save_bundle writes LightGBM's model text itself (so a full disk is an OSError it
+    can report): byte for byte what Booster.save_model writes."""
+    path = save_bundle(trained.bundle, tmp_path / "b")
+    trained.bundle.booster.save_model(str(tmp_path / "native.txt"))
+    assert (path / MODEL_FILE).read_bytes() == (tmp_path / "native.txt").read_bytes()
+    save_bundle(trained.bundle, tmp_path / "b")  # over the old one: moved aside, removed
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b", "native.txt"]
+
+
+@pytest.mark.parametrize("disk", ["full", "read-only"])
+def test_a_full_or_read_only_disk_is_one_line_and_keeps_the_old_bundle(
+    disk: str, trained: TrainedModel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "disk"
+    with small_disk(folder, "64k", read_only=disk == "read-only") as mounted:
+        if disk == "full":
+            (folder / "b").mkdir()
+            (folder / "b" / BUNDLE_FILE).write_text("{}", encoding="utf-8")  # an older one
+            if not mounted:  # no tmpfs for this user: the write itself reports ENOSPC
+                monkeypatch.setattr(Path, "write_text", _no_space)
+        elif not mounted:
+            pytest.skip("cannot mount a read-only tmpfs here")
+        with pytest.raises(WriteError) as info:
+            save_bundle(trained.bundle, folder / "b")
+        monkeypatch.undo()
+        reason = "the disk is full" if disk == "full" else "the file system is read-only"
+        message = str(info.value)
+        assert message.startswith(f"cannot write the model bundle {folder / 'b'}: {reason};")
+        assert "\n" not in message
+        if disk == "full":
+            assert [p.name for p in folder.iterdir()] == ["b"]  # no temp folder left
+            assert (folder / "b" / BUNDLE_FILE).read_text(encoding="utf-8") == "{}"
+        else:
+            assert list(folder.iterdir()) == []
+
+
+def _no_space(*_args: object, **_kwargs: object) -> int:
+    raise OSError(errno.ENOSPC, "No space left on device")

@@ -26,7 +26,7 @@ import numpy as np
 from leadml import __version__
 from leadml.config import LabelConfig
 from leadml.data.mapping.config import DatasetConfig
-from leadml.errors import InputError, ModelNotFoundError
+from leadml.errors import InputError, ModelNotFoundError, write_error
 from leadml.features.spec import FeatureSpec
 from leadml.model.calibration import Calibrator
 
@@ -130,20 +130,42 @@ def grades_from_probability(p: np.ndarray, thresholds: dict[str, float]) -> np.n
 def save_bundle(bundle: Bundle, directory: Path) -> Path:
     """Write the bundle atomically: into a temp folder beside `directory`, then rename."""
     directory = Path(directory)
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+    what = "the model bundle"
     try:
-        bundle.booster.save_model(str(tmp / MODEL_FILE))
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+    except OSError as exc:
+        raise write_error(exc, what, directory) from exc
+    try:
+        model_text = bundle.booster.model_to_string()
+        (tmp / MODEL_FILE).write_text(model_text, encoding="utf-8")
         (tmp / BUNDLE_FILE).write_text(
             json.dumps(bundle.to_dict(), indent=2, sort_keys=True), encoding="utf-8"
         )
-        if directory.exists():
-            shutil.rmtree(directory)
-        os.replace(tmp, directory)
+        _swap_in(tmp, directory)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise write_error(exc, what, directory) from exc
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return directory
+
+
+def _swap_in(tmp: Path, directory: Path) -> None:
+    """Put the folder `tmp` at `directory`; a bundle already there is moved aside first and
+    removed only once the new one is in place (a failure puts the old one back)."""
+    if not directory.exists():
+        os.replace(tmp, directory)
+        return
+    aside = Path(tempfile.mkdtemp(prefix=f".{directory.name}.old.", dir=directory.parent))
+    os.replace(directory, aside)  # onto the empty folder just made
+    try:
+        os.replace(tmp, directory)
+    except BaseException:
+        os.replace(aside, directory)
+        raise
+    shutil.rmtree(aside, ignore_errors=True)
 
 
 def load_bundle(directory: Path) -> Bundle:

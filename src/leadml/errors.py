@@ -47,3 +47,45 @@ class LeakageError(LeadmlError):
 
 class ModelNotFoundError(LeadmlError):
     """A model reference (registry alias, version or bundle path) resolves to nothing."""
+
+
+@dataclass
+class WriteError(LeadmlError):
+    """A file leadml writes (ranked list, bundle, report, artifact) could not be written:
+    names what and where, why (disk full, read-only, permission) and how to fix it."""
+
+    what: str
+    path: Path | str
+    reason: str
+    fix: str
+    note: str = ""
+    """Anything else the user must know, e.g. that an earlier file was left as it was."""
+
+    def __str__(self) -> str:
+        text = f"cannot write {self.what} {self.path}: {self.reason}; {self.fix}"
+        return f"{text}. {self.note}" if self.note else text
+
+
+def os_error_reason(exc: OSError) -> tuple[str, str]:
+    """Why an OSError stopped a write, and how to fix it, in words (reason, fix)."""
+    import errno
+
+    where = f"the folder {Path(exc.filename).parent}" if exc.filename else "the folder"
+    known = {
+        errno.ENOSPC: ("the disk is full", f"free space on the disk holding {where}"),
+        errno.EDQUOT: ("the disk quota is exceeded", f"free space in your quota for {where}"),
+        errno.EROFS: ("the file system is read-only", "write to a folder on a writable disk"),
+        errno.EACCES: ("permission denied", f"make {where} writable for this user"),
+        errno.EPERM: ("operation not permitted", f"make {where} writable for this user"),
+        errno.EFBIG: ("the file is too large for the file system", "write to another disk"),
+    }
+    reason, fix = known.get(
+        exc.errno or 0, (exc.strerror or type(exc).__name__, "check the folder and the disk")
+    )
+    return reason, f"{fix}, or write to another folder, then run again"
+
+
+def write_error(exc: OSError, what: str, path: Path | str, note: str = "") -> WriteError:
+    """The one-line WriteError for an OSError met while writing `what` at `path`."""
+    reason, fix = os_error_reason(exc)
+    return WriteError(what, path, reason, fix, note)

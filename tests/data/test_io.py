@@ -1,4 +1,4 @@
-"""Tests for leadml.data.io: finding and reading tables raw, and atomic writes."""
+"""Tests for leadml.data.io: finding and reading tables raw."""
 
 from __future__ import annotations
 
@@ -9,16 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from leadml.data.io import (
-    RawTable,
-    TableReadError,
-    atomic_write_table,
-    atomic_write_text,
-    find_table,
-    read_raw,
-    read_table,
-)
-from leadml.errors import InputError
+from leadml.data.io import RawTable, TableReadError, find_table, read_raw, read_table
 
 
 def _write(path: Path, text: str) -> Path:
@@ -107,60 +98,6 @@ def test_blank_and_bad_lines_keep_line_numbers(tmp_path: Path) -> None:
 def test_row_numbers_without_skips_are_line_numbers(tmp_path: Path) -> None:
     raw = RawTable(tmp_path / "leads.csv", pd.DataFrame({"a": ["x", "y"]}), "csv")
     assert raw.row_numbers(np.array([0, 1])).tolist() == [2, 3]
-
-
-@pytest.mark.parametrize("name", ["out.csv", "out.csv.gz", "out.parquet"])
-def test_atomic_write_table_round_trips(tmp_path: Path, name: str) -> None:
-    frame = pd.DataFrame({"lead_id": ["L1", "L2"], "employees": ["3", "4"]})
-    path = atomic_write_table(frame, tmp_path / "sub" / name)
-    assert [p.name for p in path.parent.iterdir()] == [name]
-    back = read_raw(path).frame
-    assert back["lead_id"].tolist() == ["L1", "L2"]
-    assert back["employees"].astype(str).tolist() == ["3", "4"]
-
-
-def test_atomic_write_table_rejects_unknown_suffix(tmp_path: Path) -> None:
-    with pytest.raises(InputError):
-        atomic_write_table(pd.DataFrame({"a": [1]}), tmp_path / "out.xlsx")
-    assert list(tmp_path.iterdir()) == []
-
-
-def test_atomic_write_table_cleans_up_after_a_failed_write(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    target = tmp_path / "scores.parquet"
-    atomic_write_table(pd.DataFrame({"a": [1]}), target)
-    before = target.read_bytes()
-
-    def half_write(self: pd.DataFrame, path: Path, **kwargs: object) -> None:
-        Path(path).write_bytes(b"PAR1 partial")
-        raise OSError("disk full")
-
-    monkeypatch.setattr(pd.DataFrame, "to_parquet", half_write)
-    with pytest.raises(OSError, match="disk full"):
-        atomic_write_table(pd.DataFrame({"a": [2]}), target)
-    assert [p.name for p in tmp_path.iterdir()] == ["scores.parquet"]
-    assert target.read_bytes() == before
-
-
-def test_atomic_write_text_replaces_and_cleans_up(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    target = tmp_path / "report.md"
-    atomic_write_text("first\n", target)
-    atomic_write_text("second\n", target)
-    assert target.read_text(encoding="utf-8") == "second\n"
-
-    def half_write(self: Path, text: str, **kwargs: object) -> int:
-        with open(self, "w", encoding="utf-8") as fh:
-            fh.write(text[:2])
-        raise OSError("interrupted")
-
-    monkeypatch.setattr(Path, "write_text", half_write)
-    with pytest.raises(OSError, match="interrupted"):
-        atomic_write_text("third\n", target)
-    assert [p.name for p in tmp_path.iterdir()] == ["report.md"]
-    assert target.read_bytes() == b"second\n"
 
 
 def test_unclosed_quote_is_reported_not_raised_raw(tmp_path: Path) -> None:

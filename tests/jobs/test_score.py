@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import signal
+import sqlite3
+import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import BinaryIO
 
 import pandas as pd
 import pytest
@@ -13,13 +19,13 @@ import pytest
 from leadml.bundle import save_bundle
 from leadml.config import Config, ScoreConfig, StoreConfig, load_config
 from leadml.data.mapping.config import FlatColumn
-from leadml.errors import InputError
+from leadml.errors import InputError, WriteError
 from leadml.jobs.score import run_batch
 from leadml.model.pipeline import TrainedModel
 from leadml.ranked import RANKED_COLUMNS
 from leadml.store import StoreError, batch_summary, lead_detail, open_store, ranked
 from tests.flat_export import synthetic_export, write_export
-from tests.machine import run_leadml
+from tests.machine import run_leadml, small_disk
 from tests.store.test_migrations import contents, made_before_migrations
 
 PII = ("contact_name", "email", "phone")
@@ -240,18 +246,18 @@ def test_score_refuses_an_out_of_date_store_before_any_work(
         engine.dispose()
 
 
-def test_a_store_that_goes_stale_mid_run_says_what_was_written(
+def test_a_store_that_goes_stale_mid_run_writes_no_list(
     flat_project: tuple[Path, Config, Path],
 ) -> None:
     """The store passes the check at the start, then another process changes its schema
-    while the leads are scored: the write refuses and says the list file was written."""
+    while the leads are scored: the write refuses, and the staged list is not put in place."""
     folder, config, bundle = flat_project
     url = f"sqlite:///{folder / 'raced'}.db"
     engine = open_store(url)  # a store at this leadml's revision
     out = folder / "raced" / "ranked.csv"
 
     def meanwhile(message: str) -> None:
-        if message.startswith("writing ") and message.endswith("ranked.csv"):
+        if message == "writing the scores store":
             made_before_migrations(engine)
 
     raced = config.model_copy(update={"store": StoreConfig(url=url)})
@@ -263,8 +269,141 @@ def test_a_store_that_goes_stale_mid_run_says_what_was_written(
         engine.dispose()
     message = str(refused.value)
     assert "\n" not in message and "Nothing was written to the store." in message
-    assert f"The ranked list {out} was written all the same." in message
-    assert len(pd.read_csv(out)) > 0
+    assert message.endswith(f"No ranked list was written to {out}.")
+    assert list(out.parent.iterdir()) == []  # no list, no temp file
+
+
+def _same_batch(out: Path, url: str) -> dict[str, object]:
+    """The list file and the store's latest batch are one batch: same time, same leads."""
+    listed = pd.read_csv(out, dtype=str, keep_default_na=False)
+    engine = open_store(url)
+    try:
+        summary = batch_summary(engine)
+        rows, total = ranked(engine, limit=None)
+    finally:
+        engine.dispose()
+    assert summary is not None
+    batch = summary["batch"]
+    assert batch["n_leads"] == total == len(listed)
+    assert pd.Timestamp(batch["scored_at"]) == pd.Timestamp(listed["scored_at"].iloc[0])
+    assert [r["lead_id"] for r in rows] == listed["lead_id"].tolist()
+    return dict(batch)
+
+
+def test_a_read_only_store_keeps_the_old_list_and_says_so_in_one_line(
+    flat_project: tuple[Path, Config, Path],
+) -> None:
+    folder, _config, bundle = flat_project
+    _listed, url = _flat_run(flat_project, "readonly")  # a list and a store, one batch
+    out = folder / "readonly" / "ranked.csv"
+    first = _same_batch(out, url)
+    listed, stamp = out.read_bytes(), out.stat().st_mtime_ns
+    read_only = f"sqlite:///file:{folder / 'readonly'}.db?mode=ro&uri=true"
+    args = ["--data", str(folder / "export.csv"), "--model", str(bundle), "--out", str(out)]
+    refused = subprocess.run(
+        [sys.executable, "-m", "leadml_serve.cli", "score", *args, "--store", read_only],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "COLUMNS": "1000"},  # the message is longer than run_leadml's 200
+    )
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    errors = [line for line in refused.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and refused.stderr.strip().endswith(errors[0]), refused.stderr
+    assert errors[0].startswith("error: writing the batch to the scores store")
+    assert "attempt to write a readonly database" in errors[0]
+    assert "make the store file and its folder writable" in errors[0]
+    kept = f"--store. The ranked list {out} was left as it was, so it still matches the store."
+    assert errors[0].endswith(kept) and "Traceback" not in refused.stderr
+    assert out.read_bytes() == listed and out.stat().st_mtime_ns == stamp
+    assert [p.name for p in out.parent.iterdir()] == ["ranked.csv"]  # no temp file left
+    assert _same_batch(out, url) == first
+
+
+def test_a_full_disk_for_the_list_is_one_line_and_changes_neither_output(
+    flat_project: tuple[Path, Config, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder, config, bundle = flat_project
+    url = f"sqlite:///{folder / 'full'}.db"
+    full = config.model_copy(update={"store": StoreConfig(url=url)})
+    with small_disk(folder / "full") as mounted:  # 64 KB: the list is bigger
+        out = folder / "full" / "ranked.csv"
+        out.write_text("rank,lead_id\n", encoding="utf-8")  # an earlier list
+        if not mounted:  # no tmpfs for this user: the write itself reports ENOSPC
+            real = pd.DataFrame.to_csv
+
+            def no_space(self: pd.DataFrame, fh: BinaryIO, **kwargs: object) -> None:
+                real(self.head(10), fh, **kwargs)  # type: ignore[arg-type]
+                raise OSError(errno.ENOSPC, "No space left on device")
+
+            monkeypatch.setattr(pd.DataFrame, "to_csv", no_space)
+        with pytest.raises(WriteError) as failed:
+            run_batch(folder / "export.csv", full, model=str(bundle), out=out)
+        message = str(failed.value)
+        assert "\n" not in message
+        assert message.startswith(f"cannot write the ranked list {out}: the disk is full;")
+        assert out.read_text(encoding="utf-8") == "rank,lead_id\n"
+        assert [p.name for p in out.parent.iterdir()] == ["ranked.csv"]
+    engine = open_store(url)
+    try:
+        assert batch_summary(engine) is None  # the list failed first: no batch stored
+    finally:
+        engine.dispose()
+
+
+def test_kill_9_during_the_store_write_leaves_list_and_store_agreeing(
+    flat_project: tuple[Path, Config, Path],
+) -> None:
+    """`leadml score` is killed while it waits for the store's write lock (held here):
+    the list and the store still hold the previous batch, and the list's temp file it
+    leaves is owner-only and swept by a later run once it is stale."""
+    folder, config, bundle = flat_project
+    _listed, url = _flat_run(flat_project, "killed")
+    out, database = folder / "killed" / "ranked.csv", folder / "killed.db"
+    first = _same_batch(out, url)
+    lock = sqlite3.connect(database, isolation_level=None)
+    lock.execute("BEGIN IMMEDIATE")  # the store's write lock, until ROLLBACK
+    args = ["--data", str(folder / "export.csv"), "--model", str(bundle), "--out", str(out)]
+    score = subprocess.Popen(
+        [sys.executable, "-m", "leadml_serve.cli", "score", *args, "--store", url],
+        cwd=folder,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        staged = _wait_for_temp(out, score)
+        # Staged means scoring is done and the store write is next (or waiting).
+        os.kill(score.pid, signal.SIGKILL)
+        assert score.wait(timeout=60) == -signal.SIGKILL
+    finally:
+        if score.poll() is None:
+            score.kill()
+            score.wait()
+        lock.execute("ROLLBACK")
+        lock.close()
+    assert _same_batch(out, url) == first
+    assert stat.S_IMODE(staged.stat().st_mode) == 0o600  # the partial list is owner-only
+    hours_ago = time.time() - 2 * 3600
+    os.utime(staged, (hours_ago, hours_ago))
+    raced = config.model_copy(update={"store": StoreConfig(url=url)})
+    run_batch(folder / "export.csv", raced, model=str(bundle), out=out)
+    assert [p.name for p in out.parent.iterdir()] == ["ranked.csv"]  # swept
+    assert _same_batch(out, url)["batch_id"] == first["batch_id"] + 1  # type: ignore[operator]
+
+
+def _wait_for_temp(out: Path, process: subprocess.Popen[bytes]) -> Path:
+    """The list's temp file, once the process has staged it (fails if the process ends)."""
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        found = sorted(out.parent.glob(f".{out.name}.*.tmp"))
+        if found:
+            return found[0]
+        if process.poll() is not None:
+            assert process.stderr is not None
+            raise AssertionError(f"leadml score ended early: {process.stderr.read()!r}")
+        time.sleep(0.05)
+    raise AssertionError("leadml score did not stage the list within 300 s")
 
 
 def test_score_warns_in_one_line_when_the_config_mapping_differs_from_the_model(

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import os
+import shutil
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -357,3 +359,44 @@ def test_a_nul_byte_is_a_422_on_every_back_end(
             assert answer.headers["content-type"] == "application/problem+json"
             assert answer.json()["errors"][0]["field"] == field
         assert client.get("/v1/leads/ranked?q=a", headers=USER).status_code == 200
+
+
+def test_a_replaced_or_removed_sqlite_store_is_noticed_while_the_server_runs(
+    bundle_dir: Path, one_batch: RankedBatch, tmp_path: Path
+) -> None:
+    """An open SQLite connection keeps reading the file it opened: the server checks the
+    file's identity, answers 503 while it is gone, and reads a file moved over it."""
+    first, second = tmp_path / "first" / "scores.db", tmp_path / "second" / "scores.db"
+    for path, version in ((first, "7"), (second, "8")):
+        engine = open_store(f"sqlite:///{path}")
+        try:
+            write_batch(engine, dataclasses.replace(one_batch, model_version=version))
+        finally:
+            engine.dispose()
+    served = tmp_path / "served" / "scores.db"
+    served.parent.mkdir()
+    shutil.copyfile(first, served)
+    url = f"sqlite:///{served}"
+
+    def version(client: TestClient) -> str:
+        answer = client.get("/v1/leads/ranked/summary", headers=USER)
+        assert answer.status_code == 200, answer.text
+        return str(answer.json()["batch"]["model_version"])
+
+    with TestClient(create_app(app_config(tmp_path, bundle_dir, url))) as client:
+        assert version(client) == "7"
+        os.replace(second, served)  # e.g. a restored backup moved into place
+        assert version(client) == "8"
+        served.unlink()
+        for path in ("/v1/leads/ranked/summary", "/v1/leads/ranked", "/v1/leads/L1"):
+            gone = client.get(path, headers=USER)
+            assert gone.status_code == 503, (path, gone.text)
+            assert gone.headers["content-type"] == "application/problem+json"
+            assert gone.headers["retry-after"] == "5"
+            assert "removed or moved away" in gone.json()["detail"]
+            assert "Put it back" in gone.json()["detail"]
+        assert not served.exists()  # the server did not create an empty file meanwhile
+        shutil.copyfile(first, served)
+        assert version(client) == "7"
+        rows = client.get("/v1/leads/ranked?limit=3", headers=USER).json()["results"]
+        assert len(rows) == 3

@@ -499,3 +499,60 @@ def test_bound_parameters_stay_out_of_errors_and_logs(engine: Engine) -> None:
         conn.execute(text("SELECT * FROM no_such_table WHERE x = :v"), {"v": "Secret Co L42"})
     assert "no_such_table" in str(caught.value)
     assert "Secret Co L42" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "watched"),
+    [
+        ("sqlite://", None),
+        ("sqlite:///{tmp}/scores.db", "scores.db"),
+        ("sqlite:///file:{tmp}/scores.db?mode=ro&uri=true", "scores.db"),
+        ("postgresql://user@localhost/leadml", None),
+    ],
+)
+def test_only_a_sqlite_file_is_watched(url: str, watched: str | None, tmp_path: Path) -> None:
+    from sqlalchemy import create_engine
+
+    from leadml.store import StoreMissing, WatchedStore
+    from leadml.store.tables import store_url
+
+    engine = create_engine(store_url(url.format(tmp=tmp_path)))  # nothing is connected
+    store = WatchedStore(engine)
+    if watched is None:
+        assert store.path is None and store.engine() is engine
+        return
+    assert store.path == tmp_path / watched
+    for _ in range(2):  # every use while it is missing, not only the first
+        with pytest.raises(StoreMissing, match="is missing"):
+            store.engine()
+    store.path.write_bytes(b"")
+    assert store.engine() is engine and store.replaced == 0
+
+
+def test_a_read_only_store_is_one_line_naming_the_fix_and_changes_nothing(
+    engine: Engine,
+) -> None:
+    """SQLite opened read-only (a URI filename), PostgreSQL with read-only transactions (a
+    replica, a read-only role): the write is refused in one line that says how to fix it."""
+    write_batch(engine, make_batch(5))
+    url = engine.url.render_as_string(hide_password=False)
+    if engine.dialect.name == "sqlite":
+        read_only = open_store(f"sqlite:///file:{engine.url.database}?mode=ro&uri=true")
+        fix = "make the store file and its folder writable"
+    else:
+        with engine.connect() as conn:
+            name = engine.url.database
+            conn.execute(text(f'ALTER DATABASE "{name}" SET default_transaction_read_only = on'))
+            conn.commit()
+        read_only = open_store(url)
+        fix = "connect as a database user that may write the store's tables"
+    try:
+        with pytest.raises(StoreError) as refused:
+            write_batch(read_only, make_batch(7, seed=1, version="2"))
+    finally:
+        read_only.dispose()
+    message = str(refused.value)
+    assert "\n" not in message and "nothing was changed in the store" in message
+    assert f"; {fix}" in message and message.endswith("or pass another --store")
+    summary = batch_summary(engine)
+    assert summary is not None and summary["batch"]["n_leads"] == 5

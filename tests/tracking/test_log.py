@@ -5,11 +5,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from leadml.data.load import Dataset
+from leadml.errors import WriteError
 from leadml.model.pipeline import TrainedModel
-from leadml.tracking.log import log_run, start_run
+from leadml.tracking.log import log_bundle, log_run, start_run
 from leadml.tracking.registry import client_for
 from tests.conftest import fast_config
+from tests.machine import small_disk
 
 
 def test_an_event_run_logs_the_guard_table_with_every_feature(
@@ -28,3 +32,21 @@ def test_an_event_run_logs_the_guard_table_with_every_feature(
     assert all(0.0 <= row["auc"] <= 1.0 and row["verdict"] for row in logged["table"])
     listed = {a.path for a in client.list_artifacts(run.info.run_id, "model_spec")}
     assert "model_spec/leakage_guard_table.json" in listed
+
+
+def test_a_full_artifact_disk_is_one_line(tmp_path: Path) -> None:
+    """The run's artifacts go to `mlartifacts/` in the project: on a full disk, logging
+    the bundle is a one-line WriteError naming the artifact location."""
+    config = fast_config(tmp_path)
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    (bundle / "model.txt").write_bytes(b"tree\n" * 40_000)  # 200 KB, the disk holds 64
+    with small_disk(config.artifact_root, "64k") as mounted:
+        if not mounted:
+            pytest.skip("cannot mount a tmpfs here (needs root): no full disk to log to")
+        client_for(config)
+        with start_run(), pytest.raises(WriteError) as info:
+            log_bundle(bundle)
+    message = str(info.value)
+    assert message.startswith("cannot write the bundle artifact file://")
+    assert "/bundle: the disk is full;" in message and "\n" not in message

@@ -24,6 +24,8 @@ from leadml.config import Config
 from leadml.errors import InputError
 from leadml.store import (
     StoreError,
+    StoreMissing,
+    WatchedStore,
     batch_summary,
     current_batch,
     lead_detail,
@@ -44,21 +46,37 @@ JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 """Row keys come from SQLAlchemy as str subclasses, which orjson only takes with this."""
 
 
-def open_app_store(config: Config) -> Engine:
-    """The app's engine on the scores store (tables created when missing).
+def open_app_store(config: Config) -> WatchedStore:
+    """The app's store (tables created when missing), watched for a replaced SQLite file.
 
     A store that cannot be reached at start does not stop the server: the engine is kept
-    and the lead routes answer 503 with the reason until the store is back.
+    and the lead routes answer 503 with the reason until the store is back. A SQLite file
+    removed while the server runs is a 503 too, and a file moved over it is read at once.
     """
     try:
-        return open_store(config.store_url)
+        return WatchedStore(open_store(config.store_url))
     except StoreError as exc:
         log.error("scores store not ready: %s; the lead routes answer 503 until it is", exc)
-        return open_store(config.store_url, create=False)
+        return WatchedStore(open_store(config.store_url, create=False))
 
 
 def _engine(request: Request) -> Engine:
-    engine: Engine = request.app.state.store
+    store: WatchedStore = request.app.state.store
+    replaced = store.replaced
+    try:
+        engine = store.engine()
+    except StoreMissing as exc:
+        log.error("%s; the lead routes answer 503 until it is back", exc)
+        raise ApiProblem(
+            503,
+            "Scores store unavailable",
+            "The scores store's SQLite file was removed or moved away. Put it back (or run "
+            "`leadml score` to write a new one); the ranked list is served again as soon "
+            "as the file is there.",
+            headers={"Retry-After": "5"},
+        ) from exc
+    if store.replaced != replaced:
+        log.warning("the scores store file %s was replaced: reading the new one", store.path)
     return engine
 
 

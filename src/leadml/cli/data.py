@@ -114,7 +114,7 @@ def init_config(
 
     Example:  leadml init-config exports/leads.csv --out leadml.toml
     """
-    from leadml.data.io import atomic_write_text
+    from leadml.data.atomic import atomic_write_text
     from leadml.data.mapping.draft import draft_config
     from leadml.errors import InputError
 

@@ -158,7 +158,7 @@ def retrain_cmd(
     import json
 
     from leadml.config import load_config
-    from leadml.data.io import atomic_write_text
+    from leadml.data.atomic import atomic_write_text
     from leadml.jobs.retrain import ReloadTarget, RetrainStatus, retrain
 
     target = None

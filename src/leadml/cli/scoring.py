@@ -78,8 +78,9 @@ def score(
 
     Each row has rank, lead_id, company, lead_source, stage, probability, score (1-99),
     grade, reasons (the top three and the strongest against), model_version and
-    scored_at, then the pass-through contact columns. The list is written atomically,
-    and the batch goes to the scores store that the API and the sales page read.
+    scored_at, then the pass-through contact columns. The batch goes to the scores store
+    that the API and the sales page read; the list is renamed into place only after the
+    store has it, so a failed store write leaves the previous list, still matching.
 
     A flat model reads `--data FILE`, or the config's [dataset] file when --data is absent.
 

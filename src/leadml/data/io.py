@@ -1,4 +1,4 @@
-"""Reading lead and event tables (CSV or Parquet) and writing files atomically.
+"""Reading lead and event tables (CSV or Parquet), raw.
 
 Reading is deliberately raw: CSV columns come back as strings exactly as written, so
 the validator can quote a bad value back to the user. `leadml.data.load.load_dataset`
@@ -9,12 +9,9 @@ from __future__ import annotations
 
 import codecs
 import gzip
-import os
 import re
-import secrets
 import warnings
 import zlib
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -131,46 +128,6 @@ def read_table(folder: Path, name: str) -> pd.DataFrame:
             code=issue.code,
         )
     return raw.frame
-
-
-def atomic_write_table(df: pd.DataFrame, path: Path) -> Path:
-    """Write `df` as CSV (.csv, .csv.gz) or Parquet (.parquet), all or nothing."""
-    path = Path(path)
-    if path.name.endswith(".parquet"):
-        _atomic_write(path, lambda tmp: df.to_parquet(tmp, index=False))
-    elif path.name.endswith((".csv", ".csv.gz")):
-        gz = path.name.endswith(".gz")
-        _atomic_write(
-            path, lambda tmp: df.to_csv(tmp, index=False, compression="gzip" if gz else None)
-        )
-    else:
-        raise InputError(
-            "unsupported table file type",
-            file=path,
-            expected="a file name ending in .parquet, .csv or .csv.gz",
-        )
-    return path
-
-
-def atomic_write_text(text: str, path: Path) -> Path:
-    """Write UTF-8 text to `path`, all or nothing."""
-    path = Path(path)
-    _atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
-    return path
-
-
-def _atomic_write(path: Path, write: Callable[[Path], object]) -> None:
-    """Write to a temporary file beside `path`, then rename it over `path` in one step."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    try:
-        write(tmp)
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 # --- Parquet ----------------------------------------------------------------
@@ -335,8 +292,6 @@ __all__ = [
     "TABLE_SUFFIXES",
     "RawTable",
     "TableReadError",
-    "atomic_write_table",
-    "atomic_write_text",
     "find_table",
     "read_raw",
     "read_table",

@@ -8,16 +8,17 @@ files, the registry and the store.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from leadml.batch import Progress, RankedBatch, parse_as_of, score_flat_rows, score_open_leads
 from leadml.config import Config
-from leadml.data.io import atomic_write_table
+from leadml.data.atomic import StagedFile, stage_table
 from leadml.data.load import load_dataset
 from leadml.data.mapping.config import mapping_changes
 from leadml.data.mapping.read import read_flat
-from leadml.errors import InputError
+from leadml.errors import InputError, WriteError
 from leadml.features.idlike import ID_LIKE_KEY
 from leadml.ranked import escape_formulas
 from leadml.scoring import Scorer
@@ -52,8 +53,9 @@ def run_batch(
 
     The arguments and the store's schema revision are checked first, so a store that
     would refuse the batch costs no work and leaves an existing list file as it was. The
-    list is written atomically (temp file, then rename), so a crash or bad input never
-    leaves a truncated file; the store takes the batch in one transaction.
+    list is staged in a temp file and renamed into place only after the store committed
+    the batch (one transaction), so the list and the store never disagree, and a crash,
+    a full disk or bad input never leaves a truncated file.
 
     `data` None: the config's `[dataset] file` (resolved against the project folder, as
     `leadml train` reads it).
@@ -142,31 +144,65 @@ def _write_batch(
     store: bool,
     step: Step,
 ) -> BatchOutcome:
-    """Write the list (CSV cells escaped against formulas) and the store, as asked."""
-    written = None
+    """Write the list (CSV cells escaped against formulas) and the store, as asked.
+
+    The list is staged first (a complete 0600 temp file beside `out`), the store takes
+    the batch in one transaction, and only after its commit is the list renamed into
+    place: a full, read-only or killed store write leaves the previous list, which still
+    matches the store's latest batch. A failure removes the temp file.
+    """
+    staged = None
     if out is not None:
         step(f"writing {out}")
         table = batch.table(top)
         if not out.name.endswith(".parquet"):
             table = escape_formulas(table)
-        written = atomic_write_table(table, out)
-    batch_id = url = None
-    if store:
-        from leadml.store import StoreError, open_store, write_batch  # SQLAlchemy: storing only
+        staged = stage_table(table, out, "the ranked list")
+    with staged or nullcontext():
+        if not store:
+            return BatchOutcome(batch, staged.commit() if staged else None, None, None)
+        batch_id = _store_batch(batch, config, staged, step)
+    return BatchOutcome(batch, out, config.store_url, batch_id)
 
-        url = config.store_url
-        step("writing the scores store")
+
+def _store_batch(batch: RankedBatch, config: Config, staged: StagedFile | None, step: Step) -> int:
+    """Write the batch to the store; the staged list is put in place right after the
+    commit. A store failure says what became of the list (one line)."""
+    from leadml.store import StoreError, open_store, write_batch  # SQLAlchemy: storing only
+
+    def place(batch_id: int) -> None:
+        if staged is None:
+            return
         try:
-            engine = open_store(url)
-            try:
-                batch_id = write_batch(engine, batch, trend_points=config.store.trend_points)
-            finally:
-                engine.dispose()
-        except StoreError as exc:
-            if written is None:
-                raise
-            raise StoreError(f"{exc} The ranked list {written} was written all the same.") from exc
-    return BatchOutcome(batch, written, url, batch_id)
+            staged.commit()
+        except WriteError as exc:
+            raise replace(
+                exc,
+                note=f"Batch {batch_id} is in the scores store, but the ranked list was not "
+                f"updated: run `leadml score` again. {exc.note}".strip(),
+            ) from exc
+
+    existed = staged is not None and staged.path.exists()
+    step("writing the scores store")
+    try:
+        engine = open_store(config.store_url)
+        try:
+            return write_batch(
+                engine, batch, trend_points=config.store.trend_points, on_commit=place
+            )
+        finally:
+            engine.dispose()
+    except StoreError as exc:
+        if staged is None:
+            raise
+        if existed:
+            kept = (
+                f"The ranked list {staged.path} was left as it was, so it still matches the store."
+            )
+        else:
+            kept = f"No ranked list was written to {staged.path}."
+        said = str(exc).rstrip()
+        raise StoreError(f"{said}{'' if said.endswith('.') else '.'} {kept}") from exc
 
 
 def _score_flat_file(

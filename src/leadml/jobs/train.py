@@ -319,6 +319,6 @@ def _moment(trained: TrainedModel) -> str:
 
 def write_metrics_json(outcome: TrainOutcome, path: Path) -> None:
     """Write the --metrics-out JSON atomically."""
-    from leadml.data.io import atomic_write_text
+    from leadml.data.atomic import atomic_write_text
 
     atomic_write_text(json.dumps(outcome.metrics_json(), indent=2, sort_keys=True), path)

@@ -20,7 +20,7 @@ PLOT_FEATURES = 15
 
 def save_report(report: DriftReport, out_dir: Path) -> dict[str, Path]:
     """Write drift.json (summary), psi.csv (every feature), levels.csv and drift.png."""
-    from leadml.data.io import atomic_write_text
+    from leadml.data.atomic import atomic_write_text
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

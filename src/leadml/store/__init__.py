@@ -14,12 +14,15 @@ from leadml.store.query import (
     ranked_table,
 )
 from leadml.store.tables import StoreError, open_store, store_url
+from leadml.store.watch import StoreMissing, WatchedStore
 from leadml.store.write import TREND_POINTS, write_batch
 
 __all__ = [
     "TREND_POINTS",
     "BatchInfo",
     "StoreError",
+    "StoreMissing",
+    "WatchedStore",
     "batch_summary",
     "current_batch",
     "lead_detail",

@@ -44,7 +44,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
-from leadml.errors import InputError, LeadmlError
+from leadml.errors import InputError, LeadmlError, os_error_reason
 
 metadata = MetaData()
 
@@ -125,7 +125,7 @@ version = Table(
 
 SCHEMA_LOCK = 0x6C65_6164_6D6C_0001
 """PostgreSQL advisory lock key held while the schema is created or migrated."""
-_IMMEDIATE = "leadml_sqlite_immediate"
+IMMEDIATE = "leadml_sqlite_immediate"
 """Connection option: begin SQLite transactions with BEGIN IMMEDIATE (take the write lock)."""
 
 SOURCE_MATCH = "source_match"
@@ -170,7 +170,14 @@ def open_store(url: str, *, create: bool = True) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database or ""
         if database and database != ":memory:" and not database.startswith("file:"):
-            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            folder = Path(database).expanduser().parent
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                reason, fix = os_error_reason(exc)
+                raise StoreError(
+                    f"cannot create the scores store's folder {folder}: {reason}; {fix}"
+                ) from exc
         kwargs["connect_args"] = {"timeout": 30}
     else:
         # Each reader's queries (current batch, total, page) share one snapshot, so a
@@ -187,11 +194,37 @@ def open_store(url: str, *, create: bool = True) -> Engine:
         try:
             _create_if_empty(engine)
         except SQLAlchemyError as exc:
+            detail = str(exc.orig if hasattr(exc, "orig") else exc).strip()
+            detail = (detail.splitlines() or [""])[0]
             raise StoreError(
                 f"cannot open the scores store {_safe(parsed)}: {type(exc).__name__}: "
-                f"{str(exc.orig if hasattr(exc, 'orig') else exc).strip()}"
+                f"{detail}; {store_fix(detail, parsed.get_backend_name())}"
             ) from exc
     return engine
+
+
+def store_fix(detail: str, backend: str = "sqlite") -> str:
+    """How to fix a store write that failed with the driver's message `detail`."""
+    text = detail.lower()
+    sqlite = backend == "sqlite"
+    if "disk is full" in text or "no space left" in text or "could not extend" in text:
+        where = "the store file" if sqlite else "the database server's data"
+        return f"free space on the disk holding {where}, then run again"
+    if "readonly" in text or "read-only" in text or "permission denied" in text:
+        if sqlite:
+            return (
+                "make the store file and its folder writable (SQLite also writes -wal and "
+                "-shm files beside it), or pass another --store"
+            )
+        return (
+            "connect as a database user that may write the store's tables (not a read-only "
+            "replica or role), or pass another --store"
+        )
+    if "unable to open" in text:
+        return "check that the store's folder exists and this user may write it"
+    if "locked" in text or "lock timeout" in text:
+        return "another process holds the store's write lock: wait for it, then run again"
+    return "check [store] url and that the store is reachable, then run again"
 
 
 @contextmanager
@@ -206,7 +239,7 @@ def schema_lock(engine: Engine) -> Iterator[Connection]:
     with engine.connect() as conn:
         backend = conn.dialect.name
         if backend == "sqlite":
-            conn.execution_options(**{_IMMEDIATE: True})
+            conn.execution_options(**{IMMEDIATE: True})
         elif backend == "postgresql":
             conn.execution_options(isolation_level="READ COMMITTED")
         with conn.begin():
@@ -272,5 +305,5 @@ def _sqlite_transactions(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:
-        immediate = connection.get_execution_options().get(_IMMEDIATE, False)
+        immediate = connection.get_execution_options().get(IMMEDIATE, False)
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")

@@ -9,6 +9,8 @@ counts. Readers see the previous batch until the commit, and the new one after i
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -21,7 +23,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from leadml.bundle import GRADES
 from leadml.ranked import REASONS_JSON, RankedList
 from leadml.store.schema_version import require_current
-from leadml.store.tables import SOURCE_MATCH, StoreError, batches
+from leadml.store.tables import IMMEDIATE, SOURCE_MATCH, StoreError, batches, store_fix
+
+log = logging.getLogger(__name__)
 
 STAGE_TABLE = "stage_scores"
 TREND_POINTS = 5
@@ -71,8 +75,18 @@ GROUP BY grade, lead_source, stage, score
 """
 
 
-def write_batch(engine: Engine, batch: RankedList, *, trend_points: int = TREND_POINTS) -> int:
+def write_batch(
+    engine: Engine,
+    batch: RankedList,
+    *,
+    trend_points: int = TREND_POINTS,
+    on_commit: Callable[[int], None] | None = None,
+) -> int:
     """Store a ranked batch in one transaction; returns its batch_id.
+
+    `on_commit(batch_id)` runs right after the commit, before the statistics refresh
+    (`leadml score` puts its staged list file in place there). A failed write raises a
+    one-line StoreError naming the store, the cause and the fix; nothing is changed.
 
     Each lead's row in `lead_scores` is replaced by its new score, its previous score is
     kept in `previous_score`, and its trend is improving / declining when the score moved
@@ -82,7 +96,9 @@ def write_batch(engine: Engine, batch: RankedList, *, trend_points: int = TREND_
         raise ValueError("trend_points must be at least 1")
     rows = _rows(batch)
     try:
-        with engine.begin() as conn:
+        # SQLite: take the write lock at BEGIN (waiting out another writer with the busy
+        # timeout); a read that upgrades to a write later can fail at once as "locked".
+        with engine.connect() as conn, conn.execution_options(**{IMMEDIATE: True}).begin():
             require_current(conn)  # a stale or newer schema: refused, one line
             batch_id = int(
                 conn.execute(
@@ -111,12 +127,18 @@ def write_batch(engine: Engine, batch: RankedList, *, trend_points: int = TREND_
             _stage.drop(conn)
     except (SQLAlchemyError, engine.dialect.loaded_dbapi.Error) as exc:
         url = engine.url.render_as_string(hide_password=True)
-        detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        detail = (str(getattr(exc, "orig", None) or exc).strip().splitlines() or [""])[0]
         raise StoreError(
             f"writing the batch to the scores store {url} failed, nothing was changed in the "
-            f"store: {type(exc).__name__}: {detail}"
+            f"store: {type(exc).__name__}: {detail}; {store_fix(detail, engine.dialect.name)}"
         ) from exc
-    _analyze(engine)
+    if on_commit is not None:
+        on_commit(batch_id)
+    try:
+        _analyze(engine)
+    except (SQLAlchemyError, engine.dialect.loaded_dbapi.Error) as exc:
+        # Statistics only help the planner; the batch is committed and stays.
+        log.warning("refreshing the store's statistics failed (the batch is stored): %s", exc)
     return batch_id
 
 

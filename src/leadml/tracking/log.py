@@ -13,6 +13,7 @@ import pandas as pd
 
 from leadml import schema
 from leadml.config import Config
+from leadml.errors import WriteError, write_error
 from leadml.features.matrix import frame_matrix
 from leadml.model.assess import table_records
 from leadml.model.pipeline import TrainedModel, label_summary
@@ -191,16 +192,40 @@ def register_model(trained: TrainedModel, name: str) -> str:
 
 def log_bundle(bundle_path: Path) -> None:
     """The exported bundle folder, as the run's `bundle/` artifact (what serving fetches)."""
-    import mlflow
-
-    mlflow.log_artifacts(str(bundle_path), BUNDLE_ARTIFACT)
+    log_folder(bundle_path, BUNDLE_ARTIFACT, "the bundle artifact")
 
 
 def log_report(reports: Path) -> None:
     """The run's plots and report pages, as its `report/` artifact."""
+    log_folder(reports, REPORT_ARTIFACT, "the report artifact")
+
+
+def log_folder(folder: Path, artifact_path: str, what: str) -> None:
+    """Copy `folder` into the active run's artifacts; a full, read-only or forbidden
+    artifact store is a one-line WriteError naming the run's artifact location."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    try:
+        mlflow.log_artifacts(str(folder), artifact_path)
+    except OSError as exc:
+        raise write_error(exc, what, _artifact_uri(artifact_path)) from exc
+    except MlflowException as exc:
+        raise WriteError(
+            what,
+            _artifact_uri(artifact_path),
+            (str(exc.message).strip().splitlines() or ["refused"])[0],
+            "check that the MLflow artifact store is reachable and has space, then train again",
+        ) from exc
+
+
+def _artifact_uri(artifact_path: str) -> str:
     import mlflow
 
-    mlflow.log_artifacts(str(reports), REPORT_ARTIFACT)
+    try:
+        return str(mlflow.get_artifact_uri(artifact_path))
+    except Exception:  # no active run: name the path only
+        return artifact_path
 
 
 def tag_outcome(version: str, promoted: bool, gate_reason: str) -> None:
@@ -269,5 +294,5 @@ def log_drift(
             }
         )
         mlflow.log_metrics(report.metrics())
-        mlflow.log_artifacts(str(folder), "drift")
+        log_folder(folder, "drift", "the drift artifact")
         return str(run.info.run_id)

@@ -1,0 +1,185 @@
+"""Writing files all or nothing: a complete temp file beside the target, then a rename.
+
+Temp files are owner-only (0600: a ranked list holds e-mails and phones) and named
+`.<target>.<12 hex>.tmp`; a failed write removes its own, and the next write of a file
+sweeps those a killed writer left (older than an hour). A full disk, a read-only folder
+or a permission problem is a one-line `WriteError`.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+import secrets
+from collections.abc import Callable
+from pathlib import Path
+from typing import BinaryIO, Literal
+
+import pandas as pd
+
+from leadml.errors import InputError, write_error
+
+
+def atomic_write_table(df: pd.DataFrame, path: Path, what: str = "the table") -> Path:
+    """Write `df` as CSV (.csv, .csv.gz) or Parquet (.parquet), all or nothing."""
+    return stage_table(df, path, what).commit()
+
+
+def stage_table(df: pd.DataFrame, path: Path, what: str = "the table") -> StagedFile:
+    """Write `df` completely into a temporary file beside `path`; `commit` puts it there.
+
+    Lets a job finish its other outputs (the scores store) before the file replaces the
+    previous one, so the two never disagree. An unsupported name is an InputError; a
+    full, read-only or forbidden folder a one-line WriteError, with no temp file left.
+    """
+    path = Path(path)
+    if path.name.endswith(".parquet"):
+        return _stage(path, lambda fh: df.to_parquet(fh, index=False), what)
+    if path.name.endswith((".csv", ".csv.gz")):
+        gz: Literal["gzip"] | None = "gzip" if path.name.endswith(".gz") else None
+        return _stage(path, lambda fh: df.to_csv(fh, index=False, compression=gz), what)
+    raise InputError(
+        "unsupported table file type",
+        file=path,
+        expected="a file name ending in .parquet, .csv or .csv.gz",
+    )
+
+
+def atomic_write_text(text: str, path: Path, what: str = "the file") -> Path:
+    """Write UTF-8 text to `path`, all or nothing."""
+    data = text.encode("utf-8")
+    return _stage(Path(path), lambda fh: fh.write(data), what).commit()
+
+
+STALE_TEMP_SECONDS = 3600.0
+"""A leadml temp file this old is left over from a killed writer; the next write removes it."""
+_TEMP = re.compile(r"\.(?P<name>.+)\.[0-9a-f]{12}\.tmp")
+"""leadml's temp-file names: `.ranked.csv.0123456789ab.tmp` beside `ranked.csv`."""
+
+
+def temp_path(path: Path) -> Path:
+    """A new temporary name beside `path` (hidden, random, matching `_TEMP`)."""
+    return path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+
+
+def sweep_stale_temps(path: Path, max_age: float = STALE_TEMP_SECONDS) -> list[Path]:
+    """Remove leadml's temp files for `path` older than `max_age` seconds (a writer killed
+    with kill -9 leaves one: a partial list of e-mails and phones). Only names in leadml's
+    own pattern for this very file are touched; what cannot be removed is left."""
+    import time
+
+    removed: list[Path] = []
+    cutoff = time.time() - max_age
+    try:
+        candidates = list(path.parent.glob(f".{glob.escape(path.name)}.*.tmp"))
+    except OSError:
+        return removed
+    for candidate in candidates:
+        match = _TEMP.fullmatch(candidate.name)
+        if match is None or match["name"] != path.name:
+            continue
+        try:
+            if candidate.lstat().st_mtime < cutoff and candidate.is_file():
+                candidate.unlink()
+                removed.append(candidate)
+        except OSError:
+            continue
+    return removed
+
+
+class StagedFile:
+    """A complete file written to a temp name beside its target (owner-only, 0600).
+
+    `commit` gives it the target's permissions (an existing file's, else the umask's) and
+    renames it over the target in one step; `discard` removes it. Used as a context
+    manager, it is discarded when the block raises before `commit`.
+    """
+
+    def __init__(self, tmp: Path, path: Path, what: str) -> None:
+        self.tmp = tmp
+        self.path = path
+        self.what = what
+        self.done = False
+
+    def commit(self) -> Path:
+        """Put the file in place (atomic rename); a failure leaves the target as it was."""
+        try:
+            os.chmod(self.tmp, _target_mode(self.path))
+            os.replace(self.tmp, self.path)
+        except OSError as exc:
+            raise write_error(exc, self.what, self.path, self.discard()) from exc
+        self.done = True
+        _sync_folder(self.path.parent)
+        return self.path
+
+    def discard(self) -> str:
+        """Remove the temp file; returns a note for the user if it could not be removed."""
+        if self.done:
+            return ""
+        self.done = True
+        return _remove(self.tmp)
+
+    def __enter__(self) -> StagedFile:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.discard()
+
+
+def _stage(path: Path, write: Callable[[BinaryIO], object], what: str) -> StagedFile:
+    """Write into a new 0600 temp file beside `path` and fsync it; nothing is left behind
+    when that fails. Stale temp files of earlier, killed writers are swept first."""
+    sweep_stale_temps(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = temp_path(path)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        raise write_error(exc, what, path) from exc
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+    except OSError as exc:
+        raise write_error(exc, what, path, _remove(tmp)) from exc
+    except BaseException:
+        _remove(tmp)
+        raise
+    return StagedFile(tmp, path, what)
+
+
+def _remove(tmp: Path) -> str:
+    """Remove a temp file without raising (a second error would hide the first); returns
+    a note naming it when it is still there."""
+    try:
+        tmp.unlink(missing_ok=True)
+    except OSError as exc:
+        return f"The temporary file {tmp} could not be removed ({exc.strerror}): delete it"
+    return ""
+
+
+def _target_mode(path: Path) -> int:
+    """The permissions the finished file gets: the file it replaces keeps its own, a new
+    file gets what the umask allows (as a plain open() would have given it)."""
+    try:
+        return path.stat().st_mode & 0o777
+    except OSError:
+        mask = os.umask(0o077)
+        os.umask(mask)
+        return 0o666 & ~mask
+
+
+def _sync_folder(folder: Path) -> None:
+    """Make the rename durable (best effort: not every file system lets a folder sync)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
