@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from leadml.config import Config
+from leadml.data.atomic import atomic_write_text
 from leadml.data.mapping.read import read_flat
 from leadml.errors import InputError
 from leadml.jobs.train import flat_path
@@ -44,6 +45,4 @@ def write_table(table: RepeatTable, out: Path) -> None:
         "summary": table.summary().to_dict(orient="index"),
         "mean_roc_auc_difference": table.mean_difference(),
     }
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(json.dumps(payload, indent=2), encoding="utf-8")
-    tmp.replace(out)
+    atomic_write_text(json.dumps(payload, indent=2), out, "the comparison table")
