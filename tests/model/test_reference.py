@@ -44,4 +44,4 @@ def test_the_reference_learns_the_signal_and_is_seeded() -> None:
     from sklearn.metrics import roc_auc_score
 
     assert roc_auc_score(y[test], p[0]) > 0.7
-    assert fit[0].model.best_iteration_ < 2000  # early stopping on the validation rows
+    assert fit[0].booster.best_iteration < 2000  # early stopping on the validation rows

@@ -60,3 +60,12 @@ def test_a_time_split_without_dates_or_file_order_is_refused(tmp_path: Path) -> 
     config = fast_config(tmp_path).model_copy(update={"dataset": dataset})
     with pytest.raises(InputError, match="created_at"):
         compare_on_splits(frame, config, repeats=1, split="time")
+
+
+def test_a_time_split_refuses_undated_rows_instead_of_testing_on_them(tmp_path: Path) -> None:
+    frame, dataset = flat_case(CASE)
+    frame.loc[frame.index[:30], "created_at"] = None
+    config = fast_config(tmp_path).model_copy(update={"dataset": dataset})
+    with pytest.raises(InputError, match="created_at on every labelled row") as info:
+        compare_on_splits(frame, config, repeats=1, split="time")
+    assert "30 of 2,000" in str(info.value) and "split = 'random'" in str(info.value)

@@ -25,14 +25,13 @@ import numpy as np
 import pandas as pd
 
 from leadml.config import Config
-from leadml.data.mapping.config import resolve_types
 from leadml.errors import InputError
 from leadml.features.flat import flat_features
 from leadml.model.evaluate import headline_metrics
 from leadml.model.flat_pipeline import fit_and_evaluate_flat
 from leadml.model.labels import flat_labels
+from leadml.model.pipeline import TrainedModel
 from leadml.model.reference import fit_plain_reference
-from leadml.model.train import TimeSplit
 
 SplitKind = Literal["stratified", "time"]
 METRICS = ("roc_auc", "pr_auc", "ece")
@@ -82,7 +81,8 @@ def compare_on_splits(
     if repeats < 1:
         raise InputError("too few repeats", value=repeats, expected="--repeats 1 or more")
     found = flat_labels(frame, config.dataset, window_days=config.labels.window_days)
-    if split == "time" and found.created is None and config.dataset.split != "file_order":
+    dated = found.created is not None or config.dataset.split == "file_order"
+    if split == "time" and not dated and not config.dataset.split_column:
         raise InputError(
             "a time split needs a created_at column (or split = 'file_order')",
             column="[dataset] created_at",
@@ -97,7 +97,8 @@ def compare_on_splits(
         subset, cfg = _split_config(frame, found.y.index, found.created, config, r, repeats, split)
         trained = fit_and_evaluate_flat(subset, cfg)
         rows.append(_row(r, "leadml", trained.results["model"]))
-        rows.append(_row(r, "plain LightGBM", _reference(subset, cfg, trained.split, r)))
+        reference = _reference(subset, cfg, trained)
+        rows.append(_row(r, "plain LightGBM", reference))
     if on_split is not None:
         on_split(repeats, repeats)
     return RepeatTable(pd.DataFrame(rows))
@@ -138,21 +139,21 @@ def _split_config(
     return rows, config.model_copy(update={"dataset": dataset, "train": tc})
 
 
-def _reference(
-    frame: pd.DataFrame, config: Config, split: TimeSplit, seed: int
-) -> dict[str, float]:
-    """The plain reference's test metrics on exactly leadml's train/valid/test rows."""
-    assert config.dataset is not None
+def _reference(frame: pd.DataFrame, config: Config, trained: TrainedModel) -> dict[str, float]:
+    """The plain reference's test metrics on exactly leadml's train/valid/test rows, reading
+    the export's columns as leadml's bundle does (types, id-like columns set aside), without
+    leadml's calendar features."""
+    flat = trained.bundle.flat
+    assert config.dataset is not None and flat is not None
     found = flat_labels(frame, config.dataset, window_days=config.labels.window_days)
-    rows = frame.loc[found.y.index]
-    raw = flat_features(rows, resolve_types(rows, config.dataset))
-    y = found.y
+    raw = flat_features(frame.loc[found.y.index], flat.model_copy(update={"calendar_columns": ()}))
+    y, split = found.y, trained.split
     model = fit_plain_reference(
         raw.loc[split.train],
         y.loc[split.train].to_numpy(),
         raw.loc[split.valid],
         y.loc[split.valid].to_numpy(),
-        seed=seed,
+        seed=config.train.seed,
         threads=config.train.num_threads,
     )
     p = model.predict_proba(raw.loc[split.test])

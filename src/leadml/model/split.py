@@ -44,6 +44,14 @@ def flat_split(
         return _column_split(y, created, assigned.loc[y.index])
     if mode == "time":
         assert created is not None
+        undated = int(created.isna().sum())
+        if undated:  # NaT sorts last: undated leads would all land in the test window
+            raise InputError(
+                "a time split needs a created_at on every labelled row",
+                value=f"{undated:,} of {len(created):,} rows have none",
+                expected="fill created_at on those rows, or set split = 'random' (or "
+                "'file_order' when the rows are in time order) in [dataset]",
+            )
         cutoff = pd.Series(created.to_numpy(), index=y.index, name="cutoff")
         return time_split(
             cutoff, train_fraction=tc.train_fraction, valid_fraction=tc.valid_fraction
