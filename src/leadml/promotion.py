@@ -185,8 +185,8 @@ def _event_probabilities(
 
 
 def model_features(bundle: Bundle) -> list[str]:
-    """A model's input columns: a flat model's mapped export columns, else its spec."""
-    return bundle.flat.feature_names if bundle.flat is not None else bundle.spec.names
+    """A model's input columns: a flat model's export and calendar columns, else its spec."""
+    return bundle.flat.model_columns if bundle.flat is not None else bundle.spec.names
 
 
 def feature_changes(champion: Bundle, trained: TrainedModel, leads: pd.DataFrame) -> FeatureChanges:
@@ -198,11 +198,15 @@ def feature_changes(champion: Bundle, trained: TrainedModel, leads: pd.DataFrame
     removed = tuple(c for c in theirs if c not in mine)
     if not removed or champion.flat is None or trained.bundle.flat is None:
         return FeatureChanges(added, removed)
+    from leadml.errors import InputError
     from leadml.features.flat import flat_features
     from leadml.model.leakage import GuardRules, guard
 
     train = trained.split.train
-    raw = flat_features(leads.loc[train], champion.flat)[list(removed)]
+    try:  # the export as the champion read it; a column since retyped cannot be re-checked
+        raw = flat_features(leads.loc[train], champion.flat)[list(removed)]
+    except (InputError, KeyError):
+        return FeatureChanges(added, removed)
     y = trained.labels.frame.loc[train, "label"].to_numpy()
     report = guard(raw, y, rules=GuardRules(check_uplift=False))
     return FeatureChanges(added, removed, report.flags)

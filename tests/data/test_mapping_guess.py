@@ -172,3 +172,19 @@ def test_the_draft_writes_each_guess_with_its_evidence(tmp_path: Path) -> None:
     for line in text.splitlines():
         if " = { role = " in line or line.startswith(("id_column", "created_at", "split_column")):
             assert "# guessed: " in line, line
+
+
+def test_a_binary_column_named_in_another_script_does_not_stop_the_draft() -> None:
+    """Seen in review: a 0/1 column named without ASCII letters crashed the label guess."""
+    frame = pd.DataFrame(
+        {
+            "id": [f"L{i}" for i in range(60)],
+            "Конвертирован": ["0", "1"] * 30,
+            "Größe": [str(i % 7) for i in range(60)],
+        },
+        dtype=object,
+    )
+    draft = guess_mapping(frame)
+    assert draft.id_column is not None and draft.id_column.name == "id"
+    assert draft.columns["Größe"].role not in ("ignore", "pii")  # words of any script
+    assert "Конвертирован" in draft.columns or draft.label is not None

@@ -15,7 +15,8 @@ from typing import Final
 _CAMEL: Final = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 """Word breaks inside a camelCase or PascalCase name ("TotalVisits", "URLCount")."""
 _SEPARATORS: Final = re.compile(r"[\s._\-]+")
-_NOT_WORD: Final = re.compile(r"[^A-Za-z0-9]+")
+_NOT_WORD: Final = re.compile(r"[\W_]+")
+"""Anything but letters and digits, of any script ("Größe", "Конвертирован" stay words)."""
 PREFIX_UNITS: Final = frozenset("$€£¥₹")
 """Currency symbols written before the number ("€1,200")."""
 ATTACHED_UNITS: Final = frozenset({"%", "‰", "x", "×"})

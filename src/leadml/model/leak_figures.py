@@ -169,9 +169,8 @@ def single_column_auc(values: pd.Series, y: np.ndarray) -> float:
         score = out_of_fold_rates(keys.to_numpy(dtype=object), np.asarray(y, dtype=np.float64))
     else:
         score = values.to_numpy(dtype=np.float64)
-        score = np.where(
-            np.isnan(score), np.nanmedian(score) if np.isfinite(score).any() else 0, score
-        )
+        finite = np.isfinite(score)  # "inf" in an export parses; it is no usable score
+        score = np.where(finite, score, np.median(score[finite]) if finite.any() else 0)
     if len(np.unique(y)) < 2 or np.all(score == score[0]):
         return 0.5
     return float(roc_auc_score(y, score))

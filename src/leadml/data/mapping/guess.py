@@ -257,7 +257,7 @@ def _label_rank(name: str, positive: str) -> tuple[int, str] | None:
     if name_hint(name, CONSENT_WORDS):
         return None
     hint = name_hint(name, LABEL_WORDS)
-    if tokens[0] in FLAG_PREFIXES and hint is None:
+    if tokens[:1] and tokens[0] in FLAG_PREFIXES and hint is None:
         return None
     if hint is not None:
         return LABEL_WORDS.index(hint), f"name hint {hint!r}"
