@@ -8,6 +8,9 @@ A bundle folder holds two files:
   the training-data digest and the leadml version.
 
 Loading a bundle parses JSON and a LightGBM text file. No code is ever unpickled.
+`bundle.json` also records the SHA-256 and size of `model.txt`, so that a truncated or
+changed model file is refused with a clear error instead of crashing the process inside
+LightGBM's parser (see `leadml.model_file`).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from leadml.data.mapping.config import DatasetConfig
 from leadml.errors import InputError, ModelNotFoundError
 from leadml.features.spec import FeatureSpec
 from leadml.model.calibration import Calibrator
+from leadml.model_file import DIGEST_KEY, read_booster, record
 
 MODEL_FILE = "model.txt"
 BUNDLE_FILE = "bundle.json"
@@ -134,9 +138,8 @@ def save_bundle(bundle: Bundle, directory: Path) -> Path:
     tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
     try:
         bundle.booster.save_model(str(tmp / MODEL_FILE))
-        (tmp / BUNDLE_FILE).write_text(
-            json.dumps(bundle.to_dict(), indent=2, sort_keys=True), encoding="utf-8"
-        )
+        data = bundle.to_dict() | {DIGEST_KEY: record((tmp / MODEL_FILE).read_bytes())}
+        (tmp / BUNDLE_FILE).write_text(json.dumps(data, indent=2, sort_keys=True), encoding="utf-8")
         if directory.exists():
             shutil.rmtree(directory)
         os.replace(tmp, directory)
@@ -146,8 +149,14 @@ def save_bundle(bundle: Bundle, directory: Path) -> Path:
     return directory
 
 
-def load_bundle(directory: Path) -> Bundle:
-    """Read a bundle folder. Parses JSON and LightGBM text only; never unpickles."""
+def load_bundle(directory: Path, *, trusted: bool = True) -> Bundle:
+    """Read a bundle folder. Parses JSON and LightGBM text only; never unpickles.
+
+    A `model.txt` that differs from the digest in bundle.json is refused. One without a
+    digest (an older bundle), or from a source that is not `trusted` (a registry download),
+    is parsed in a child process first, so a file that would crash LightGBM raises an
+    InputError instead (`leadml.model_file.read_booster`).
+    """
     directory = Path(directory)
     model_path, json_path = directory / MODEL_FILE, directory / BUNDLE_FILE
     if not model_path.exists() or not json_path.exists():
@@ -168,8 +177,17 @@ def load_bundle(directory: Path) -> Bundle:
             value=data.get("format_version"),
             expected=str(FORMAT_VERSION),
         )
+    recorded = data.get(DIGEST_KEY)
+    if recorded is not None and not isinstance(recorded, dict):
+        raise InputError(
+            "corrupt bundle: the model file's digest is not a record",
+            file=json_path,
+            column=DIGEST_KEY,
+            value=recorded,
+            expected='{"sha256": ..., "bytes": ...} as `leadml train` writes it',
+        )
+    booster = read_booster(model_path, recorded, trusted=trusted)
     try:
-        booster = lgb.Booster(model_file=str(model_path))
         spec = FeatureSpec.from_dict(data["feature_spec"])
         bundle = Bundle(
             booster=booster,

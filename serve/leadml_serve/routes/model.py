@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -15,6 +16,7 @@ from leadml_serve.schemas import ReloadRequest, ReloadResult
 from leadml_serve.workers import announce
 
 router = APIRouter(prefix="/v1", tags=["model"])
+log = logging.getLogger("serve")
 
 
 def describe_model(model: LoadedModel) -> dict[str, Any]:
@@ -46,6 +48,12 @@ def describe_model(model: LoadedModel) -> dict[str, Any]:
     }
 
 
+def failed_reload(current: LoadedModel | None) -> str:
+    """The 409 body's detail: what happened and what serves now, without server paths."""
+    serving = f"still serving version {current.version}" if current else "no model is loaded"
+    return f"could not load the model; {serving}. The server log has the reason."
+
+
 @router.get("/model", summary="The served model: version, window, metrics, features, grades")
 async def get_model(_: Authorized, model: Model) -> dict[str, Any]:
     return describe_model(model)
@@ -62,7 +70,9 @@ async def reload(request: Request, _: Admin, body: ReloadRequest | None = None) 
     try:
         loaded, previous = await run_in_threadpool(slot.load, body.model if body else None)
     except ReloadError as exc:
-        raise ApiProblem(409, "Reload failed", str(exc)) from exc
+        # The reason names files on this server: it goes to the log, not to the caller.
+        log.error("reload failed: %s", exc)
+        raise ApiProblem(409, "Reload failed", failed_reload(slot.current)) from exc
     metrics: Metrics = request.app.state.metrics
     metrics.set_model(loaded.version, previous.version if previous else None)
     if request.app.state.sync_file is not None:
