@@ -18,16 +18,14 @@ from typing import Any
 import httpx2 as httpx
 import pytest
 
-from leadml.bundle import BUNDLE_FILE, MODEL_FILE, save_bundle
-from leadml.config import Config
+from leadml.bundle import BUNDLE_FILE, MODEL_FILE
 from leadml.model.pipeline import TrainedModel
 from leadml.model_file import DIGEST_KEY
-from leadml.tracking.log import log_bundle, register_model, start_run
-from leadml.tracking.registry import bundle_dir as registry_bundle_dir
 from leadml.tracking.registry import client_for, promote
 from leadml_serve.security import digest
 from tests.conftest import fast_config
 from tests.machine import free_port
+from tests.registered import register_version
 from tests.serve.test_server import _wait_for, _workers
 
 ADMIN_KEY = "lml_subprocess-admin-key"
@@ -118,18 +116,6 @@ def test_a_server_started_on_a_corrupt_model_stays_up_answers_503_and_retries(
     assert "LightGBM cannot parse the model file" in log.read_text()
 
 
-def _register(trained: TrainedModel, config: Config) -> str:
-    """Register `trained` as a new version with its bundle, as `leadml train` does (without
-    training again: each version holds the same model, labelled with its own version)."""
-    name = config.mlflow.model_name
-    client_for(config)
-    with start_run():
-        version = register_model(trained, name)
-        bundle = trained.bundle.with_registry(name, version)
-        log_bundle(save_bundle(bundle, registry_bundle_dir(config, name, version)))
-    return version
-
-
 @pytest.mark.slow
 def test_a_replaced_worker_s_first_champion_reload_asks_the_registry(
     trained: TrainedModel, tmp_path: Path
@@ -139,7 +125,7 @@ def test_a_replaced_worker_s_first_champion_reload_asks_the_registry(
     config = fast_config(tmp_path)
     client = client_for(config)
     name = config.mlflow.model_name
-    first, second = _register(trained, config), _register(trained, config)
+    first, second = register_version(trained, config), register_version(trained, config)
     promote(client, name, first)
     log = tmp_path / "server.log"
     with serving(tmp_path, log, "--workers", "1") as (base, server):
