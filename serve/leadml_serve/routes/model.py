@@ -8,6 +8,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
+from leadml.errors import ModelNotFoundError
+from leadml.tracking.registry import REF_PREFIX
 from leadml_serve.deps import Admin, Authorized, Model
 from leadml_serve.model_slot import LoadedModel, ModelSlot, ReloadError
 from leadml_serve.observability import Metrics
@@ -48,10 +50,19 @@ def describe_model(model: LoadedModel) -> dict[str, Any]:
     }
 
 
-def failed_reload(current: LoadedModel | None) -> str:
-    """The 409 body's detail: what happened and what serves now, without server paths."""
+def failed_reload(exc: ReloadError, wanted: str, current: LoadedModel | None) -> str:
+    """The 409 body's detail: what happened and what serves now, without server paths.
+
+    Only the registry's own answer (no such alias or version) is passed on: it names
+    models, aliases and versions, never a file."""
+    cause = exc.__cause__
+    why = f": {cause}" if isinstance(cause, ModelNotFoundError) and is_registry(wanted) else ""
     serving = f"still serving version {current.version}" if current else "no model is loaded"
-    return f"could not load the model; {serving}. The server log has the reason."
+    return f"could not load the model{why}; {serving}. The server log has the reason."
+
+
+def is_registry(ref: str) -> bool:
+    return ref.startswith(REF_PREFIX)
 
 
 @router.get("/model", summary="The served model: version, window, metrics, features, grades")
@@ -67,12 +78,13 @@ async def get_model(_: Authorized, model: Model) -> dict[str, Any]:
 )
 async def reload(request: Request, _: Admin, body: ReloadRequest | None = None) -> ReloadResult:
     slot: ModelSlot = request.app.state.slot
+    wanted = body.model if body and body.model else slot.ref
     try:
-        loaded, previous = await run_in_threadpool(slot.load, body.model if body else None)
+        loaded, previous = await run_in_threadpool(slot.load, wanted)
     except ReloadError as exc:
-        # The reason names files on this server: it goes to the log, not to the caller.
+        # The reason may name files on this server: it goes to the log, not to the caller.
         log.error("reload failed: %s", exc)
-        raise ApiProblem(409, "Reload failed", failed_reload(slot.current)) from exc
+        raise ApiProblem(409, "Reload failed", failed_reload(exc, wanted, slot.current)) from exc
     metrics: Metrics = request.app.state.metrics
     metrics.set_model(loaded.version, previous.version if previous else None)
     if request.app.state.sync_file is not None:
