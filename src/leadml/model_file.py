@@ -131,7 +131,10 @@ def _parse_in_child(raw: bytes) -> str | None:
         return None
     said = _fatal_line(done.stderr.decode("utf-8", "replace"))
     if done.returncode < 0:
-        crash = signal.Signals(-done.returncode).name
+        try:
+            crash = signal.Signals(-done.returncode).name
+        except ValueError:
+            crash = f"signal {-done.returncode}"
         return f"LightGBM's parser crashed ({crash})" + (f": {said}" if said else "")
     return said or f"LightGBM's parser failed (exit {done.returncode})"
 
@@ -145,5 +148,6 @@ def _fatal_line(stderr: str) -> str:
 
 
 def _library() -> str:
-    """The path of the lib_lightgbm this process loaded (the child loads the same one)."""
+    """The path of the lib_lightgbm this process loaded (the child loads the same one).
+    `_LIB` is LightGBM's private handle; tests/test_bundle.py fails if it ever moves."""
     return str(lgb.basic._LIB._name)
