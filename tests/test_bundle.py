@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import errno
 import json
+import subprocess
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from leadml import bundle as bundle_mod
+from leadml import model_file
 from leadml.bundle import (
     BUNDLE_FILE,
     MODEL_FILE,
@@ -137,3 +141,105 @@ def test_a_full_or_read_only_disk_is_one_line_and_keeps_the_old_bundle(
 
 def _no_space(*_args: object, **_kwargs: object) -> int:
     raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def _truncate(text: str) -> str:
+    return text[: len(text) // 2]
+
+
+def _garble(text: str) -> str:
+    return text.replace("leaf_value=", "leaf_value=abc ", 1)
+
+
+CORRUPTIONS = [pytest.param(_truncate, id="truncated"), pytest.param(_garble, id="garbled")]
+
+
+@pytest.mark.parametrize("corrupt", CORRUPTIONS)
+def test_a_model_file_that_differs_from_its_digest_is_refused_without_parsing_it(
+    trained: TrainedModel, tmp_path: Path, corrupt: Callable[[str], str]
+) -> None:
+    path = save_bundle(trained.bundle, tmp_path / "b")
+    model = path / MODEL_FILE
+    model.write_text(corrupt(model.read_text()))
+    verdicts = dict(model_file._verdicts)
+    with pytest.raises(InputError) as refused:
+        load_bundle(path)
+    message = str(refused.value)
+    assert "\n" not in message and str(model) in message
+    assert "does not match the digest" in message and "retrain" in message
+    assert model_file._verdicts == verdicts  # refused by the digest: no child parse
+
+
+@pytest.mark.parametrize("corrupt", CORRUPTIONS)
+def test_an_older_bundle_with_a_corrupt_model_file_is_refused_by_a_child_parse(
+    trained: TrainedModel, tmp_path: Path, corrupt: Callable[[str], str]
+) -> None:
+    """No digest (bundles saved before it was recorded): LightGBM would crash this process,
+    so the file is parsed in a child first; the child dies, this process gets an error."""
+    path = _older_bundle(save_bundle(trained.bundle, tmp_path / "b"))
+    model = path / MODEL_FILE
+    model.write_text(corrupt(model.read_text()))
+    assert _crashes_lightgbm(model)  # the corruption is one that kills a process
+    with pytest.raises(InputError, match="LightGBM cannot parse the model file") as refused:
+        load_bundle(path)
+    message = str(refused.value)
+    assert "\n" not in message and str(model) in message and "retrain" in message
+    assert "crashed (SIG" in message
+
+
+def test_an_unvouched_model_file_is_parsed_in_a_child_once_then_loads(
+    trained: TrainedModel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An older bundle, a registry download or another LightGBM's file: checked in a child
+    once per file (the verdict is cached by digest), then loaded as usual."""
+    older = _older_bundle(save_bundle(trained.bundle, tmp_path / "older"))
+    downloaded = save_bundle(trained.bundle, tmp_path / "downloaded")
+    data = json.loads((downloaded / BUNDLE_FILE).read_text())
+    digest = data[model_file.DIGEST_KEY]["sha256"]
+    model_file._verdicts.pop(digest, None)
+    assert load_bundle(older).booster.num_trees() == trained.bundle.booster.num_trees()
+    assert model_file._verdicts[digest] is None  # parsed in a child: fine
+
+    def no_child(*_a: object, **_k: object) -> None:
+        raise AssertionError("a second child parse of the same file")
+
+    monkeypatch.setattr(model_file.subprocess, "run", no_child)
+    load_bundle(downloaded, trusted=False)
+    load_bundle(older)
+
+
+def test_a_model_file_from_another_lightgbm_version_is_parsed_in_a_child(
+    trained: TrainedModel, tmp_path: Path
+) -> None:
+    path = save_bundle(trained.bundle, tmp_path / "b")
+    data = json.loads((path / BUNDLE_FILE).read_text())
+    data[model_file.DIGEST_KEY]["lightgbm"] = "3.0.0"
+    (path / BUNDLE_FILE).write_text(json.dumps(data))
+    model_file._verdicts.pop(data[model_file.DIGEST_KEY]["sha256"], None)
+    load_bundle(path)
+    assert model_file._verdicts[data[model_file.DIGEST_KEY]["sha256"]] is None
+
+
+def test_binary_junk_in_an_older_bundle_is_refused(trained: TrainedModel, tmp_path: Path) -> None:
+    path = _older_bundle(save_bundle(trained.bundle, tmp_path / "b"))
+    (path / MODEL_FILE).write_bytes(bytes(range(256)) * 8)
+    with pytest.raises(InputError, match="NUL bytes"):
+        load_bundle(path)
+    (path / MODEL_FILE).write_text("tree\nthis is not a model\n")
+    with pytest.raises(InputError, match="LightGBM cannot parse the model file"):
+        load_bundle(path)
+
+
+def _older_bundle(path: Path) -> Path:
+    """The bundle as leadml wrote it before model-file digests: the same, without one."""
+    data = json.loads((path / BUNDLE_FILE).read_text())
+    del data[model_file.DIGEST_KEY]
+    (path / BUNDLE_FILE).write_text(json.dumps(data))
+    return path
+
+
+def _crashes_lightgbm(model: Path) -> bool:
+    """Whether LightGBM's own loader kills the process that parses `model`."""
+    code = f"import lightgbm; lightgbm.Booster(model_file={str(model)!r})"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True)
+    return done.returncode < 0

@@ -175,14 +175,21 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
 
 
 def resolved_first(config: Config, resolved: Path) -> Loader:
-    """Load the configured model from the folder `leadml_serve.resolve` found (in parallel with
-    this process's start-up); every later load goes to the registry itself."""
+    """Load the configured model from the folder `leadml_serve.resolve` found (in parallel
+    with this process's start-up) if it is this worker's first load; every later load goes
+    to the registry itself.
+
+    Only the first load may use that folder, whatever it loads: a worker that gunicorn
+    starts to replace one first loads the model a reload announced, and its first
+    `@champion` reload must still ask the registry, not serve the start-up answer.
+    """
     first = [True]
 
     def loader(ref: str) -> Bundle:
-        if first[0] and ref == config.serve.model:
-            first[0] = False
-            return load_bundle(wait_for(resolved))
+        use_resolved = first[0] and ref == config.serve.model
+        first[0] = False
+        if use_resolved:  # a registry download: its model file is checked in a child first
+            return load_bundle(wait_for(resolved), trusted=False)
         return registry.load_model(ref, config)
 
     return loader

@@ -8,6 +8,9 @@ A bundle folder holds two files:
   the training-data digest and the leadml version.
 
 Loading a bundle parses JSON and a LightGBM text file. No code is ever unpickled.
+`bundle.json` also records the SHA-256 and size of `model.txt`, so that a truncated or
+changed model file is refused with a clear error instead of crashing the process inside
+LightGBM's parser (see `leadml.model_file`).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from leadml.data.mapping.config import DatasetConfig
 from leadml.errors import InputError, ModelNotFoundError, write_error
 from leadml.features.spec import FeatureSpec
 from leadml.model.calibration import Calibrator
+from leadml.model_file import DIGEST_KEY, read_booster, record
 
 MODEL_FILE = "model.txt"
 BUNDLE_FILE = "bundle.json"
@@ -137,11 +141,10 @@ def save_bundle(bundle: Bundle, directory: Path) -> Path:
     except OSError as exc:
         raise write_error(exc, what, directory) from exc
     try:
-        model_text = bundle.booster.model_to_string()
-        (tmp / MODEL_FILE).write_text(model_text, encoding="utf-8")
-        (tmp / BUNDLE_FILE).write_text(
-            json.dumps(bundle.to_dict(), indent=2, sort_keys=True), encoding="utf-8"
-        )
+        model_bytes = bundle.booster.model_to_string().encode("utf-8")
+        (tmp / MODEL_FILE).write_bytes(model_bytes)
+        data = bundle.to_dict() | {DIGEST_KEY: record(model_bytes)}
+        (tmp / BUNDLE_FILE).write_text(json.dumps(data, indent=2, sort_keys=True), encoding="utf-8")
         _swap_in(tmp, directory)
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -168,8 +171,14 @@ def _swap_in(tmp: Path, directory: Path) -> None:
     shutil.rmtree(aside, ignore_errors=True)
 
 
-def load_bundle(directory: Path) -> Bundle:
-    """Read a bundle folder. Parses JSON and LightGBM text only; never unpickles."""
+def load_bundle(directory: Path, *, trusted: bool = True) -> Bundle:
+    """Read a bundle folder. Parses JSON and LightGBM text only; never unpickles.
+
+    A `model.txt` that differs from the digest in bundle.json is refused. One without a
+    digest (an older bundle), or from a source that is not `trusted` (a registry download),
+    is parsed in a child process first, so a file that would crash LightGBM raises an
+    InputError instead (`leadml.model_file.read_booster`).
+    """
     directory = Path(directory)
     model_path, json_path = directory / MODEL_FILE, directory / BUNDLE_FILE
     if not model_path.exists() or not json_path.exists():
@@ -190,8 +199,17 @@ def load_bundle(directory: Path) -> Bundle:
             value=data.get("format_version"),
             expected=str(FORMAT_VERSION),
         )
+    recorded = data.get(DIGEST_KEY)
+    if recorded is not None and not isinstance(recorded, dict):
+        raise InputError(
+            "corrupt bundle: the model file's digest is not a record",
+            file=json_path,
+            column=DIGEST_KEY,
+            value=recorded,
+            expected='{"sha256": ..., "bytes": ...} as `leadml train` writes it',
+        )
+    booster = read_booster(model_path, recorded, trusted=trusted)
     try:
-        booster = lgb.Booster(model_file=str(model_path))
         spec = FeatureSpec.from_dict(data["feature_spec"])
         bundle = Bundle(
             booster=booster,

@@ -15,14 +15,14 @@ import numpy as np
 import pandas as pd
 
 from leadml import schema
-from leadml.bundle import Bundle, load_bundle
+from leadml.bundle import Bundle
 from leadml.config import Config, GateConfig
 from leadml.errors import InputError, LeadmlError
 from leadml.model.evaluate import breakdown, compare_table, headline_metrics
 from leadml.model.leakage import LeakFlag
 from leadml.scoring import Scorer
 from leadml.tracking.log import tag_run
-from leadml.tracking.registry import CHAMPION, alias_version, client_for, fetch_bundle, promote
+from leadml.tracking.registry import CHAMPION, alias_version, client_for, load_version, promote
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -256,7 +256,7 @@ def gate_against_registry(
     champion_version = alias_version(client, name, CHAMPION)
     if champion_version is None or champion_version == version:
         return gate_challenger(trained, None, leads, events, config.gate)
-    champion = load_bundle(fetch_bundle(client, config, name, champion_version))
+    champion = load_version(client, config, name, champion_version)
     return gate_challenger(
         trained,
         champion,

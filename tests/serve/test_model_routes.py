@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from leadml.bundle import Bundle
+from leadml.bundle import Bundle, load_bundle
 from leadml.errors import ModelNotFoundError
 from leadml_serve.app import create_app
 from tests.serve.conftest import ADMIN, USER, serve_config
@@ -149,10 +149,36 @@ def test_a_failed_reload_keeps_the_old_model_serving(
     (path / "model.txt").write_text("tree\nthis is not a model\n")
     response = test_client.post("/v1/model/reload", headers=ADMIN)
     assert response.status_code == 409
-    assert "still serving version 7" in response.json()["detail"]
+    detail = response.json()["detail"]
+    assert detail.startswith("could not load the model") and "still serving version 7" in detail
+    assert str(path) not in response.text  # the reason names server files: log only
     assert test_client.get("/readyz").status_code == 200
     scored = test_client.post("/v1/predict", json={"lead_id": "a"}, headers=USER)
     assert scored.status_code == 200 and scored.json()["model_version"] == "7"
+
+
+def test_a_failed_reload_passes_on_the_registry_s_answer_but_never_a_path(
+    bundle_dir: Path, tmp_path: Path
+) -> None:
+    """ "No such alias" helps the caller and names no file; a folder's error stays in the log."""
+
+    def loader(ref: str) -> Bundle:
+        if ref.startswith("models:/"):
+            raise ModelNotFoundError("no version of 'lead-conversion' has the alias 'nobody'")
+        return load_bundle(Path(ref))
+
+    with TestClient(create_app(serve_config(tmp_path, bundle_dir), loader=loader)) as test_client:
+        answer = test_client.post(
+            "/v1/model/reload", json={"model": "models:/lead-conversion@nobody"}, headers=ADMIN
+        )
+        assert answer.status_code == 409
+        assert "has the alias 'nobody'" in answer.json()["detail"]
+        missing = tmp_path / "no-bundle-here"
+        answer = test_client.post("/v1/model/reload", json={"model": str(missing)}, headers=ADMIN)
+        assert answer.status_code == 409 and str(tmp_path) not in answer.text
+        assert answer.json()["detail"].endswith(
+            "still serving version 7. The server log has the reason."
+        )
 
 
 def test_requests_during_reloads_never_fail_and_see_one_version(

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
+from leadml.errors import ModelNotFoundError
+from leadml.tracking.registry import REF_PREFIX
 from leadml_serve.deps import Admin, Authorized, Model
 from leadml_serve.model_slot import LoadedModel, ModelSlot, ReloadError
 from leadml_serve.observability import Metrics
@@ -15,6 +18,7 @@ from leadml_serve.schemas import ReloadRequest, ReloadResult
 from leadml_serve.workers import announce
 
 router = APIRouter(prefix="/v1", tags=["model"])
+log = logging.getLogger("serve")
 
 
 def describe_model(model: LoadedModel) -> dict[str, Any]:
@@ -46,6 +50,21 @@ def describe_model(model: LoadedModel) -> dict[str, Any]:
     }
 
 
+def failed_reload(exc: ReloadError, wanted: str, current: LoadedModel | None) -> str:
+    """The 409 body's detail: what happened and what serves now, without server paths.
+
+    Only the registry's own answer (no such alias or version) is passed on: it names
+    models, aliases and versions, never a file."""
+    cause = exc.__cause__
+    why = f": {cause}" if isinstance(cause, ModelNotFoundError) and is_registry(wanted) else ""
+    serving = f"still serving version {current.version}" if current else "no model is loaded"
+    return f"could not load the model{why}; {serving}. The server log has the reason."
+
+
+def is_registry(ref: str) -> bool:
+    return ref.startswith(REF_PREFIX)
+
+
 @router.get("/model", summary="The served model: version, window, metrics, features, grades")
 async def get_model(_: Authorized, model: Model) -> dict[str, Any]:
     return describe_model(model)
@@ -59,10 +78,13 @@ async def get_model(_: Authorized, model: Model) -> dict[str, Any]:
 )
 async def reload(request: Request, _: Admin, body: ReloadRequest | None = None) -> ReloadResult:
     slot: ModelSlot = request.app.state.slot
+    wanted = body.model if body and body.model else slot.ref
     try:
-        loaded, previous = await run_in_threadpool(slot.load, body.model if body else None)
+        loaded, previous = await run_in_threadpool(slot.load, wanted)
     except ReloadError as exc:
-        raise ApiProblem(409, "Reload failed", str(exc)) from exc
+        # The reason may name files on this server: it goes to the log, not to the caller.
+        log.error("reload failed: %s", exc)
+        raise ApiProblem(409, "Reload failed", failed_reload(exc, wanted, slot.current)) from exc
     metrics: Metrics = request.app.state.metrics
     metrics.set_model(loaded.version, previous.version if previous else None)
     if request.app.state.sync_file is not None:

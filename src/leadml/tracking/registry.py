@@ -142,7 +142,9 @@ def _ensure(path: Path) -> Path:
 
 
 def load_model(ref: str | Path, config: Config) -> Bundle:
-    """Load a bundle from a folder path or a registry reference such as models:/x@champion."""
+    """Load a bundle from a folder path or a registry reference such as models:/x@champion.
+
+    A model file that is corrupt raises InputError (it never crashes the process)."""
     from leadml.bundle import load_bundle
 
     text = str(ref)
@@ -150,7 +152,15 @@ def load_model(ref: str | Path, config: Config) -> Bundle:
         return load_bundle(Path(text))
     client = reader_for(config)
     name, version = resolve_version(client, text, config.mlflow.model_name)
-    return load_bundle(fetch_bundle(client, config, name, version))
+    return load_version(client, config, name, version)
+
+
+def load_version(client: MlflowClient, config: Config, name: str, version: str) -> Bundle:
+    """A registered version's bundle. Its files were downloaded, so its model file is parsed
+    in a child process first (once per file per process; see `leadml.model_file`)."""
+    from leadml.bundle import load_bundle
+
+    return load_bundle(fetch_bundle(client, config, name, version), trusted=False)
 
 
 def set_challenger(client: MlflowClient, name: str, version: str) -> None:
