@@ -454,7 +454,7 @@ def test_now_may_be_naive_or_aware(tmp_path: Path) -> None:
 
 def test_codes_are_documented() -> None:
     assert set(ERROR_CODES).isdisjoint(WARNING_CODES)
-    assert len(ERROR_CODES) == 13 and len(WARNING_CODES) == 7
+    assert len(ERROR_CODES) == 14 and len(WARNING_CODES) == 7
 
 
 def test_unknown_lead_is_not_also_compared_with_created_at(tmp_path: Path) -> None:
