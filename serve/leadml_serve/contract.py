@@ -40,7 +40,13 @@ def document_errors(schema: dict[str, Any], *, max_leads: int) -> dict[str, Any]
         body = predict["requestBody"]["content"]["application/json"]["schema"]
         for option in body["oneOf"]:
             if option.get("type") == "array":
-                option.update(minItems=1, maxItems=max_leads)
+                # JSON Schema cannot say "unique by lead_id"; the extension and the text do.
+                option.update(
+                    minItems=1,
+                    maxItems=max_leads,
+                    description="Each lead_id at most once (a repeated one is a 422).",
+                )
+                option["x-unique-property"] = "lead_id"
     return schema
 
 

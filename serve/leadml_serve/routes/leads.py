@@ -184,16 +184,16 @@ def get_ranked(
         "matching row unless a limit is given.",
     ),
     offset: int = Query(0, ge=0, le=MAX_OFFSET, description="Rows to skip (paging)."),
-    grade: Grades | None = Query(None, description="A, B, C or D; repeat or comma-separate."),
-    source: Sources | None = Query(
-        None,
+    # Plain arrays, not `| None`: a nullable array is an `anyOf` a query string cannot tell
+    # apart from a one-item list.
+    grade: Grades = Query([], description="A, B, C or D; repeat or comma-separate."),
+    source: Sources = Query(
+        [],
         description="Lead source(s) as the summary lists them, e.g. referral. An event "
         "model's sources are matched like a leads file's (Paid Search = paid_search); a flat "
         "export's exactly as the file writes them.",
     ),
-    stage: Stages | None = Query(
-        None, description="none, IQL, MQL, SQL or PQL; repeat or comma-separate."
-    ),
+    stage: Stages = Query([], description="none, IQL, MQL, SQL or PQL; repeat or comma-separate."),
     min_score: int | None = Query(None, ge=1, le=99, description="Lowest score shown."),
     q: str | None = Query(
         None, max_length=200, pattern=NO_NUL, description="Company name contains (any case)."
