@@ -18,17 +18,28 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 
+from leadml.data.load import Dataset
+from leadml.model.pipeline import TrainedModel
 from leadml_serve.app import create_app
-from tests.serve.conftest import ADMIN_KEY, serve_config
+from tests.serve.conftest import ADMIN_KEY
+from tests.serve.test_leads import app_config, fill_store
 
 EXAMPLES = int(os.environ.get("LEADML_FUZZ_EXAMPLES", "12"))
 
 
 @pytest.fixture(scope="module")
-def api_schema(bundle_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Any:
+def api_schema(
+    bundle_dir: Path,
+    small_data: Dataset,
+    trained: TrainedModel,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Any:
     """The app's schema, read from the app (schemathesis runs its lifespan, so the model
-    is loaded as in production)."""
-    app = create_app(serve_config(tmp_path_factory.mktemp("fuzz"), bundle_dir))
+    is loaded as in production), over a store holding two scored batches."""
+    folder = tmp_path_factory.mktemp("fuzz")
+    store_url = f"sqlite:///{folder / 'scores.db'}"
+    fill_store(store_url, small_data, trained)
+    app = create_app(app_config(folder, bundle_dir, store_url))
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
     schema.config.update(headers={"Authorization": f"Bearer {ADMIN_KEY}"})
     # The key above on every request, not a generated one (which would make nearly every
