@@ -286,8 +286,9 @@ def _flat_text(value: Any) -> Any:
     raise ValueError("text, a number or null")
 
 
-_NUMBER_TEXT = r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
-"""Text holding a number, as a flat model's number field takes it (no inf, nan or '1_0')."""
+_NUMBER_TEXT = r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]{1,2})?"
+"""Text holding a number, as a flat model's number field takes it: within 100 characters
+and with an exponent of at most two digits it is always finite (no inf, nan or '1_0')."""
 
 
 def _any_case(token: str) -> str:
@@ -306,10 +307,10 @@ def _flat_number_pattern(tokens: frozenset[str]) -> str:
 
 
 def _flat_number(tokens: frozenset[str], shown: str) -> Any:
-    """A numeric field: a finite JSON number within +-MAX_NUMBER, null, or text that is
-    such a number or one of the mapping's missing tokens (e.g. "NA"). Text is passed on
-    unchanged, so `flat_columns` reads it exactly as it reads the file (tokens -> missing,
-    "12" -> 12.0)."""
+    """A numeric field: a JSON number within +-MAX_NUMBER, null, or text that is a number
+    (`_NUMBER_TEXT`: finite, as a file could hold it) or one of the mapping's missing
+    tokens (e.g. "NA"). Text is passed on unchanged, so `flat_columns` reads it exactly as
+    it reads the file (tokens -> missing, "12" -> 12.0)."""
     number_text = re.compile(_NUMBER_TEXT)
     expected = f"a finite number within +-{MAX_NUMBER:.0e}, null or a missing-value token ({shown})"
 
@@ -323,7 +324,7 @@ def _flat_number(tokens: frozenset[str], shown: str) -> Any:
             text = value.strip()
             if text.lower() in tokens:
                 return value
-            if number_text.fullmatch(text) and abs(float(text)) <= MAX_NUMBER:
+            if number_text.fullmatch(text):
                 return value
         raise ValueError(expected)
 
