@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 NOTEBOOK_PORT ?= 8888
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test browser test-fast lint format bench mlflow-ui serve notebook notebook-clean clean
+.PHONY: help install demo test browser test-fast fuzz lint format bench mlflow-ui serve notebook notebook-clean clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -53,6 +53,10 @@ browser: ## Install Debian's chromium for the browser test, when missing and pos
 
 test-fast: $(STAMP) ## Run the tests except the slow end-to-end ones
 	$(BIN)/python -m pytest -n 2 -m "not slow" $(PYTEST_ARGS)
+
+FUZZ_EXAMPLES ?= 500
+fuzz: $(STAMP) ## Schemathesis over the API in-process, FUZZ_EXAMPLES per operation and mode (slow)
+	LEADML_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -n 0 -s tests/serve/test_fuzz.py
 
 lint: $(STAMP) ## ruff (lint + format check), mypy, and notebooks committed without outputs
 	$(BIN)/ruff check .

@@ -66,13 +66,43 @@ def test_csv_cells_that_start_like_formulas_get_a_quote() -> None:
         }
     )
     safe = escape_formulas(frame)
-    want = ["'=1+1", "'+44 20 7946", "-5", "'@SUM(A1)", "'\tx", "'\rx", "ok", None, "'-", "1e5"]
+    want = ["'=1+1", "+44 20 7946", "-5", "'@SUM(A1)", "'\tx", "'\rx", "ok", None, "'-", "1e5"]
     got = safe["company"].tolist()
     assert [None if pd.isna(v) else v for v in got] == want
     assert safe["company"].dtype == frame["company"].dtype
     assert safe["score"].tolist() == list(range(-5, 5))  # numbers are not text
     assert safe["mixed"].tolist()[:5] == [-2.5, "'=x", None, "+1.5e3", 7]
     assert frame["company"].iloc[0] == "=1+1", "the input frame is left as it was"
+
+
+@pytest.mark.parametrize(
+    ("cell", "escaped"),
+    [
+        ('=HYPERLINK("http://x","y")', True),
+        ("+cmd|' /C calc'!A0", True),
+        ("-2+3+cmd|' /C calc'!A0", True),
+        ("@SUM(1+9)*cmd|' /C calc'!A0", True),
+        ("|calc", True),
+        ("\tx", True),
+        ("\rx", True),
+        ("\nx", True),
+        ("\uff1d1+1", True),  # full-width =
+        ("\uff0bcmd|' /C calc'!A0", True),  # full-width +
+        ("\uff0d1", True),  # full-width -
+        ("\uff20SUM(A1)", True),  # full-width @
+        ("+44 20 7946 0000", False),
+        ("+1 (555) 010-0100", False),
+        ("-5", False),
+        ("+1.5e3", False),
+        ("Acme | Co", False),
+        ("plain", False),
+    ],
+)
+def test_the_formula_guard_covers_the_owasp_list_and_leaves_numbers_and_phones(
+    cell: str, escaped: bool
+) -> None:
+    safe = escape_formulas(pd.DataFrame({"text": pd.Series([cell], dtype=object)}))
+    assert safe["text"].iloc[0] == ("'" + cell if escaped else cell)
 
 
 def _pandas_rank(frame: pd.DataFrame) -> list[str]:

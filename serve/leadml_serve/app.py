@@ -25,6 +25,7 @@ from leadml.bundle import Bundle, load_bundle
 from leadml.config import Config, ServeConfig
 from leadml.tracking import registry
 from leadml_serve.batching import ScoringQueue
+from leadml_serve.contract import document_errors
 from leadml_serve.model_slot import Loader, ModelSlot, ReloadError
 from leadml_serve.observability import EdgeMiddleware, Metrics
 from leadml_serve.problems import install_handlers
@@ -79,6 +80,8 @@ def create_app(
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # web.mount_docs, only with serve.docs = true
+        redoc_url=None,
     )
     app.state.slot = slot
     app.state.scoring = ScoringQueue(max_leads=settings.max_leads, top_k=settings.top_k)
@@ -91,6 +94,8 @@ def create_app(
     for router in (health.router, model.router, predict.router, leads.router, web.router):
         app.include_router(router)
     web.mount_static(app)
+    if settings.docs:
+        web.mount_docs(app)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     _add_middleware(app, settings, metrics)
     return app
@@ -170,6 +175,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
                 for c in spec.columns
             ],
         }
+    schema = document_errors(schema, max_leads=app.state.settings.max_leads)
     app.state.openapi_cache = (version, schema)
     return schema
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from leadml import schema
 from leadml.schema import LeadColumn
-from leadml.scoring import Category, DatasetConfig, FeatureSpec, categories
+from leadml.scoring import MAX_EVENT_AGE_NS, Category, DatasetConfig, FeatureSpec, categories
 from leadml_serve.schemas import ValidLead
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -112,10 +112,12 @@ class _Events:
 
     def add(self, lead: ValidLead, cut: int, notes: list[str]) -> None:
         """Append one lead's events, noting late, unknown and post-conversion ones."""
-        late = 0
+        late = ancient = 0
         for event in lead.events:
             kind = _canonical(schema.EVENT_TYPE, event.event_type) or ""
             at = _ns(event.occurred_at, schema.OCCURRED_AT, notes)
+            if cut - at > MAX_EVENT_AGE_NS:
+                ancient += 1
             if at >= cut:
                 late += 1
             elif kind not in _KNOWN_EVENTS:
@@ -128,6 +130,12 @@ class _Events:
             self.at.append(at)
         if late:
             notes.append(f"{late} event(s) at or after as_of ignored")
+        if ancient:
+            years = MAX_EVENT_AGE_NS // (_DAY_NS * 365)
+            notes.append(
+                f"{ancient} event(s) more than {years} years before as_of: counted as "
+                f"{years} years old (check occurred_at)"
+            )
 
     def columns(self) -> dict[str, Any]:
         return {

@@ -1,6 +1,7 @@
-"""Request ids, JSON access logs, Prometheus metrics and the request body limit.
+"""Request ids, JSON access logs, Prometheus metrics, the request body limit, security
+headers and the last-resort 500.
 
-One pure ASGI middleware does all four, so a request pays for one wrapper, not four.
+One pure ASGI middleware does all of it, so a request pays for one wrapper, not six.
 Logs carry request ids, routes, status codes, timings and key names: never lead data or
 contact details (lead ids only, where a route logs them).
 """
@@ -34,6 +35,15 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 REQUEST_ID_HEADER = "x-request-id"
 ACCESS_LOGGER = "leadml.access"
+SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
+    # An API answer is data, never a page: nothing in it may run, load or be framed. The
+    # sales page and /docs send their own Content-Security-Policy, which is kept.
+    (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
+    (b"x-frame-options", b"DENY"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+)
+"""Added to every HTTP response that does not set the header itself."""
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
@@ -108,7 +118,8 @@ class Metrics:
 
 
 class EdgeMiddleware:
-    """Request id, body size limit, access log and latency metric for every HTTP request."""
+    """Request id, body size limit, security headers, access log and latency metric for
+    every HTTP request; an unhandled error becomes a logged 500 problem body here."""
 
     def __init__(self, app: ASGIApp, *, metrics: Metrics, max_body_bytes: int) -> None:
         self.app = app
@@ -129,27 +140,35 @@ class EdgeMiddleware:
         declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_body:
             status = 413
-            await _too_large(send, request_id, self.max_body)
+            await _problem(send, request_id, _too_large(self.max_body), close=True)
             self._record(scope, status, start, request_id)
             return
         received = 0
+        too_large = started = False
 
         async def limited_receive() -> Message:
-            nonlocal received
+            nonlocal received, too_large
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_body:
+                    too_large = True
                     raise BodyTooLarge
             return message
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, started
+            if too_large:  # a route (or FastAPI's body parser) answered the overflow itself
+                if message["type"] == "http.response.start" and not started:
+                    started, status = True, 413
+                    await _problem(send, request_id, _too_large(self.max_body), close=True)
+                return
             if message["type"] == "http.response.start":
-                status = message["status"]
-                message.setdefault("headers", [])
+                started, status = True, message["status"]
+                present = {name.lower() for name, _ in message.get("headers", [])}
                 message["headers"] = [
-                    *message["headers"],
+                    *message.get("headers", []),
+                    *(h for h in SECURITY_HEADERS if h[0] not in present),
                     (REQUEST_ID_HEADER.encode(), request_id.encode()),
                 ]
             await send(message)
@@ -157,8 +176,18 @@ class EdgeMiddleware:
         try:
             await self.app(scope, limited_receive, send_with_id)
         except BodyTooLarge:
-            status = 413
-            await _too_large(send, request_id, self.max_body)
+            if not started:
+                status = 413
+                await _problem(send, request_id, _too_large(self.max_body), close=True)
+        except Exception:
+            # Answered here rather than re-raised to the server, which would reset the
+            # keep-alive connection after the 500.
+            logging.getLogger("serve.errors").exception(
+                "unhandled error", extra={"request_id": request_id}
+            )
+            if not started:
+                status = 500
+                await _problem(send, request_id, _INTERNAL)
         finally:
             self._record(scope, status, start, request_id)
 
@@ -188,27 +217,38 @@ class BodyTooLarge(Exception):
     """Raised inside receive() when a streamed body passes the limit."""
 
 
-async def _too_large(send: Send, request_id: str, limit: int) -> None:
+_INTERNAL = {
+    "status": 500,
+    "title": "Internal error",
+    "detail": "The server failed on this request. It keeps serving; the request id is in the "
+    "logs with the details.",
+}
+
+
+def _too_large(limit: int) -> dict[str, Any]:
+    return {
+        "status": 413,
+        "title": "Request body too large",
+        "detail": f"The body is larger than {limit:,} bytes. Send fewer leads per request "
+        "or raise serve.max_body_bytes in leadml.toml.",
+    }
+
+
+async def _problem(
+    send: Send, request_id: str, problem: dict[str, Any], *, close: bool = False
+) -> None:
+    """Answer with a problem body from the middleware itself. `close`: the body was not
+    read to its end, so the connection cannot carry another request (said, not reset)."""
     body = json.dumps(
-        {
-            "type": "about:blank",
-            "title": "Request body too large",
-            "status": 413,
-            "detail": f"The body is larger than {limit:,} bytes. Send fewer leads per request "
-            "or raise serve.max_body_bytes in leadml.toml.",
-            "errors": [],
-            "request_id": request_id,
-        }
+        {"type": "about:blank", **problem, "errors": [], "request_id": request_id}
     ).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 413,
-            "headers": [
-                (b"content-type", b"application/problem+json"),
-                (b"content-length", str(len(body)).encode()),
-                (REQUEST_ID_HEADER.encode(), request_id.encode()),
-            ],
-        }
-    )
+    headers = [
+        (b"content-type", b"application/problem+json"),
+        (b"content-length", str(len(body)).encode()),
+        *SECURITY_HEADERS,
+        (REQUEST_ID_HEADER.encode(), request_id.encode()),
+    ]
+    if close:
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": problem["status"], "headers": headers})
     await send({"type": "http.response.body", "body": body})

@@ -6,7 +6,6 @@ for validation errors, one entry per bad field: its path, the value and what was
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import orjson
@@ -18,7 +17,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from leadml.errors import LeadmlError
 
 PROBLEM_JSON = "application/problem+json"
-log = logging.getLogger("serve.errors")
 
 
 class ApiProblem(Exception):
@@ -104,7 +102,8 @@ def _shown(value: Any) -> Any:
 
 
 def install_handlers(app: FastAPI) -> None:
-    """Turn every error into a problem body; an unexpected one into a logged 500."""
+    """Turn every error into a problem body. An unexpected one becomes a logged 500 in
+    `observability.EdgeMiddleware`, which answers it without resetting the connection."""
 
     @app.exception_handler(ApiProblem)
     async def _api_problem(request: Request, exc: ApiProblem) -> Response:
@@ -135,15 +134,3 @@ def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(LeadmlError)
     async def _leadml(request: Request, exc: LeadmlError) -> Response:
         return problem_response(request, 422, "Cannot score this input", str(exc))
-
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> Response:
-        state = request.scope.get("state", {})
-        log.exception("unhandled error", extra={"request_id": state.get("request_id")})
-        return problem_response(
-            request,
-            500,
-            "Internal error",
-            "The server failed on this request. It keeps serving; the request id is in the "
-            "logs with the details.",
-        )

@@ -5,16 +5,31 @@ field per lead column of the data contract (`leadml.schema.LEAD_COLUMNS`, outcom
 plus its engagement events; a flat-export model's has one per column of its mapping. The
 served bundle's spec adds the categories it knows to the field descriptions (OpenAPI).
 Categories are free text here and canonicalised exactly as the file loader does.
+
+What the models refuse is what their OpenAPI schema says (the schema is the contract):
+numbers are JSON numbers, finite and within +-MAX_NUMBER (no booleans, no numeric text);
+timestamps are ISO 8601 text with a year between 1678 and 2261 (never a number: `0` is not
+read as 1970).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Any, Literal, Protocol
 
 import orjson
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, create_model
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    WithJsonSchema,
+    create_model,
+)
 
 from leadml import schema
 from leadml.bundle import Bundle
@@ -42,6 +57,37 @@ EXAMPLE_LEAD: dict[str, Any] = {
 }
 
 
+MAX_NUMBER = 1e15
+"""The largest magnitude a number field takes: far above any real head count, revenue or
+cost, far below what overflows the features and reason text (a larger one is a 422)."""
+
+Number = Annotated[float, Strict(), Field(allow_inf_nan=False)]
+"""A JSON number (an integer or a float), finite. Booleans and numeric text are refused."""
+
+_YEAR = r"(?:16(?:7[89]|[89][0-9])|1[7-9][0-9]{2}|2[01][0-9]{2}|22[0-5][0-9]|226[01])"
+STAMP_PATTERN = rf"^{_YEAR}-"
+"""ISO 8601 text starting with a year the feature code can represent (1678-2261)."""
+_STAMP_START = re.compile(STAMP_PATTERN)
+
+
+def _stamp_text(value: Any) -> Any:
+    """Only text (or a datetime, from Python callers) is a timestamp: pydantic would read a
+    number, or text of digits, as seconds since 1970, and `as_of: 0` would score as of 1970."""
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str):
+        raise ValueError(
+            "an ISO 8601 timestamp as text, e.g. 2026-11-16T00:00:00Z (a number is not read "
+            "as seconds since 1970)"
+        )
+    if not _STAMP_START.match(value):
+        raise ValueError(
+            "an ISO 8601 timestamp starting with a year between 1678 and 2261, e.g. "
+            "2026-11-16T00:00:00Z"
+        )
+    return value
+
+
 def _representable(value: datetime) -> datetime:
     """Timestamps become nanoseconds since 1970 (int64), which span 1678-2261."""
     if not 1678 <= value.year <= 2261:
@@ -49,7 +95,12 @@ def _representable(value: datetime) -> datetime:
     return value
 
 
-Stamp = Annotated[datetime, AfterValidator(_representable)]
+Stamp = Annotated[
+    datetime,
+    BeforeValidator(_stamp_text),
+    AfterValidator(_representable),
+    WithJsonSchema({"type": "string", "format": "date-time", "pattern": STAMP_PATTERN}),
+]
 """An ISO 8601 timestamp the feature code can represent."""
 
 
@@ -80,12 +131,13 @@ class ValidLead(Protocol):
     def model_dump(self, *, by_alias: bool | None = None) -> dict[str, Any]: ...
 
 
+MAX_EVENTS = 100_000
 _LEAD_DOC = "One lead: who it is, where it came from, and what it did before `as_of`."
 _AS_OF_DOC = (
     "Score the lead as of this moment (default: now). Events at or after it are ignored, "
     "with a warning."
 )
-_TYPES: dict[str, Any] = {"text": str | None, "number": float | None, "timestamp": Stamp | None}
+_TYPES: dict[str, Any] = {"text": str | None, "number": Number | None, "timestamp": Stamp | None}
 
 
 def lead_model(
@@ -103,7 +155,7 @@ def lead_model(
         column.name: _lead_field(column, (known or {}).get(column.name), version)
         for column in schema.scoring_columns(columns)
     }
-    fields["events"] = (list[EventIn], Field(default_factory=list, max_length=100_000))
+    fields["events"] = (list[EventIn], Field(default_factory=list, max_length=MAX_EVENTS))
     fields["as_of"] = (Stamp | None, Field(None, description=_AS_OF_DOC))
     model: type[BaseModel] = create_model(
         "LeadIn",
@@ -131,8 +183,9 @@ def _lead_field(
     limits: dict[str, Any] = {}
     if column.kind == "text":
         limits["max_length"] = column.max_length
-    elif column.kind == "number" and column.non_negative:
-        limits["ge"] = 0
+    elif column.kind == "number":
+        limits["ge"] = 0 if column.non_negative else -MAX_NUMBER
+        limits["le"] = MAX_NUMBER
     return _TYPES[column.kind], Field(None, description=description, examples=examples, **limits)
 
 
@@ -233,25 +286,47 @@ def _flat_text(value: Any) -> Any:
     raise ValueError("text, a number or null")
 
 
+_NUMBER_TEXT = r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]{1,2})?"
+"""Text holding a number, as a flat model's number field takes it: within 100 characters
+and with an exponent of at most two digits it is always finite (no inf, nan or '1_0')."""
+
+
+def _any_case(token: str) -> str:
+    """A token as a case-blind regular expression (JSON Schema patterns have no flags)."""
+    return "".join(
+        f"[{c.lower()}{c.upper()}]" if c.lower() != c.upper() else re.escape(c) for c in token
+    )
+
+
+def _flat_number_pattern(tokens: frozenset[str]) -> str:
+    """What a flat model's number field takes as text: a number or a missing-value token,
+    with spaces around it."""
+    alternatives = [_NUMBER_TEXT, *(_any_case(t) for t in sorted(tokens) if t)]
+    optional = "?" if "" in tokens else ""
+    return rf"^\s*(?:{'|'.join(alternatives)}){optional}\s*$"
+
+
 def _flat_number(tokens: frozenset[str], shown: str) -> Any:
-    """A numeric field: a JSON number, null, or text that is a number or one of the
-    mapping's missing tokens (e.g. "NA"). Text is passed on unchanged, so `flat_columns`
-    reads it exactly as it reads the file (tokens -> missing, "12" -> 12.0)."""
+    """A numeric field: a JSON number within +-MAX_NUMBER, null, or text that is a number
+    (`_NUMBER_TEXT`: finite, as a file could hold it) or one of the mapping's missing
+    tokens (e.g. "NA"). Text is passed on unchanged, so `flat_columns` reads it exactly as
+    it reads the file (tokens -> missing, "12" -> 12.0)."""
+    number_text = re.compile(_NUMBER_TEXT)
+    expected = f"a finite number within +-{MAX_NUMBER:.0e}, null or a missing-value token ({shown})"
 
     def check(value: Any) -> Any:
-        if value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)):
+        if value is None:
             return value
-        if isinstance(value, str) and len(value) <= _MAX_NUMBER_TEXT:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if abs(value) <= MAX_NUMBER:  # False for nan
+                return value
+        elif isinstance(value, str) and len(value) <= _MAX_NUMBER_TEXT:
             text = value.strip()
             if text.lower() in tokens:
                 return value
-            try:
-                float(text)
-            except ValueError:
-                pass
-            else:
+            if number_text.fullmatch(text):
                 return value
-        raise ValueError(f"a number, null or a missing-value token ({shown})")
+        raise ValueError(expected)
 
     return check
 
@@ -282,12 +357,27 @@ def flat_lead_model(dataset: DatasetConfig, spec: FeatureSpec) -> type[BaseModel
         )
     }
     number = BeforeValidator(_flat_number(tokens, token_text))
+    number_schema = WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number", "minimum": -MAX_NUMBER, "maximum": MAX_NUMBER},
+                {
+                    "type": "string",
+                    "maxLength": _MAX_NUMBER_TEXT,
+                    "pattern": _flat_number_pattern(tokens),
+                },
+                {"type": "null"},
+            ]
+        }
+    )
     text = BeforeValidator(_flat_text, json_schema_input_type=str | float | None)
     known_to_model = categories(spec)
     for i, name in enumerate(dataset.feature_names):
         role = dataset.columns[name].role
         category = known_to_model.get(name)
-        fields[f"f{i}"] = _flat_feature_field(name, role, category, number, text, token_text)
+        fields[f"f{i}"] = _flat_feature_field(
+            name, role, category, number, number_schema, text, token_text
+        )
     if dataset.calendar_columns and dataset.created_at:
         fields["created"] = (
             str | None,
@@ -321,6 +411,7 @@ def _flat_feature_field(
     role: str,
     category: Category | None,
     number: BeforeValidator,
+    number_schema: WithJsonSchema,
     text: BeforeValidator,
     token_text: str,
 ) -> tuple[Any, Any]:
@@ -328,7 +419,7 @@ def _flat_feature_field(
     values the model knows."""
     if category is None:
         return (
-            Annotated[float | str | None, number],
+            Annotated[float | str | None, number, number_schema],
             Field(
                 None,
                 alias=name,

@@ -140,6 +140,9 @@ class ServeConfig(_Section):
     """Origins allowed by CORS; empty means CORS is off."""
     top_k: int = Field(3, ge=1, le=10)
     """Reasons per direction (positive and negative) in each prediction."""
+    docs: bool = False
+    """Serve Swagger UI at /docs. Off by default: its script and styles come from a CDN,
+    which the API's Content-Security-Policy otherwise forbids. /openapi.json is always on."""
 
 
 class StoreConfig(_Section):

@@ -48,9 +48,16 @@ TOP_REASON = "top_reason"
 NO_SOURCE = "(no source column)"
 """`lead_source` of every lead of a flat model whose mapping has no usable source column
 (a lead whose source column is empty says "unknown")."""
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-"""A spreadsheet reads a cell starting with one of these as a formula (CSV injection)."""
-_PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n", "|", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+"""A spreadsheet reads a cell starting with one of these as a formula (CSV injection): the
+OWASP list (= + - @ tab, carriage return), line feed, a pipe (DDE) and the full-width
+forms of = + - @ (＝ ＋ － ＠), which some spreadsheets read as the ASCII ones."""
+_HARMLESS = re.compile(
+    r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"  # a number: -5, +1.5e3
+    r"|\+[0-9][0-9 ().-]*"  # a phone number: +44 20 7946 0000, +1 (555) 010-0100
+)
+"""Text that starts like a formula but can compute nothing: ASCII digits, spaces, dots,
+dashes and parentheses call no function and name no cell."""
 POSITIVE_IN_TEXT = 3
 NEGATIVE_IN_TEXT = 1
 
@@ -172,10 +179,11 @@ def decode_reasons(payload: str | None) -> Reasons:
 def escape_formulas(frame: pd.DataFrame) -> pd.DataFrame:
     """A copy safe to open in a spreadsheet: text cells that start like a formula get a '.
 
-    Cells starting with = + - @ TAB or CR (e.g. a company "=HYPERLINK(...)", a phone
-    "+1-555-0100") are prefixed with a single quote, as OWASP advises for CSV files.
+    Cells starting with one of `FORMULA_START` (e.g. a company "=HYPERLINK(...)",
+    "|calc", "＝1+1") are prefixed with a single quote, as OWASP advises for CSV files.
     Numbers are left alone, whether numeric columns or text that is just a number
-    ("-5", "+1.5e3"). Use it for CSV output only; Parquet keeps the values as they are.
+    ("-5", "+1.5e3"), and so are phone numbers ("+44 20 7946 0000"). Use it for CSV output
+    only; Parquet keeps the values as they are.
     """
     out = frame.copy()
     for name in out.columns:
@@ -186,7 +194,7 @@ def escape_formulas(frame: pd.DataFrame) -> pd.DataFrame:
         risky = [
             i
             for i, v in enumerate(values)
-            if isinstance(v, str) and v[:1] in FORMULA_START and not _PLAIN_NUMBER.fullmatch(v)
+            if isinstance(v, str) and v[:1] in FORMULA_START and not _HARMLESS.fullmatch(v)
         ]
         if not risky:
             continue

@@ -32,10 +32,15 @@ from leadml.explain.reasons import Explainer
 from leadml.features.build import build_features, feature_columns
 from leadml.features.build import warm_up as warm_up_features
 from leadml.features.flat import flat_columns, flat_features, value_text
+from leadml.features.kernels import NEVER
 from leadml.features.spec import LONG_TAIL, OTHER, FeatureSpec, encode_columns
 from leadml.model.labels import cutoffs as label_cutoffs
 
 STAGE_NAMES = (schema.NO_STAGE, *schema.STAGES)
+
+MAX_EVENT_AGE_NS = (int(NEVER) - 1) * 10**9
+"""The oldest event age the engagement features tell apart (about 136 years): an older
+event counts as exactly that old, so callers warn about one."""
 
 
 @dataclass(frozen=True)

@@ -105,6 +105,19 @@ def test_read_flat_names_the_missing_column_and_the_duplicate_row(tmp_path: Path
     assert info.value.row == 7  # header is row 1, the sixth data row is row 7
 
 
+def test_read_flat_refuses_a_column_named_twice(tmp_path: Path) -> None:
+    frame = synthetic_export(10)
+    config = load_config(write_export(tmp_path, frame))
+    assert config.dataset is not None
+    names = list(frame.columns)
+    second = names.index("Industry")
+    frame.insert(len(names), "Industry ", frame["Industry"], allow_duplicates=True)
+    frame.to_csv(tmp_path / "twice.csv", index=False)
+    with pytest.raises(InputError, match="'Industry' appears twice") as info:
+        read_flat(tmp_path / "twice.csv", config.dataset)
+    assert f"columns {second + 1} and {len(names) + 1}" in str(info.value)
+
+
 def test_labels_from_positive_values_are_case_insensitive() -> None:
     frame = pd.DataFrame({"won_flag": ["Yes", "no", None, "YES"]}, index=list("abcd"))
     labels = flat_labels(frame, _dataset(positive=("yes",)), window_days=30)

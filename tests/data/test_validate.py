@@ -145,6 +145,19 @@ def test_duplicate_lead_id_names_the_first_row(tmp_path: Path) -> None:
     assert all("row 2" in p.expected for p in dups)
 
 
+def test_a_column_named_twice_in_the_header_is_an_error_naming_both_positions(
+    tmp_path: Path,
+) -> None:
+    lines = LEADS_CSV.splitlines()
+    lines = [lines[0] + ",lead_source"] + [line + ",webinar" for line in lines[1:] if line]
+    report = validate_folder(_folder(tmp_path, "\n".join(lines) + "\n"), now=NOW)
+    problem = _only(report, "duplicate_column")
+    assert (problem.file, problem.row, problem.severity) == ("leads.csv", 1, "error")
+    assert "column 3 and column 17" in problem.expected, problem.expected
+    assert problem.value == "lead_source"
+    assert not report.ok
+
+
 def test_missing_required_column(tmp_path: Path) -> None:
     leads = pd.read_csv(pd.io.common.StringIO(LEADS_CSV), dtype=str).drop(columns="created_at")
     leads.to_csv(tmp_path / "leads.csv", index=False)
@@ -454,7 +467,7 @@ def test_now_may_be_naive_or_aware(tmp_path: Path) -> None:
 
 def test_codes_are_documented() -> None:
     assert set(ERROR_CODES).isdisjoint(WARNING_CODES)
-    assert len(ERROR_CODES) == 13 and len(WARNING_CODES) == 7
+    assert len(ERROR_CODES) == 14 and len(WARNING_CODES) == 7
 
 
 def test_unknown_lead_is_not_also_compared_with_created_at(tmp_path: Path) -> None:

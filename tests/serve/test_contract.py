@@ -21,7 +21,7 @@ from leadml.schema import LeadColumn
 from leadml.scoring import Scorer
 from leadml_serve.app import create_app
 from leadml_serve.convert import to_columns
-from leadml_serve.schemas import EXAMPLE_LEAD, lead_model
+from leadml_serve.schemas import EXAMPLE_LEAD, MAX_NUMBER, lead_model
 from tests.serve.conftest import USER, serve_config
 
 AS_OF = "2026-11-16T00:00:00Z"
@@ -135,7 +135,8 @@ def test_a_column_added_to_the_contract_is_in_the_generated_model_and_columns(
     assert {"budget", "territory"} <= set(model.model_fields)
     assert not {"budget", "territory"} & set(before.model_fields)
     properties = model.model_json_schema()["properties"]
-    assert {"type": "number", "minimum": 0} in properties["budget"]["anyOf"]
+    number = {"type": "number", "minimum": 0, "maximum": MAX_NUMBER}
+    assert number in properties["budget"]["anyOf"]
     assert {"type": "string", "maxLength": 50} in properties["territory"]["anyOf"]
     with pytest.raises(ValidationError) as refused:
         model.model_validate({"lead_id": "a", "budget": -1})

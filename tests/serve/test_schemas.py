@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
@@ -126,3 +127,37 @@ def test_the_openapi_schema_still_shows_numbers_first_and_text_accepted(
     industry = [t.get("type") for t in schema["properties"]["Industry"]["anyOf"]]
     assert "string" in industry and "number" in industry
     assert schema["required"] == ["Prospect ID"]
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["Infinity", "inf", "-inf", "NaN", "1e400", "1_000", "1e16", " 12 ", "NA", "-", "3.5e2", "x"],
+)
+def test_a_numeric_field_takes_text_exactly_as_its_schema_pattern_says(
+    model: tuple[type[BaseModel], FeatureSpec], value: str
+) -> None:
+    """A number as text (an exponent of at most two digits: always finite) or a missing
+    token: the server and the OpenAPI pattern agree on every value (non-finite text used
+    to pass `float()` and reach the model)."""
+    lead_model, _ = model
+    field = lead_model.model_json_schema()["properties"]["Page Views"]
+    text = next(option for option in field["anyOf"] if option["type"] == "string")
+    by_schema = re.match(text["pattern"], value) is not None
+    try:
+        lead_model.model_validate({"Prospect ID": "P-1", "Page Views": value})
+        by_server = True
+    except ValidationError:
+        by_server = False
+    assert by_server == by_schema, (value, text["pattern"])
+    finite = value.strip() in {"12", "3.5e2", "1e16"}
+    token = value.strip().lower() in {t.lower() for t in DATASET.missing}
+    assert by_server == (finite or token), value
+
+
+@pytest.mark.parametrize("value", [True, 1e16, -1e16])
+def test_a_numeric_field_refuses_booleans_and_huge_numbers(
+    model: tuple[type[BaseModel], FeatureSpec], value: object
+) -> None:
+    lead_model, _ = model
+    with pytest.raises(ValidationError, match="Page Views"):
+        lead_model.model_validate({"Prospect ID": "P-1", "Page Views": value})

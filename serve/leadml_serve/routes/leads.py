@@ -11,11 +11,12 @@ import logging
 import re
 import threading
 from collections.abc import Iterator
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import orjson
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response, StreamingResponse
+from pydantic import StringConstraints
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DataError, SQLAlchemyError
 from starlette.background import BackgroundTask
@@ -40,6 +41,23 @@ router = APIRouter(prefix="/v1/leads", tags=["leads"])
 log = logging.getLogger("serve.leads")
 
 MAX_LIMIT = 1000
+MAX_OFFSET = 1_000_000_000
+"""Far past any ranked list; the stores' 64-bit OFFSET overflows at 2**63 (a 422 here)."""
+NO_NUL = r"^[^\x00]*$"
+"""Text the stores can compare: no NUL character (PostgreSQL refuses it)."""
+
+
+def _listed(token: str) -> str:
+    """A query value of one or several comma-separated `token`s, spaces and empty parts
+    allowed, as `_split` reads it (the OpenAPI pattern and the server's check, in one)."""
+    return rf"^\s*(?:{token})?\s*(?:,\s*(?:{token})?\s*)*$"
+
+
+GRADE_VALUES = _listed("[AaBbCcDd]")
+STAGE_VALUES = _listed("[Nn][Oo][Nn][Ee]|[IiMmSsPp][Qq][Ll]")
+Grades = list[Annotated[str, StringConstraints(pattern=GRADE_VALUES)]]
+Stages = list[Annotated[str, StringConstraints(pattern=STAGE_VALUES)]]
+Sources = list[Annotated[str, StringConstraints(max_length=200, pattern=NO_NUL)]]
 CSV_CHUNK = 5000
 """Rows per store query while a CSV download streams (bounds the server's memory)."""
 JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
@@ -183,17 +201,21 @@ def get_ranked(
         description=f"Rows per page (JSON default 100, at most {MAX_LIMIT}). A CSV holds every "
         "matching row unless a limit is given.",
     ),
-    offset: int = Query(0, ge=0, description="Rows to skip (paging)."),
-    grade: list[str] | None = Query(None, description="A, B, C or D; repeat or comma-separate."),
-    source: list[str] | None = Query(
-        None,
+    offset: int = Query(0, ge=0, le=MAX_OFFSET, description="Rows to skip (paging)."),
+    # Plain arrays, not `| None`: a nullable array is an `anyOf` a query string cannot tell
+    # apart from a one-item list.
+    grade: Grades = Query([], description="A, B, C or D; repeat or comma-separate."),
+    source: Sources = Query(
+        [],
         description="Lead source(s) as the summary lists them, e.g. referral. An event "
         "model's sources are matched like a leads file's (Paid Search = paid_search); a flat "
         "export's exactly as the file writes them.",
     ),
-    stage: list[str] | None = Query(None, description="none, IQL, MQL, SQL or PQL."),
+    stage: Stages = Query([], description="none, IQL, MQL, SQL or PQL; repeat or comma-separate."),
     min_score: int | None = Query(None, ge=1, le=99, description="Lowest score shown."),
-    q: str | None = Query(None, max_length=200, description="Company name contains (any case)."),
+    q: str | None = Query(
+        None, max_length=200, pattern=NO_NUL, description="Company name contains (any case)."
+    ),
     format: Literal["json", "csv"] = Query("json", description="json (a page) or csv."),
 ) -> Response:
     engine = _engine(request)
@@ -317,7 +339,11 @@ def get_summary(request: Request, _: Authorized) -> Response:
         503: {"description": "The scores store cannot be read."},
     },
 )
-def get_lead(request: Request, _: Authorized, lead_id: str) -> Response:
+def get_lead(
+    request: Request,
+    _: Authorized,
+    lead_id: str = Path(pattern=NO_NUL, description="The lead's id."),
+) -> Response:
     engine = _engine(request)
     try:
         detail = lead_detail(engine, lead_id)

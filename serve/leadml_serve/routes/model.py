@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from fastapi import APIRouter, Request
+from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from leadml.errors import ModelNotFoundError
@@ -13,7 +14,7 @@ from leadml.tracking.registry import REF_PREFIX
 from leadml_serve.deps import Admin, Authorized, Model
 from leadml_serve.model_slot import LoadedModel, ModelSlot, ReloadError
 from leadml_serve.observability import Metrics
-from leadml_serve.problems import ApiProblem
+from leadml_serve.problems import ApiProblem, validation_errors
 from leadml_serve.schemas import ReloadRequest, ReloadResult
 from leadml_serve.workers import announce
 
@@ -75,8 +76,15 @@ async def get_model(_: Authorized, model: Model) -> dict[str, Any]:
     summary="Load the current champion (admin key) and swap it in atomically",
     response_model=ReloadResult,
     responses={409: {"description": "The new model failed; the old one keeps serving."}},
+    openapi_extra={
+        "requestBody": {
+            "required": False,
+            "content": {"application/json": {"schema": ReloadRequest.model_json_schema()}},
+        }
+    },
 )
-async def reload(request: Request, _: Admin, body: ReloadRequest | None = None) -> ReloadResult:
+async def reload(request: Request, _: Admin) -> ReloadResult:
+    body = await reload_request(request)
     slot: ModelSlot = request.app.state.slot
     wanted = body.model if body and body.model else slot.ref
     try:
@@ -94,3 +102,20 @@ async def reload(request: Request, _: Admin, body: ReloadRequest | None = None) 
         previous_version=previous.version if previous else None,
         model=loaded.ref,
     )
+
+
+async def reload_request(request: Request) -> ReloadRequest | None:
+    """The optional body, read only once the admin key is checked: a caller without a key
+    gets 401 whatever it sends, and its body is never parsed (FastAPI parses a declared
+    body parameter before any dependency runs)."""
+    body = await request.body()
+    if not body.strip():
+        return None
+    try:
+        return ReloadRequest.model_validate_json(body)
+    except ValidationError as exc:
+        errors = validation_errors(list(exc.errors()), ("body",))
+        first = errors[0]
+        raise ApiProblem(
+            422, "Invalid request", f"{first['field']}: {first['expected']}", errors
+        ) from exc

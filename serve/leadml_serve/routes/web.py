@@ -12,6 +12,7 @@ from functools import cache
 from pathlib import Path
 
 from fastapi import APIRouter, FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -29,6 +30,15 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
 }
+
+DOCS_CSP = (
+    # Swagger UI (only with serve.docs = true): FastAPI's page has an inline script and
+    # loads its bundle from jsDelivr.
+    "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
+    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
+    "img-src 'self' data: https://fastapi.tiangolo.com; connect-src 'self'; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
 
 router = APIRouter(include_in_schema=False)
 
@@ -50,3 +60,13 @@ async def sales_page(request: Request) -> HTMLResponse:
 def mount_static(app: FastAPI) -> None:
     """Serve the page's CSS and JavaScript at /static."""
     app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
+
+
+def mount_docs(app: FastAPI) -> None:
+    """Swagger UI at /docs (serve.docs = true), with a policy that lets it load its CDN assets."""
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        page = get_swagger_ui_html(openapi_url="/openapi.json", title=f"{app.title} API")
+        page.headers["Content-Security-Policy"] = DOCS_CSP
+        return page

@@ -144,6 +144,7 @@ def _read_parquet(path: Path) -> RawTable:
             expected="a Parquet file written by pandas, pyarrow or Spark; export it again",
             code="bad_encoding",
         ) from exc
+    refuse_duplicate_columns([str(c) for c in frame.columns], path)
     return RawTable(path=path, frame=frame.reset_index(drop=True), file_format="parquet")
 
 
@@ -197,9 +198,50 @@ def _parse_csv(path: Path) -> RawTable:
     sep, delimiter_issue = _delimiter(header)
     if delimiter_issue is not None:
         issues.append(delimiter_issue)
+    refuse_duplicate_columns(header_names(path, sep), path)
     frame, bad_lines = _read_csv_lines(path, sep, issues)
     raw = RawTable(path, frame, "csv", tuple(issues), tuple(sorted(bad_lines)))
     return _drop_blank_rows(raw)
+
+
+def refuse_duplicate_columns(names: list[str], file: Path) -> None:
+    """A header that names one column twice is an error naming both positions: pandas
+    would silently rename the second one (`lead_source.1`) and the reader drop it.
+
+    Names are compared as the readers use them, stripped of surrounding spaces."""
+    first: dict[str, int] = {}
+    for position, raw in enumerate(names, start=1):
+        name = str(raw).strip()
+        if name in first:
+            raise TableReadError(
+                f"column {name!r} appears twice in the header, as columns {first[name]} and "
+                f"{position}",
+                file=file.name,
+                row=1,
+                column=name,
+                value=name,
+                expected=f"each column once ({name!r} is column {first[name]} and column "
+                f"{position}): rename or delete one of the two",
+                code="duplicate_column",
+            )
+        first[name] = position
+
+
+def header_names(path: Path, sep: str, encoding: str = "utf-8-sig") -> list[str]:
+    """The CSV header's names exactly as written (pandas de-duplicates them when it reads
+    the table)."""
+    head = pd.read_csv(
+        path,
+        sep=sep,
+        header=None,
+        nrows=1,
+        dtype=str,
+        keep_default_na=False,
+        encoding=encoding,
+        encoding_errors="replace",
+        compression="infer",
+    )
+    return [str(v) for v in head.iloc[0].tolist()] if len(head) else []
 
 
 def _delimiter(header: str) -> tuple[str, ReadIssue | None]:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from leadml.data.io import header_names, refuse_duplicate_columns
 from leadml.data.mapping.config import (
     FEATURE_ROLES,
     SPLIT_VALUES,
@@ -49,6 +50,11 @@ def read_flat(path: Path, dataset: DatasetConfig, *, scoring: bool = False) -> p
             file=path,
             expected=f"a {dataset.format} file (delimiter {dataset.delimiter!r})",
         ) from exc
+    if dataset.format != "parquet":
+        names = header_names(path, dataset.delimiter, dataset.encoding)
+    else:
+        names = [str(c) for c in frame.columns]
+    refuse_duplicate_columns(names, path)
     frame.columns = [str(c).strip() for c in frame.columns]
     needed = [
         dataset.id_column,

@@ -22,6 +22,7 @@ ERROR_CODES: dict[str, str] = {
     "bad_encoding": "bytes that are not UTF-8 (or a damaged Parquet file)",
     "bad_delimiter": "not comma-separated, or a row with more fields than the header",
     "missing_column": "a required column is absent",
+    "duplicate_column": "a column named twice in the header",
     "missing_value": "a required value is empty",
     "unparseable_timestamp": "a timestamp in no recognised format",
     "future_timestamp": "a timestamp later than the moment of validation",
