@@ -211,3 +211,20 @@ def test_a_bad_as_of_names_the_option(text: str) -> None:
     with pytest.raises(InputError) as caught:
         parse_as_of(text, pd.DataFrame(), pd.DataFrame())
     assert caught.value.column == "--as-of"
+
+
+def test_events_older_than_the_features_tell_apart_are_warned_about(
+    small_data: Dataset, trained: TrainedModel, as_of: pd.Timestamp
+) -> None:
+    """The batch path says what the API says: an event ~136 years before the scoring moment
+    counts as exactly that old. A normal batch has no such warning."""
+    leads = small_data.leads.head(200)
+    events = small_data.events[small_data.events[schema.LEAD_ID].isin(leads[schema.LEAD_ID])]
+    events = events.copy()
+    events.loc[events.index[:3], schema.OCCURRED_AT] = pd.Timestamp("1850-01-01", tz="UTC")
+    scorer = Scorer(trained.bundle)
+    clean = score_open_leads(leads, small_data.events, scorer, as_of=as_of)
+    assert not any("years before" in w for w in clean.warnings)
+    batch = score_open_leads(leads, events, scorer, as_of=as_of)
+    found = [w for w in batch.warnings if "years before" in w]
+    assert len(found) == 1 and found[0].startswith("3 event(s) more than 136 years")

@@ -205,6 +205,7 @@ def score_open_leads(
     todo, n_converted, n_unborn = open_leads(leads, as_of)
     cutoff = scorer.cutoff_for(todo, as_of)
     warnings += scorer.age_warnings(todo, cutoff)
+    warnings += scorer.event_age_warnings(events, cutoff)
     raw = scorer.raw_features(todo, events, cutoff)
     parts = _score_in_chunks(scorer, raw, chunk_size, warnings, on_progress)
     frame = _assemble(parts, todo, raw.index, scorer.model_version, scored_at)

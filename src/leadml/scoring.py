@@ -136,6 +136,27 @@ class Scorer:
             f"({oldest:,} days): they are scored as leads of that age"
         ]
 
+    @staticmethod
+    def event_age_warnings(events: pd.DataFrame, cutoff: pd.Series) -> list[str]:
+        """One line when events lie further before their lead's cutoff than the engagement
+        features tell apart (`MAX_EVENT_AGE_NS`, about 136 years): they count as that old.
+        The API's request path says the same per lead (`leadml_serve.convert`)."""
+        if events.empty or cutoff.empty:
+            return []
+        limit = pd.Timedelta(MAX_EVENT_AGE_NS, "ns")
+        at = events[schema.OCCURRED_AT]
+        if not (at < cutoff.max() - limit).any():  # the common case, without a join
+            return []
+        cut = events[schema.LEAD_ID].map(cutoff)
+        ancient = int(((cut - at) > limit).sum())
+        if not ancient:
+            return []
+        years = MAX_EVENT_AGE_NS // (86_400 * 10**9 * 365)
+        return [
+            f"{ancient:,} event(s) more than {years} years before their lead's scoring moment: "
+            f"counted as {years} years old (check occurred_at in the events file)"
+        ]
+
     def raw_features(
         self, leads: pd.DataFrame, events: pd.DataFrame, cutoff: pd.Series
     ) -> pd.DataFrame:
