@@ -317,7 +317,9 @@ def test_a_reload_loads_folders_only_inside_model_roots(
     test_client, project = rooted
     link = project / "models" / "elsewhere"
     link.symlink_to(second_bundle_dir.parent, target_is_directory=True)
-    for sent in (str(second_bundle_dir), "models/elsewhere/8", str(link / "8")):
+    loop = project / "models" / "loop"
+    loop.symlink_to(loop)
+    for sent in (str(second_bundle_dir), "models/elsewhere/8", str(link / "8"), str(loop), "a\0b"):
         answer = test_client.post("/v1/model/reload", json={"model": sent}, headers=ADMIN)
         assert answer.status_code == 403, sent
         assert answer.headers["content-type"] == "application/problem+json"

@@ -155,7 +155,10 @@ def folder_allowed(ref: str | Path, roots: tuple[Path, ...]) -> bool:
     text = str(ref)
     if text.startswith(REF_PREFIX):
         return True
-    target = Path(text).resolve()
+    try:
+        target = Path(text).resolve()
+    except (OSError, ValueError, RuntimeError):  # too long, a NUL byte, a symlink loop
+        return False
     return any(target.is_relative_to(root) for root in roots)
 
 
