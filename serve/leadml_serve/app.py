@@ -58,6 +58,7 @@ def create_app(
     processes, makes a reload in one worker reach the others (see `leadml_serve.workers`).
     """
     settings = config.serve
+    registry.check_model_folder(settings.model, config)
     slot = ModelSlot(loader or (lambda ref: registry.load_model(ref, config)), settings.model)
     metrics = Metrics()
 
@@ -84,6 +85,7 @@ def create_app(
         redoc_url=None,
     )
     app.state.slot = slot
+    app.state.model_roots = registry.model_roots(config)  # where a reload may load folders
     app.state.scoring = ScoringQueue(max_leads=settings.max_leads, top_k=settings.top_k)
     app.state.metrics = metrics
     app.state.settings = settings
@@ -130,7 +132,7 @@ def _add_middleware(app: FastAPI, settings: ServeConfig, metrics: Metrics) -> No
 async def _load(slot: ModelSlot, metrics: Metrics, ref: str | None = None) -> bool:
     try:
         loaded, _ = await run_in_threadpool(slot.load, ref)
-    except ReloadError as exc:
+    except ReloadError as exc:  # the reason names server files: the log has it, not /readyz
         log.error("model not loaded: %s; /readyz answers 503 until one loads", exc)
         return False
     metrics.set_model(loaded.version, None)

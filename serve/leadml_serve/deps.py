@@ -60,11 +60,10 @@ async def model(request: Request) -> LoadedModel:
     slot: ModelSlot = request.app.state.slot
     current = slot.current
     if current is None:
-        why = f" Last error: {slot.last_error}" if slot.last_error else ""
         raise ApiProblem(
             503,
             "No model loaded",
-            f"The server has no model ready yet ({slot.ref}).{why} Train and promote one "
+            f"No model loaded yet: {slot.unavailable()}. Train and promote one "
             "(`leadml train`, `leadml promote`), then POST /v1/model/reload.",
             headers={"Retry-After": "5"},
         )

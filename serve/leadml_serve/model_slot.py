@@ -23,6 +23,7 @@ from leadml import schema
 from leadml.bundle import Bundle
 from leadml.errors import LeadmlError
 from leadml.scoring import Scorer
+from leadml.tracking.registry import REF_PREFIX
 from leadml_serve.schemas import request_model
 
 Loader = Callable[[str], Bundle]
@@ -105,6 +106,14 @@ class ModelSlot:
         self.current: LoadedModel | None = None
         self.last_error: str | None = None
         self._lock = threading.Lock()
+
+    def unavailable(self) -> str:
+        """Why no model serves, for /readyz's and predict's 503: never `last_error` (it can
+        name server files; the log has it), and the reference only if it is a registry one."""
+        which = f" ({self.ref})" if self.ref.startswith(REF_PREFIX) else ""
+        if self.last_error is None:
+            return f"the model{which} is still loading"
+        return f"could not load the model{which}; retrying"
 
     def load(self, ref: str | None = None) -> tuple[LoadedModel, LoadedModel | None]:
         """Load `ref` (default: the configured reference), smoke-test it, then publish it.

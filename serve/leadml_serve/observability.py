@@ -117,6 +117,9 @@ class Metrics:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
 
 
+WORKER_PID_HEADER = b"x-worker-pid"
+
+
 class EdgeMiddleware:
     """Request id, body size limit, security headers, access log and latency metric for
     every HTTP request; an unhandled error becomes a logged 500 problem body here."""
@@ -170,6 +173,8 @@ class EdgeMiddleware:
                     *message.get("headers", []),
                     *(h for h in SECURITY_HEADERS if h[0] not in present),
                     (REQUEST_ID_HEADER.encode(), request_id.encode()),
+                    # Which worker answered: with several, logs and reload checks need it.
+                    (WORKER_PID_HEADER, str(os.getpid()).encode()),
                 ]
             await send(message)
 

@@ -66,6 +66,9 @@ def run_server(
         resolved = scratch / "resolved.json"
         resolve.start(config_path, overrides, resolved)
         config = server_config(config_path, overrides, env)
+        from leadml.tracking.registry import check_model_folder
+
+        check_model_folder(config.serve.model, config)  # a one-line error, before any fork
         settings = config.serve
         # What a reload announced: workers follow it, and a worker that gunicorn forks to
         # replace one that died starts on it instead of the model found at start-up.

@@ -126,6 +126,10 @@ class ServeConfig(_Section):
 
     model: str = "models:/lead-conversion@champion"
     """A registry reference (models:/name@alias, models:/name/3) or a bundle folder."""
+    model_roots: tuple[Path, ...] | None = None
+    """Folders a bundle folder may be loaded from (at start-up and by POST /v1/model/reload),
+    relative to the project; None: `[paths] models_dir`. Registry references are always
+    allowed. Symlinks are resolved before the check."""
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
     workers: int = Field(1, ge=1)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -41,9 +43,19 @@ def serve_config(project: Path, model: Path | str, **serve: Any) -> Config:
         ApiKeyConfig(name="app", sha256=digest(USER_KEY)),
         ApiKeyConfig(name="ops", sha256=digest(ADMIN_KEY), admin=True),
     )
-    values: dict[str, Any] = {"model": str(model), "api_keys": keys} | serve
+    # Tests keep projects and bundles in pytest's temporary folders, which tests reload
+    # between: allow those (model_roots' own tests pass their own).
+    roots = (project, Path(tempfile.gettempdir()))
+    if not str(model).startswith("models:/"):
+        roots += (_common(project, model),)
+    values: dict[str, Any] = {"model": str(model), "api_keys": keys, "model_roots": roots}
+    values |= serve
     config = load_config(None, project_dir=project)
     return config.model_copy(update={"serve": config.serve.model_copy(update=values)})
+
+
+def _common(project: Path, model: Path | str) -> Path:
+    return Path(os.path.commonpath([project.resolve(), Path(model).resolve()]))
 
 
 @pytest.fixture(scope="module")

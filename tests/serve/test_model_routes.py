@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from leadml.bundle import Bundle, load_bundle
 from leadml.errors import ModelNotFoundError
 from leadml_serve.app import create_app
+from tests.machine import run_leadml
 from tests.serve.conftest import ADMIN, USER, serve_config
 
 
@@ -89,20 +90,48 @@ def test_openapi_carries_the_lead_schema_and_the_models_categories(client: TestC
 
 
 def _failing_loader(ref: str) -> Bundle:
-    raise ModelNotFoundError(f"no champion yet for {ref}")
+    raise ModelNotFoundError(f"no champion yet for {ref}; looked in /srv/secret/mlflow.db")
 
 
-def test_without_a_model_predict_and_readyz_answer_503_not_500(tmp_path: Path) -> None:
+def test_without_a_model_predict_and_readyz_answer_503_not_500(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The 503 says the load failed and is retried, and names a registry reference; the
+    reason (which can name server files) is only in the log."""
     app = create_app(
         serve_config(tmp_path, "models:/lead-conversion@champion"), loader=_failing_loader
     )
-    with TestClient(app) as empty:
+    with caplog.at_level(logging.ERROR, logger="serve"), TestClient(app) as empty:
         assert empty.get("/healthz").status_code == 200
         ready = empty.get("/readyz")
-        assert ready.status_code == 503 and "no champion yet" in ready.json()["detail"]
+        assert ready.status_code == 503
+        assert ready.json()["detail"] == (
+            "No model loaded yet: could not load the model "
+            "(models:/lead-conversion@champion); retrying."
+        )
         response = empty.post("/v1/predict", json={"lead_id": "a"}, headers=USER)
         assert response.status_code == 503
         assert response.headers["retry-after"] == "5"
+        assert (
+            "could not load the model (models:/lead-conversion@champion); retrying"
+            in (response.json()["detail"])
+        )
+        for answer in (ready, response):
+            assert "/srv/secret" not in answer.text and "no champion yet" not in answer.text
+    assert "/srv/secret/mlflow.db" in caplog.text
+
+
+def test_a_folder_that_does_not_load_is_not_named_in_the_503(tmp_path: Path) -> None:
+    folder = tmp_path / "models" / "broken"
+    folder.mkdir(parents=True)
+    app = create_app(serve_config(tmp_path, folder, model_roots=(tmp_path / "models",)))
+    with TestClient(app) as empty:
+        ready = empty.get("/readyz")
+        response = empty.post("/v1/predict", json={"lead_id": "a"}, headers=USER)
+    assert ready.json()["detail"] == "No model loaded yet: could not load the model; retrying."
+    assert response.status_code == 503
+    for answer in (ready, response):
+        assert str(tmp_path) not in answer.text and "broken" not in answer.text
 
 
 def test_auth_none_serves_without_keys_and_warns_loudly(
@@ -267,3 +296,60 @@ def test_loading_a_model_freezes_the_heap_so_collections_skip_it(
     with TestClient(create_app(serve_config(tmp_path, bundle_dir))) as test_client:
         assert test_client.get("/readyz").status_code == 200
         assert gc.get_freeze_count() > 10_000  # the libraries and the model
+
+
+@pytest.fixture
+def rooted(bundle_dir: Path, tmp_path: Path) -> Iterator[tuple[TestClient, Path]]:
+    """A server whose project's models/ folder (the default root) holds the bundle; yields
+    the client and the project."""
+    models = tmp_path / "models"
+    shutil.copytree(bundle_dir, models / "lead-conversion" / "7")
+    config = serve_config(tmp_path, models / "lead-conversion" / "7", model_roots=None)
+    with TestClient(create_app(config)) as test_client:
+        yield test_client, tmp_path
+
+
+def test_a_reload_loads_folders_only_inside_model_roots(
+    rooted: tuple[TestClient, Path], second_bundle_dir: Path
+) -> None:
+    """Outside [serve] model_roots is 403 naming the setting (and no path but the one
+    sent), also through a symlink inside the root; a folder inside loads."""
+    test_client, project = rooted
+    link = project / "models" / "elsewhere"
+    link.symlink_to(second_bundle_dir.parent, target_is_directory=True)
+    loop = project / "models" / "loop"
+    loop.symlink_to(loop)
+    for sent in (str(second_bundle_dir), "models/elsewhere/8", str(link / "8"), str(loop), "a\0b"):
+        answer = test_client.post("/v1/model/reload", json={"model": sent}, headers=ADMIN)
+        assert answer.status_code == 403, sent
+        assert answer.headers["content-type"] == "application/problem+json"
+        detail = answer.json()["detail"]
+        assert "[serve] model_roots" in detail and repr(sent) in detail
+        if sent != str(second_bundle_dir):
+            assert str(second_bundle_dir.parent) not in answer.text  # the link's target
+    assert test_client.get("/readyz").json()["model_version"] == "7"
+    inside = project / "models" / "lead-conversion" / "8"
+    shutil.copytree(second_bundle_dir, inside)
+    answer = test_client.post("/v1/model/reload", json={"model": str(inside)}, headers=ADMIN)
+    assert answer.status_code == 200 and answer.json()["model_version"] == "8"
+
+
+def test_registry_references_are_always_allowed(rooted: tuple[TestClient, Path]) -> None:
+    test_client, _ = rooted
+    ref = "models:/lead-conversion@nobody"
+    answer = test_client.post("/v1/model/reload", json={"model": ref}, headers=ADMIN)
+    assert answer.status_code == 409  # asked the registry (an empty one), not refused
+
+
+def test_a_model_folder_outside_model_roots_stops_start_up_with_one_line(
+    bundle_dir: Path, tmp_path: Path
+) -> None:
+    from leadml.errors import InputError
+
+    with pytest.raises(InputError, match=r"\[serve\] model_roots"):
+        create_app(serve_config(tmp_path, bundle_dir, model_roots=None))
+    served = run_leadml("serve", "--model", str(bundle_dir), "--port", "1", cwd=tmp_path)
+    assert served.returncode == 1
+    lines = served.stderr.strip().splitlines()
+    assert len(lines) == 1 and "[serve] model_roots" in lines[0], served.stderr
+    assert "Traceback" not in served.stderr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -61,7 +62,8 @@ def running(project: Path, *flags: str) -> Iterator[tuple[str, list[str]]]:
 def test_leadml_serve_answers_over_http(
     bundle_dir: Path, tmp_path: Path, test_leads: list[dict[str, Any]]
 ) -> None:
-    with running(tmp_path, "--model", str(bundle_dir)) as (base, log):
+    model = shutil.copytree(bundle_dir, tmp_path / "models" / "7")  # the default model_roots
+    with running(tmp_path, "--model", str(model)) as (base, log):
         one = httpx.post(f"{base}/v1/predict", json=test_leads[0], headers=HEADERS, timeout=10)
         assert one.status_code == 200, one.text
         assert one.json()["model_version"] == "7"
@@ -145,11 +147,19 @@ def test_a_worker_that_exits_is_replaced_and_the_replacement_serves(
 
 
 def _workers(pid: int) -> list[int]:
-    """The server's worker processes (forks of it, unlike the registry lookup)."""
+    """The server's live worker processes (forks of it, unlike the registry lookup, which
+    may also linger as a zombie until gunicorn reaps it)."""
     found = [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    return [
-        p for p in found if b"leadml_serve.resolve" not in Path(f"/proc/{p}/cmdline").read_bytes()
-    ]
+    return [p for p in found if _is_worker(p)]
+
+
+def _is_worker(pid: int) -> bool:
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes()
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:  # gone since it was listed
+        return False
+    return state != "Z" and b"leadml_serve.resolve" not in command
 
 
 def _wait_for(ready: Callable[[], bool], what: str, seconds: float = 60) -> None:

@@ -25,8 +25,7 @@ async def readyz(request: Request) -> dict[str, str]:
         raise ApiProblem(
             503,
             "Not ready",
-            f"No model loaded yet ({slot.ref})."
-            + (f" Last error: {slot.last_error}" if slot.last_error else ""),
+            f"No model loaded yet: {slot.unavailable()}.",
             headers={"Retry-After": "5"},
         )
     return {"status": "ready", "model_version": current.version}

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from leadml.errors import ModelNotFoundError
-from leadml.tracking.registry import REF_PREFIX
+from leadml.tracking.registry import REF_PREFIX, folder_allowed
 from leadml_serve.deps import Admin, Authorized, Model
 from leadml_serve.model_slot import LoadedModel, ModelSlot, ReloadError
 from leadml_serve.observability import Metrics
@@ -75,7 +75,10 @@ async def get_model(_: Authorized, model: Model) -> dict[str, Any]:
     "/model/reload",
     summary="Load the current champion (admin key) and swap it in atomically",
     response_model=ReloadResult,
-    responses={409: {"description": "The new model failed; the old one keeps serving."}},
+    responses={
+        403: {"description": "Not an admin key, or a bundle folder outside [serve] model_roots."},
+        409: {"description": "The new model failed; the old one keeps serving."},
+    },
     openapi_extra={
         "requestBody": {
             "required": False,
@@ -87,6 +90,14 @@ async def reload(request: Request, _: Admin) -> ReloadResult:
     body = await reload_request(request)
     slot: ModelSlot = request.app.state.slot
     wanted = body.model if body and body.model else slot.ref
+    if not folder_allowed(wanted, request.app.state.model_roots):
+        raise ApiProblem(
+            403,
+            "Forbidden",
+            f"The bundle folder {wanted!r} is outside the folders [serve] model_roots allows "
+            "(leadml.toml; default: the project's models/ folder). Add its parent folder there, "
+            "or reload a registry reference such as models:/lead-conversion@champion.",
+        )
     try:
         loaded, previous = await run_in_threadpool(slot.load, wanted)
     except ReloadError as exc:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from leadml.config import Config
-from leadml.errors import LeadmlError, ModelNotFoundError
+from leadml.errors import InputError, LeadmlError, ModelNotFoundError
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -139,6 +139,38 @@ def fetch_bundle(client: MlflowClient, config: Config, name: str, version: str) 
 def _ensure(path: Path) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def model_roots(config: Config) -> tuple[Path, ...]:
+    """The folders `[serve] model_roots` allows bundle folders in, absolute and resolved."""
+    roots = config.serve.model_roots
+    if roots is None:
+        roots = (config.paths.models_dir,)
+    return tuple(config.resolve(root).resolve() for root in roots)
+
+
+def folder_allowed(ref: str | Path, roots: tuple[Path, ...]) -> bool:
+    """Whether `ref` is a registry reference or a folder inside one of `roots`, after its
+    symlinks are resolved (a link inside a root that points outside it is refused)."""
+    text = str(ref)
+    if text.startswith(REF_PREFIX):
+        return True
+    try:
+        target = Path(text).resolve()
+    except (OSError, ValueError, RuntimeError):  # too long, a NUL byte, a symlink loop
+        return False
+    return any(target.is_relative_to(root) for root in roots)
+
+
+def check_model_folder(ref: str | Path, config: Config) -> None:
+    """Raise InputError unless `folder_allowed(ref)`: one line naming the setting to change."""
+    if not folder_allowed(ref, model_roots(config)):
+        raise InputError(
+            f"setting [serve] model: the bundle folder {str(ref)!r} is outside the folders "
+            "[serve] model_roots allows (default: the project's models/ folder)",
+            expected="a folder inside one of them (add its parent to model_roots in "
+            "leadml.toml) or a registry reference such as models:/lead-conversion@champion",
+        )
 
 
 def load_model(ref: str | Path, config: Config) -> Bundle:
