@@ -30,7 +30,7 @@ from tests.serve.test_leads import app_config, fill_store
 from tests.serve.test_server import running
 
 EXAMPLES = int(os.environ.get("LEADML_FUZZ_EXAMPLES", "12"))
-SERVER_EXAMPLES = int(os.environ.get("LEADML_FUZZ_SERVER_EXAMPLES", "3"))
+SERVER_EXAMPLES = int(os.environ.get("LEADML_FUZZ_SERVER_EXAMPLES", "8"))
 
 
 @pytest.fixture(scope="module")
