@@ -9,8 +9,8 @@
    GET /v1/leads/ranked as a JSON page and as a CSV (500 rows).
 3. Printed, never asserted: requests, errors by kind (HTTP status, or the connection
    error's type), p50 / p99 latency overall and per request kind, throughput, and each
-   gunicorn worker's RSS (VmRSS from /proc) at start and end. A worker replaced during
-   the run shows up as a pid that is not in both lists.
+   gunicorn worker's RSS (VmRSS from /proc) at start, every minute on the way, and at the
+   end. A worker replaced during the run shows up as a pid that is not in both lists.
 
     python bench/soak.py                     # 10 minutes
     python bench/soak.py --seconds 30        # a quick check
@@ -246,8 +246,15 @@ def main() -> None:
         ]
         for thread in threads:
             thread.start()
-        for thread in threads:
-            thread.join()
+        # Worker RSS every minute on the way, to tell a leak (steady growth) from warm-up.
+        next_sample = start + 60
+        while any(thread.is_alive() for thread in threads):
+            time.sleep(max(0.0, min(next_sample - time.monotonic(), 0.5)))
+            if time.monotonic() >= next_sample:
+                sizes = rss_mib(workers_of(server.pid))
+                shown = ", ".join(f"{pid} {v:.1f}" for pid, v in sizes.items() if v is not None)
+                print(f"  {next_sample - start:4.0f} s: worker RSS MiB {shown}", flush=True)
+                next_sample += 60
         took = time.monotonic() - start
         merged = Tally()
         for tally in tallies:
