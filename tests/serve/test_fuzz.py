@@ -61,7 +61,8 @@ def test_the_api_keeps_its_openapi_contract(api_schema: Any) -> None:
     """Every operation, valid and invalid inputs, every default check (not_a_server_error,
     status and content-type conformance, response schema, negative_data_rejection,
     positive_data_acceptance, ignored auth, unsupported methods, ...)."""
-    _fuzz(api_schema, EXAMPLES)
+    failures = _fuzz(api_schema, EXAMPLES)
+    assert not failures, "\n\n".join(failures)
 
 
 @pytest.mark.slow
@@ -72,15 +73,17 @@ def test_the_running_server_keeps_its_openapi_contract(
     scored batches, with the schema the server itself publishes."""
     fill_store(f"sqlite:///{tmp_path / 'scores.db'}", small_data, trained)
     keys = f"ops:{digest(ADMIN_KEY)}:admin"
-    with running(tmp_path, "--model", str(bundle_dir), api_keys=keys) as (base, _):
+    with running(tmp_path, "--model", str(bundle_dir), api_keys=keys) as (base, log):
         ranked = httpx.get(f"{base}/v1/leads/ranked", headers=ADMIN, timeout=10)
         assert ranked.json()["total"] > 0, ranked.text  # the server reads the filled store
         schema = schemathesis.openapi.from_url(f"{base}/openapi.json")
-        _fuzz(_with_admin_key(schema), SERVER_EXAMPLES)
+        failures = _fuzz(_with_admin_key(schema), SERVER_EXAMPLES)
+    # After the server stopped, so that its log (which says why) is complete.
+    assert not failures, "\n\n".join([*failures, "server log (last 40 lines):", *log[-40:]])
 
 
-def _fuzz(schema: Any, examples: int) -> None:
-    """Every operation in both modes, `examples` cases each; every failure reported."""
+def _fuzz(schema: Any, examples: int) -> list[str]:
+    """Every operation in both modes, `examples` cases each; returns every failure."""
     tally: Counter[str] = Counter()
     failures: list[str] = []
     for result in schema.get_all_operations():
@@ -90,11 +93,11 @@ def _fuzz(schema: Any, examples: int) -> None:
                 _run(operation, mode, tally, examples)
             except Unsatisfiable:  # nothing to get wrong: no parameters, no body
                 tally["operations without invalid input"] += 1
-            except (Exception, BaseExceptionGroup) as exc:  # reported together below
+            except (Exception, BaseExceptionGroup) as exc:  # reported together by the caller
                 failures.append(f"{operation.label} ({mode.value}): {exc}")
     print(f"schemathesis: {dict(tally)}; {len(failures)} failing operation(s)")
     assert tally["cases"] > 0
-    assert not failures, "\n\n".join(failures)
+    return failures
 
 
 def _cases(operation: Any, mode: GenerationMode) -> Any:
