@@ -55,8 +55,10 @@ test-fast: $(STAMP) ## Run the tests except the slow end-to-end ones
 	$(BIN)/python -m pytest -n 2 -m "not slow" $(PYTEST_ARGS)
 
 FUZZ_EXAMPLES ?= 500
-fuzz: $(STAMP) ## Schemathesis over the API in-process, FUZZ_EXAMPLES per operation and mode (slow)
-	LEADML_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -n 0 -s tests/serve/test_fuzz.py
+FUZZ_SERVER_EXAMPLES ?= 100
+fuzz: $(STAMP) ## Schemathesis over the API in-process and over HTTP against leadml serve (slow)
+	LEADML_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) LEADML_FUZZ_SERVER_EXAMPLES=$(FUZZ_SERVER_EXAMPLES) \
+		$(BIN)/python -m pytest -n 0 -s tests/serve/test_fuzz.py
 
 lint: $(STAMP) ## ruff (lint + format check), mypy, and notebooks committed without outputs
 	$(BIN)/ruff check .

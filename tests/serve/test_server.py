@@ -31,10 +31,13 @@ HEADERS = {"Authorization": f"Bearer {KEY}"}
 
 
 @contextmanager
-def running(project: Path, *flags: str) -> Iterator[tuple[str, list[str]]]:
-    """`leadml serve FLAGS` in `project`; yields its base URL and, afterwards, its log."""
+def running(
+    project: Path, *flags: str, api_keys: str = f"tester:{digest(KEY)}"
+) -> Iterator[tuple[str, list[str]]]:
+    """`leadml serve FLAGS` in `project`, with `api_keys` (a LEADML_API_KEYS value); yields
+    its base URL and, afterwards, its log."""
     port = free_port()
-    env = os.environ | {"LEADML_API_KEYS": f"tester:{digest(KEY)}", "OMP_WAIT_POLICY": "PASSIVE"}
+    env = os.environ | {"LEADML_API_KEYS": api_keys, "OMP_WAIT_POLICY": "PASSIVE"}
     command = [sys.executable, "-m", "leadml_serve.cli", "serve", "--port", str(port), *flags]
     server = subprocess.Popen(
         command, cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
