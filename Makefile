@@ -37,7 +37,7 @@ demo: $(STAMP) ## Generate the synthetic funnel, validate, summarise, train, and
 
 test: $(STAMP) browser ## Run the whole test suite (what CI runs; executes both notebooks)
 	$(BIN)/python notebooks/lint.py
-	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 --dist worksteal $(PYTEST_ARGS)
 
 # The sales page's browser test drives Debian's Chromium (no pip package ships a usable one).
 # Installed here when missing and root + apt are available; otherwise the test says why it

@@ -10,6 +10,7 @@ A small run here (a few examples per operation); `make fuzz` runs a bigger one
 from __future__ import annotations
 
 import os
+import shutil
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -73,7 +74,8 @@ def test_the_running_server_keeps_its_openapi_contract(
     scored batches, with the schema the server itself publishes."""
     fill_store(f"sqlite:///{tmp_path / 'scores.db'}", small_data, trained)
     keys = f"ops:{digest(ADMIN_KEY)}:admin"
-    with running(tmp_path, "--model", str(bundle_dir), api_keys=keys) as (base, log):
+    model = shutil.copytree(bundle_dir, tmp_path / "models" / "7")  # the default model_roots
+    with running(tmp_path, "--model", str(model), api_keys=keys) as (base, log):
         ranked = httpx.get(f"{base}/v1/leads/ranked", headers=ADMIN, timeout=10)
         assert ranked.json()["total"] > 0, ranked.text  # the server reads the filled store
         schema = schemathesis.openapi.from_url(f"{base}/openapi.json")
