@@ -98,6 +98,8 @@ def _shown(value: Any) -> Any:
         return f"[{len(value)} items]"
     if isinstance(value, str) and len(value) > 200:
         return value[:200] + "…"
+    if isinstance(value, int) and not -(2**63) <= value < 2**64:
+        return str(value)  # JSON allows it, but orjson writes 64-bit integers only
     return value
 
 
