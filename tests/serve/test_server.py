@@ -35,30 +35,34 @@ def running(
     project: Path, *flags: str, api_keys: str = f"tester:{digest(KEY)}"
 ) -> Iterator[tuple[str, list[str]]]:
     """`leadml serve FLAGS` in `project`, with `api_keys` (a LEADML_API_KEYS value); yields
-    its base URL and, afterwards, its log."""
+    its base URL and, afterwards, its log. The log goes to a file, never to a pipe: a pipe
+    nobody reads fills after ~64 KB of log lines and the server blocks writing to it."""
     port = free_port()
     env = os.environ | {"LEADML_API_KEYS": api_keys, "OMP_WAIT_POLICY": "PASSIVE"}
     command = [sys.executable, "-m", "leadml_serve.cli", "serve", "--port", str(port), *flags]
-    server = subprocess.Popen(
-        command, cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-    )
+    log_path = project / f"server-{port}.log"
     base = f"http://127.0.0.1:{port}"
     log: list[str] = []
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert server.poll() is None, server.stdout.read().decode() if server.stdout else ""
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "server not ready within 90 s"
-            time.sleep(0.2)
-        yield base, log
-    finally:
-        server.terminate()
-        log += server.communicate(timeout=30)[0].decode().splitlines()
+    with log_path.open("wb") as sink:
+        server = subprocess.Popen(
+            command, cwd=project, env=env, stdout=sink, stderr=subprocess.STDOUT
+        )
+        try:
+            deadline = time.monotonic() + 90
+            while True:
+                assert server.poll() is None, log_path.read_text(errors="replace")
+                try:
+                    if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert time.monotonic() < deadline, "server not ready within 90 s"
+                time.sleep(0.2)
+            yield base, log
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+            log += log_path.read_text(errors="replace").splitlines()
 
 
 @pytest.mark.slow
