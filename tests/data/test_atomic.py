@@ -17,7 +17,7 @@ import pytest
 from leadml.data.atomic import atomic_write_table, atomic_write_text, stage_table
 from leadml.data.io import read_raw
 from leadml.errors import InputError, WriteError
-from tests.machine import small_disk
+from tests.machine import did_not_run, small_disk
 
 
 @pytest.mark.parametrize("name", ["out.csv", "out.csv.gz", "out.parquet"])
@@ -107,7 +107,11 @@ def test_a_read_only_or_forbidden_folder_is_one_line(tmp_path: Path) -> None:
     with small_disk(disk, read_only=True) as mounted:
         if not mounted:
             if os.geteuid() == 0:
-                pytest.skip("root ignores folder permissions and cannot mount a tmpfs here")
+                did_not_run(
+                    "the read-only folder test",
+                    "root ignores folder permissions and cannot mount a tmpfs here",
+                    missing="tmpfs mount",
+                )
             disk.chmod(0o555)
         try:
             with pytest.raises(WriteError) as info:
