@@ -30,16 +30,18 @@ def did_not_run(tests: str, reason: str, *, missing: str) -> NoReturn:
     pytest.skip(message)
 
 
-def run_leadml(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+def run_leadml(
+    *args: str, cwd: Path, columns: int = 200, timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
     """The `leadml` console app (`leadml_serve.cli`, the composition root) in a subprocess,
-    wide enough that Rich does not wrap what tests read."""
+    `columns` wide so that Rich does not wrap what tests read."""
     return subprocess.run(
         [sys.executable, "-m", "leadml_serve.cli", *args],
         cwd=cwd,
         capture_output=True,
         text=True,
-        timeout=600,
-        env={**os.environ, "COLUMNS": "200"},
+        timeout=timeout,
+        env={**os.environ, "COLUMNS": str(columns)},
     )
 
 

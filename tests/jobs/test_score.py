@@ -224,14 +224,8 @@ def test_score_refuses_an_out_of_date_store_before_any_work(
         engine.dispose()
     listed, stamp = out.read_bytes(), out.stat().st_mtime_ns
     args = ["--data", str(folder / "export.csv"), "--model", str(bundle), "--out", str(out)]
-    refused = subprocess.run(
-        [sys.executable, "-m", "leadml_serve.cli", "score", *args, "--store", url],
-        cwd=folder,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={**os.environ, "COLUMNS": "1000"},  # the message is longer than run_leadml's 200
-    )
+    # The message is longer than run_leadml's default 200 columns.
+    refused = run_leadml("score", *args, "--store", url, cwd=folder, columns=1000)
     assert refused.returncode == 1, refused.stdout + refused.stderr
     lines = refused.stderr.strip().splitlines()
     # One line, and no step line before it: the model was never loaded, nothing scored.
@@ -300,14 +294,8 @@ def test_a_read_only_store_keeps_the_old_list_and_says_so_in_one_line(
     listed, stamp = out.read_bytes(), out.stat().st_mtime_ns
     read_only = f"sqlite:///file:{folder / 'readonly'}.db?mode=ro&uri=true"
     args = ["--data", str(folder / "export.csv"), "--model", str(bundle), "--out", str(out)]
-    refused = subprocess.run(
-        [sys.executable, "-m", "leadml_serve.cli", "score", *args, "--store", read_only],
-        cwd=folder,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={**os.environ, "COLUMNS": "1000"},  # the message is longer than run_leadml's 200
-    )
+    # The message is longer than run_leadml's default 200 columns.
+    refused = run_leadml("score", *args, "--store", read_only, cwd=folder, columns=1000)
     assert refused.returncode == 1, refused.stdout + refused.stderr
     errors = [line for line in refused.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and refused.stderr.strip().endswith(errors[0]), refused.stderr

@@ -8,9 +8,6 @@ and dropping the version table.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import threading
 import tomllib
 from collections.abc import Callable, Iterator
@@ -47,6 +44,7 @@ from leadml.store.tables import (
     schema_lock,
 )
 from leadml_serve.cli import app as leadml_app
+from tests.machine import run_leadml
 from tests.store.test_store import make_batch
 from tests.store_server import fresh_database, postgres_url  # noqa: F401  (fixture)
 
@@ -448,12 +446,9 @@ def test_a_refusal_reaches_the_console_script_as_one_line(
     engine = engines(url)
     write_batch(engine, make_batch(5))
     written_by_a_newer_leadml(engine)
-    failed = subprocess.run(
-        [sys.executable, "-m", "leadml_serve.cli", "store", "upgrade", "--store", url],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "COLUMNS": "1000"},  # Rich wraps at the terminal's width
+    # Rich wraps at the terminal's width.
+    failed = run_leadml(
+        "store", "upgrade", "--store", url, cwd=Path.cwd(), columns=1000, timeout=120
     )
     assert failed.returncode == 1, failed.stderr
     lines = failed.stderr.strip().splitlines()
