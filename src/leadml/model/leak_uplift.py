@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from leadml.model.leak_figures import is_categorical
+from leadml.model.reference import as_lightgbm_frame
 
 MAX_ROWS: Final = 20_000
 VALID_SHARE: Final = 0.3
@@ -45,18 +45,6 @@ class Uplift:
     @property
     def gain(self) -> float:
         return self.with_column - self.without
-
-
-def _matrix(frame: pd.DataFrame) -> pd.DataFrame:
-    """Numbers as float, text as pandas categories (LightGBM's native categoricals)."""
-    out: dict[str, pd.Series] = {}
-    for name in frame.columns:
-        values = frame[name]
-        if is_categorical(values):
-            out[name] = values.astype("object").astype("category")
-        else:
-            out[name] = values.astype("float64")
-    return pd.DataFrame(out, index=frame.index)
 
 
 def _stratified_valid(y: np.ndarray, seed: int) -> np.ndarray:
@@ -93,7 +81,7 @@ def uplift(
     rows = np.arange(len(yv))
     if len(rows) > MAX_ROWS:
         rows = np.sort(np.random.default_rng(seed).choice(rows, MAX_ROWS, replace=False))
-    X = _matrix(frame.iloc[rows][[*base, *(s for s in suspects if s not in base)]])
+    X = as_lightgbm_frame(frame.iloc[rows][[*base, *(s for s in suspects if s not in base)]])
     yv = yv[rows]
     valid = _stratified_valid(yv, seed)
     without = _auc(X[list(base)], yv, valid, seed)

@@ -26,7 +26,8 @@ def as_lightgbm_frame(
     raw: pd.DataFrame, levels: dict[str, list[str]] | None = None
 ) -> pd.DataFrame:
     """Raw flat features as LightGBM's pandas input: numbers as float64, text as a
-    categorical with the given levels (learnt on the train rows when `levels` is None)."""
+    categorical with the given levels (learnt on the train rows when `levels` is None).
+    The plain reference and the guard's uplift check both read frames this way."""
     out: dict[str, Any] = {}
     for name in raw.columns:
         values = raw[name]
