@@ -91,7 +91,7 @@ def _column_split(
         raise InputError(
             "the split column holds a value other than train, valid or test",
             value=unknown[0] if unknown else None,
-            expected="rows read by read_flat, which checks the split column",
+            expected="train, valid or test on every labelled row of [dataset] split_column",
         )
     for name, part in parts.items():
         if len(part) == 0:
