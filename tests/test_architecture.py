@@ -52,6 +52,7 @@ SERVE_MAY_IMPORT = (
     "leadml.tracking.registry",
     "leadml.store",
     "leadml.ranked",
+    "leadml.vocabulary",
 )
 """What leadml_serve may import from leadml (each module, or the package and its modules)."""
 COMPOSITION_ROOT = "leadml_serve.cli"

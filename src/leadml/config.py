@@ -11,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from leadml import schema
 from leadml.data.mapping.config import DatasetConfig
@@ -167,6 +167,54 @@ class ScoreConfig(_Section):
     """"model": the bundle's validation thresholds; "batch": shares within this batch."""
     chunk_size: int = Field(50_000, ge=1)
     """Leads explained per step (bounds memory and drives the progress bar)."""
+    max_open_days: int = Field(180, ge=0)
+    """Leads created more than this many days before the scoring moment that never
+    converted are stale: left out of the ranked list, counted and reported. 0: no limit."""
+    csv_formula_guard: bool = True
+    """Prefix a ' to CSV text cells a spreadsheet would run as a formula (=, +, -, @ ...;
+    numbers and phone numbers are left intact). Turn off for CRM loaders that read the
+    file as data. Excel (.xlsx) output never needs it: its cells are typed."""
+    columns: dict[str, str] = {}
+    """Rename the list's columns in CSV and Excel output to match a CRM import template,
+    e.g. `score = "Lead_Score__c"` under `[score.columns]`."""
+    webhook: str | None = None
+    """POST the batch summary and the changed leads (grade moved, newly A) here as JSON
+    after each `leadml score` (the --webhook option overrides it)."""
+    webhook_secret_env: str = "LEADML_WEBHOOK_SECRET"
+    """Environment variable holding the webhook's HMAC-SHA256 signing secret."""
+    webhook_attempts: int = Field(4, ge=1, le=10)
+    """Tries per webhook delivery (exponential back-off between them)."""
+
+    @field_validator("columns")
+    @classmethod
+    def _distinct_names(cls, value: dict[str, str]) -> dict[str, str]:
+        names = list(value.values())
+        if any(not n.strip() for n in names) or len(set(names)) != len(names):
+            raise ValueError("[score.columns] new names must be non-empty and distinct")
+        return value
+
+
+class GradesConfig(_Section):
+    """How grades split the leads: shares A/B/C/D in percent, best first."""
+
+    shares: tuple[float, float, float, float] = (10.0, 20.0, 30.0, 40.0)
+    """Percent of leads per grade A, B, C, D. Training sets its thresholds so that these
+    shares hold over the validation leads the list would show (open, not stale); batch
+    grade mode applies them to each batch."""
+
+    @field_validator("shares")
+    @classmethod
+    def _sum_to_100(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        if any(v <= 0 for v in value) or abs(sum(value) - 100.0) > 1e-6:
+            raise ValueError(
+                f"[grades] shares must be four positive percentages for A, B, C, D that add "
+                f"up to 100, e.g. [10, 20, 30, 40]; got {list(value)} (sum {sum(value):g})"
+            )
+        return value
+
+    def fractions(self) -> dict[str, float]:
+        """A, B and C as fractions (D takes the rest), as `bundle.grade_thresholds` takes them."""
+        return {g: v / 100.0 for g, v in zip("ABC", self.shares[:3], strict=True)}
 
 
 class PathsConfig(_Section):
@@ -189,6 +237,7 @@ class Config(_Section):
     serve: ServeConfig = ServeConfig()
     store: StoreConfig = StoreConfig()
     score: ScoreConfig = ScoreConfig()
+    grades: GradesConfig = GradesConfig()
     dataset: DatasetConfig | None = None
     """A flat CRM export (`[dataset]`: `leadml.data.mapping.config`); None: leads + events."""
 
