@@ -17,7 +17,7 @@ from typing import Final, Literal
 
 from leadml import schema
 
-Kind = Literal["lead_source", "source_group", "stage", "industry", "region", "seniority"]
+Kind = Literal["lead_source", "source_group", "stage", "industry", "region", "seniority", "country"]
 
 SOURCE_LABELS: Final[dict[str, str]] = {
     "organic_search": "Organic search",
@@ -75,6 +75,28 @@ REGION_LABELS: Final[dict[str, str]] = {
     "emea": "Europe, Middle East and Africa",
     "apac": "Asia-Pacific",
 }
+COUNTRY_LABELS: Final[dict[str, str]] = {
+    "US": "the United States",
+    "CA": "Canada",
+    "MX": "Mexico",
+    "BR": "Brazil",
+    "AR": "Argentina",
+    "GB": "the United Kingdom",
+    "DE": "Germany",
+    "FR": "France",
+    "NL": "the Netherlands",
+    "ES": "Spain",
+    "IT": "Italy",
+    "SE": "Sweden",
+    "ZA": "South Africa",
+    "AE": "the United Arab Emirates",
+    "IN": "India",
+    "AU": "Australia",
+    "JP": "Japan",
+    "SG": "Singapore",
+}
+"""ISO country codes of `schema.COUNTRY_REGION` as a sentence names them ("Based in the
+United Kingdom"); another code is shown as written."""
 SENIORITY_LABELS: Final[dict[str, str]] = {
     "entry": "Entry level",
     "manager": "Manager",
@@ -90,8 +112,32 @@ LABELS: Final[dict[str, dict[str, str]]] = {
     "industry": INDUSTRY_LABELS,
     "region": REGION_LABELS,
     "seniority": SENIORITY_LABELS,
+    "country": COUNTRY_LABELS,
 }
 """kind -> canonical token -> label: the whole vocabulary, as data."""
+
+GLOSSARY: Final[dict[str, str]] = {
+    "score": "A lead's rank among all leads the model has seen, from 1 to 99: a score of 90 "
+    "means the lead looks better than about 90% of them.",
+    "grade": "A, B, C or D: A is the top 10% of leads, B the next 20%, C the next 30% and D "
+    "the rest. The shares are set in leadml.toml ([grades] shares).",
+    "probability": "The model's estimate of the chance that the lead converts, calibrated "
+    "on past leads: of 100 leads at 20%, about 20 converted.",
+    "probability points": "How much one reason moves the probability, in percentage points "
+    "(from 20% to 25% is 5 points). Points of several reasons do not add up exactly.",
+    "reason": "A fact about the lead that moved its score. ▲ pushes the score up, ▼ pulls "
+    "it down; three arrows are a strong push, one a slight one.",
+    "trend": "Whether the lead's activity in the last week is picking up or slowing down "
+    "compared with the weekly pace of the three weeks before.",
+    "engagement": "What the lead did: page views, downloads, webinars, demo and quote "
+    "requests, trials. Recent and sales-ready actions count more; an action's weight halves "
+    "every 14 days (the half-life set in leadml.toml).",
+    "stage": "How far the lead has come in the funnel: "
+    + ", ".join(f"{stage} ({STAGE_MEANING[stage]})" for stage in schema.STAGES)
+    + ".",
+}
+"""Terms the sales page, the README and the CLI explain in one sentence each (the
+engagement half-life lives here, never in a reason)."""
 
 UNKNOWN_LABEL: Final = "Unknown"
 _SLUG: Final = re.compile(r"[a-z0-9]+(?:_[a-z0-9]+)+|[a-z]+")

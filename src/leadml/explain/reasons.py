@@ -12,12 +12,16 @@ Units, stated once and used everywhere:
 Engineered columns are grouped back into the business field they come from (all
 `demo_request` counts and recencies form one "demo_request events" reason), so a
 reason list never repeats one fact in five disguises. A field's contribution is the
-sum of its columns' contributions; its sentence describes its strongest column.
+sum of its columns' contributions; its sentence (`features.field_words`) says what the
+lead did or is, read from the lead's own columns ("Requested a demo 3 days ago"), and
+the reason's `feature` and `value` are its strongest column's.
 
-A field whose strongest column holds missing data (`describe.unrecorded`: "Lead quality
-not recorded") is never a reason *for* a lead, only against: "we do not know" is no
-selling point. The next strongest recorded field takes its place. Contributions are
-untouched: they still sum with the bias to the raw score.
+A field whose sentence says that something is not there (`FieldWords.absent`: missing
+data such as "Lead quality not recorded", and absence facts such as "Has not opened an
+email" or "No activity in the last 30 days") is never a reason *for* a lead, only
+against: "we do not know" and "never unsubscribed" are no selling points. The next
+strongest real field takes its place. Contributions are untouched: they still sum with
+the bias to the raw score.
 
 Speed: contributions come from `leadml.explain.treeshap.TreeShap` (the same values as LightGBM's
 `pred_contrib`, many times faster), built once per booster. `Explainer(bundle)` holds a
@@ -28,7 +32,6 @@ dicts in Python.
 
 from __future__ import annotations
 
-import math
 import threading
 import weakref
 from collections.abc import Mapping, Sequence
@@ -41,7 +44,7 @@ import pandas as pd
 
 from leadml.errors import InputError
 from leadml.explain.treeshap import TreeShap, UnsupportedModelError
-from leadml.features.describe import describe, unrecorded
+from leadml.features.field_words import FieldWords
 from leadml.features.spec import FeatureSpec
 
 if TYPE_CHECKING:
@@ -223,6 +226,12 @@ class _Reasoner:
         self._members = self.fields.members()
         self._column_names = np.array(self._names, dtype=object)
         self._field_names = np.array(self.fields.fields, dtype=object)
+        self.words = FieldWords(
+            spec,
+            self.fields.fields,
+            [[self._names[j] for j in row if j >= 0] for row in self._members.tolist()],
+            dataset,
+        )
 
     def reasons(
         self,
@@ -238,33 +247,34 @@ class _Reasoner:
             return []
         per_column = contrib[:, : len(self._names)]
         per_field = _field_sums(per_column, self._members)
-        # Largest first (stable on ties); negatives are read from the other end.
-        order = np.argsort(-per_field, axis=1, kind="stable")
-        k = min(top_k, order.shape[1])
-        picks = np.concatenate([order[:, :k], order[:, ::-1][:, :k]], axis=1)
+        raw = _Columns(raw_features, n)
+        # Absent fields (missing data, absence facts) never argue for a lead: they are
+        # ranked last for the positives. Largest first, stable on ties; negatives are
+        # read from the other end of the plain order.
+        absent = self.words.absent(raw, n)
+        k = min(top_k, per_field.shape[1])
+        ahead = np.argsort(-np.where(absent, -np.inf, per_field), axis=1, kind="stable")
+        behind = np.argsort(-per_field, axis=1, kind="stable")[:, ::-1]
+        picks = np.concatenate([ahead[:, :k], behind[:, :k]], axis=1)
         picked = np.take_along_axis(per_field, picks, axis=1)
         strongest = self._strongest(per_column, picks)
-        for_lead = picked[:, :k] > 0
-        if k and self._any_unrecorded(raw_features, strongest[:, :k, 0], for_lead, n):
-            # Missing data never argues for a lead: rank such fields last and pick again.
-            unknown = self._unrecorded(raw_features, per_column, n)
-            ahead = np.argsort(-np.where(unknown, -np.inf, per_field), axis=1, kind="stable")
-            picks[:, :k] = ahead[:, :k]
-            picked = np.take_along_axis(per_field, picks, axis=1)
-            strongest = self._strongest(per_column, picks)
-            for_lead = (picked[:, :k] > 0) & ~np.take_along_axis(unknown, picks[:, :k], axis=1)
+        for_lead = (picked[:, :k] > 0) & ~np.take_along_axis(absent, picks[:, :k], axis=1)
         keep = np.concatenate([for_lead, picked[:, k:] < 0], axis=1)
         delta = probability_delta(np.broadcast_to(probability[:, None], picked.shape), picked)
 
         rows, slots = np.nonzero(keep)  # lead by lead, positives before negatives
         columns = strongest[rows, slots, 0]
-        values, texts = self._words(raw_features, rows, columns, n)
+        fields = picks[rows, slots]
+        shown = np.zeros(per_field.shape, dtype=bool)
+        shown[rows, fields] = True
+        values = self._values(raw, rows, columns, n)
+        texts = self.words.texts(raw, n, rows, fields, columns, shown)
         out: list[Reasons] = [{"positive": [], "negative": []} for _ in range(n)]
         sides = ["positive"] * k + ["negative"] * k
         for i, side, field, feature, value, contribution, change, text in zip(
             rows.tolist(),
             [sides[s] for s in slots.tolist()],
-            self._field_names[picks[rows, slots]].tolist(),
+            self._field_names[fields].tolist(),
             self._column_names[columns].tolist(),
             values,
             picked[rows, slots].tolist(),
@@ -304,36 +314,6 @@ class _Reasoner:
             raise ValueError(f"{len(probability)} probabilities for {n} leads")
         return contrib, probability
 
-    def _any_unrecorded(
-        self, raw: RawFeatures, columns: np.ndarray, shown: np.ndarray, n: int
-    ) -> bool:
-        """Does any reason about to be shown for a lead (`shown`, at column `columns` of
-        its row) rest on missing data? Checks only those values: the common, fast case."""
-        rows, slots = np.nonzero(shown)
-        chosen = columns[rows, slots]
-        for j in np.unique(chosen).tolist():
-            name = self._names[j]
-            values = _array(raw, name, n)[rows[chosen == j]]
-            if unrecorded(name, values, self.dataset).any():
-                return True
-        return False
-
-    def _unrecorded(self, raw: RawFeatures, per_column: np.ndarray, n: int) -> np.ndarray:
-        """(n, n_fields): does the field's strongest column hold missing data for the lead?"""
-        columns: dict[int, np.ndarray] = {}
-        for j, name in enumerate(self._names):
-            found = unrecorded(name, _array(raw, name, n), self.dataset)
-            if found.any():
-                columns[j] = found
-        unknown_column = np.zeros(per_column.shape, dtype=bool)
-        for j, found in columns.items():
-            unknown_column[:, j] = found
-        fields = np.unique(self._field_of[list(columns)])
-        strongest = self._strongest(per_column, np.broadcast_to(fields, (n, len(fields))))
-        out = np.zeros((n, len(self.fields.fields)), dtype=bool)
-        out[:, fields] = np.take_along_axis(unknown_column, strongest[:, :, 0], axis=1)
-        return out
-
     def _strongest(self, per_column: np.ndarray, picks: np.ndarray) -> np.ndarray:
         """The strongest column (first largest |contribution|) inside each picked field."""
         n = per_column.shape[0]
@@ -342,41 +322,40 @@ class _Reasoner:
         strength = np.where(candidates >= 0, strength, -np.inf)
         return np.take_along_axis(candidates, strength.argmax(axis=2)[..., None], axis=2)
 
-    def _words(
-        self, raw: RawFeatures, rows: np.ndarray, columns: np.ndarray, n: int
-    ) -> tuple[list[object], list[str]]:
-        """The JSON-friendly value and the sentence of each reason (lead rows[r], column
-        columns[r]). Each distinct value of a column is described once."""
+    def _values(self, raw: _Columns, rows: np.ndarray, columns: np.ndarray, n: int) -> list[object]:
+        """The JSON-friendly value of each reason's strongest column (lead rows[r], column
+        columns[r]): Python numbers and text, None for a missing value."""
         values: list[object] = [None] * len(rows)
-        texts: list[str] = [""] * len(rows)
         for j in np.unique(columns).tolist():
-            name = self._names[j]
-            column = _column(raw, name, n)
             where = np.flatnonzero(columns == j)
-            said: dict[object, tuple[object, str]] = {}
-            for r, i in zip(where.tolist(), rows[where].tolist(), strict=True):
-                value = column[i]
-                key = _key(value) if isinstance(value, float) else value
-                try:
-                    words = said.get(key)
-                except TypeError:  # unhashable: describe it every time
-                    key, words = _UNHASHABLE, None
-                if words is None:
-                    words = (_plain(value), describe(name, value, self.spec, self.dataset))
-                    if key is not _UNHASHABLE:
-                        said[key] = words
-                values[r], texts[r] = words
-        return values, texts
+            chosen = raw(self._names[j])[rows[where]]
+            if chosen.dtype.kind == "f":
+                found: list[object] = chosen.tolist()
+                for r in np.flatnonzero(np.isnan(chosen)).tolist():
+                    found[r] = None
+            elif chosen.dtype.kind in "iub":
+                found = chosen.tolist()
+            else:
+                found = [_plain(v) for v in chosen.tolist()]
+            for r, value in zip(where.tolist(), found, strict=True):
+                values[r] = value
+        return values
 
 
-def _key(value: float) -> object:
-    """A cache key for a float telling apart exactly the values `describe` may tell
-    apart: all NaNs are alike, 0.0 and -0.0 are not."""
-    if value != value:
-        return _NAN
-    if value == 0.0:
-        return (_ZERO, math.copysign(1.0, value))
-    return value
+class _Columns:
+    """Raw feature columns by name as arrays in their own dtype, each read and checked
+    once per call."""
+
+    def __init__(self, raw: RawFeatures, n: int) -> None:
+        self.raw = raw
+        self.n = n
+        self._read: dict[str, np.ndarray] = {}
+
+    def __call__(self, name: str) -> np.ndarray:
+        found = self._read.get(name)
+        if found is None:
+            found = self._read[name] = _array(self.raw, name, self.n)
+        return found
 
 
 def _column(raw: RawFeatures, name: str, n: int) -> list[object]:
@@ -417,12 +396,6 @@ def _counted(length: int, name: str, n: int) -> None:
             column=name,
             expected="one value per lead",
         )
-
-
-_NAN = object()
-"""Stands for every NaN in a description cache (NaN != NaN, so it cannot key a dict)."""
-_ZERO = object()
-_UNHASHABLE = object()
 
 
 def _plain(value: object) -> object:

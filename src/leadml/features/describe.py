@@ -1,14 +1,22 @@
 """One readable sentence per feature value, for a sales person reading a lead's reasons.
 
+A reason's sentence is usually about its whole business field, read from the lead's own
+columns (`features.field_words`: "Requested a demo 3 days ago"); this module holds the
+phrases it is made of and the sentence of one column, which fields without a sentence of
+their own (a flat export's columns, unknown columns) use. Times are "ago", relative to the
+scoring moment; no sentence contains a formula (those live in `vocabulary.GLOSSARY`).
+
 `describe` takes the raw (unencoded) value that `build_features` (or `features.flat`)
 produced. A flat export's column reads "Label: value", with the column name in words
 (`words.humanise`, or the mapping's `label`), numbers rounded with the mapping's `unit`
 (`words.format_number`) and categories as their text. Any column it does not know still
 gets a plain "Name: value" sentence, never an empty one.
 
-A missing value says so in words ("Lead quality not recorded"). `unrecorded` tells which
-values are missing data rather than facts: a reason built from one is never shown *for*
-a lead (see `explain.reasons`). "Never requested a demo" is a fact, not missing data.
+A missing value says so in words ("Lead quality not recorded"). `absent` tells which
+values say that something is *not* there: missing data, the 'unknown' level, and absence
+facts (never did it, a zero count, no campaign). Such a value may count against a lead
+but is never a reason *for* one (see `explain.reasons`): "we do not know" and "never
+unsubscribed" are no selling points.
 """
 
 from __future__ import annotations
@@ -26,119 +34,111 @@ from leadml.data.mapping.config import DatasetConfig, FlatColumn
 from leadml.features.engagement import ALL_TIME, STAGE_ORDINAL, score_column
 from leadml.features.flat import value_text
 from leadml.features.spec import OTHER, FeatureSpec
-from leadml.features.words import format_number, humanise
+from leadml.features.words import format_number, humanise, short_money
+from leadml.vocabulary import STAGE_LABELS, STAGE_MEANING, label, seniority_label
 
 
-class _Event(NamedTuple):
-    one: str  # "Viewed 1 page"
-    many: str  # "Viewed {n} pages"
-    none: str  # "Viewed no pages"
-    last: str  # "Last viewed a page"
-    never: str  # "Never viewed a page"
+class Action(NamedTuple):
+    """Phrases for one event type, each a sentence start."""
+
+    one: str  # "Requested a demo"
+    many: str  # "Requested {n} demos"
+    last: str  # "Last requested a demo"
+    never: str  # "Has not requested a demo"
 
 
-def _things(verb: str, one: str, many: str, obj: str) -> _Event:
+def _things(verb: str, base: str, one: str, many: str) -> Action:
     """Phrases for countable things: 'Downloaded 2 whitepapers'."""
-    past = verb.lower()
-    return _Event(
-        f"{verb} 1 {one}", f"{verb} {{n}} {many}", f"{verb} no {many}",
-        f"Last {past} {obj}", f"Never {past} {obj}",
-    )  # fmt: skip
+    return Action(f"{verb} {one}", f"{verb} {{n}} {many}", f"Last {verb.lower()} {one}",
+                  f"Has not {base} {one}")  # fmt: skip
 
 
-def _times(past: str, base: str) -> _Event:
-    """Phrases for repeatable actions: 'Viewed the pricing page 3 times'."""
+def _times(past: str, base: str) -> Action:
+    """Phrases for repeatable actions: 'Viewed pricing 3 times'."""
     lower = past[0].lower() + past[1:]
-    return _Event(
-        f"{past} once", f"{past} {{n}} times", f"Did not {base}",
-        f"Last {lower}", f"Never {lower}",
-    )  # fmt: skip
+    return Action(past, f"{past} {{n}} times", f"Last {lower}", f"Has not {base}")
 
 
-EVENTS: Final[dict[str, _Event]] = {
-    "page_view": _things("Viewed", "page", "pages", "a page"),
-    "blog_view": _things("Read", "blog post", "blog posts", "a blog post"),
-    "newsletter_signup": _times("Signed up for the newsletter", "sign up for the newsletter"),
-    "email_open": _things("Opened", "email", "emails", "an email"),
-    "email_click": _things("Clicked", "email link", "email links", "an email link"),
-    "ebook_download": _things("Downloaded", "ebook", "ebooks", "an ebook"),
-    "whitepaper_download": _things("Downloaded", "whitepaper", "whitepapers", "a whitepaper"),
-    "webinar_registration": _things("Registered for", "webinar", "webinars", "a webinar"),
-    "webinar_attendance": _things("Attended", "webinar", "webinars", "a webinar"),
-    "pricing_page_view": _times("Viewed the pricing page", "view the pricing page"),
-    "demo_request": _things("Requested", "demo", "demos", "a demo"),
-    "quote_request": _things("Requested", "quote", "quotes", "a quote"),
-    "consultation_request": _things("Requested", "consultation", "consultations", "a consultation"),
-    "trial_signup": _times("Signed up for a trial", "sign up for a trial"),
-    "trial_activity": _times("Used the trial", "use the trial"),
-    "unsubscribe": _times("Unsubscribed", "unsubscribe"),
+EVENTS: Final[dict[str, Action]] = {
+    "page_view": _things("Viewed", "viewed", "a page", "pages"),
+    "blog_view": _things("Read", "read", "a blog post", "blog posts"),
+    "newsletter_signup": _times("Signed up for the newsletter", "signed up for the newsletter"),
+    "email_open": _things("Opened", "opened", "an email", "emails"),
+    "email_click": _things("Clicked", "clicked", "an email link", "email links"),
+    "ebook_download": _things("Downloaded", "downloaded", "an ebook", "ebooks"),
+    "whitepaper_download": _things("Downloaded", "downloaded", "a whitepaper", "whitepapers"),
+    "webinar_registration": _things("Registered for", "registered for", "a webinar", "webinars"),
+    "webinar_attendance": _things("Attended", "attended", "a webinar", "webinars"),
+    "pricing_page_view": _times("Viewed pricing", "viewed pricing"),
+    "demo_request": _things("Requested", "requested", "a demo", "demos"),
+    "quote_request": _things("Requested", "requested", "a quote", "quotes"),
+    "consultation_request": _things("Requested", "requested", "a consultation", "consultations"),
+    "trial_signup": _times("Signed up for a trial", "signed up for a trial"),
+    "trial_activity": _times("Used the trial", "used the trial"),
+    "unsubscribe": _times("Unsubscribed", "unsubscribed"),
 }
-"""Phrases per event type; an event type missing here gets generic phrases."""
-
-STAGE_TEXT: Final[dict[int, str]] = {
-    0: "No funnel stage reached yet (no engagement before scoring)",
-    1: "Reached IQL stage (read content or opened emails)",
-    2: "Reached MQL stage (downloaded content, joined a webinar or viewed pricing)",
-    3: "Reached SQL stage (asked for a demo, quote or consultation)",
-    4: "Reached PQL stage (signed up for or used a trial)",
-}
-GROUP_TEXT: Final[dict[str, str]] = {
-    "organic": "Came through an organic channel (search, direct or email)",
-    "paid": "Came through a paid channel (ads or content syndication)",
-    "social": "Came through social media",
-    "referral": "Came through a referral or review site",
-    "events": "Came through a webinar or event",
-    "outbound": "Came through outbound prospecting",
-}
-REGION_TEXT: Final[dict[str, str]] = {
-    "north_america": "North America",
-    "latin_america": "Latin America",
-    "emea": "Europe, Middle East and Africa",
-    "apac": "Asia-Pacific",
-}
-SENIORITY_TEXT: Final = ("entry level", "manager", "director", "VP", "C-level")
+"""Phrases per event type; an event type missing here gets generic phrases (`action`)."""
 
 _COUNT: Final = re.compile(r"^count_(?P<event>[a-z_]+)_(?P<window>\d+d|all)$")
 _RECENCY: Final = re.compile(r"^days_since_last_(?P<event>[a-z_]+)$")
 
-
+_ABSENT_AT_ZERO: Final = frozenset(
+    {"total_events", "distinct_event_types", "stage_reached", "engagement_score",
+     "email_click_through_rate", *(score_column(stage) for stage in schema.STAGES)}
+)  # fmt: skip
+"""Event-model columns whose zero says that something is not there: no engagement, no
+stage, no clicks."""
 _MISSING_MEANS_NONE: Final = frozenset({"days_since_last_event", "email_click_through_rate"})
-"""Event-model columns (besides the recencies) whose missing value is a fact: never engaged,
-opened no emails."""
+"""Event-model columns (besides the recencies) whose missing value is the fact "never":
+never engaged, opened no emails."""
 
 
 def describe(
     feature_name: str, value: object, spec: FeatureSpec, dataset: DatasetConfig | None = None
 ) -> str:
-    """A short sentence about one raw feature value, e.g. 'Requested a demo 3 days before
-    scoring', 'Company size 1,200 employees' or (a flat export's column, `dataset` its
-    mapping) 'Total visits: 12'; missing values say what is not known."""
+    """A short sentence about one raw feature value, e.g. 'Last requested a demo 3 days
+    ago', 'Company of 1,200 people' or (a flat export's column, `dataset` its mapping)
+    'Total visits: 12'; missing values say what is not known."""
     missing = _missing(value)
     if dataset is not None and feature_name in dataset.columns:
         return _flat(feature_name, value, missing, dataset.columns[feature_name])
     if dataset is not None and feature_name in dataset.calendar_columns:
         return _calendar(feature_name, value, missing)
     if match := _COUNT.match(feature_name):
-        return _count_sentence(_event(match["event"]), match["window"], value, missing)
+        return _count_sentence(action(match["event"]), match["window"], value, missing)
     if match := _RECENCY.match(feature_name):
-        event = _event(match["event"])
-        return f"{event.never} before scoring" if missing else f"{event.last} {_ago(value)}"
+        event = action(match["event"])
+        return event.never if missing else f"{event.last} {ago(_number(value))}"
     special = _SENTENCES.get(feature_name)
     if special is not None:
         return special(value, missing, spec)
     return _plain(humanise(feature_name), value, missing or value == schema.UNKNOWN, None)
 
 
-def unrecorded(
+def absent(
     feature_name: str, values: np.ndarray, dataset: DatasetConfig | None = None
 ) -> np.ndarray:
-    """Per value: is it missing data (None, NaN or the 'unknown' level), as opposed to a
-    fact? A recency's NaN means "never did it" and is a fact; a flat export's missing
-    value is always missing data."""
+    """Per value: does it say that something is *not* there? Missing data (None, NaN, the
+    'unknown' level; a flat export's missing value) and absence facts: a recency's NaN
+    (never did it), a zero count or score, no campaign, no stage. The one rule for what is
+    never a reason for a lead; a flat export's engagement column at 0 is a zero count."""
     values = np.asarray(values)
     flat = dataset is not None and feature_name in dataset.columns
-    if not flat and (feature_name in _MISSING_MEANS_NONE or _RECENCY.match(feature_name)):
-        return np.zeros(len(values), dtype=bool)
+    out = _unrecorded(values)
+    if flat:
+        column = dataset.columns[feature_name]  # type: ignore[union-attr]
+        if column.role == "engagement" and values.dtype.kind in "fiub":
+            out |= values == 0
+        return out
+    if values.dtype.kind not in "fiub":
+        return out
+    if _COUNT.match(feature_name) or feature_name in _ABSENT_AT_ZERO:
+        out = out | (values == 0)
+    return out
+
+
+def _unrecorded(values: np.ndarray) -> np.ndarray:
+    """Per value: None, NaN or the 'unknown' level."""
     if values.dtype.kind == "f":
         return np.isnan(values)
     if values.dtype.kind in "US":
@@ -146,6 +146,38 @@ def unrecorded(
     if values.dtype.kind != "O":
         return np.zeros(len(values), dtype=bool)
     return np.asarray(pd.isna(values), dtype=bool) | (values == schema.UNKNOWN)
+
+
+def action(event_type: str) -> Action:
+    """The phrases of one event type; generic ones for a type `EVENTS` does not know."""
+    found = EVENTS.get(event_type)
+    if found is not None:
+        return found
+    name = event_type.replace("_", " ")
+    return _things("Had", "had", f"a {name} event", f"{name} events")
+
+
+def window_words(window: str) -> str:
+    """A count window as a sentence ends: '7d' -> 'this week', '30d' -> 'in the last 30
+    days', 'all' -> '' (ever)."""
+    if window == ALL_TIME:
+        return ""
+    if window == "7d":
+        return " this week"
+    return f" in the last {window[:-1]} days"
+
+
+def ago(days: float) -> str:
+    """Days before the scoring moment as a person says it: '3 days ago'."""
+    if days < 1:
+        return "in the last 24 hours"
+    whole = round(days)
+    return f"{whole:,} day{'s' if whole != 1 else ''} ago"
+
+
+def did(event: Action, n: int) -> str:
+    """'Requested a demo' (n = 1) or 'Requested 3 demos'."""
+    return event.one if n == 1 else event.many.format(n=f"{n:,}")
 
 
 _MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
@@ -188,18 +220,12 @@ def _plain(label: str, value: object, missing: bool, unit: str | None) -> str:
     return f"{label}: {format_number(number, unit)}"
 
 
-def _event(event_type: str) -> _Event:
-    name = event_type.replace("_", " ")
-    return EVENTS.get(event_type) or _things("Had", f"{name} event", f"{name} events", name)
-
-
-def _count_sentence(event: _Event, window: str, value: object, missing: bool) -> str:
-    when = " before scoring" if window == ALL_TIME else f" in the last {window[:-1]} days"
+def _count_sentence(event: Action, window: str, value: object, missing: bool) -> str:
+    when = window_words(window)
     if missing:
         return event.many.format(n="an unknown number of") + when
     n = int(float(value))  # type: ignore[arg-type]
-    text = event.none if n == 0 else event.one if n == 1 else event.many.format(n=f"{n:,}")
-    return text + when
+    return (event.never if n == 0 else did(event, n)) + when
 
 
 def _missing(value: object) -> bool:
@@ -215,160 +241,207 @@ def _number(value: object) -> float:
     return float(value)  # type: ignore[arg-type]
 
 
-def _ago(value: object) -> str:
-    days = _number(value)
-    if days < 1:
-        return "less than a day before scoring"
-    whole = round(days)
-    return f"{whole:,} day{'s' if whole != 1 else ''} before scoring"
-
-
-def _words(value: object) -> str:
-    return str(value).replace("_", " ")
-
-
-def _short_money(amount: float) -> str:
-    for size, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "K")):
-        if amount >= size:
-            return f"{amount / size:,.1f}{suffix}".replace(".0" + suffix, suffix)
-    return f"{amount:,.0f}"
-
-
 def _lead_source(value: object, missing: bool, spec: FeatureSpec) -> str:
     if missing or value == schema.UNKNOWN:
         return "Lead source unknown"
-    return f"Came from {_words(value)}"
+    return came_in_through(value)
+
+
+def came_in_through(source: object) -> str:
+    """'Came in through a referral', 'Came in through paid search'."""
+    text = label("lead_source", source)
+    if str(source) in SOURCE_ARTICLE:
+        return f"Came in through {SOURCE_ARTICLE[str(source)]} {text.lower()}"
+    if str(source) in schema.LEAD_SOURCES:
+        return f"Came in through {text.lower()}"
+    return f"Came in through {text}"
+
+
+SOURCE_ARTICLE: Final[dict[str, str]] = {
+    "direct": "a",
+    "referral": "a",
+    "review_site": "a",
+    "webinar": "a",
+    "event": "an",
+    "outbound_call": "a",
+    "purchased_list": "a",
+}
+"""Sources that read as one thing ("a referral"); the others are channels ("paid search")."""
 
 
 def _source_group(value: object, missing: bool, spec: FeatureSpec) -> str:
     if missing or value == schema.UNKNOWN:
         return "Source channel unknown"
-    return GROUP_TEXT.get(str(value), f"Came through {_words(value)}")
+    return f"Came in through: {label('source_group', value)}"
 
 
 def _is_inbound(value: object, missing: bool, spec: FeatureSpec) -> str:
     if missing:
         return "Unknown whether inbound or outbound"
     if _number(value) > 0:
-        return "Inbound lead (came to us)"
-    return "Outbound lead (we reached out)"
+        return "Came to us on their own (inbound)"
+    return "We reached out first (outbound)"
 
 
 def _campaign(value: object, missing: bool, spec: FeatureSpec) -> str:
     if missing or value == schema.UNKNOWN:
         return "No campaign recorded"
     if value == OTHER:
-        return "From a small campaign (grouped as other)"
+        return "From a small campaign"
     return f"From campaign {value}"
 
 
 def _industry(value: object, missing: bool, spec: FeatureSpec) -> str:
     if missing or value == schema.UNKNOWN:
         return "Industry unknown"
-    return f"Industry: {_words(value)}"
+    return first_upper(company(value, None))
 
 
 def _country(value: object, missing: bool, spec: FeatureSpec) -> str:
     if missing or value == schema.UNKNOWN:
         return "Country unknown"
-    return f"Based in {value}"
+    return f"Based in {label('country', value)}"
 
 
 def _region(value: object, missing: bool, spec: FeatureSpec) -> str:
     if missing or value == schema.UNKNOWN:
         return "Region unknown"
-    return f"Region: {REGION_TEXT.get(str(value), _words(value))}"
+    return f"Based in {label('region', value)}"
 
 
 def _seniority(value: object, missing: bool, spec: FeatureSpec) -> str:
-    if missing:
+    if missing or value == schema.UNKNOWN:
         return "Seniority unknown"
+    who = seniority_words(value)
+    return {"Entry level": "Entry-level contact", "C-level": "C-level executive"}.get(
+        who, f"{who}-level contact"
+    )
+
+
+def seniority_words(value: object) -> str:
+    """A seniority, an ordinal (0 entry .. 4 C-level) or a token, as its label."""
     if isinstance(value, str):
-        return f"Seniority: {_words(value)}"
-    level = int(_number(value))
-    name = SENIORITY_TEXT[level] if 0 <= level < len(SENIORITY_TEXT) else str(level)
-    return f"Seniority: {name}"
+        return label("seniority", value)
+    return seniority_label(int(_number(value)))
+
+
+def company(industry: object, employees: int | None) -> str:
+    """'240-person software company', 'software company', '240-person company' (None
+    or the 'unknown' level: not said)."""
+    size = f"{employees:,}-person " if employees is not None else ""
+    if industry is None or industry != industry or industry == schema.UNKNOWN:
+        return f"{size}company"
+    if industry == "other":
+        return f"{size}company in a less common industry"
+    noun = "organisation" if industry in _ORGANISATIONS else "company"
+    kind = label("industry", industry)
+    kind = kind if kind.isupper() else kind[:1].lower() + kind[1:]
+    return f"{size}{kind} {noun}"
+
+
+_ORGANISATIONS: Final = frozenset({"government", "nonprofit", "education"})
+
+
+def employee_count(value: object) -> int | None:
+    """The head count of an `employees_log` value (None when missing)."""
+    return None if _missing(value) else round(math.expm1(_number(value)))
+
+
+def first_upper(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
 def _employees(value: object, missing: bool, spec: FeatureSpec) -> str:
-    if missing:
+    count = employee_count(value)
+    if count is None:
         return "Company size unknown"
-    count = round(math.expm1(_number(value)))
-    return f"Company size {count:,} employee{'s' if count != 1 else ''}"
+    return first_upper(company(None, count))
 
 
 def _revenue(value: object, missing: bool, spec: FeatureSpec) -> str:
     if missing:
         return "Annual revenue unknown"
-    return f"Annual revenue about {_short_money(math.expm1(_number(value)))}"
+    return f"Annual revenue about {short_money(math.expm1(_number(value)))}"
 
 
 def _employees_band(value: object, missing: bool, spec: FeatureSpec) -> str:
     if missing or value == schema.UNKNOWN:
         return "Company size unknown"
-    return f"Company size band: {value} employees"
+    return f"Company of {value} people"
 
 
 def _revenue_band(value: object, missing: bool, spec: FeatureSpec) -> str:
     if missing or value == schema.UNKNOWN:
         return "Annual revenue unknown"
-    return f"Annual revenue band: {value}"
+    return f"Annual revenue {value}"
 
 
 def _corporate_email(value: object, missing: bool, spec: FeatureSpec) -> str:
     if missing:
         return "Email address unknown"
     if _number(value) > 0:
-        return "Uses a corporate email address"
-    return "Uses a free-mail address"
+        return "Uses a company email address"
+    return "Uses a free email address (such as Gmail)"
 
 
 def _total_events(value: object, missing: bool, spec: FeatureSpec) -> str:
     if missing:
-        return "Number of engagements unknown"
+        return "Number of actions unknown"
     n = int(_number(value))
     if n == 0:
-        return "No engagement before scoring"
-    return f"Engaged {n:,} time{'s' if n != 1 else ''} before scoring"
+        return "No activity yet"
+    return f"{n:,} action{'s' if n != 1 else ''} so far"
 
 
 def _distinct(value: object, missing: bool, spec: FeatureSpec) -> str:
     if missing:
-        return "Kinds of engagement unknown"
+        return "Kinds of activity unknown"
     n = int(_number(value))
     if n == 0:
-        return "No engagement before scoring"
-    return f"Engaged in {n} different way{'s' if n != 1 else ''} (of {len(EVENTS)} tracked)"
+        return "No activity yet"
+    return f"Active in {n} different way{'s' if n != 1 else ''}"
+
+
+def stage_token(stage: object) -> str:
+    """A funnel stage, a name or its ordinal (0..4), as its name ('SQL')."""
+    if isinstance(stage, str):
+        return stage
+    ordinal = int(_number(stage))
+    return next((s for s, o in STAGE_ORDINAL.items() if o == ordinal), schema.NO_STAGE)
+
+
+def stage_sentence(stage: object) -> str:
+    """'Reached SQL: asked for a demo, a quote or a consultation' (stage: a name or 0..4)."""
+    name = stage_token(stage)
+    if name == schema.NO_STAGE or name not in STAGE_MEANING:
+        return "No funnel stage reached yet"
+    return f"Reached {STAGE_LABELS[name]}: {STAGE_MEANING[name]}"
 
 
 def _stage(value: object, missing: bool, spec: FeatureSpec) -> str:
     if missing:
         return "Funnel stage unknown"
-    if isinstance(value, str):
-        value = STAGE_ORDINAL.get(value, 0)
-    return STAGE_TEXT.get(int(_number(value)), f"Funnel stage {value}")
+    return stage_sentence(value)
 
 
 def _last_event(value: object, missing: bool, spec: FeatureSpec) -> str:
     if missing:
-        return "Never engaged before scoring"
-    return f"Last engaged {_ago(value)}"
+        return "No activity yet"
+    return f"Last active {ago(_number(value))}"
 
 
 def _score(value: object, missing: bool, spec: FeatureSpec) -> str:
     if missing:
-        return "Engagement score unknown"
-    half_life = f"{spec.config.half_life_days:g}"
-    return (
-        f"Engagement score {_number(value):.1f} (recent and sales-ready activity counts "
-        f"more; weight halves every {half_life} days)"
-    )
+        return "Engagement unknown"
+    if _number(value) == 0:
+        return "No activity yet"
+    return f"Engagement score {_number(value):.1f}"
 
 
 STAGE_ACTIVITY: Final[dict[str, str]] = {
     "IQL": "browsing and email activity",
     "MQL": "content, webinar and pricing activity",
-    "SQL": "hand-raising (demo, quote or consultation requests)",
+    "SQL": "demo, quote or consultation requests",
     "PQL": "trial activity",
 }
 
@@ -378,40 +451,37 @@ def _stage_score(stage: str) -> Callable[[object, bool, FeatureSpec], str]:
 
     def sentence(value: object, missing: bool, spec: FeatureSpec) -> str:
         if missing:
-            return f"Recent {activity}: unknown"
+            return f"Recent {activity} unknown"
         if _number(value) == 0:
-            return f"No {activity} before scoring"
-        half_life = f"{spec.config.half_life_days:g}"
-        return (
-            f"Recent {activity}: {_number(value):.1f} "
-            f"(each event counts 1, halving every {half_life} days)"
-        )
+            return f"No {activity}"
+        return f"Recent {activity}"
 
     return sentence
 
 
 def _velocity(value: object, missing: bool, spec: FeatureSpec) -> str:
     if missing:
-        return "Change in activity unknown"
+        return "Trend in activity unknown"
     ratio = _number(value)
-    pace = f"{ratio:.1f}x the weekly pace of the 3 weeks before"
     if ratio > 1.05:
-        return f"Activity picking up in the last week ({pace})"
+        return "Activity picking up this week"
     if ratio < 0.95:
-        return f"Activity slowing down in the last week ({pace})"
+        return "Activity slowing down this week"
     return "Steady activity over the last 4 weeks"
 
 
 def _click_rate(value: object, missing: bool, spec: FeatureSpec) -> str:
     if missing:
-        return "Opened no emails before scoring"
-    return f"Clicked through {_number(value):.0%} of opened emails"
+        return "Has not opened an email"
+    if _number(value) == 0:
+        return "Opened emails but clicked no links"
+    return f"Clicked links in {_number(value):.0%} of opened emails"
 
 
 def _age(value: object, missing: bool, spec: FeatureSpec) -> str:
     if missing:
         return "Lead creation date unknown"
-    return f"Lead created {_ago(value)}"
+    return f"Became a lead {ago(_number(value))}"
 
 
 _SENTENCES: Final = {

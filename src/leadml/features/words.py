@@ -88,3 +88,11 @@ def _rounded(value: float) -> str:
     if text in ("0", "-0"):  # smaller than the decimals shown
         return f"{value:.2g}"
     return text
+
+
+def short_money(amount: float) -> str:
+    """An amount as a person quotes it: 1,200,000 -> '1.2M', 2,000 -> '2K'."""
+    for size, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "K")):
+        if amount >= size:
+            return f"{amount / size:,.1f}{suffix}".replace(".0" + suffix, suffix)
+    return f"{amount:,.0f}"
