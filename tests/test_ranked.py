@@ -8,13 +8,17 @@ import pytest
 
 from leadml.ranked import (
     NO_SOURCE,
+    REASON_KEYS,
     REASONS_JSON,
+    STRENGTH_LOG_ODDS,
+    arrows,
     decode_reasons,
     encode_reasons,
     escape_formulas,
     rank_order,
     reasons_text,
     render_reasons,
+    strength,
     top_reason,
 )
 
@@ -168,9 +172,15 @@ def test_the_renderer_lays_out_the_terminal_and_notebook_lines() -> None:
         "positive": [_reason(f"good {k}", 1.0 / (k + 1)) for k in range(4)],
         "negative": [_reason("bad 0", -0.5), _reason("bad 1", -0.1)],
     }
-    assert render_reasons(reasons, layout="lines") == "+ good 0\n+ good 1\n+ good 2\n- bad 0"
+    # contributions 1, 1/2, 1/3 for; -0.5 against: arrows give direction and size
+    assert render_reasons(reasons, layout="lines").splitlines() == [
+        "▲▲▲ good 0",
+        "▲▲  good 1",
+        "▲▲  good 2",
+        "▼▼  bad 0",
+    ]
     everything = render_reasons(reasons, layout="lines", positive=None, negative=None)
-    assert everything.splitlines()[-1] == "- bad 1" and len(everything.splitlines()) == 6
+    assert everything.splitlines()[-1] == "▼   bad 1" and len(everything.splitlines()) == 6
     detailed = render_reasons(reasons, layout="detailed", positive=1, negative=1)
     assert detailed.splitlines() == [
         "+ good 0 (+1.00 log-odds, about +10.0% probability)",
@@ -194,9 +204,9 @@ def test_the_three_reason_texts_come_from_the_one_renderer() -> None:
     )
     assert reasons_text(reasons) == "Requested a demo 2 days ago | Against: Gmail address"
     shown = render_reasons(reasons, layout="lines").splitlines()
-    assert shown == ["+ Requested a demo 2 days ago", "- Gmail address"]
+    assert shown == ["▲▲▲ Requested a demo 2 days ago", "▼▼  Gmail address"]
     notebook = reason_lines(reasons)
-    assert [line.split(" (")[0] for line in notebook[:2]] == shown
+    assert [line.split(" (")[0][2:] for line in notebook[:2]] == [s[4:] for s in shown]
     assert len(notebook) == 3 and reason_lines({}) == []
 
 
@@ -232,6 +242,40 @@ def test_the_terminal_table_shows_the_renderers_lines() -> None:
     found = [next((c for c in cells if c.endswith(line)), None) for line in shown]
     assert None not in found, captured.get()
     assert "for 3" not in captured.get() and "against 1" not in captured.get()
+
+
+@pytest.mark.parametrize("side", ["positive", "negative"])
+def test_strength_grows_with_the_size_of_a_contribution_either_way(side: str) -> None:
+    sign = 1 if side == "positive" else -1
+    low, high = STRENGTH_LOG_ODDS
+    sizes = [0.0, low / 2, low, (low + high) / 2, high, high * 4]
+    found = [strength(sign * size) for size in sizes]
+    assert found == [1, 1, 2, 2, 3, 3]
+    assert found == sorted(found)  # never weaker for a bigger push
+    arrow = "▲" if side == "positive" else "▼"
+    assert [arrows(side, k) for k in (1, 2, 3)] == [arrow, arrow * 2, arrow * 3]  # type: ignore[arg-type]
+
+
+def test_the_list_text_stays_plain_words_for_a_crm_import() -> None:
+    reasons = {
+        "positive": [_reason("Requested a demo 3 days ago", 2.0)],
+        "negative": [_reason("4-person company", -1.0)],
+    }
+    text = reasons_text(reasons)
+    assert text == "Requested a demo 3 days ago | Against: 4-person company"
+    assert not set(text) & set("▲▼") and not set(top_reason(reasons)) & set("▲▼")
+
+
+def test_old_stored_reasons_still_decode_and_render() -> None:
+    """Rows written before the arrows (same packed layout) read and render as today's."""
+    old = '{"p":[["demo_request events","days_since_last_demo_request",3.2,0.9,0.12,' \
+        '"Last requested a demo 3 days before scoring"]],"n":[]}'  # fmt: skip
+    back = decode_reasons(old)
+    assert list(back["positive"][0]) == list(REASON_KEYS)
+    assert back["positive"][0]["contribution"] == 0.9
+    assert render_reasons(back, layout="lines") == (
+        "▲▲▲ Last requested a demo 3 days before scoring"
+    )
 
 
 def test_an_unknown_layout_is_refused() -> None:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -9,7 +10,7 @@ import pytest
 from leadml.config import FeatureConfig
 from leadml.data.mapping.config import DatasetConfig, FlatColumn
 from leadml.features.build import build_features
-from leadml.features.describe import describe, unrecorded
+from leadml.features.describe import absent, describe
 from leadml.features.spec import FeatureSpec, learn_spec
 from tests.features.test_build import synthetic_inputs
 
@@ -26,31 +27,44 @@ def built() -> tuple[pd.DataFrame, FeatureSpec]:
 @pytest.mark.parametrize(
     ("name", "value", "sentence"),
     [
-        ("days_since_last_demo_request", 3.2, "Last requested a demo 3 days before scoring"),
-        (
-            "days_since_last_demo_request",
-            0.4,
-            "Last requested a demo less than a day before scoring",
-        ),
-        ("days_since_last_demo_request", np.nan, "Never requested a demo before scoring"),
+        ("days_since_last_demo_request", 3.2, "Last requested a demo 3 days ago"),
+        ("days_since_last_demo_request", 0.4, "Last requested a demo in the last 24 hours"),
+        ("days_since_last_demo_request", 1.0, "Last requested a demo 1 day ago"),
+        ("days_since_last_demo_request", np.nan, "Has not requested a demo"),
         ("count_whitepaper_download_30d", 2, "Downloaded 2 whitepapers in the last 30 days"),
-        ("count_whitepaper_download_30d", 1, "Downloaded 1 whitepaper in the last 30 days"),
-        ("count_demo_request_all", 0, "Requested no demos before scoring"),
-        ("count_pricing_page_view_7d", 3, "Viewed the pricing page 3 times in the last 7 days"),
-        ("count_unsubscribe_all", 0, "Did not unsubscribe before scoring"),
-        ("employees_log", math.log1p(1200), "Company size 1,200 employees"),
+        ("count_whitepaper_download_30d", 1, "Downloaded a whitepaper in the last 30 days"),
+        ("count_demo_request_all", 0, "Has not requested a demo"),
+        ("count_demo_request_all", 4, "Requested 4 demos"),
+        ("count_pricing_page_view_7d", 3, "Viewed pricing 3 times this week"),
+        ("count_unsubscribe_all", 0, "Has not unsubscribed"),
+        ("employees_log", math.log1p(1200), "1,200-person company"),
         ("employees_log", np.nan, "Company size unknown"),
         ("annual_revenue_log", math.log1p(12_300_000), "Annual revenue about 12.3M"),
-        ("lead_source", "paid_search", "Came from paid search"),
+        ("lead_source", "paid_search", "Came in through paid search"),
+        ("lead_source", "referral", "Came in through a referral"),
+        ("lead_source", "event", "Came in through an event"),
+        ("lead_source", "partner_portal", "Came in through Partner portal"),
         ("lead_source", None, "Lead source unknown"),
-        ("is_corporate_email", 0.0, "Uses a free-mail address"),
-        ("is_corporate_email", 1, "Uses a corporate email address"),
-        ("stage_reached", 3, "Reached SQL stage (asked for a demo, quote or consultation)"),
-        ("seniority", 3.0, "Seniority: VP"),
-        ("email_click_through_rate", 0.25, "Clicked through 25% of opened emails"),
-        ("campaign", "other", "From a small campaign (grouped as other)"),
-        ("region", "emea", "Region: Europe, Middle East and Africa"),
-        ("days_since_created", 14.0, "Lead created 14 days before scoring"),
+        ("source_group", "paid", "Came in through: Paid (ads or content syndication)"),
+        ("is_corporate_email", 0.0, "Uses a free email address (such as Gmail)"),
+        ("is_corporate_email", 1, "Uses a company email address"),
+        ("stage_reached", 3, "Reached SQL: asked for a demo, a quote or a consultation"),
+        ("stage_reached", 0, "No funnel stage reached yet"),
+        ("seniority", 3.0, "VP-level contact"),
+        ("seniority", 0.0, "Entry-level contact"),
+        ("industry", "financial_services", "Financial services company"),
+        ("industry", "government", "Government organisation"),
+        ("country", "DE", "Based in Germany"),
+        ("country", "GB", "Based in the United Kingdom"),
+        ("email_click_through_rate", 0.25, "Clicked links in 25% of opened emails"),
+        ("email_click_through_rate", np.nan, "Has not opened an email"),
+        ("campaign", "other", "From a small campaign"),
+        ("campaign", "unknown", "No campaign recorded"),
+        ("region", "emea", "Based in Europe, Middle East and Africa"),
+        ("days_since_created", 14.0, "Became a lead 14 days ago"),
+        ("engagement_score", 15.2, "Engagement score 15.2"),
+        ("engagement_score_sql", 2.5, "Recent demo, quote or consultation requests"),
+        ("days_since_last_event", np.nan, "No activity yet"),
     ],
 )
 def test_sentences(
@@ -68,16 +82,18 @@ def test_every_built_column_reads_well_present_and_missing(
         value = present.iloc[0] if len(present) else 1
         for shown in (value, np.nan, None):
             text = describe(name, shown, spec)
-            assert text and text[0].isupper(), (name, shown, text)
+            assert text and (text[0].isupper() or text[0].isdigit()), (name, shown, text)
             assert "_" not in text, (name, text)  # words, not column names
             assert "nan" not in text.lower().split(), (name, text)
+            # No formula and no time "before scoring": plain words relative to now.
+            assert not re.search(r"halv|weight|before scoring|\(each", text), (name, text)
 
 
 def test_unknown_feature_names_still_get_a_sentence(
     built: tuple[pd.DataFrame, FeatureSpec],
 ) -> None:
     assert describe("mystery_signal", 2, built[1]) == "Mystery signal: 2"
-    assert describe("count_webinar_rsvp_7d", 2, built[1]).startswith("Had 2 webinar rsvp events")
+    assert describe("count_webinar_rsvp_7d", 2, built[1]) == "Had 2 webinar rsvp events this week"
 
 
 FLAT = DatasetConfig(
@@ -123,33 +139,40 @@ def test_flat_export_columns_read_as_label_and_rounded_value(
 @pytest.mark.parametrize(
     ("name", "values", "expected"),
     [
-        ("TotalVisits", np.array([1.0, np.nan, 0.0]), [False, True, False]),
+        ("TotalVisits", np.array([1.0, np.nan, 0.0]), [False, True, True]),  # 0: none
         ("LeadQuality", np.array(["High", None, "unknown"], object), [False, True, True]),
         ("days_since_last_event", np.array([np.nan, 2.0]), [True, False]),  # flat: missing
+        ("ProfileCode", np.array(["0", None], object), [False, True]),  # a category's "0"
     ],
 )
-def test_unrecorded_marks_missing_data_of_a_flat_export(
+def test_absent_marks_missing_data_and_zero_counts_of_a_flat_export(
     name: str, values: np.ndarray, expected: list[bool]
 ) -> None:
-    assert unrecorded(name, values, FLAT).tolist() == expected
+    assert absent(name, values, FLAT).tolist() == expected
 
 
 @pytest.mark.parametrize(
     ("name", "values", "expected"),
     [
-        ("days_since_last_demo_request", np.array([np.nan, 3.0]), [False, False]),  # never
-        ("days_since_last_event", np.array([np.nan]), [False]),  # never engaged: a fact
-        ("email_click_through_rate", np.array([np.nan]), [False]),  # opened no emails
+        ("days_since_last_demo_request", np.array([np.nan, 3.0]), [True, False]),  # never
+        ("days_since_last_event", np.array([np.nan, 40.0]), [True, False]),  # never engaged
+        ("email_click_through_rate", np.array([np.nan, 0.0, 0.2]), [True, True, False]),
         ("employees_log", np.array([np.nan, 4.0]), [True, False]),
         ("industry", np.array(["unknown", "software", None], object), [True, False, True]),
         ("industry", np.array(["unknown", "software"]), [True, False]),  # a str array
-        ("count_demo_request_all", np.array([0, 2]), [False, False]),
+        ("count_demo_request_all", np.array([0, 2]), [True, False]),  # a zero count
+        ("count_unsubscribe_30d", np.array([0.0, 1.0]), [True, False]),  # never unsubscribed
+        ("engagement_score_sql", np.array([0.0, 0.4]), [True, False]),
+        ("stage_reached", np.array([0, 3]), [True, False]),
+        ("campaign", np.array(["unknown", "2025q1-webinar"], object), [True, False]),
+        ("is_corporate_email", np.array([np.nan, 0.0, 1.0]), [True, False, False]),  # a fact
+        ("days_since_created", np.array([0.0, np.nan]), [False, True]),
     ],
 )
-def test_unrecorded_tells_missing_data_from_facts_in_the_event_model(
+def test_absent_tells_absence_from_facts_in_the_event_model(
     name: str, values: np.ndarray, expected: list[bool]
 ) -> None:
-    assert unrecorded(name, values).tolist() == expected
+    assert absent(name, values).tolist() == expected
 
 
 def test_unknown_event_model_columns_read_in_words(
@@ -184,5 +207,5 @@ def test_calendar_features_read_as_dates(
         }  # fmt: skip
     )
     assert describe(name, value, built[1], calendar) == sentence
-    assert unrecorded(name, np.array([value], dtype=float), calendar)[0] == (sentence.endswith(
+    assert absent(name, np.array([value], dtype=float), calendar)[0] == (sentence.endswith(
         "not recorded"))  # fmt: skip

@@ -261,7 +261,7 @@ def print_batch_outcome(outcome: object) -> None:
     table.add_column("#", justify="right")
     table.add_column("company / source / stage", max_width=26, overflow="fold")
     table.add_column("score", justify="right", no_wrap=True)
-    table.add_column("reasons (+ for, - against)", min_width=36, ratio=1, overflow="fold")
+    table.add_column("reasons (▲ for, ▼ against)", min_width=36, ratio=1, overflow="fold")
     for row in batch.frame.head(10).to_dict("records"):
         table.add_row(
             str(row["rank"]),

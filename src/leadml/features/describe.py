@@ -104,14 +104,14 @@ def describe(
         return _flat(feature_name, value, missing, dataset.columns[feature_name])
     if dataset is not None and feature_name in dataset.calendar_columns:
         return _calendar(feature_name, value, missing)
+    special = _SENTENCES.get(feature_name)
+    if special is not None:
+        return special(value, missing, spec)
     if match := _COUNT.match(feature_name):
         return _count_sentence(action(match["event"]), match["window"], value, missing)
     if match := _RECENCY.match(feature_name):
         event = action(match["event"])
         return event.never if missing else f"{event.last} {ago(_number(value))}"
-    special = _SENTENCES.get(feature_name)
-    if special is not None:
-        return special(value, missing, spec)
     return _plain(humanise(feature_name), value, missing or value == schema.UNKNOWN, None)
 
 
