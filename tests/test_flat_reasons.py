@@ -1,5 +1,6 @@
 """Reasons that read well on a messy CRM export: names in words, rounded numbers, units,
-category text, no per-row ids, missing data never argued for a lead (issue 13 §7)."""
+category text, no per-row ids, missing data and zero counts never argued for a lead (issue
+13 §7, issue 14)."""
 
 from __future__ import annotations
 
@@ -167,7 +168,11 @@ def test_missing_data_is_said_in_words_and_never_argued_for_a_lead(
     reasons = _all_reasons(batch)
     assert not [r for lead in reasons for r in lead["positive"] if "not recorded" in r["text"]]
     shown = "\n".join(render_reasons(lead, layout="lines") for lead in reasons)
-    assert not re.search(r"^\+ .*not recorded", shown, flags=re.MULTILINE)
+    assert not re.search(r"^▲+ +.*not recorded", shown, flags=re.MULTILINE)
+    # A zero count of an engagement column is an absence too: "Total visits: 0" is no
+    # selling point.
+    zero = re.compile(r"^(Total visits|Time on site|Page views per visit): 0( min)?$")
+    assert not [r for lead in reasons for r in lead["positive"] if zero.match(r["text"])]
 
 
 def test_without_a_usable_source_column_the_list_says_so(

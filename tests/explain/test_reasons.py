@@ -23,7 +23,7 @@ from leadml.explain.reasons import (
     reasons,
     treeshap_for,
 )
-from leadml.features.describe import describe, unrecorded
+from leadml.features.describe import absent
 from leadml.features.spec import FeatureSpec
 from leadml.model.pipeline import TrainedModel
 from leadml.scoring import Scorer
@@ -122,9 +122,11 @@ def test_explain_library_function(small_data: Dataset, trained: TrainedModel) ->
 def _reference_reasons(
     contrib: np.ndarray, raw: pd.DataFrame, p: np.ndarray, spec: FeatureSpec, top_k: int
 ) -> list[dict[str, list[dict[str, Any]]]]:
-    """The plain per-lead loop that defines the reasons' content and order: each field's
-    columns summed; the strongest column speaks for the field; a field whose strongest
-    column holds missing data is never a reason for the lead."""
+    """The plain per-lead loop that defines the reasons' content and order (all but the
+    sentence, see `_texts_removed`): each field's columns summed; the strongest column is
+    the reason's feature and value; an absent field (an event never done, no activity in
+    the last 30 days, or every column missing, zero or 'unknown') is never a reason for
+    the lead."""
     fmap = FieldMap.from_spec(spec)
     names = spec.names
     per_column = contrib[:, : len(names)]
@@ -144,8 +146,13 @@ def _reference_reasons(
             return int(members[np.argmax(np.abs(per_column[i, members]))])
 
         def recorded(k: int, i: int = i) -> bool:
-            j = strongest(k)
-            return not unrecorded(names[j], np.array([values[i, j]], dtype=object))[0]
+            members = [names[j] for j in np.flatnonzero(field_of == k)]
+            recency = [c for c in members if c.startswith("days_since_last_")]
+            if recency == ["days_since_last_event"]:  # engagement: active lately
+                return bool(raw[recency[0]].iloc[i] <= 30)
+            if len(recency) == 1:  # an event field: did it at some point
+                return bool(raw[recency[0]].iloc[i] >= 0)
+            return not all(absent(c, raw[c].to_numpy()[i : i + 1])[0] for c in members)
 
         lead: dict[str, list[dict[str, Any]]] = {"positive": [], "negative": []}
         for key, picked in (
@@ -168,11 +175,15 @@ def _reference_reasons(
                         "value": plain,
                         "contribution": float(row[k]),
                         "probability_delta": float(delta),
-                        "text": describe(names[j], value, spec),
                     }
                 )
         out.append(lead)
     return out
+
+
+def _texts_removed(out: list[dict[str, list[dict[str, Any]]]]) -> list[Any]:
+    return [{side: [{k: v for k, v in r.items() if k != "text"} for r in rs]
+             for side, rs in lead.items()} for lead in out]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -201,10 +212,11 @@ def test_reasons_equal_the_per_lead_definition(
     raw, _, contrib, p = scored
     spec = trained.bundle.spec
     expected = _reference_reasons(contrib, raw, p, spec, top_k)
-    assert reasons(contrib, raw, p, spec, top_k=top_k) == expected
-    # The serving path passes columns, not a frame: same reasons.
+    found = reasons(contrib, raw, p, spec, top_k=top_k)
+    assert _texts_removed(found) == expected
+    # The serving path passes columns, not a frame: same reasons, same words.
     columns = {name: raw[name].to_numpy() for name in raw.columns}
-    assert Explainer(trained.bundle).reasons(contrib, columns, p, top_k=top_k) == expected
+    assert Explainer(trained.bundle).reasons(contrib, columns, p, top_k=top_k) == found
 
 
 def test_reasons_of_one_lead_and_of_none(
@@ -213,7 +225,9 @@ def test_reasons_of_one_lead_and_of_none(
     raw, _, contrib, p = scored
     spec = trained.bundle.spec
     one = reasons(contrib[7:8], raw.iloc[7:8], p[7:8], spec)
-    assert one == _reference_reasons(contrib[7:8], raw.iloc[7:8], p[7:8], spec, 3)
+    assert _texts_removed(one) == _reference_reasons(contrib[7:8], raw.iloc[7:8], p[7:8], spec, 3)
+    # A lead's words do not depend on the batch it is explained in.
+    assert one == reasons(contrib, raw, p, spec)[7:8]
     assert reasons(contrib[:0], raw.iloc[:0], p[:0], spec) == []
 
 
@@ -318,14 +332,14 @@ def test_reasons_describe_each_value_as_it_is(
     # never a reason for one).
     raw, _, _, p = scored
     spec = trained.bundle.spec
-    name = "engagement_velocity"
+    name = "annual_revenue_log"
     j = spec.names.index(name)
     frame = raw.iloc[:6].copy()
     frame[name] = [0.0, -0.0, np.nan, 0.0, float("nan"), -0.0]
     contrib = np.zeros((6, len(spec.names) + 1))
     contrib[:, j] = -0.5
     out = reasons(contrib, frame, p[:6], spec, top_k=1)
-    assert out == _reference_reasons(contrib, frame, p[:6], spec, 1)
+    assert _texts_removed(out) == _reference_reasons(contrib, frame, p[:6], spec, 1)
     texts = [lead["negative"][0]["text"] for lead in out]
     assert texts[0] == texts[3] and texts[1] == texts[5] and texts[2] == texts[4]
     assert texts[0] != texts[1]
