@@ -209,3 +209,12 @@ def test_calendar_features_read_as_dates(
     assert describe(name, value, built[1], calendar) == sentence
     assert absent(name, np.array([value], dtype=float), calendar)[0] == (sentence.endswith(
         "not recorded"))  # fmt: skip
+
+
+def test_the_glossary_explains_what_reasons_no_longer_say() -> None:
+    """The half-life moved out of the reasons into the glossary, with the configured value."""
+    from leadml.vocabulary import GLOSSARY
+
+    assert {"score", "grade", "probability points", "trend", "engagement", "stage"} <= set(GLOSSARY)
+    assert f"every {CONFIG.half_life_days:g} days" in GLOSSARY["engagement"]
+    assert all(text.endswith(".") and "_" not in text for text in GLOSSARY.values())

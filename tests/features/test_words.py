@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from leadml.features.words import format_number, humanise
+from leadml.features.words import format_number, humanise, short_money
 
 
 @pytest.mark.parametrize(
@@ -56,3 +56,12 @@ def test_numbers_round_to_about_three_figures_with_their_unit(
     value: float, unit: str | None, text: str
 ) -> None:
     assert format_number(value, unit) == text
+
+
+@pytest.mark.parametrize(
+    ("amount", "text"),
+    [(950.0, "950"), (2_000.0, "2K"), (1_150_000.0, "1.1M"), (12_300_000.0, "12.3M"),
+     (3e9, "3B")],
+)  # fmt: skip
+def test_money_reads_short(amount: float, text: str) -> None:
+    assert short_money(amount) == text
