@@ -121,18 +121,25 @@ def test_summary_reasons_name_the_leads_top_actions_once(
     # hand-raise outweighs a page view of today.
     alone = _explain(lead, spec, {"engagement_score": 1.0}, top_k=1)
     assert _texts(alone, "positive") == ["Requested a demo 3 days ago and a quote 9 days ago"]
-    # With the demo request shown as its own reason, and the SQL stage after the engagement
-    # score, no action is named twice.
+    # With the demo request shown as its own reason and the SQL stage's reason too, no
+    # action is named twice: the stage names its own, the engagement score what is left.
     pushes = {"engagement_score": 1.0, "count_demo_request_7d": 0.9, "engagement_score_sql": 0.5}
     together = _texts(_explain(lead, spec, pushes), "positive")
-    assert together[1] == "Requested a demo 3 days ago"
-    assert together[0] == "Requested a quote 9 days ago and viewed pricing 4 times this week"
-    # Every SQL action is named already: the stage's reason says what kind of activity.
-    assert together[2] == "Recent demo, quote or consultation requests"
+    assert together == [
+        "Viewed pricing 4 times this week and viewed 9 pages this week",
+        "Requested a demo 3 days ago",
+        "Requested a quote 9 days ago",
+    ]
     funnel = _explain(lead, spec, {"stage_reached": 0.6}, top_k=1)
     assert _texts(funnel, "positive") == [
         "Reached SQL: requested a demo 3 days ago and a quote 9 days ago"
     ]
+    # Every SQL action named already: the stage's reason says what kind of activity.
+    lead["days_since_last_quote_request"] = np.nan
+    lead["count_quote_request_30d"] = lead["count_quote_request_90d"] = 0
+    lead["count_quote_request_all"] = 0
+    sql = _texts(_explain(lead, spec, pushes), "positive")[2]
+    assert sql == "Recent demo, quote or consultation requests"
 
 
 def test_firmographic_reasons_are_plain_facts_each_said_once(

@@ -137,6 +137,7 @@ def _reference_reasons(
     field_of = np.argmax(fmap.matrix, axis=1)
     order = np.argsort(-per_field, axis=1, kind="stable")
     values = raw[names].to_numpy(dtype=object)
+    columns = {name: raw[name].to_numpy() for name in names}
     out = []
     for i in range(len(per_field)):
         row = per_field[i]
@@ -149,10 +150,10 @@ def _reference_reasons(
             members = [names[j] for j in np.flatnonzero(field_of == k)]
             recency = [c for c in members if c.startswith("days_since_last_")]
             if recency == ["days_since_last_event"]:  # engagement: active lately
-                return bool(raw[recency[0]].iloc[i] <= 30)
+                return bool(columns[recency[0]][i] <= 30)
             if len(recency) == 1:  # an event field: did it at some point
-                return bool(raw[recency[0]].iloc[i] >= 0)
-            return not all(absent(c, raw[c].to_numpy()[i : i + 1])[0] for c in members)
+                return bool(columns[recency[0]][i] >= 0)
+            return not all(absent(c, columns[c][i : i + 1])[0] for c in members)
 
         lead: dict[str, list[dict[str, Any]]] = {"positive": [], "negative": []}
         for key, picked in (

@@ -10,7 +10,9 @@ lead is, in the words a sales rep reads in two seconds:
   lead's most sales-ready recent actions, weighed as the engagement score weighs them (a
   stage's weight, halving every half-life): "Requested a demo 3 days ago and viewed
   pricing 4 times this week". An action another reason of the same lead already names is
-  not named twice;
+  not named twice: event fields keep their own action, then a stage's reason names its
+  stage's actions, the funnel stage's reason the reached stage's and the engagement
+  reason what is left;
 - firmographic fields are plain facts, with context from the lead's other firmographic
   columns that no other shown reason states: "VP at a 240-person software company";
 - any other field (a flat export's columns, unknown ones) describes its strongest column
@@ -130,8 +132,7 @@ class FieldWords:
     ) -> list[str]:
         """The sentence of each reason: lead rows[r], field fields[r], whose strongest
         column is columns[r] (a spec column index). `shown` (n, n_fields) marks every field
-        shown for each lead; reasons come strongest first per lead (summary sentences are
-        written in that order, so a later one does not repeat an earlier one's action)."""
+        shown for each lead, so that no sentence repeats another's fact."""
         out = [""] * len(rows)
         summaries = []
         for k in np.unique(fields).tolist():
@@ -252,7 +253,7 @@ class FieldWords:
         out: list[str],
     ) -> None:
         """Engagement, stage and funnel sentences: the lead's top actions not yet named by
-        another of its reasons, strongest reason first."""
+        another of its reasons."""
         todo = np.flatnonzero(np.isin(fields, summaries))  # lead by lead, strongest first
         types = self.events
         days = np.column_stack([_count(raw(f"days_since_last_{t}")) for t in types] or
@@ -268,15 +269,12 @@ class FieldWords:
         named[:, has_field] = shown[:, self._event_field[has_field]]
         quiet = self._quiet_texts(raw, n)
         reached = _count(raw("stage_reached")) if "stage_reached" in self.spec.names else None
-        # The i-th summary reasons of all leads go together, so the first names its
-        # actions before the second chooses.
-        lead = rows[todo]
-        first = np.r_[True, lead[1:] != lead[:-1]] if len(todo) else np.ones(0, dtype=bool)
-        turn = np.arange(len(todo)) - np.maximum.accumulate(
-            np.where(first, np.arange(len(todo)), 0)
-        )
+        # The most specific sentence chooses first: a stage's reason names that stage's
+        # actions, the funnel stage's reason then the reached stage's, the engagement
+        # reason what is left. Stages' actions are disjoint, so all of them go together.
+        turn = np.array([_TURN[self.fields[k].kind] for k in fields[todo].tolist()], np.int64)
         said: dict[tuple[int, int], str] = {}
-        for step in range(int(turn.max()) + 1 if len(todo) else 0):
+        for step in sorted(set(turn.tolist())):
             now = todo[turn == step]
             leads = rows[now]
             kind_of = fields[now]
@@ -341,6 +339,8 @@ class FieldWords:
         return describe(name, raw(name)[i], self.spec, self.dataset)
 
 
+_TURN: Final[dict[str, int]] = {"stage": 0, "funnel": 1, "engagement": 2}
+"""The order in which summary sentences choose their actions: the most specific first."""
 _WEIGHT: Final[dict[str, float]] = {
     t: STAGE_WEIGHT[stage] for t, stage in schema.EVENT_STAGE.items()
 }
