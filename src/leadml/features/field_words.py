@@ -51,6 +51,7 @@ from leadml.features.engagement import ALL_TIME, STAGE_ORDINAL, STAGE_WEIGHT, sc
 from leadml.features.spec import FeatureSpec
 from leadml.vocabulary import label
 
+_Memo = dict[str, tuple[list[str], np.ndarray]]
 Columns = Callable[[str], np.ndarray]
 """A raw feature column by name, one value per lead, in its own dtype."""
 
@@ -135,6 +136,7 @@ class FieldWords:
         shown for each lead, so that no sentence repeats another's fact."""
         out = [""] * len(rows)
         summaries = []
+        memo: _Memo = {}
         for k in np.unique(fields).tolist():
             where = np.flatnonzero(fields == k)
             field = self.fields[k]
@@ -142,7 +144,7 @@ class FieldWords:
                 summaries.append(k)
                 continue
             if field.kind == "event":
-                said = self._event_texts(raw, field, rows[where])
+                said = self._event_texts(raw, field, rows[where], memo)
             elif field.kind in ("seniority", "industry", "employees"):
                 said = self._firm_texts(raw, field, rows[where], shown)
             else:
@@ -150,15 +152,22 @@ class FieldWords:
             for r, text in zip(where.tolist(), said, strict=True):
                 out[r] = text
         if summaries:
-            self._summary_texts(raw, n, rows, fields, shown, summaries, out)
+            self._summary_texts(raw, n, rows, fields, shown, summaries, out, memo)
         return out
 
-    def _event_texts(self, raw: Columns, field: _Field, rows: np.ndarray) -> list[str]:
-        windows, codes = self._codes(raw, field.event)
+    def _event_texts(self, raw: Columns, field: _Field, rows: np.ndarray, memo: _Memo) -> list[str]:
+        windows, codes = self._codes(raw, field.event, memo)
         return _decoded(action(field.event), windows, codes[rows])
 
-    def _codes(self, raw: Columns, event: str) -> tuple[list[str], np.ndarray]:
-        """An event type's count windows (smallest first) and `_code` of every lead."""
+    def _codes(self, raw: Columns, event: str, memo: _Memo) -> tuple[list[str], np.ndarray]:
+        """An event type's count windows (smallest first) and `_code` of every lead,
+        worked out once per call (`memo`)."""
+        found = memo.get(event)
+        if found is None:
+            found = memo[event] = self._coded(raw, event)
+        return found
+
+    def _coded(self, raw: Columns, event: str) -> tuple[list[str], np.ndarray]:
         k = next((k for k, f in enumerate(self.fields) if f.event == event), -1)
         windows = _windows(self.fields[k].columns if k >= 0 else ())
         counts = [_count(raw(name)) for _, name in windows]
@@ -174,12 +183,13 @@ class FieldWords:
         # once, by the field's own reason or else by the lead's seniority reason.
         hide = ("seniority",) if field.kind != "seniority" else ()
         industry = self._context(raw, "industry", ("industry", *hide), rows, shown)
-        size = self._context(raw, "employees_log", ("employees", *hide), rows, shown)
+        size = _people(self._context(raw, "employees_log", ("employees", *hide), rows, shown))
         value = raw(field.columns[0])[rows]
         missing = absent(field.columns[0], value, self.dataset).tolist()
+        said_value = _people(value.tolist()) if field.kind == "employees" else value.tolist()
         said: dict[tuple[object, ...], str] = {}
         out = []
-        for key in zip(missing, value.tolist(), industry, size, strict=True):
+        for key in zip(missing, said_value, industry, size, strict=True):
             try:
                 text = said.get(key)
             except TypeError:
@@ -251,6 +261,7 @@ class FieldWords:
         shown: np.ndarray,
         summaries: list[int],
         out: list[str],
+        memo: _Memo,
     ) -> None:
         """Engagement, stage and funnel sentences: the lead's top actions not yet named by
         another of its reasons."""
@@ -262,12 +273,12 @@ class FieldWords:
                                                                    / self._half_life)  # fmt: skip
         weight = np.where(days[:, : len(types)] >= 0, weight, -np.inf)
         level = np.array([STAGE_ORDINAL[schema.EVENT_STAGE[t]] for t in types], dtype=np.int64)
-        coded = [self._codes(raw, t) for t in types]
+        coded = [self._codes(raw, t, memo) for t in types]
         # Actions already named: the event fields shown for the lead.
         has_field = self._event_field >= 0
         named = np.zeros((n, len(types)), dtype=bool)
         named[:, has_field] = shown[:, self._event_field[has_field]]
-        quiet = self._quiet_texts(raw, n)
+        quiet = self._quiet_texts(raw, rows[todo])
         reached = _count(raw("stage_reached")) if "stage_reached" in self.spec.names else None
         # The most specific sentence chooses first: a stage's reason names that stage's
         # actions, the funnel stage's reason then the reached stage's, the engagement
@@ -294,7 +305,7 @@ class FieldWords:
                 strict=True,
             ):  # fmt: skip
                 field = self.fields[k]
-                if field.kind == "engagement" and quiet is not None and quiet[i]:
+                if field.kind == "engagement" and i in quiet:
                     out[r] = quiet[i]
                     continue
                 parts = []
@@ -308,19 +319,24 @@ class FieldWords:
                     parts.append(text)
                 out[r] = self._summary(raw, field, i, parts, reached)
 
-    def _quiet_texts(self, raw: Columns, n: int) -> list[str] | None:
-        """Per lead, the engagement sentence of a quiet lead ('' for an active one)."""
+    def _quiet_texts(self, raw: Columns, leads: np.ndarray) -> dict[int, str]:
+        """The engagement sentence of each quiet lead among `leads`."""
         if "days_since_last_event" not in self.spec.names:
-            return None
-        last = _count(raw("days_since_last_event"))
-        out = [""] * n
-        for i in np.flatnonzero(~(last <= QUIET_DAYS)).tolist():
-            days = float(last[i])
-            out[i] = (
-                f"No activity in the last {QUIET_DAYS} days (last active {ago(days)})"
-                if days >= 0
-                else "No activity yet"
-            )
+            return {}
+        last = _count(raw("days_since_last_event"))[leads]
+        quiet = ~(last <= QUIET_DAYS)
+        whole = np.where(last[quiet] >= 0, np.round(np.nan_to_num(last[quiet])), -1)
+        said: dict[float, str] = {}
+        out = {}
+        for i, days in zip(leads[quiet].tolist(), whole.tolist(), strict=True):
+            text = said.get(days)
+            if text is None:
+                text = said[days] = (
+                    f"No activity in the last {QUIET_DAYS} days (last active {ago(days)})"
+                    if days >= 0
+                    else "No activity yet"
+                )
+            out[i] = text
         return out
 
     def _summary(
@@ -438,21 +454,25 @@ def _decoded(event: Action, windows: Sequence[str], codes: np.ndarray) -> list[s
     return out
 
 
+def _people(employees_log: list[object]) -> list[int | None]:
+    """Head counts of `employees_log` values (None stays None; NaN becomes None)."""
+    return [None if v is None else employee_count(v) for v in employees_log]
+
+
 def _firm(
     field: _Field,
     missing: bool,
     value: object,
     industry: object,
-    employees_log: object,
+    size: int | None,
     spec: FeatureSpec,
     dataset: DatasetConfig | None,
 ) -> str:
     """A seniority, industry or size sentence with the context it may use (`missing`: the
-    value is absent, and the sentence says so)."""
+    value is absent, and the sentence says so; a size field's value is its head count)."""
     name = field.columns[0]
     if missing:
-        return describe(name, value, spec, dataset)
-    size = employee_count(employees_log) if employees_log is not None else None
+        return describe(name, None, spec, dataset)
     if field.kind == "seniority":
         who = seniority_words(value)
         if industry is None and size is None:
@@ -461,7 +481,7 @@ def _firm(
         return f"{_ROLE.get(who, who)} at {_article(where)} {where}"
     if field.kind == "industry":
         return first_upper(company(value, size))
-    return first_upper(company(industry, employee_count(value)))
+    return first_upper(company(industry, value if isinstance(value, int) else None))
 
 
 _ROLE: Final = {"Entry level": "Entry-level contact", "C-level": "C-level executive"}
