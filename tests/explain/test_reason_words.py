@@ -121,25 +121,26 @@ def test_summary_reasons_name_the_leads_top_actions_once(
     # hand-raise outweighs a page view of today.
     alone = _explain(lead, spec, {"engagement_score": 1.0}, top_k=1)
     assert _texts(alone, "positive") == ["Requested a demo 3 days ago and a quote 9 days ago"]
-    # With the demo request shown as its own reason and the SQL stage's reason too, no
-    # action is named twice: the stage names its own, the engagement score what is left.
+    # With the demo request shown as its own reason and the SQL stage's reason after the
+    # engagement score's, no action is named twice: the stronger reason chooses first.
     pushes = {"engagement_score": 1.0, "count_demo_request_7d": 0.9, "engagement_score_sql": 0.5}
     together = _texts(_explain(lead, spec, pushes), "positive")
     assert together == [
+        "Requested a quote 9 days ago and viewed pricing 4 times this week",
+        "Requested a demo 3 days ago",
+        "Recent demo, quote or consultation requests",  # every SQL action named already
+    ]
+    # The SQL stage stronger than the engagement score: it names the quote first.
+    pushes["engagement_score_sql"] = 1.2
+    assert _texts(_explain(lead, spec, pushes), "positive") == [
+        "Requested a quote 9 days ago",
         "Viewed pricing 4 times this week and viewed 9 pages this week",
         "Requested a demo 3 days ago",
-        "Requested a quote 9 days ago",
     ]
     funnel = _explain(lead, spec, {"stage_reached": 0.6}, top_k=1)
     assert _texts(funnel, "positive") == [
         "Reached SQL: requested a demo 3 days ago and a quote 9 days ago"
     ]
-    # Every SQL action named already: the stage's reason says what kind of activity.
-    lead["days_since_last_quote_request"] = np.nan
-    lead["count_quote_request_30d"] = lead["count_quote_request_90d"] = 0
-    lead["count_quote_request_all"] = 0
-    sql = _texts(_explain(lead, spec, pushes), "positive")[2]
-    assert sql == "Recent demo, quote or consultation requests"
 
 
 def test_firmographic_reasons_are_plain_facts_each_said_once(

@@ -10,9 +10,9 @@ lead is, in the words a sales rep reads in two seconds:
   lead's most sales-ready recent actions, weighed as the engagement score weighs them (a
   stage's weight, halving every half-life): "Requested a demo 3 days ago and viewed
   pricing 4 times this week". An action another reason of the same lead already names is
-  not named twice: event fields keep their own action, then a stage's reason names its
-  stage's actions, the funnel stage's reason the reached stage's and the engagement
-  reason what is left;
+  not named twice: event fields keep their own action, and the stronger summary reason
+  chooses first (one with nothing left to name says what kind of activity it counts:
+  "Recent demo, quote or consultation requests");
 - firmographic fields are plain facts, with context from the lead's other firmographic
   columns that no other shown reason states: "VP at a 240-person software company";
 - any other field (a flat export's columns, unknown ones) describes its strongest column
@@ -264,7 +264,7 @@ class FieldWords:
         memo: _Memo,
     ) -> None:
         """Engagement, stage and funnel sentences: the lead's top actions not yet named by
-        another of its reasons."""
+        another of its reasons, the lead's reasons in order (strongest first)."""
         todo = np.flatnonzero(np.isin(fields, summaries))  # lead by lead, strongest first
         types = self.events
         days = np.column_stack([_count(raw(f"days_since_last_{t}")) for t in types] or
@@ -280,10 +280,13 @@ class FieldWords:
         named[:, has_field] = shown[:, self._event_field[has_field]]
         quiet = self._quiet_texts(raw, rows[todo])
         reached = _count(raw("stage_reached")) if "stage_reached" in self.spec.names else None
-        # The most specific sentence chooses first: a stage's reason names that stage's
-        # actions, the funnel stage's reason then the reached stage's, the engagement
-        # reason what is left. Stages' actions are disjoint, so all of them go together.
-        turn = np.array([_TURN[self.fields[k].kind] for k in fields[todo].tolist()], np.int64)
+        # The stronger reason chooses first, so a lead's top reason names its best
+        # actions: the i-th summary reasons of all leads go together.
+        lead = rows[todo]
+        first = np.r_[True, lead[1:] != lead[:-1]] if len(todo) else np.ones(0, dtype=bool)
+        turn = np.arange(len(todo)) - np.maximum.accumulate(
+            np.where(first, np.arange(len(todo)), 0)
+        )
         said: dict[tuple[int, int], str] = {}
         for step in sorted(set(turn.tolist())):
             now = todo[turn == step]
@@ -355,8 +358,6 @@ class FieldWords:
         return describe(name, raw(name)[i], self.spec, self.dataset)
 
 
-_TURN: Final[dict[str, int]] = {"stage": 0, "funnel": 1, "engagement": 2}
-"""The order in which summary sentences choose their actions: the most specific first."""
 _WEIGHT: Final[dict[str, float]] = {
     t: STAGE_WEIGHT[stage] for t, stage in schema.EVENT_STAGE.items()
 }
