@@ -32,7 +32,7 @@ def test_atomic_write_table_round_trips(tmp_path: Path, name: str) -> None:
 
 def test_atomic_write_table_rejects_unknown_suffix(tmp_path: Path) -> None:
     with pytest.raises(InputError):
-        atomic_write_table(pd.DataFrame({"a": [1]}), tmp_path / "out.xlsx")
+        atomic_write_table(pd.DataFrame({"a": [1]}), tmp_path / "out.xls")
     assert list(tmp_path.iterdir()) == []
 
 
