@@ -219,7 +219,7 @@ def with_trend(
     out["previous_score"] = pd.array(before["score"].to_numpy(), dtype="Int64")
     grade = np.array(before["grade"].to_numpy(dtype=object), dtype=object)
     grade[pd.isna(grade)] = None
-    out[PREVIOUS_GRADE] = grade
+    out[PREVIOUS_GRADE] = pd.Series(grade, index=out.index, dtype=object)
     out["trend"] = trend_of(
         out["score"].to_numpy(), out["previous_score"].to_numpy(np.float64, na_value=np.nan), points
     )
