@@ -6,7 +6,6 @@ import errno
 import os
 import signal
 import sqlite3
-import stat
 import subprocess
 import sys
 import time
@@ -266,7 +265,8 @@ def test_a_store_that_goes_stale_mid_run_writes_no_list(
     message = str(refused.value)
     assert "\n" not in message and "Nothing was written to the store." in message
     assert message.endswith(f"No ranked list was written to {out}.")
-    assert list(out.parent.iterdir()) == []  # no list, no temp file
+    # The list is staged inside the store's transaction, which refused: no list, no temp file.
+    assert not out.parent.exists() or list(out.parent.iterdir()) == []
 
 
 def _same_batch(out: Path, url: str) -> dict[str, object]:
@@ -345,9 +345,9 @@ def test_a_full_disk_for_the_list_is_one_line_and_changes_neither_output(
 def test_kill_9_during_the_store_write_leaves_list_and_store_agreeing(
     flat_project: tuple[Path, Config, Path],
 ) -> None:
-    """`leadml score` is killed while it waits for the store's write lock (held here):
-    the list and the store still hold the previous batch, and the list's temp file it
-    leaves is owner-only and swept by a later run once it is stale."""
+    """`leadml score` is killed while it waits for the store's write lock (held here): the
+    list is staged only inside the store's transaction, so nothing of the new batch is
+    anywhere, and the list and the store still hold the previous batch."""
     folder, config, bundle = flat_project
     _listed, url = _flat_run(flat_project, "killed")
     out, database = folder / "killed" / "ranked.csv", folder / "killed.db"
@@ -362,8 +362,8 @@ def test_kill_9_during_the_store_write_leaves_list_and_store_agreeing(
         stderr=subprocess.PIPE,
     )
     try:
-        staged = _wait_for_temp(out, score)
-        # Staged means scoring is done and the store write is next (or waiting).
+        _wait_for_step("writing the scores store", score)
+        time.sleep(0.5)  # inside write_batch, waiting on the lock
         os.kill(score.pid, signal.SIGKILL)
         assert score.wait(timeout=60) == -signal.SIGKILL
     finally:
@@ -373,27 +373,22 @@ def test_kill_9_during_the_store_write_leaves_list_and_store_agreeing(
         lock.execute("ROLLBACK")
         lock.close()
     assert _same_batch(out, url) == first
-    assert stat.S_IMODE(staged.stat().st_mode) == 0o600  # the partial list is owner-only
-    hours_ago = time.time() - 2 * 3600
-    os.utime(staged, (hours_ago, hours_ago))
+    assert [p.name for p in out.parent.iterdir()] == ["ranked.csv"]  # no temp file
     raced = config.model_copy(update={"store": StoreConfig(url=url)})
     run_batch(folder / "export.csv", raced, model=str(bundle), out=out)
-    assert [p.name for p in out.parent.iterdir()] == ["ranked.csv"]  # swept
+    assert [p.name for p in out.parent.iterdir()] == ["ranked.csv"]
     assert _same_batch(out, url)["batch_id"] == first["batch_id"] + 1  # type: ignore[operator]
 
 
-def _wait_for_temp(out: Path, process: subprocess.Popen[bytes]) -> Path:
-    """The list's temp file, once the process has staged it (fails if the process ends)."""
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        found = sorted(out.parent.glob(f".{out.name}.*.tmp"))
-        if found:
-            return found[0]
-        if process.poll() is not None:
-            assert process.stderr is not None
-            raise AssertionError(f"leadml score ended early: {process.stderr.read()!r}")
-        time.sleep(0.05)
-    raise AssertionError("leadml score did not stage the list within 300 s")
+def _wait_for_step(step: str, process: subprocess.Popen[bytes]) -> None:
+    """Read the process's step lines until `step` (fails if the process ends first)."""
+    assert process.stderr is not None
+    seen = b""
+    for line in iter(process.stderr.readline, b""):
+        seen += line
+        if step.encode() in line:
+            return
+    raise AssertionError(f"leadml score ended before {step!r}: {seen!r}")
 
 
 def test_score_warns_in_one_line_when_the_config_mapping_differs_from_the_model(

@@ -220,7 +220,10 @@ def ranked_table(rows: list[dict[str, Any]], pass_through: Sequence[str] = ()) -
         }
         for row in rows
     ]
-    return escape_formulas(pd.DataFrame.from_records(records, columns=columns))
+    table = pd.DataFrame.from_records(records, columns=columns)
+    # Whole numbers in every chunk of a download, also when a chunk has an empty one.
+    table["previous_score"] = table["previous_score"].astype("Int64")
+    return escape_formulas(table)
 
 
 def _current(conn: Connection) -> BatchInfo | None:
