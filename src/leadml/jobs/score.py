@@ -151,7 +151,8 @@ def _check_request(
 
 
 def check_renames(renames: dict[str, str], columns: list[str]) -> None:
-    """Refuse `[score.columns]` keys that are not columns of the list (one line)."""
+    """Refuse `[score.columns]` keys that are not columns of the list, and new names that
+    another column of the list already has (one line each)."""
     unknown = [name for name in renames if name not in columns]
     if unknown:
         raise InputError(
@@ -160,6 +161,16 @@ def check_renames(renames: dict[str, str], columns: list[str]) -> None:
             column="score.columns",
             value=unknown[0],
             expected=f"keys among the list's columns: {', '.join(columns)}",
+        )
+    kept = [name for name in columns if name not in renames]
+    clash = next((new for new in renames.values() if new in kept), None)
+    if clash is not None:
+        raise InputError(
+            f"[score.columns] gives a column the name {clash!r}, which another column of the "
+            "list keeps",
+            column="score.columns",
+            value=clash,
+            expected="new names that no other list column has (rename that column too)",
         )
 
 
