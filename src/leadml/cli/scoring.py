@@ -40,7 +40,7 @@ def score(
     ] = None,
     out: Annotated[
         Path | None,
-        typer.Option("--out", help="Ranked list to write: .csv, .csv.gz or .parquet."),
+        typer.Option("--out", help="Ranked list to write: .csv, .csv.gz, .xlsx or .parquet."),
     ] = None,
     top: Annotated[
         int | None, typer.Option("--top", min=1, help="Write only the best N leads.")
