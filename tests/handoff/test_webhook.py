@@ -170,6 +170,12 @@ def test_no_secret_is_refused_by_the_variable_name() -> None:
     assert SECRET not in repr(target)
 
 
+def test_a_password_in_the_url_is_masked_when_shown() -> None:
+    target = WebhookTarget("https://leadml:pa55@crm.example.com/h?x=1", SECRET, 1)
+    assert target.shown == "https://leadml:***@crm.example.com/h?x=1"
+    assert "pa55" not in repr(target) and SECRET not in repr(target)
+
+
 def test_no_webhook_is_nothing_and_no_store_is_refused() -> None:
     assert webhook_target(ScoreConfig(), {}, store=False) is None
     score = ScoreConfig(webhook="http://127.0.0.1:1/h")

@@ -77,8 +77,8 @@ def score(
             "--webhook",
             help="After the store has the batch, POST its summary and the changed leads "
             "(grade moved, newly A) here as JSON, signed with the secret in "
-            "$LEADML_WEBHOOK_SECRET (default: the config's [score] webhook). https://, or "
-            "http:// to this machine only.",
+            "$LEADML_WEBHOOK_SECRET (or the variable [score] webhook_secret_env names). "
+            "Default: the config's [score] webhook. https://, or http:// to this machine.",
         ),
     ] = None,
     config: ConfigOpt = None,

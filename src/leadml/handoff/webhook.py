@@ -55,8 +55,17 @@ class WebhookTarget:
     secret: str
     attempts: int
 
+    @property
+    def shown(self) -> str:
+        """The URL as printed: a password in it (`https://user:pw@host`) is masked."""
+        parts = urlsplit(self.url)
+        if parts.password is None:
+            return self.url
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+        return parts._replace(netloc=netloc).geturl()
+
     def __repr__(self) -> str:  # never print the secret, even in a traceback
-        return f"WebhookTarget(url={self.url!r}, attempts={self.attempts})"
+        return f"WebhookTarget(url={self.shown!r}, attempts={self.attempts})"
 
 
 @dataclass
@@ -156,7 +165,7 @@ def hand_back(
             listed = f" and the ranked list {out_path} is written" if out_path else ""
             done = f" ({sent} of {len(payloads)} parts were delivered)" if sent else ""
             raise WebhookError(
-                target.url,
+                target.shown,
                 target.attempts,
                 exc.last,
                 f"batch {batch_id} is in the scores store{listed}, so no score is lost{done}",

@@ -97,7 +97,7 @@ def _hand_back(outcome: BatchOutcome, hook: WebhookTarget | None, step: Step) ->
     """POST the stored batch's changed leads to the webhook, once the store and the list
     are done (a failed delivery then loses nothing, and says so in one line)."""
     if hook is not None and outcome.batch_id is not None:
-        step(f"sending the changed leads to {hook.url}")
+        step(f"sending the changed leads to {hook.shown}")
         hand_back(hook, outcome.batch, outcome.batch_id, out_path=outcome.out_path)
     return outcome
 
