@@ -4,6 +4,7 @@ statuses and keeps every request it got, for the webhook tests."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -26,6 +27,8 @@ class Receiver:
     url: str
     answers: list[tuple[int, dict[str, str]]] = field(default_factory=lambda: [(200, {})])
     received: list[Received] = field(default_factory=list)
+    delay: float = 0.0
+    """Seconds each answer waits (longer than the sender's timeout: a timed-out try)."""
 
     def answer(self, *statuses: int | tuple[int, dict[str, str]]) -> None:
         self.answers = [s if isinstance(s, tuple) else (s, {}) for s in statuses]
@@ -43,6 +46,7 @@ def receiver() -> Iterator[Receiver]:
                 n = len(state.received)
                 state.received.append(Received(self.path, dict(self.headers.items()), body))
                 status, headers = state.answers[min(n, len(state.answers) - 1)]
+            time.sleep(state.delay)
             self.send_response(status)
             for name, value in headers.items():
                 self.send_header(name, value)

@@ -7,6 +7,7 @@ import re
 import socket
 import time
 from collections.abc import Callable
+from email.message import Message
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ from leadml.handoff.webhook import (
     SIGNATURE_HEADER,
     WebhookError,
     WebhookTarget,
+    _retry_after,
     check_url,
     hand_back,
     webhook_target,
@@ -129,6 +131,33 @@ def test_a_refused_connection_is_retried_and_named() -> None:
     with pytest.raises(WebhookError, match=r"after 2 attempts \(last: .*Connection ?refused"):
         hand_back(target, stored_batch(MIXED), 1, out_path=None, backoff=TINY)
     assert time.monotonic() - started < 5
+
+
+def test_a_timed_out_attempt_is_retried_and_named(hook: Receiver) -> None:
+    hook.delay = 0.3
+    target = WebhookTarget(hook.url, SECRET, 2)
+    with pytest.raises(WebhookError, match=r"after 2 attempts \(last: no answer within 0.1 s\)"):
+        hand_back(target, stored_batch(MIXED), 1, out_path=None, backoff=TINY, timeout=0.1)
+    assert len(hook.received) == 2
+
+
+def test_a_redirect_is_an_answer_not_followed(hook: Receiver) -> None:
+    hook.answer((302, {"Location": "http://crm.example.com/elsewhere"}), 200)
+    with pytest.raises(WebhookError, match="last: HTTP 302"):
+        send(hook)
+    assert len(hook.received) == 1
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "wait"),
+    [(None, 0.5), ("0", 0.0), ("7", 7.0), ("30", 30.0), ("31", 0.5), ("3600", 0.5),
+     ("Wed, 21 Oct 2026 07:28:00 GMT", 0.5), ("-1", 0.5)],
+)  # fmt: skip
+def test_retry_after_is_waited_only_when_small(retry_after: str | None, wait: float) -> None:
+    headers = Message()
+    if retry_after is not None:
+        headers["Retry-After"] = retry_after
+    assert _retry_after(headers, 0.5) == wait
 
 
 def test_429_is_retried_and_a_long_retry_after_is_not_waited(hook: Receiver) -> None:
