@@ -71,6 +71,16 @@ def score(
             "export's pii and passthrough columns are always copied.",
         ),
     ] = None,
+    webhook: Annotated[
+        str | None,
+        typer.Option(
+            "--webhook",
+            help="After the store has the batch, POST its summary and the changed leads "
+            "(grade moved, newly A) here as JSON, signed with the secret in "
+            "$LEADML_WEBHOOK_SECRET (or the variable [score] webhook_secret_env names). "
+            "Default: the config's [score] webhook. https://, or http:// to this machine.",
+        ),
+    ] = None,
     config: ConfigOpt = None,
     tracking_uri: TrackingOpt = None,
 ) -> None:
@@ -99,7 +109,7 @@ def score(
         overrides={
             "mlflow": {"tracking_uri": tracking_uri},
             "store": {"url": store},
-            "score": {"grade_mode": grades, "pass_through": pass_through},
+            "score": {"grade_mode": grades, "pass_through": pass_through, "webhook": webhook},
         },
     )
     target = out or cfg.resolve(cfg.paths.reports_dir) / "ranked.csv"

@@ -7,6 +7,7 @@ files, the registry and the store.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, replace
@@ -22,6 +23,7 @@ from leadml.data.mapping.config import mapping_changes
 from leadml.data.mapping.read import read_flat
 from leadml.errors import InputError, WriteError
 from leadml.features.idlike import ID_LIKE_KEY
+from leadml.handoff.webhook import WebhookTarget, hand_back, webhook_target
 from leadml.ranked import RANKED_COLUMNS, escape_formulas, with_trend
 from leadml.scoring import Scorer
 from leadml.tracking.registry import load_model
@@ -70,12 +72,13 @@ def run_batch(
     flat = data is None or data.is_file()
     data = export_path(config) if data is None else data
     _check_request(data, config, as_of=as_of, out=out, top=top, store=store, flat=flat)
+    hook = webhook_target(config.score, os.environ, store=store)  # refused before any work
     reference = model or f"models:/{config.mlflow.model_name}@champion"
     if flat:  # a flat export: the (flat) model says how to read it
         step(f"loading model {reference}")
         scorer = Scorer(load_model(reference, config))
         batch = _score_flat_file(data, scorer, config, step, on_progress)
-        return _write_batch(batch, config, out, top, store, step)
+        return _hand_back(_write_batch(batch, config, out, top, store, step), hook, step)
     step(f"reading and validating {data}")
     dataset = load_dataset(data)
     step(f"loading model {reference}")
@@ -95,7 +98,16 @@ def run_batch(
         on_progress=on_progress,
         source=str(data),
     )
-    return _write_batch(batch, config, out, top, store, step)
+    return _hand_back(_write_batch(batch, config, out, top, store, step), hook, step)
+
+
+def _hand_back(outcome: BatchOutcome, hook: WebhookTarget | None, step: Step) -> BatchOutcome:
+    """POST the stored batch's changed leads to the webhook, once the store and the list
+    are done (a failed delivery then loses nothing, and says so in one line)."""
+    if hook is not None and outcome.batch_id is not None:
+        step(f"sending the changed leads to {hook.shown}")
+        hand_back(hook, outcome.batch, outcome.batch_id, out_path=outcome.out_path)
+    return outcome
 
 
 def export_path(config: Config) -> Path:
