@@ -17,11 +17,11 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
+from leadml import vocabulary
 from leadml.batch import RankedBatch, parse_as_of, score_open_leads
 from leadml.config import Config
 from leadml.data.load import Dataset
 from leadml.model.pipeline import TrainedModel
-from leadml import vocabulary
 from leadml.ranked import RANKED_COLUMNS
 from leadml.scoring import Scorer
 from leadml.store import open_store, ranked, ranked_table, write_batch

@@ -17,7 +17,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from leadml import __version__
+from leadml import __version__, vocabulary
 
 WEB_DIR = Path(__file__).resolve().parents[1] / "web"
 SECURITY_HEADERS = {
@@ -40,6 +40,27 @@ DOCS_CSP = (
     "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
 
+# TODO(issue 14): `leadml.vocabulary.GLOSSARY` is the shared home of these explanations
+# (being added on another branch); render that at merge and delete this copy.
+GLOSSARY = {
+    "Score": "1 to 99: the share of validation leads this lead ranks above. It is not a "
+    "probability.",
+    "Grade": "A, B, C or D: the lead's band in the ranked list. Call A leads first.",
+    "Trend": "▲ improving or ▼ declining: the score moved by at least a few points since the "
+    "lead was last scored; ▬ steady: it moved less; new: scored for the first time. The "
+    "number is the previous score.",
+    "▲▲▲ ▲▲ ▲ / ▼": "How strongly a reason pushes the score up (▲) or down (▼): strong, "
+    "clear or slight. Hover over the arrows for the exact change.",
+    "Probability points": "A reason's change to the lead's chance of converting, in "
+    "percentage points (+3 probability points: from 10% to 13%). Not score points.",
+    "Recent engagement": "Events count less as they age: an event's weight halves every "
+    "half-life (a set number of days, [features] half_life_days), so last week's demo "
+    "request counts more than last quarter's.",
+    "Data as of / Scored": "Data as of: the moment the scored data runs to. Scored: when the "
+    "scoring job ran.",
+}
+"""Term -> plain explanation, shown in the page's glossary (the reasons stay short)."""
+
 router = APIRouter(include_in_schema=False)
 
 
@@ -53,7 +74,15 @@ def _templates() -> Environment:
 @router.get("/", response_class=HTMLResponse)
 async def sales_page(request: Request) -> HTMLResponse:
     """The ranked-leads page (an empty shell until the visitor signs in with a key)."""
-    html = _templates().get_template("index.html").render(version=__version__)
+    stages = [
+        (vocabulary.label("stage", token), meaning)
+        for token, meaning in vocabulary.STAGE_MEANING.items()
+    ]
+    html = (
+        _templates()
+        .get_template("index.html")
+        .render(version=__version__, glossary=GLOSSARY.items(), stages=stages)
+    )
     return HTMLResponse(html, headers=SECURITY_HEADERS)
 
 
