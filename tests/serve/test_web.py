@@ -123,7 +123,7 @@ def test_page_explains_its_numbers_in_a_glossary(web: TestClient) -> None:
     html = web.get("/").text
     glossary = html[html.index('id="glossary"') :]
     for term, text in GLOSSARY.items():
-        assert f"<dt>{escape(term)}</dt><dd>{escape(text)}</dd>" in glossary, term
+        assert f"<dt>{escape(term.capitalize())}</dt><dd>{escape(text)}</dd>" in glossary, term
     for token, meaning in vocabulary.STAGE_MEANING.items():
         assert f"<strong>{vocabulary.label('stage', token)}</strong>: {meaning}" in glossary
     assert "probability points" in glossary and "half-life" in glossary

@@ -41,25 +41,27 @@ DOCS_CSP = (
 )
 
 # TODO(issue 14): `leadml.vocabulary.GLOSSARY` is the shared home of these explanations
-# (being added on another branch); render that at merge and delete this copy.
+# (being added on another branch, same lower-case keys); render that at merge, keep "as of"
+# there too, and delete this copy.
 GLOSSARY = {
-    "Score": "1 to 99: the share of validation leads this lead ranks above. It is not a "
+    "score": "1 to 99: the share of validation leads this lead ranks above. It is not a "
     "probability.",
-    "Grade": "A, B, C or D: the lead's band in the ranked list. Call A leads first.",
-    "Trend": "▲ improving or ▼ declining: the score moved by at least a few points since the "
+    "grade": "A, B, C or D: the lead's band in the ranked list (shares set in leadml.toml, "
+    "[grades] shares). Call A leads first.",
+    "probability points": "How much one reason moves the lead's chance of converting, in "
+    "percentage points (from 20% to 25% is 5 points). Not score points.",
+    "reason": "A fact about the lead that moved its score. ▲ pushes the score up, ▼ pulls "
+    "it down; three arrows are a strong push, one a slight one. Hover over the arrows for "
+    "the change in probability points.",
+    "trend": "▲ improving or ▼ declining: the score moved by at least a few points since the "
     "lead was last scored; ▬ steady: it moved less; new: scored for the first time. The "
-    "number is the previous score.",
-    "▲▲▲ ▲▲ ▲ / ▼": "How strongly a reason pushes the score up (▲) or down (▼): strong, "
-    "clear or slight. Hover over the arrows for the exact change.",
-    "Probability points": "A reason's change to the lead's chance of converting, in "
-    "percentage points (+3 probability points: from 10% to 13%). Not score points.",
-    "Recent engagement": "Events count less as they age: an event's weight halves every "
-    "half-life (a set number of days, [features] half_life_days), so last week's demo "
-    "request counts more than last quarter's.",
-    "Data as of / Scored": "Data as of: the moment the scored data runs to. Scored: when the "
-    "scoring job ran.",
+    "number beside it is the previous score.",
+    "engagement": "What the lead did. Recent and sales-ready actions count more: an "
+    "action's weight halves every half-life (a number of days set in leadml.toml, "
+    "[features] half_life_days).",
+    "as of": "Data as of: the moment the scored data runs to. Scored: when the scoring job ran.",
 }
-"""Term -> plain explanation, shown in the page's glossary (the reasons stay short)."""
+"""Term -> one plain sentence or two, shown in the page's glossary (reasons stay short)."""
 
 router = APIRouter(include_in_schema=False)
 
