@@ -48,6 +48,7 @@ def stored_batch(rows: list[tuple[str, int, str, int | None, str | None]]) -> Ra
         pass_through=(),
         excluded_converted=3,
         excluded_not_created=2,
+        excluded_stale=4,
     )
 
 

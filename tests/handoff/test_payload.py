@@ -48,7 +48,7 @@ def test_one_payload_holds_the_summary_and_each_changed_lead_as_plain_json() -> 
     assert payload["model_version"] == "7" and payload["grade_mode"] == "model"
     assert payload["leads_scored"] == 6
     assert payload["grade_counts"] == {"A": 3, "B": 1, "C": 2, "D": 0}
-    assert payload["excluded"] == {"converted": 3, "not_created": 2}
+    assert payload["excluded"] == {"converted": 3, "not_created": 2, "stale": 4}
     assert (payload["part"], payload["parts"], payload["changed_total"]) == (1, 1, 3)
     moved_up, newly_a, moved_down = payload["changed_leads"]
     assert list(moved_up) == list(LEAD_FIELDS)

@@ -36,7 +36,6 @@ LEAD_FIELDS = (
     "reasons",
 )
 """Each changed lead's fields, in order (the batch frame's own column names)."""
-_EXCLUDED = ("converted", "not_created", "stale")
 
 
 def changed_leads(frame: pd.DataFrame) -> pd.DataFrame:
@@ -65,11 +64,10 @@ def build_payloads(
     leads = [_lead(row) for row in changed[list(LEAD_FIELDS)].to_dict("records")]
     parts = max(1, math.ceil(len(leads) / max_leads))
     summary = batch.summary()
-    # Stale counts appear when the batch summary keeps them ([score] max_open_days).
     excluded = {
-        name: int(count)
-        for name in _EXCLUDED
-        if (count := getattr(summary, f"excluded_{name}", None)) is not None
+        "converted": summary.excluded_converted,
+        "not_created": summary.excluded_not_created,
+        "stale": summary.excluded_stale,  # open longer than [score] max_open_days
     }
     head = {
         "event": EVENT,
