@@ -18,6 +18,7 @@ def train(
         Path | None,
         typer.Option(
             "--data",
+            exists=True,
             help="Folder holding leads and events; or, with a [dataset] mapping in the config, "
             "the flat CRM export (default: [dataset] file).",
         ),
@@ -36,7 +37,8 @@ def train(
         bool, typer.Option("--force", help="Promote to champion even if the gate fails.")
     ] = False,
     metrics_out: Annotated[
-        Path | None, typer.Option("--metrics-out", help="Write the result table as JSON here.")
+        Path | None,
+        typer.Option("--metrics-out", dir_okay=False, help="Write the result table as JSON here."),
     ] = None,
     tracking_uri: TrackingOpt = None,
 ) -> None:
@@ -114,7 +116,8 @@ def retrain_cmd(
         Path,
         typer.Option(
             "--data",
-            help="Folder holding the new leads and events; or, with a \\[dataset] mapping in the "
+            exists=True,
+            help="Folder holding the new leads and events; or, with a [dataset] mapping in the "
             "config, the new flat CRM export.",
         ),
     ],
@@ -144,7 +147,11 @@ def retrain_cmd(
     ] = 30.0,
     metrics_out: Annotated[
         Path | None,
-        typer.Option("--metrics-out", help="Write the outcome (and the metrics) as JSON here."),
+        typer.Option(
+            "--metrics-out",
+            dir_okay=False,
+            help="Write the outcome (and the metrics) as JSON here.",
+        ),
     ] = None,
 ) -> None:
     """Retrain headlessly (cron, Airflow): validate, train, gate, promote or keep, reload.
@@ -209,7 +216,7 @@ class SplitChoice(StrEnum):
 def evaluate(
     data: Annotated[
         Path | None,
-        typer.Option("--data", help="The flat CRM export (default: \\[dataset] file)."),
+        typer.Option("--data", exists=True, help="The flat CRM export (default: [dataset] file)."),
     ] = None,
     config: ConfigOpt = None,
     repeats: Annotated[
@@ -224,7 +231,8 @@ def evaluate(
         ),
     ] = SplitChoice.stratified,
     out: Annotated[
-        Path | None, typer.Option("--out", help="Also write the table as JSON here.")
+        Path | None,
+        typer.Option("--out", dir_okay=False, help="Also write the table as JSON here."),
     ] = None,
 ) -> None:
     """Compare leadml with plain LightGBM on the same repeated splits of a flat export.

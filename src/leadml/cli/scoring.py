@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -12,11 +13,20 @@ from leadml.cli.progress import job_progress
 from leadml.cli.render import print_batch_outcome
 
 
+class GradesChoice(StrEnum):
+    """`leadml score --grades`: how grades are cut (`batch.GRADE_MODES`; a test keeps the
+    two equal, so a bad value is refused, naming the option, before any work)."""
+
+    model = "model"
+    batch = "batch"
+
+
 def score(
     data: Annotated[
         Path | None,
         typer.Option(
             "--data",
+            exists=True,
             help="Folder holding leads and events, or a flat CRM export file (default: the "
             "config's [dataset] file).",
         ),
@@ -40,7 +50,9 @@ def score(
     ] = None,
     out: Annotated[
         Path | None,
-        typer.Option("--out", help="Ranked list to write: .csv, .csv.gz or .parquet."),
+        typer.Option(
+            "--out", dir_okay=False, help="Ranked list to write: .csv, .csv.gz or .parquet."
+        ),
     ] = None,
     top: Annotated[
         int | None, typer.Option("--top", min=1, help="Write only the best N leads.")
@@ -55,7 +67,7 @@ def score(
         bool, typer.Option("--no-store", help="Do not write the scores store.")
     ] = False,
     grades: Annotated[
-        str | None,
+        GradesChoice | None,
         typer.Option(
             "--grades",
             help="'model': the bundle's validation thresholds (default); 'batch': A is the "
@@ -99,7 +111,10 @@ def score(
         overrides={
             "mlflow": {"tracking_uri": tracking_uri},
             "store": {"url": store},
-            "score": {"grade_mode": grades, "pass_through": pass_through},
+            "score": {
+                "grade_mode": grades.value if grades else None,
+                "pass_through": pass_through,
+            },
         },
     )
     target = out or cfg.resolve(cfg.paths.reports_dir) / "ranked.csv"

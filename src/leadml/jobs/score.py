@@ -97,7 +97,7 @@ def export_path(config: Config) -> Path:
     if config.dataset is None:
         raise InputError(
             "no data to score",
-            column="--data",
+            option="--data",
             expected="--data FOLDER_OR_FILE, or a [dataset] section with file = ... in the config",
         )
     return flat_path(None, config)
@@ -115,7 +115,7 @@ def _check_request(
     """Refuse, before any work, what the job could not finish: bad arguments, a store
     the writer would refuse (older, or written by a newer leadml; a new one is fine)."""
     if top is not None and top < 1:
-        raise InputError("--top must be at least 1", column="--top", value=top)
+        raise InputError("--top must be at least 1", option="--top", value=top)
     if out is not None and not out.name.endswith((".csv", ".csv.gz", ".parquet")):
         raise InputError(
             "unsupported output file type", file=out, expected="a .csv, .csv.gz or .parquet name"
@@ -125,7 +125,7 @@ def _check_request(
             "--as-of cannot be applied to a flat export: its columns are already as of "
             "the day it was exported, and it has no events to cut at a moment",
             file=data,
-            column="--as-of",
+            option="--as-of",
             value=as_of,
             expected="no --as-of (or 'now') for a flat export; export the CRM again to "
             "score as of a later day",

@@ -106,7 +106,15 @@ def resolve_version(client: MlflowClient, ref: str, default_name: str) -> tuple[
     try:
         client.get_model_version(name, version)
     except MlflowException as exc:
-        raise ModelNotFoundError(f"model {name!r} has no version {version!r}") from exc
+        found = sorted(
+            (str(v.version) for v in client.search_model_versions(f"name = '{name}'")), key=int
+        )
+        hint = (
+            f"registered versions: {', '.join(found)}"
+            if found
+            else "none is registered yet: train one with `leadml train`"
+        )
+        raise ModelNotFoundError(f"model {name!r} has no version {version!r}; {hint}") from exc
     return name, version
 
 
@@ -209,7 +217,7 @@ def champion_history(client: MlflowClient, name: str) -> list[str]:
 def promote(client: MlflowClient, name: str, version: str) -> str | None:
     """Make `version` the champion; returns the previous champion's version (if any)."""
     previous = alias_version(client, name, CHAMPION)
-    client.get_model_version(name, version)  # raises when the version does not exist
+    resolve_version(client, f"{REF_PREFIX}{name}/{version}", name)  # one line when unknown
     client.set_registered_model_alias(name, CHAMPION, version)
     history = champion_history(client, name)
     if not history or history[-1] != str(version):
@@ -220,9 +228,13 @@ def promote(client: MlflowClient, name: str, version: str) -> str | None:
 
 def rollback(client: MlflowClient, name: str) -> tuple[str, str]:
     """Restore the previous champion; returns (rolled-back version, restored version)."""
-    history = champion_history(client, name)
     current = alias_version(client, name, CHAMPION)
-    if current is None or len(history) < 2:
+    if current is None:
+        raise ModelNotFoundError(
+            f"nothing to roll back: {name!r} has no champion yet. Train one with `leadml train`."
+        )
+    history = champion_history(client, name)
+    if len(history) < 2:
         raise LeadmlError(
             f"nothing to roll back to: {name!r} has had {len(history)} champion(s). "
             "Use `leadml promote VERSION` to choose a version explicitly."
