@@ -38,8 +38,8 @@ TrackingOpt = Annotated[
     ),
 ]
 
-UNEXPECTED = "unexpected"
-"""Marks the one line printed for an error leadml did not foresee (a bug to report)."""
+INTERNAL_ERROR = "internal error"
+"""Starts the one line printed for an error leadml did not foresee (a bug to report)."""
 
 
 def print_error(message: str) -> None:
@@ -90,7 +90,7 @@ class RootGroup(TyperGroup):
     script and in-process runs (CliRunner) behave the same.
     """
 
-    def main(  # type: ignore[override]
+    def main(
         self,
         args: Sequence[str] | None = None,
         prog_name: str | None = None,
@@ -125,7 +125,7 @@ class RootGroup(TyperGroup):
             if state["debug"]:
                 raise
             print_error(
-                f"{UNEXPECTED} {type(exc).__name__}: {one_line(str(exc))} (run the command "
+                f"{INTERNAL_ERROR} {type(exc).__name__}: {one_line(str(exc))} (run the command "
                 "again with --debug to see the traceback, and report it as a leadml bug)"
             )
             sys.exit(1)

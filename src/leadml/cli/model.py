@@ -84,9 +84,10 @@ def promote_cmd(
     Example:  leadml promote 3
     """
     from leadml.config import load_config
-    from leadml.tracking.registry import client_for, promote
+    from leadml.tracking.registry import client_for, promote, require_store
 
     cfg = load_config(config, overrides={"mlflow": {"tracking_uri": tracking_uri}})
+    require_store(cfg)  # nothing to promote, and no empty store made
     client = client_for(cfg)
     previous = promote(client, cfg.mlflow.model_name, version)
     console.print(
@@ -100,10 +101,11 @@ def rollback(config: ConfigOpt = None, tracking_uri: TrackingOpt = None) -> None
     Example:  leadml rollback
     """
     from leadml.config import load_config
-    from leadml.tracking.registry import client_for
+    from leadml.tracking.registry import client_for, require_store
     from leadml.tracking.registry import rollback as do_rollback
 
     cfg = load_config(config, overrides={"mlflow": {"tracking_uri": tracking_uri}})
+    require_store(cfg)  # nothing to roll back, and no empty store made
     client = client_for(cfg)
     old, restored = do_rollback(client, cfg.mlflow.model_name)
     console.print(

@@ -34,8 +34,25 @@ HISTORY_TAG = "leadml.champion_history"
 REF_PREFIX = "models:/"
 
 
+SQLITE_PREFIX = "sqlite:///"
+
+
+def require_store(config: Config) -> None:
+    """Raise ModelNotFoundError when the tracking store is a SQLite file that does not exist:
+    nothing can be registered there, and opening it would create an empty one."""
+    uri = config.tracking_uri
+    if uri.startswith(SQLITE_PREFIX) and not Path(uri[len(SQLITE_PREFIX) :]).exists():
+        raise ModelNotFoundError(
+            f"no model is registered yet: there is no MLflow store {uri[len(SQLITE_PREFIX) :]}. "
+            "Train one with `leadml train`, or point --tracking-uri at the store holding "
+            "your models"
+        )
+
+
 def reader_for(config: Config) -> MlflowClient:
-    """A client for reading the registry only: no global MLflow state, no experiment."""
+    """A client for reading the registry only: no global MLflow state, no experiment, and
+    no store created where there is none (`require_store`)."""
+    require_store(config)
     from mlflow import MlflowClient
 
     return MlflowClient(tracking_uri=config.tracking_uri, registry_uri=config.tracking_uri)
@@ -106,12 +123,12 @@ def resolve_version(client: MlflowClient, ref: str, default_name: str) -> tuple[
     try:
         client.get_model_version(name, version)
     except MlflowException as exc:
-        found = sorted(
+        known = sorted(
             (str(v.version) for v in client.search_model_versions(f"name = '{name}'")), key=int
         )
         hint = (
-            f"registered versions: {', '.join(found)}"
-            if found
+            f"registered versions: {', '.join(known)}"
+            if known
             else "none is registered yet: train one with `leadml train`"
         )
         raise ModelNotFoundError(f"model {name!r} has no version {version!r}; {hint}") from exc
