@@ -119,16 +119,20 @@ def test_promote_and_rollback_say_which_versions_there_are(project: Path) -> Non
 
 
 def test_promote_rollback_and_score_in_a_project_with_no_model(project: Path) -> None:
-    for command in (["promote", "42"], ["rollback"]):
+    for command, start in (
+        (["promote", "42"], "cannot promote version 42"),
+        (["rollback"], "nothing to roll back"),
+    ):
         line = the_error_line(invoke(*command))
-        assert "no model is registered yet" in line and "`leadml train`" in line, line
+        assert start in line and "no model is registered yet" in line, line
+        assert "`leadml train`" in line, line
     export = project / "export.csv"
     export.write_text("id,views\nA,3\n", encoding="utf-8")
     missing = "models:/lead-conversion/99"
     score = the_error_line(
         invoke("score", "--data", str(export), "--model", missing, "--no-store"), steps=True
     )
-    assert "no model is registered yet" in score and "`leadml train`" in score, score
+    assert f"cannot load {missing}" in score and "no model is registered yet" in score, score
     assert not (project / "mlflow.db").exists()  # a failed look-up creates no store
 
 

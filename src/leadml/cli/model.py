@@ -87,7 +87,7 @@ def promote_cmd(
     from leadml.tracking.registry import client_for, promote, require_store
 
     cfg = load_config(config, overrides={"mlflow": {"tracking_uri": tracking_uri}})
-    require_store(cfg)  # nothing to promote, and no empty store made
+    require_store(cfg, f"cannot promote version {version}")  # and makes no empty store
     client = client_for(cfg)
     previous = promote(client, cfg.mlflow.model_name, version)
     console.print(
@@ -105,7 +105,7 @@ def rollback(config: ConfigOpt = None, tracking_uri: TrackingOpt = None) -> None
     from leadml.tracking.registry import rollback as do_rollback
 
     cfg = load_config(config, overrides={"mlflow": {"tracking_uri": tracking_uri}})
-    require_store(cfg)  # nothing to roll back, and no empty store made
+    require_store(cfg, "nothing to roll back")  # and makes no empty store
     client = client_for(cfg)
     old, restored = do_rollback(client, cfg.mlflow.model_name)
     console.print(

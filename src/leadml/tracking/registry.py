@@ -37,22 +37,21 @@ REF_PREFIX = "models:/"
 SQLITE_PREFIX = "sqlite:///"
 
 
-def require_store(config: Config) -> None:
-    """Raise ModelNotFoundError when the tracking store is a SQLite file that does not exist:
-    nothing can be registered there, and opening it would create an empty one."""
+def require_store(config: Config, what: str) -> None:
+    """Raise ModelNotFoundError, starting with `what` failed, when the tracking store is a
+    SQLite file that does not exist: nothing is registered, and opening it would create
+    an empty store."""
     uri = config.tracking_uri
     if uri.startswith(SQLITE_PREFIX) and not Path(uri[len(SQLITE_PREFIX) :]).exists():
         raise ModelNotFoundError(
-            f"no model is registered yet: there is no MLflow store {uri[len(SQLITE_PREFIX) :]}. "
-            "Train one with `leadml train`, or point --tracking-uri at the store holding "
-            "your models"
+            f"{what}: no model is registered yet (there is no MLflow store "
+            f"{uri[len(SQLITE_PREFIX) :]}); train one with `leadml train`, or point "
+            "--tracking-uri at the store that holds your models"
         )
 
 
 def reader_for(config: Config) -> MlflowClient:
-    """A client for reading the registry only: no global MLflow state, no experiment, and
-    no store created where there is none (`require_store`)."""
-    require_store(config)
+    """A client for reading the registry only: no global MLflow state, no experiment."""
     from mlflow import MlflowClient
 
     return MlflowClient(tracking_uri=config.tracking_uri, registry_uri=config.tracking_uri)
@@ -207,6 +206,7 @@ def load_model(ref: str | Path, config: Config) -> Bundle:
     text = str(ref)
     if not text.startswith(REF_PREFIX):
         return load_bundle(Path(text))
+    require_store(config, f"cannot load {text}")
     client = reader_for(config)
     name, version = resolve_version(client, text, config.mlflow.model_name)
     return load_version(client, config, name, version)
