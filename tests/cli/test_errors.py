@@ -157,3 +157,30 @@ def test_version_prints_the_package_version() -> None:
     assert result.exit_code == 0, result.output
     assert result.stdout == f"leadml {version('leadml')}\n"
     assert re.fullmatch(r"leadml \d+\.\d+\.\d+\S*\n", result.stdout)
+
+
+def test_a_refusal_by_the_mlflow_store_is_one_line_naming_the_setting(project: Path) -> None:
+    line = the_error_line(invoke("promote", "1", "--tracking-uri", "no-such-store"))
+    assert line.startswith("error: MLflow: ") and "--tracking-uri" in line, line
+
+
+def test_an_unforeseen_error_is_one_line_that_asks_for_a_report() -> None:
+    import typer
+
+    from leadml.cli.common import RootGroup
+
+    broken = typer.Typer(cls=RootGroup)
+
+    @broken.command()
+    def fails() -> None:
+        raise RuntimeError("boom\nsecond line")
+
+    @broken.command()
+    def other() -> None:  # two commands, so `fails` is a subcommand as in leadml
+        """Unused."""
+
+    result = runner.invoke(broken, ["fails"])
+    lines = result.stderr.splitlines()
+    assert result.exit_code == 1 and len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"error: {INTERNAL_ERROR} RuntimeError: boom second line")
+    assert "--debug" in lines[0] and "Traceback" not in result.output

@@ -124,6 +124,12 @@ class RootGroup(TyperGroup):
         except Exception as exc:
             if state["debug"]:
                 raise
+            if type(exc).__module__.startswith("mlflow."):  # its store refused: say which
+                print_error(
+                    f"MLflow: {one_line(str(exc))} (check --tracking-uri, or [mlflow] "
+                    "tracking_uri in leadml.toml)"
+                )
+                sys.exit(1)
             print_error(
                 f"{INTERNAL_ERROR} {type(exc).__name__}: {one_line(str(exc))} (run the command "
                 "again with --debug to see the traceback, and report it as a leadml bug)"
