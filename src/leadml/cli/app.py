@@ -24,7 +24,7 @@ HELP = (
 
 
 def version_line() -> str:
-    """ "leadml X.Y.Z", from the installed package's metadata."""
+    """The version line, e.g. `leadml 0.1.0`, from the installed package's metadata."""
     from importlib.metadata import version
 
     return f"leadml {version('leadml')}"

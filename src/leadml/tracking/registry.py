@@ -32,8 +32,6 @@ CHALLENGER = "challenger"
 BUNDLE_ARTIFACT = "bundle"
 HISTORY_TAG = "leadml.champion_history"
 REF_PREFIX = "models:/"
-
-
 SQLITE_PREFIX = "sqlite:///"
 
 
