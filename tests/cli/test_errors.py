@@ -53,8 +53,10 @@ def the_error_line(result: Result, *, steps: bool = False) -> str:
 
 @pytest.mark.parametrize("case", CASES, ids=[f"{' '.join(c.words[:2])}:{c.wrong}" for c in CASES])
 def test_every_command_refuses_a_wrong_argument_in_one_line(case: Case, project: Path) -> None:
-    line = the_error_line(invoke(*case.args(project)))
+    result = invoke(*case.args(project))
+    line = the_error_line(result)
     assert case.must_name.lower() in line.lower(), line
+    assert result.exit_code == 1  # never a code a command gives a meaning (drift's 2)
 
 
 def test_the_walk_finds_every_command_and_a_case_for_each_kind_of_parameter() -> None:

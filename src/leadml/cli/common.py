@@ -109,7 +109,9 @@ class RootGroup(TyperGroup):
             sys.exit(exc.exit_code)
         except UsageError as exc:
             print_error(usage_message(exc))
-            sys.exit(exc.exit_code)
+            # 1, not click's 2: commands give other codes meanings (2: drift alert; retrain's
+            # 3 and 4), and 1 is "error" in all of them.
+            sys.exit(1)
         except ClickException as exc:
             print_error(one_line(exc.format_message()))
             sys.exit(exc.exit_code)
