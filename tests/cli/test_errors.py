@@ -81,6 +81,15 @@ def test_grades_names_the_option_and_its_choices(project: Path) -> None:
     assert "score.grade_mode" not in line
 
 
+@pytest.mark.parametrize("command", [["score"], ["store", "current"], ["store", "upgrade"]])
+def test_a_store_url_that_cannot_be_read_names_the_option(
+    command: list[str], project: Path
+) -> None:
+    line = the_error_line(invoke(*command, "--store", "no store"))
+    assert line.startswith("error: option --store: ") and "'no store'" in line, line
+    assert "store.url" not in line and not (project / "scores.db").exists()
+
+
 def test_demo_data_format_offers_the_formats_a_data_folder_may_hold() -> None:
     from leadml import schema
     from leadml.cli.data import TableFormat

@@ -11,6 +11,7 @@ import typer
 from leadml.cli.common import ConfigOpt, TrackingOpt
 from leadml.cli.progress import job_progress
 from leadml.cli.render import print_batch_outcome
+from leadml.cli.store import check_store_option
 
 
 class GradesChoice(StrEnum):
@@ -103,6 +104,7 @@ def score(
 
     if store and no_store:
         raise typer.BadParameter("--store and --no-store contradict each other")
+    check_store_option(store)
     pass_through = None
     if columns is not None:
         pass_through = tuple(c.strip() for c in columns.split(",") if c.strip())
