@@ -71,6 +71,8 @@ def keys_new(
 
     The server stores only the key's SHA-256 digest, so keep the key itself safe now:
     it cannot be shown again.
+
+    Example:  leadml keys new crm
     """
     from leadml.config import ApiKeyConfig
     from leadml_serve.security import digest, new_key
