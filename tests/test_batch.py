@@ -217,7 +217,7 @@ def test_as_of_latest_is_the_midnight_after_the_data(small_data: Dataset) -> Non
 def test_a_bad_as_of_names_the_option(text: str) -> None:
     with pytest.raises(InputError) as caught:
         parse_as_of(text, pd.DataFrame(), pd.DataFrame())
-    assert caught.value.column == "--as-of"
+    assert caught.value.option == "--as-of"
 
 
 def test_events_older_than_the_features_tell_apart_are_warned_about(

@@ -159,13 +159,13 @@ def parse_as_of(
         except (ValueError, TypeError) as exc:
             raise InputError(
                 "cannot read the scoring moment",
-                column="--as-of",
+                option="--as-of",
                 value=text,
                 expected="an ISO 8601 date or time such as 2025-06-30 or 2025-06-30T08:00Z, "
                 "'now' or 'latest'",
             ) from exc
         if pd.isna(stamp):
-            raise InputError("empty scoring moment", column="--as-of", value=text)
+            raise InputError("empty scoring moment", option="--as-of", value=text)
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
 
 

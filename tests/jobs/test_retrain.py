@@ -148,13 +148,13 @@ def test_unreachable_server_is_an_error() -> None:
 
 
 @pytest.mark.parametrize(
-    ("url", "key", "column"),
+    ("url", "key", "option"),
     [("ftp://host", KEY, "--reload-url"), ("http://127.0.0.1:1", "", "--admin-key")],
 )
-def test_reload_target_is_checked_up_front(url: str, key: str, column: str) -> None:
+def test_reload_target_is_checked_up_front(url: str, key: str, option: str) -> None:
     with pytest.raises(InputError) as raised:
         ReloadTarget(url, key)
-    assert raised.value.column == column
+    assert raised.value.option == option
 
 
 def test_admin_key_is_not_in_the_repr() -> None:

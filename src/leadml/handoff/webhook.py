@@ -103,7 +103,7 @@ def webhook_target(
         raise InputError(
             "the webhook sends the leads whose grade changed since the stored batch, so it "
             "needs the scores store",
-            column="--no-store",
+            option="--no-store",
             expected="no --no-store with --webhook (or no [score] webhook)",
         )
     name = score.webhook_secret_env
@@ -126,11 +126,11 @@ def check_url(url: str) -> None:
     host = (parts.hostname or "").lower()
     expected = "an https:// URL, or http:// to 127.0.0.1, ::1 or localhost only"
     if parts.scheme not in ("http", "https") or not host:
-        raise InputError("not a webhook URL", column="--webhook", value=url, expected=expected)
+        raise InputError("not a webhook URL", option="--webhook", value=url, expected=expected)
     if parts.scheme == "http" and not _loopback(host):
         raise InputError(
             f"plain http to the remote host {host} would send scores unencrypted",
-            column="--webhook",
+            option="--webhook",
             value=url,
             expected=expected,
         )

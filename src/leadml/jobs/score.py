@@ -117,7 +117,7 @@ def export_path(config: Config) -> Path:
     if config.dataset is None:
         raise InputError(
             "no data to score",
-            column="--data",
+            option="--data",
             expected="--data FOLDER_OR_FILE, or a [dataset] section with file = ... in the config",
         )
     return flat_path(None, config)
@@ -137,7 +137,7 @@ def _check_request(
     renames of columns the list will not have, a store the writer would refuse (older, or
     written by a newer leadml; a new one is fine)."""
     if top is not None and top < 1:
-        raise InputError("--top must be at least 1", column="--top", value=top)
+        raise InputError("--top must be at least 1", option="--top", value=top)
     if out is not None and not out.name.endswith(TABLE_SUFFIXES):
         raise InputError(
             "unsupported output file type",
@@ -151,7 +151,7 @@ def _check_request(
             "--as-of cannot be applied to a flat export: its columns are already as of "
             "the day it was exported, and it has no events to cut at a moment",
             file=data,
-            column="--as-of",
+            option="--as-of",
             value=as_of,
             expected="no --as-of (or 'now') for a flat export; export the CRM again to "
             "score as of a later day",

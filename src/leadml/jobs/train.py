@@ -199,7 +199,7 @@ def _load_and_fit(
         trained.guard_report["warnings"] = notes
         return flat, flat_path(data_dir, config), trained
     if data_dir is None:
-        raise InputError("no data folder", column="--data", expected="a leads + events folder")
+        raise InputError("no data folder", option="--data", expected="a leads + events folder")
     step("loading and validating data")
     data = dataset if dataset is not None else load_dataset(data_dir)
     truth = read_truth(data_dir)

@@ -32,6 +32,20 @@ CHALLENGER = "challenger"
 BUNDLE_ARTIFACT = "bundle"
 HISTORY_TAG = "leadml.champion_history"
 REF_PREFIX = "models:/"
+SQLITE_PREFIX = "sqlite:///"
+
+
+def require_store(config: Config, what: str) -> None:
+    """Raise ModelNotFoundError, starting with `what` failed, when the tracking store is a
+    SQLite file that does not exist: nothing is registered, and opening it would create
+    an empty store."""
+    uri = config.tracking_uri
+    if uri.startswith(SQLITE_PREFIX) and not Path(uri[len(SQLITE_PREFIX) :]).exists():
+        raise ModelNotFoundError(
+            f"{what}: no model is registered yet (there is no MLflow store "
+            f"{uri[len(SQLITE_PREFIX) :]}); train one with `leadml train`, or point "
+            "--tracking-uri at the store that holds your models"
+        )
 
 
 def reader_for(config: Config) -> MlflowClient:
@@ -106,7 +120,15 @@ def resolve_version(client: MlflowClient, ref: str, default_name: str) -> tuple[
     try:
         client.get_model_version(name, version)
     except MlflowException as exc:
-        raise ModelNotFoundError(f"model {name!r} has no version {version!r}") from exc
+        known = sorted(
+            (str(v.version) for v in client.search_model_versions(f"name = '{name}'")), key=int
+        )
+        hint = (
+            f"registered versions: {', '.join(known)}"
+            if known
+            else "none is registered yet: train one with `leadml train`"
+        )
+        raise ModelNotFoundError(f"model {name!r} has no version {version!r}; {hint}") from exc
     return name, version
 
 
@@ -182,6 +204,7 @@ def load_model(ref: str | Path, config: Config) -> Bundle:
     text = str(ref)
     if not text.startswith(REF_PREFIX):
         return load_bundle(Path(text))
+    require_store(config, f"cannot load {text}")
     client = reader_for(config)
     name, version = resolve_version(client, text, config.mlflow.model_name)
     return load_version(client, config, name, version)
@@ -209,7 +232,7 @@ def champion_history(client: MlflowClient, name: str) -> list[str]:
 def promote(client: MlflowClient, name: str, version: str) -> str | None:
     """Make `version` the champion; returns the previous champion's version (if any)."""
     previous = alias_version(client, name, CHAMPION)
-    client.get_model_version(name, version)  # raises when the version does not exist
+    resolve_version(client, f"{REF_PREFIX}{name}/{version}", name)  # one line when unknown
     client.set_registered_model_alias(name, CHAMPION, version)
     history = champion_history(client, name)
     if not history or history[-1] != str(version):
@@ -220,9 +243,13 @@ def promote(client: MlflowClient, name: str, version: str) -> str | None:
 
 def rollback(client: MlflowClient, name: str) -> tuple[str, str]:
     """Restore the previous champion; returns (rolled-back version, restored version)."""
-    history = champion_history(client, name)
     current = alias_version(client, name, CHAMPION)
-    if current is None or len(history) < 2:
+    if current is None:
+        raise ModelNotFoundError(
+            f"nothing to roll back: {name!r} has no champion yet. Train one with `leadml train`."
+        )
+    history = champion_history(client, name)
+    if len(history) < 2:
         raise LeadmlError(
             f"nothing to roll back to: {name!r} has had {len(history)} champion(s). "
             "Use `leadml promote VERSION` to choose a version explicitly."
