@@ -21,14 +21,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-from mlflow.pyfunc import PythonModel
+from mlflow.pyfunc import PythonModel, PythonModelContext
 
 from leadml import schema
 from leadml.errors import InputError
 
 if TYPE_CHECKING:
     from mlflow.models import ModelSignature
-    from mlflow.pyfunc import PythonModelContext
 
     from leadml.bundle import Bundle
     from leadml.data.mapping.config import DatasetConfig
@@ -126,7 +125,9 @@ def _event_rows(rows: pd.DataFrame) -> pd.DataFrame:
 def _cutoffs(scorer: Scorer, leads: pd.DataFrame, rows: pd.DataFrame) -> pd.Series:
     """Each lead's scoring moment by the Scorer's own rule, per distinct `as_of`."""
     as_of = rows[AS_OF] if AS_OF in rows.columns else pd.Series(None, index=rows.index)
-    stamps = pd.to_datetime(as_of.reset_index(drop=True), utc=True, errors="coerce")
+    stamps = pd.to_datetime(
+        as_of.reset_index(drop=True), utc=True, errors="coerce", format="ISO8601"
+    )
     bad = stamps.isna() & as_of.reset_index(drop=True).notna()
     if bad.any():
         row = int(bad.to_numpy().argmax())
