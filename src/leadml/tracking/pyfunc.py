@@ -155,11 +155,13 @@ def _cutoffs(scorer: Scorer, leads: pd.DataFrame, rows: pd.DataFrame) -> pd.Seri
 
 
 def flat_rows(rows: pd.DataFrame, dataset: DatasetConfig) -> pd.DataFrame:
-    """A flat model's rows as `leadml score` reads the export: text, missing tokens None,
-    indexed by the lead id (absent feature columns are all missing)."""
+    """A flat model's rows as `leadml score` reads the export: text (a number as the file
+    shows it, 7.0 -> "7", as the API reads it), missing tokens None, indexed by the lead id
+    (absent feature columns are all missing)."""
     from leadml.data.mapping.read import clean_missing
+    from leadml.scoring import export_text
 
-    frame = rows.reset_index(drop=True).copy()
+    frame = rows.reset_index(drop=True).astype(object).map(export_text)
     for name in dataset.feature_names:
         if name not in frame.columns:
             frame[name] = None
