@@ -230,15 +230,17 @@ def signature(bundle: Bundle) -> ModelSignature:
             if name
         ]
     else:
-        kinds = {"text": "string", "number": "double", "timestamp": "string"}
+        # Numbers and timestamps: any type (an int, a float, ISO text, a pandas Timestamp);
+        # the contract's validator reads and checks them, as it reads a Parquet file.
         inputs = [
-            ColSpec(kinds[c.kind], c.name, required=c.required) for c in schema.scoring_columns()
+            ColSpec("string" if c.kind == "text" else AnyType(), c.name, required=c.required)
+            for c in schema.scoring_columns()
         ]
         event = Object(
             [Property(schema.EVENT_TYPE, "string"), Property(schema.OCCURRED_AT, "string")]
         )
         inputs += [
-            ColSpec("string", AS_OF, required=False),
+            ColSpec(AnyType(), AS_OF, required=False),
             ColSpec(Array(event), EVENTS, required=False),
         ]
     outputs: list[ColSpec | TensorSpec] = [
