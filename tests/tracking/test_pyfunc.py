@@ -22,7 +22,7 @@ from leadml.errors import InputError, ModelNotFoundError
 from leadml.model.pipeline import TrainedModel
 from leadml.scoring import Scorer
 from leadml.tracking.log import log_bundle, register_model, run_name, start_run
-from leadml.tracking.pyfunc import model_input, score_rows
+from leadml.tracking.pyfunc import flat_rows, model_input, score_rows
 from leadml.tracking.registry import (
     CLASSIC_ML,
     EXPERIMENT_KIND_TAG,
@@ -195,3 +195,24 @@ def test_bad_rows_are_one_line_errors(trained: TrainedModel, small_data: Dataset
     assert "\n" not in str(info.value)
     with pytest.raises(InputError, match="as_of is not a timestamp"):
         score_rows(scorer, rows.assign(as_of="soon"))
+
+
+def test_flat_rows_read_numbers_as_the_export_shows_them_and_refuse_repeated_ids() -> None:
+    from leadml.data.mapping.config import DatasetConfig
+
+    dataset = DatasetConfig.from_dict(
+        {
+            "id_column": "ID",
+            "label": "Won",
+            "positive": ["1"],
+            "missing": ["", "NA"],
+            "columns": {"Visits": {"role": "engagement"}, "Tier": {"role": "firmographic"}},
+        }
+    )
+    rows = pd.DataFrame({"ID": [7, 8], "Visits": [3.0, None], "Tier": [" gold ", "NA"]})
+    read = flat_rows(rows, dataset)
+    assert read.index.tolist() == ["7", "8"]
+    assert read["Visits"].tolist() == ["3", None] and read["Tier"].tolist() == ["gold", None]
+    with pytest.raises(InputError, match="duplicate lead id") as info:
+        flat_rows(rows.assign(ID=[7, 7]), dataset)
+    assert "row 2" in str(info.value) and "column 'ID'" in str(info.value)

@@ -1,6 +1,7 @@
-"""MLflow logging: a training run's parameters, metrics, data profile and input, spec,
-leakage guard, breakdowns, registered LightGBM model, bundle and report artifacts and tags;
-and a drift check's run. Nothing else in leadml calls `mlflow.log_*`."""
+"""MLflow logging: a training run's name, parameters, metrics, data profile and input, spec,
+leakage guard, breakdowns, registered model (a pyfunc from code, `tracking.pyfunc`), bundle
+and report artifacts and tags; and a drift check's run. Nothing else in leadml calls
+`mlflow.log_*`."""
 
 from __future__ import annotations
 
@@ -199,22 +200,20 @@ def register_model(
     example = None if leads is None else _input_example(trained, leads, events)
     with tempfile.TemporaryDirectory(prefix="leadml-pyfunc.") as tmp:
         folder = save_bundle(trained.bundle, Path(tmp) / pyfunc.BUNDLE_KEY)
-        with warnings.catch_warnings():  # MLflow notes that a DataFrame hint is not a schema
-            warnings.simplefilter("ignore", UserWarning)
-            info = mlflow.pyfunc.log_model(
-                name="model",
-                python_model=str(pyfunc.MODEL_CODE),
-                artifacts={pyfunc.BUNDLE_KEY: str(folder)},
-                signature=pyfunc.signature(trained.bundle),
-                input_example=example,
-                registered_model_name=name,
-                pip_requirements=[
-                    f"leadml=={leadml.__version__}",
-                    f"lightgbm=={lgb.__version__}",
-                    f"mlflow=={mlflow.__version__}",
-                ],
-                await_registration_for=60,
-            )
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=str(pyfunc.MODEL_CODE),
+            artifacts={pyfunc.BUNDLE_KEY: str(folder)},
+            signature=pyfunc.signature(trained.bundle),
+            input_example=example,
+            registered_model_name=name,
+            pip_requirements=[
+                f"leadml=={leadml.__version__}",
+                f"lightgbm=={lgb.__version__}",
+                f"mlflow=={mlflow.__version__}",
+            ],
+            await_registration_for=60,
+        )
     return str(info.registered_model_version)
 
 

@@ -174,6 +174,17 @@ def flat_rows(rows: pd.DataFrame, dataset: DatasetConfig) -> pd.DataFrame:
         )
     else:
         ids = [str(v) for v in frame[dataset.id_column]]
+        given = frame[dataset.id_column]
+        bad = given.isna() | given.duplicated()
+        if bad.any():
+            row = int(bad.to_numpy().argmax())
+            raise InputError(
+                f"{_INPUT}: {'empty' if given.isna().iloc[row] else 'duplicate'} lead id",
+                row=row + 1,
+                column=dataset.id_column,
+                value=given.iloc[row],
+                expected="one row per lead, each with its own id",
+            )
     frame.index = pd.Index(ids, name=dataset.id_name)
     return frame
 

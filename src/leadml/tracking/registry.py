@@ -8,7 +8,9 @@ promotion is appended to a history tag on the registered model so that
 `rollback` can restore the previous champion.
 
 Serving never unpickles anything: a registry reference resolves to a model
-version, whose run holds the pickle-free bundle under the `bundle/` artifact path.
+version, whose run holds the pickle-free bundle under the `bundle/` artifact path. The
+version itself is a pyfunc logged from code (`tracking.pyfunc`) for MLflow's own loaders;
+leadml reads the run's bundle, labelled with its registered name and version.
 """
 
 from __future__ import annotations
