@@ -245,6 +245,7 @@ def test_retrain_promotes_reloads_keeps_and_fails_with_distinct_exit_codes(
     assert first["mlflow"]["model_version"] == "1"
     run = client_for(config).get_run(first["mlflow"]["run_id"])
     assert run.data.tags["leadml.job"] == "retrain"
+    assert run.info.run_name.startswith("retrain · ") and " leads · as of " in run.info.run_name
     assert run.data.tags["leadml.reload"] == "ok: serving 1"
 
     # 2. A much weaker model (one stump) fails the gate: the champion stays, no reload.

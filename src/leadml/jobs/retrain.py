@@ -216,6 +216,7 @@ def retrain(
         on_step=step,
         on_round=on_round,
         dataset=dataset,
+        job="retrain",
     )
     tag_run(config, outcome.run_id, {JOB_TAG: "retrain"})
     if not outcome.promoted:

@@ -8,7 +8,9 @@ promotion is appended to a history tag on the registered model so that
 `rollback` can restore the previous champion.
 
 Serving never unpickles anything: a registry reference resolves to a model
-version, whose run holds the pickle-free bundle under the `bundle/` artifact path.
+version, whose run holds the pickle-free bundle under the `bundle/` artifact path. The
+version itself is a pyfunc logged from code (`tracking.pyfunc`) for MLflow's own loaders;
+leadml reads the run's bundle, labelled with its registered name and version.
 """
 
 from __future__ import annotations
@@ -48,6 +50,12 @@ def require_store(config: Config, what: str) -> None:
         )
 
 
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+CLASSIC_ML = "custom_model_development"
+"""The experiment kind MLflow 3's UI opens in its classic runs-and-models view (its other
+kinds open the GenAI view, which it also guesses for an experiment without the tag)."""
+
+
 def reader_for(config: Config) -> MlflowClient:
     """A client for reading the registry only: no global MLflow state, no experiment."""
     from mlflow import MlflowClient
@@ -67,12 +75,19 @@ def client_for(config: Config) -> MlflowClient:
     mlflow.set_tracking_uri(config.tracking_uri)
     mlflow.set_registry_uri(config.tracking_uri)
     client = MlflowClient(tracking_uri=config.tracking_uri, registry_uri=config.tracking_uri)
-    if client.get_experiment_by_name(config.mlflow.experiment) is None:
+    experiment = client.get_experiment_by_name(config.mlflow.experiment)
+    if experiment is None:
         location = None
         if config.mlflow.tracking_uri is None:
             config.artifact_root.mkdir(parents=True, exist_ok=True)
             location = config.artifact_root.as_uri()
-        client.create_experiment(config.mlflow.experiment, artifact_location=location)
+        client.create_experiment(
+            config.mlflow.experiment,
+            artifact_location=location,
+            tags={EXPERIMENT_KIND_TAG: CLASSIC_ML},
+        )
+    elif EXPERIMENT_KIND_TAG not in experiment.tags:  # made before leadml set the kind
+        client.set_experiment_tag(experiment.experiment_id, EXPERIMENT_KIND_TAG, CLASSIC_ML)
     mlflow.set_experiment(config.mlflow.experiment)
     return client
 
@@ -120,16 +135,29 @@ def resolve_version(client: MlflowClient, ref: str, default_name: str) -> tuple[
     try:
         client.get_model_version(name, version)
     except MlflowException as exc:
-        known = sorted(
-            (str(v.version) for v in client.search_model_versions(f"name = '{name}'")), key=int
-        )
-        hint = (
-            f"registered versions: {', '.join(known)}"
-            if known
-            else "none is registered yet: train one with `leadml train`"
-        )
-        raise ModelNotFoundError(f"model {name!r} has no version {version!r}; {hint}") from exc
+        raise missing_version(client, name, version) from exc
     return name, version
+
+
+def missing_version(client: MlflowClient, name: str, version: str) -> ModelNotFoundError:
+    """The one-line error for a version that does not exist, listing those that do (a
+    ModelNotFoundError, so the server's /model answer keeps its reason)."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        versions = [str(v.version) for v in client.search_model_versions(f"name = '{name}'")]
+    except MlflowException:
+        versions = []
+    versions.sort(key=lambda v: (len(v), v))
+    fix = (
+        f"use one of its versions ({', '.join(versions)}), "
+        f"e.g. {REF_PREFIX}{name}/{versions[-1]}, or an alias such as {REF_PREFIX}{name}@champion"
+        if versions
+        else f"{name!r} has no versions yet: train one with `leadml train`"
+    )
+    return ModelNotFoundError(
+        f"model reference {REF_PREFIX}{name}/{version}: no such version; {fix}"
+    )
 
 
 def bundle_dir(config: Config, name: str, version: str) -> Path:
