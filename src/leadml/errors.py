@@ -25,6 +25,8 @@ class InputError(LeadmlError):
     expected: str | None = None
     option: str | None = None
     """The command-line option the value came from, e.g. "--as-of"."""
+    setting: str | None = None
+    """The leadml.toml setting the value came from, e.g. "[dataset] created_at"."""
 
     def __str__(self) -> str:
         where = ", ".join(
@@ -34,6 +36,7 @@ class InputError(LeadmlError):
                 f"row {self.row}" if self.row is not None else "",
                 f"column {self.column!r}" if self.column is not None else "",
                 f"option {self.option}" if self.option is not None else "",
+                f"setting {self.setting}" if self.setting is not None else "",
             )
             if part
         )

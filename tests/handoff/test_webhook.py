@@ -185,7 +185,7 @@ def test_plain_http_to_another_host_and_non_urls_are_refused(url: str) -> None:
     with pytest.raises(InputError) as raised:
         check_url(url)
     message = str(raised.value)
-    assert "'--webhook'" in message and "https://" in message and "\n" not in message
+    assert "option --webhook:" in message and "https://" in message and "\n" not in message
 
 
 def test_no_secret_is_refused_by_the_variable_name() -> None:

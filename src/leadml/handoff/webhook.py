@@ -112,7 +112,7 @@ def webhook_target(
         raise InputError(
             f"the webhook signing secret is not set: the environment variable {name} is empty "
             "or missing, and leadml does not send unsigned score updates",
-            column="[score] webhook_secret_env",
+            setting="[score] webhook_secret_env",
             value=name,
             expected=f"export {name}=<the secret the receiver verifies with>, or name another "
             "variable in [score] webhook_secret_env",
