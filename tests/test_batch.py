@@ -7,7 +7,14 @@ import pandas as pd
 import pytest
 
 from leadml import schema
-from leadml.batch import grades_within_batch, open_leads, parse_as_of, score_open_leads
+from leadml.batch import (
+    drop_stale,
+    grades_within_batch,
+    open_leads,
+    parse_as_of,
+    score_open_leads,
+)
+from leadml.config import GradesConfig
 from leadml.data.load import Dataset
 from leadml.errors import InputError
 from leadml.model.labels import data_end
@@ -210,7 +217,7 @@ def test_as_of_latest_is_the_midnight_after_the_data(small_data: Dataset) -> Non
 def test_a_bad_as_of_names_the_option(text: str) -> None:
     with pytest.raises(InputError) as caught:
         parse_as_of(text, pd.DataFrame(), pd.DataFrame())
-    assert caught.value.column == "--as-of"
+    assert caught.value.option == "--as-of"
 
 
 def test_events_older_than_the_features_tell_apart_are_warned_about(
@@ -228,3 +235,29 @@ def test_events_older_than_the_features_tell_apart_are_warned_about(
     batch = score_open_leads(leads, events, scorer, as_of=as_of)
     found = [w for w in batch.warnings if "years before" in w]
     assert len(found) == 1 and found[0].startswith("3 event(s) more than 136 years")
+
+
+def test_stale_leads_are_left_out_and_counted_and_batch_shares_come_from_config(
+    small_data: Dataset, trained: TrainedModel
+) -> None:
+    leads = small_data.leads.sort_values(schema.CREATED_AT).head(900)
+    as_of = leads[schema.CREATED_AT].iloc[800].ceil("D")
+    everyone, converted, _ = open_leads(leads, as_of)
+    age = (as_of - everyone[schema.CREATED_AT]).dt.total_seconds() / 86_400
+    old = set(everyone.loc[np.floor(age) > 60, schema.LEAD_ID])
+    assert 0 < len(old) < len(everyone)
+    shares = GradesConfig(shares=(25, 25, 25, 25)).fractions()
+    batch = score_open_leads(
+        leads, small_data.events, Scorer(trained.bundle), as_of=as_of,
+        grade_mode="batch", grade_shares=shares, max_open_days=60,
+    )  # fmt: skip
+    listed = set(batch.frame["lead_id"])
+    assert not listed & old and listed | old == set(everyone[schema.LEAD_ID])
+    summary = batch.summary()
+    assert summary.excluded_stale == len(old) and summary.max_open_days == 60
+    assert summary.excluded_converted == converted
+    counts = batch.frame["grade"].value_counts(normalize=True)
+    for grade in "ABCD":
+        assert counts[grade] == pytest.approx(0.25, abs=0.05)
+    unlimited, _ = drop_stale(everyone, as_of, 0)
+    assert len(unlimited) == len(everyone)

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from leadml import bundle as bundle_mod
@@ -23,8 +24,12 @@ from leadml.bundle import (
     save_bundle,
     scores_from_probability,
 )
+from leadml.config import load_config
 from leadml.errors import InputError, ModelNotFoundError, WriteError
+from leadml.model.assemble import validation_grades
 from leadml.model.pipeline import TrainedModel
+from leadml.model.snapshots import AGE
+from leadml.model.train import TimeSplit
 from leadml.scoring import Scorer
 from tests.machine import did_not_run, small_disk
 
@@ -247,3 +252,29 @@ def _crashes_lightgbm(model: Path) -> bool:
     code = f"import lightgbm; lightgbm.Booster(model_file={str(model)!r})"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True)
     return done.returncode < 0
+
+
+def test_training_thresholds_hold_the_configured_shares_over_rows_the_list_shows(
+    tmp_path: Path,
+) -> None:
+    rng = np.random.default_rng(7)
+    n = 4000
+    age = rng.integers(0, 400, n)
+    # Stale rows (older than 180 days) score low: counted in, they would dilute grade A.
+    p = np.where(age > 180, rng.uniform(0.0, 0.2, n), rng.uniform(0.0, 1.0, n))
+    ids = pd.Index([f"r{i}" for i in range(n)], name="row")
+    rows = pd.DataFrame({AGE: age}, index=ids)
+    split = TimeSplit(pd.Index([]), ids, pd.Index([]), {})
+    config = load_config(
+        None, project_dir=tmp_path, overrides={"grades": {"shares": [20, 30, 30, 20]}}
+    )
+    thresholds, basis = validation_grades(p, split, config, rows)
+    shown = age <= 180
+    grades = grades_from_probability(p[shown], thresholds)
+    for grade, share in zip("ABCD", (0.2, 0.3, 0.3, 0.2), strict=True):
+        assert np.mean(grades == grade) == pytest.approx(share, abs=0.01)
+    assert basis["rows"] == int(shown.sum()) and basis["of_rows"] == n
+    assert basis["shares"] == [20, 30, 30, 20] and basis["max_open_days"] == 180
+    everyone, _ = validation_grades(p, split, config, None)  # one cutoff: every row counts
+    assert np.mean(grades_from_probability(p, everyone) == "A") == pytest.approx(0.2, abs=0.01)
+    assert everyone["A"] < thresholds["A"]

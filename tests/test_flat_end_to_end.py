@@ -310,3 +310,30 @@ def test_training_uses_exactly_the_split_column_and_knows_every_level_of_the_fil
     unseen = rows.assign(Industry="quarrying")
     warned = score_flat_rows(unseen, Scorer(trained.bundle)).warnings
     assert any("'quarrying' is not in the data the model was trained on" in w for w in warned)
+
+
+def test_the_registered_pyfunc_scores_export_rows_like_the_scorer(trained_project: Path) -> None:
+    """`mlflow.pyfunc.load_model` of the flat version takes the export's rows as they are
+    and gives the Scorer's probability, score and grade (issue 14)."""
+    from leadml.data.mapping.read import read_flat
+    from leadml.scoring import Scorer
+
+    metrics = json.loads((trained_project / "m.json").read_text(encoding="utf-8"))
+    config = load_config(trained_project / "leadml.toml")
+    bundle = load_bundle(Path(metrics["bundle_path"]))
+    assert bundle.flat is not None
+    mlflow.set_tracking_uri(config.tracking_uri)
+    model = mlflow.pyfunc.load_model(f"models:/{bundle.name}/{bundle.version}")
+    export = pd.read_csv(trained_project / "export.csv", dtype=object, keep_default_na=False)
+    rows = export.head(300).drop(columns=["Email", "Phone", "Converted"])
+    got = model.predict(rows)
+    # Numbers sent as numbers (JSON) read as the file shows them: the same scores.
+    typed = rows.assign(**{"Page Views": pd.to_numeric(rows["Page Views"], errors="coerce")})
+    assert model.predict(typed).equals(got)
+    flat = read_flat(trained_project / "export.csv", bundle.flat)
+    want = Scorer(bundle).score(flat, pd.DataFrame(), explain=False)
+    want_rows = want.frame.loc[rows["Prospect ID"]]
+    assert got["lead_id"].tolist() == rows["Prospect ID"].tolist()
+    assert np.abs(got["probability"].to_numpy() - want_rows["probability"].to_numpy()).max() <= 1e-9
+    assert got["score"].tolist() == want_rows["score"].tolist()
+    assert got["grade"].tolist() == want_rows["grade"].tolist()

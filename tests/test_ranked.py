@@ -8,6 +8,7 @@ import pytest
 
 from leadml.ranked import (
     NO_SOURCE,
+    PREVIOUS_GRADE,
     REASON_KEYS,
     REASONS_JSON,
     STRENGTH_LOG_ODDS,
@@ -16,10 +17,13 @@ from leadml.ranked import (
     encode_reasons,
     escape_formulas,
     rank_order,
+    reason_columns,
     reasons_text,
     render_reasons,
     strength,
     top_reason,
+    trend_of,
+    with_trend,
 )
 
 
@@ -321,3 +325,46 @@ def test_the_terminal_names_a_missing_source_column_instead_of_unknown_for_all(
     assert line in captured.get()
     if NO_SOURCE in sources:
         assert "unknown" not in captured.get()
+
+
+@pytest.mark.parametrize(
+    ("score", "previous", "expected"),
+    [
+        (50, None, "new"),
+        (55, 50, "improving"),
+        (54, 50, "steady"),
+        (46, 50, "steady"),
+        (45, 50, "declining"),
+    ],
+)
+def test_trend_is_one_rule_against_the_previous_score(
+    score: int, previous: int | None, expected: str
+) -> None:
+    before = np.nan if previous is None else previous
+    assert trend_of(np.array([score]), np.array([before]), 5).tolist() == [expected]
+
+
+def test_with_trend_sets_previous_score_grade_and_trend_by_lead_id() -> None:
+    frame = pd.DataFrame({"lead_id": ["a", "b", "c"], "score": [80, 40, 60]})
+    previous = pd.DataFrame({"score": [60, 70], "grade": ["B", "A"]}, index=["a", "b"])
+    out = with_trend(frame, previous, points=5)
+    assert out["trend"].tolist() == ["improving", "declining", "new"]
+    assert out["previous_score"].tolist()[:2] == [60, 70] and pd.isna(out["previous_score"][2])
+    assert out[PREVIOUS_GRADE].tolist() == ["B", "A", None]
+    assert "trend" not in frame  # the input is left as it was
+
+
+def test_reason_columns_use_the_words_of_the_reasons_text() -> None:
+    def reason(text: str) -> dict[str, object]:
+        return {"field": "f", "feature": "f", "value": 1, "contribution": 0.1,
+                "probability_delta": 0.01, "text": text}  # fmt: skip
+
+    reasons = {
+        "positive": [reason(f"for {k}") for k in range(4)],
+        "negative": [reason("against 0"), reason("against 1")],
+    }
+    cells = reason_columns(reasons)
+    assert cells == ("for 0", "for 1", "for 2", "against 0")
+    text = reasons_text(reasons)  # the same words as the joined column, in its order
+    assert [text.index(c) for c in cells] == sorted(text.index(c) for c in cells)
+    assert reason_columns({"positive": [reason("only")], "negative": []}) == ("only", "", "", "")

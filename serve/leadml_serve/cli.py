@@ -26,7 +26,9 @@ def serve(
         ),
     ] = None,
     host: Annotated[str | None, typer.Option(help="Interface to bind (default 127.0.0.1).")] = None,
-    port: Annotated[int | None, typer.Option(help="Port (default 8000).")] = None,
+    port: Annotated[
+        int | None, typer.Option(min=0, max=65535, help="Port (default 8000; 0: any free one).")
+    ] = None,
     workers: Annotated[
         int | None, typer.Option(min=1, help="Worker processes (default 1; use the core count).")
     ] = None,
@@ -69,6 +71,8 @@ def keys_new(
 
     The server stores only the key's SHA-256 digest, so keep the key itself safe now:
     it cannot be shown again.
+
+    Example:  leadml keys new crm
     """
     from leadml.config import ApiKeyConfig
     from leadml_serve.security import digest, new_key

@@ -244,6 +244,106 @@ class Problem(BaseModel):
     request_id: str | None = None
 
 
+# --- the scores store's lists (GET /v1/leads/...): documented, served as stored ---------------
+
+Trend = Literal["improving", "declining", "steady", "new"]
+
+
+class StoredReason(Reason):
+    """A reason as the lead routes give it: with its strength, for the page's arrows."""
+
+    strength: Literal[1, 2, 3] = Field(
+        description="3 strong, 2 clear, 1 slight (from the log-odds contribution)."
+    )
+    arrows: str = Field(
+        description="The strength as shown: ▲▲▲, ▲▲ or ▲ for; ▼▼▼, ▼▼ or ▼ against."
+    )
+
+
+class StoredReasons(BaseModel):
+    positive: list[StoredReason]
+    negative: list[StoredReason]
+
+
+class BatchOut(BaseModel):
+    """The scoring batch a list comes from."""
+
+    batch_id: int
+    scored_at: str = Field(description="When `leadml score` ran (ISO 8601 UTC).")
+    as_of: str = Field(description="The date the scored data runs to (ISO 8601 UTC).")
+    model_version: str
+    grade_mode: str
+    n_leads: int
+    pass_through: list[str]
+
+
+class RankedLead(BaseModel):
+    """One row of the ranked list; the batch's pass-through columns follow these fields."""
+
+    model_config = ConfigDict(extra="allow")
+
+    rank: int
+    lead_id: str
+    company: str | None
+    lead_source: str = Field(description="The source token (the summary's `labels` has words).")
+    stage: str = Field(description="none, IQL, MQL, SQL or PQL.")
+    probability: float
+    score: int = Field(ge=1, le=99)
+    grade: Literal["A", "B", "C", "D"]
+    trend: Trend = Field(description="Against the lead's score in the batch before: new if none.")
+    previous_score: int | None = Field(description="That score (null for a new lead).")
+    top_reason: str
+    reasons_text: str
+    reasons: StoredReasons
+    model_version: str
+    scored_at: str
+
+
+class RankedPage(BaseModel):
+    """A page of the latest batch's ranked list."""
+
+    batch: BatchOut | None
+    total: int
+    limit: int
+    offset: int
+    count: int
+    results: list[RankedLead]
+
+
+class HistoryPoint(BaseModel):
+    """One past score of a lead, with the run that made it and the date its data ran to."""
+
+    batch_id: int
+    scored_at: str
+    as_of: str
+    model_version: str
+    probability: float
+    score: int
+    grade: Literal["A", "B", "C", "D"]
+
+
+class LeadDetail(RankedLead):
+    """One lead's latest score (a ranked row), its batch and its score history."""
+
+    batch_id: int
+    as_of: str
+    current: bool = Field(description="False when the latest batch no longer lists the lead.")
+    history: list[HistoryPoint] = Field(description="Oldest first.")
+
+
+class RankedSummary(BaseModel):
+    """The latest batch for the sales page: counts, histogram and the words for its tokens."""
+
+    batch: BatchOut | None
+    grade_counts: dict[str, int]
+    score_histogram: list[int] = Field(description="Leads per score, 1 to 99.")
+    sources: dict[str, int]
+    stages: dict[str, int]
+    labels: dict[str, dict[str, str]] = Field(
+        description="lead_source and stage token -> label (`leadml.vocabulary`)."
+    )
+
+
 class ReloadRequest(BaseModel):
     """Optional body of POST /v1/model/reload."""
 

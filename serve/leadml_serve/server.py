@@ -69,6 +69,7 @@ def run_server(
         from leadml.tracking.registry import check_model_folder
 
         check_model_folder(config.serve.model, config)  # a one-line error, before any fork
+        check_bind(config.serve.host, config.serve.port)  # likewise, before gunicorn retries
         settings = config.serve
         # What a reload announced: workers follow it, and a worker that gunicorn forks to
         # replace one that died starts on it instead of the model found at start-up.
@@ -94,6 +95,44 @@ def run_server(
     finally:
         if os.getpid() == owner:
             shutil.rmtree(scratch, ignore_errors=True)
+
+
+def check_bind(host: str, port: int) -> None:
+    """Raise a one-line InputError unless `host:port` can be bound now.
+
+    gunicorn would otherwise retry a busy port for about 5 s, logging each attempt, and
+    then exit without saying which setting to change. The socket is closed at once, so
+    the port is free again for gunicorn (SO_REUSEADDR, as gunicorn binds it).
+    """
+    import errno
+    import socket
+
+    from leadml.errors import InputError
+
+    where = f"{host}:{port}"
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        with socket.socket(family, kind, proto) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(address)
+    except socket.gaierror as exc:
+        raise InputError(
+            f"setting [serve] host: cannot find the interface {host!r} ({exc.strerror}); "
+            "give an address of this machine with --host or [serve] host in leadml.toml, "
+            "e.g. 127.0.0.1 or 0.0.0.0"
+        ) from exc
+    except OSError as exc:
+        reasons = {
+            errno.EADDRINUSE: f"port {port} is already in use on {host} (another server?)",
+            errno.EACCES: f"port {port} is below 1024, which needs administrator rights",
+            errno.EADDRNOTAVAIL: f"{host} is not an address of this machine",
+        }
+        reason = reasons.get(exc.errno or 0, exc.strerror or type(exc).__name__)
+        raise InputError(
+            f"setting [serve] port: cannot listen on {where}: {reason}; choose a free port "
+            "with --port (e.g. --port 8080) or [serve] port in leadml.toml"
+            + (", or another address with --host" if exc.errno == errno.EADDRNOTAVAIL else "")
+        ) from exc
 
 
 def _preload(config: Config) -> None:

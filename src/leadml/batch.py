@@ -4,12 +4,15 @@ The pure core of `leadml score` (the job that reads and writes is `leadml.jobs.s
 It uses the one `Scorer` (the same feature code as training and the API), so a lead gets
 the same probability, score and reasons everywhere.
 
-- **Open leads** are those created at or before `as_of` that had not converted by then.
+- **Open leads** are those created at or before `as_of` that had not converted by then;
+  of those, leads older than `[score] max_open_days` are stale (`bundle.is_stale`): left
+  out of the list and counted.
 - **Rank**: the ranked list's one rule, `leadml.ranked.rank_order` (score, probability,
   raw score descending, then `lead_id`), so the order is total and stable everywhere.
 - **Grades** come in two modes:
-  - `model` (default): the bundle's thresholds, from the validation window's probability
-    quantiles (A top 10%, B next 20%, C next 30%, D the rest). A grade then means the
+  - `model` (default): the bundle's thresholds, from the probability quantiles of the
+    validation leads the list would show (`[grades] shares`: A top 10%, B next 20%, C
+    next 30%, D the rest by default). A grade then means the
     same thing every day, so an A today is as good as an A last month, and the share of
     A leads rises and falls with the real quality of the pipeline. Use it for routing
     rules, SLAs and anything compared over time.
@@ -20,7 +23,9 @@ the same probability, score and reasons everywhere.
   Scores (1-99) always stay the model's: a lead's percentile among validation leads.
 
 Reasons are kept per lead as compact JSON (all top positive and negative reasons, see
-`leadml.ranked.encode_reasons`) plus the list's text (`leadml.ranked.reasons_text`).
+`leadml.ranked.encode_reasons`) plus the list's text (`leadml.ranked.reasons_text`) and
+one reason per column (`leadml.ranked.reason_columns`). Trend and previous score start
+as "new" and empty; the job sets them against the store (`leadml.ranked.with_trend`).
 """
 
 from __future__ import annotations
@@ -33,16 +38,25 @@ import numpy as np
 import pandas as pd
 
 from leadml import schema
-from leadml.bundle import DEFAULT_GRADE_SHARES, GRADES, grade_thresholds, grades_from_probability
+from leadml.bundle import (
+    DEFAULT_GRADE_SHARES,
+    GRADES,
+    grade_thresholds,
+    grades_from_probability,
+    is_stale,
+)
 from leadml.errors import InputError
 from leadml.model.labels import data_end
 from leadml.ranked import (
     NO_SOURCE,
+    PREVIOUS_GRADE,
     RANKED_COLUMNS,
+    REASON_COLUMNS,
     REASONS_JSON,
     TOP_REASON,
     encode_reasons,
     rank_order,
+    reason_columns,
     reasons_text,
     top_reason,
 )
@@ -67,6 +81,10 @@ class BatchSummary:
     excluded_not_created: int
     source_mapped: bool = True
     """False: a flat model without a usable source column (every lead_source is NO_SOURCE)."""
+    excluded_stale: int = 0
+    """Open leads older than `[score] max_open_days`, left out of the list."""
+    max_open_days: int = 0
+    """The limit the stale leads were over (0: no limit)."""
 
 
 @dataclass(frozen=True)
@@ -74,7 +92,8 @@ class RankedBatch:
     """One scoring batch: every open lead, ranked (row order = rank)."""
 
     frame: pd.DataFrame
-    """RANKED_COLUMNS, the pass-through columns, then REASONS_JSON, TOP_REASON, raw_score."""
+    """RANKED_COLUMNS, the pass-through columns, then REASONS_JSON, TOP_REASON,
+    PREVIOUS_GRADE and raw_score."""
     as_of: pd.Timestamp
     scored_at: pd.Timestamp
     model_version: str
@@ -83,6 +102,10 @@ class RankedBatch:
     warnings: tuple[str, ...] = ()
     excluded_converted: int = 0
     excluded_not_created: int = 0
+    excluded_stale: int = 0
+    """Open leads older than `[score] max_open_days`, left out of the list."""
+    max_open_days: int = 0
+    """The limit the stale leads were over (0: no limit)."""
     source: str = ""
     """Where the leads came from (a data folder), for the store's batch record."""
     flat: bool = False
@@ -112,6 +135,8 @@ class RankedBatch:
             self.excluded_converted,
             self.excluded_not_created,
             source_mapped=not (len(source) and (source == NO_SOURCE).all()),
+            excluded_stale=self.excluded_stale,
+            max_open_days=self.max_open_days,
         )
 
 
@@ -134,13 +159,13 @@ def parse_as_of(
         except (ValueError, TypeError) as exc:
             raise InputError(
                 "cannot read the scoring moment",
-                column="--as-of",
+                option="--as-of",
                 value=text,
                 expected="an ISO 8601 date or time such as 2025-06-30 or 2025-06-30T08:00Z, "
                 "'now' or 'latest'",
             ) from exc
         if pd.isna(stamp):
-            raise InputError("empty scoring moment", column="--as-of", value=text)
+            raise InputError("empty scoring moment", option="--as-of", value=text)
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
 
 
@@ -160,10 +185,20 @@ def open_leads(leads: pd.DataFrame, as_of: pd.Timestamp) -> tuple[pd.DataFrame, 
     return leads.loc[keep], int((born & won).sum()), int((~born).sum())
 
 
+def drop_stale(
+    todo: pd.DataFrame, as_of: pd.Timestamp, max_open_days: int
+) -> tuple[pd.DataFrame, int]:
+    """Open leads without the stale ones (`bundle.is_stale`: older than `max_open_days`
+    whole days at `as_of`; 0 keeps all). Returns (kept leads, stale count)."""
+    seconds = (as_of - todo[schema.CREATED_AT]).dt.total_seconds().to_numpy()
+    stale = is_stale(np.floor(seconds / 86_400), max_open_days)
+    return todo.loc[~stale], int(stale.sum())
+
+
 def grades_within_batch(
     probability: np.ndarray, shares: dict[str, float] = DEFAULT_GRADE_SHARES
 ) -> np.ndarray:
-    """Relative grades: the bundle's shares (A 10%, B 20%, C 30%) of this batch.
+    """Relative grades: the given shares (`[grades] shares`; A 10%, B 20%, C 30%) of this batch.
 
     Thresholds are this batch's probability quantiles, computed by the same function
     training uses on validation leads, so tied probabilities always share a grade.
@@ -181,6 +216,8 @@ def score_open_leads(
     *,
     as_of: pd.Timestamp,
     grade_mode: GradeMode = "model",
+    grade_shares: dict[str, float] = DEFAULT_GRADE_SHARES,
+    max_open_days: int = 0,
     pass_through: Sequence[str] = (),
     chunk_size: int = 50_000,
     on_progress: Progress | None = None,
@@ -189,8 +226,10 @@ def score_open_leads(
 ) -> RankedBatch:
     """Score and explain every open lead as of `as_of` and rank them.
 
-    Features are built once for the whole batch; scoring and explanations run in chunks
-    of `chunk_size` leads, calling `on_progress(done, total)` after each.
+    Leads open for more than `max_open_days` (0: no limit) are left out and counted;
+    `grade_shares` are batch grade mode's shares (`config.grades.fractions()`). Features
+    are built once for the whole batch; scoring and explanations run in chunks of
+    `chunk_size` leads, calling `on_progress(done, total)` after each.
     """
     _check_grade_mode(grade_mode)
     if chunk_size < 1:
@@ -203,6 +242,7 @@ def score_open_leads(
     for name in missing:
         warnings.append(f"pass-through column {name!r} is not in the leads table; left empty")
     todo, n_converted, n_unborn = open_leads(leads, as_of)
+    todo, n_stale = drop_stale(todo, as_of, max_open_days)
     cutoff = scorer.cutoff_for(todo, as_of)
     warnings += scorer.age_warnings(todo, cutoff)
     warnings += scorer.event_age_warnings(events, cutoff)
@@ -210,7 +250,9 @@ def score_open_leads(
     parts = _score_in_chunks(scorer, raw, chunk_size, warnings, on_progress)
     frame = _assemble(parts, todo, raw.index, scorer.model_version, scored_at)
     return RankedBatch(
-        frame=_ranked(frame, todo.set_index(schema.LEAD_ID), grade_mode, pass_through),
+        frame=_ranked(
+            frame, todo.set_index(schema.LEAD_ID), grade_mode, grade_shares, pass_through
+        ),
         as_of=as_of,
         scored_at=scored_at,
         model_version=scorer.model_version,
@@ -219,6 +261,8 @@ def score_open_leads(
         warnings=tuple(warnings),
         excluded_converted=n_converted,
         excluded_not_created=n_unborn,
+        excluded_stale=n_stale,
+        max_open_days=max_open_days,
         source=source,
     )
 
@@ -252,11 +296,15 @@ def _score_in_chunks(
 
 
 def _ranked(
-    frame: pd.DataFrame, by_id: pd.DataFrame, grade_mode: str, pass_through: Sequence[str]
+    frame: pd.DataFrame,
+    by_id: pd.DataFrame,
+    grade_mode: str,
+    grade_shares: dict[str, float],
+    pass_through: Sequence[str],
 ) -> pd.DataFrame:
     """Grade (batch mode), rank, and attach the pass-through columns looked up by lead id."""
     if grade_mode == "batch":
-        frame["grade"] = grades_within_batch(frame["probability"].to_numpy())
+        frame["grade"] = grades_within_batch(frame["probability"].to_numpy(), grade_shares)
     frame = _rank(frame)
     for name in pass_through:
         values = (
@@ -266,7 +314,8 @@ def _ranked(
         )
         values[pd.isna(values)] = None
         frame[name] = values
-    columns = [*RANKED_COLUMNS, *pass_through, REASONS_JSON, TOP_REASON, "raw_score"]
+    columns = [*RANKED_COLUMNS, *pass_through, REASONS_JSON, TOP_REASON, PREVIOUS_GRADE]
+    columns.append("raw_score")
     return frame[columns].reset_index(drop=True)
 
 
@@ -276,6 +325,9 @@ def _compact(scored: pd.DataFrame) -> pd.DataFrame:
     out = scored[["probability", "score", "grade", "raw_score", "stage"]].copy()
     out[REASONS_JSON] = [encode_reasons(r) for r in reasons]
     out["reasons"] = [reasons_text(r) for r in reasons]
+    cells = [reason_columns(r) for r in reasons]
+    for i, name in enumerate(REASON_COLUMNS):
+        out[name] = [c[i] for c in cells]
     out[TOP_REASON] = [top_reason(r) for r in reasons]
     return out
 
@@ -288,7 +340,7 @@ def _assemble(
     scored_at: pd.Timestamp,
 ) -> pd.DataFrame:
     columns = ["probability", "score", "grade", "raw_score", "stage", REASONS_JSON]
-    columns += ["reasons", TOP_REASON]
+    columns += ["reasons", *REASON_COLUMNS, TOP_REASON]
     scores = pd.concat(parts) if parts else pd.DataFrame(columns=columns, index=index)
     by_id = leads.set_index(schema.LEAD_ID)
     company = (
@@ -305,8 +357,12 @@ def _assemble(
             "probability": scores["probability"].to_numpy(dtype=np.float64),
             "score": scores["score"].to_numpy(dtype=np.int64),
             "grade": scores["grade"].to_numpy(dtype=object),
+            "trend": "new",
+            "previous_score": pd.array([None] * len(scores), dtype="Int64"),
+            PREVIOUS_GRADE: None,
             "raw_score": scores["raw_score"].to_numpy(dtype=np.float64),
             "reasons": scores["reasons"].to_numpy(dtype=object),
+            **{name: scores[name].to_numpy(dtype=object) for name in REASON_COLUMNS},
             "model_version": model_version,
             "scored_at": scored_at.isoformat().replace("+00:00", "Z"),
             REASONS_JSON: scores[REASONS_JSON].to_numpy(dtype=object),
@@ -339,6 +395,7 @@ def score_flat_rows(
     scorer: Scorer,
     *,
     grade_mode: GradeMode = "model",
+    grade_shares: dict[str, float] = DEFAULT_GRADE_SHARES,
     pass_through: Sequence[str] = (),
     chunk_size: int = 50_000,
     on_progress: Progress | None = None,
@@ -375,7 +432,7 @@ def score_flat_rows(
     leads = _flat_leads(todo, raw, candidates, flat.source_column)
     frame = _assemble(parts, leads, raw.index, scorer.model_version, scored_at)
     return RankedBatch(
-        frame=_ranked(frame, todo, grade_mode, pass_through),
+        frame=_ranked(frame, todo, grade_mode, grade_shares, pass_through),
         as_of=scored_at,
         scored_at=scored_at,
         model_version=scorer.model_version,

@@ -27,7 +27,7 @@ import lightgbm as lgb
 import numpy as np
 
 from leadml import __version__
-from leadml.config import LabelConfig
+from leadml.config import GradesConfig, LabelConfig
 from leadml.data.mapping.config import DatasetConfig
 from leadml.errors import InputError, ModelNotFoundError, write_error
 from leadml.features.spec import FeatureSpec
@@ -38,8 +38,11 @@ MODEL_FILE = "model.txt"
 BUNDLE_FILE = "bundle.json"
 FORMAT_VERSION = 1
 GRADES = ("A", "B", "C", "D")
-DEFAULT_GRADE_SHARES = {"A": 0.10, "B": 0.20, "C": 0.30}
-"""Top 10% of validation leads are A, the next 20% B, the next 30% C, the rest D."""
+DEFAULT_GRADE_SHARES = GradesConfig().fractions()
+"""`[grades] shares` by default: top 10% of validation leads are A, the next 20% B, the
+next 30% C, the rest D."""
+GRADE_BASIS_KEY = "grade_basis"
+"""`extra` key: the shares the grade thresholds hold and the rows they were computed over."""
 AGE_RANGE_KEY = "age_range_days"
 """`extra` key: [youngest, oldest] lead age in days among a snapshot model's training rows."""
 
@@ -116,6 +119,17 @@ def grade_thresholds(
         cumulative += shares[grade]
         thresholds[grade] = float(np.quantile(probabilities, 1.0 - cumulative))
     return thresholds
+
+
+def is_stale(age_days: np.ndarray, max_open_days: int) -> np.ndarray:
+    """Which open leads are stale: older than `max_open_days` whole days (0: none are).
+
+    The one rule for `[score] max_open_days`: batch scoring leaves these leads out of the
+    list, and training sets grade thresholds over the validation rows that are not."""
+    age = np.asarray(age_days, dtype=np.float64)
+    if max_open_days <= 0:
+        return np.zeros(age.shape, dtype=bool)
+    return age > max_open_days
 
 
 def scores_from_probability(p: np.ndarray, quantiles: tuple[float, ...]) -> np.ndarray:

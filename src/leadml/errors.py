@@ -14,7 +14,8 @@ class LeadmlError(Exception):
 
 @dataclass
 class InputError(LeadmlError):
-    """Bad input: names the file, row, field, bad value and what was expected."""
+    """Bad input: names the file, row, field (or the command-line option), bad value and
+    what was expected."""
 
     message: str
     file: Path | str | None = None
@@ -22,6 +23,10 @@ class InputError(LeadmlError):
     column: str | None = None
     value: object = None
     expected: str | None = None
+    option: str | None = None
+    """The command-line option the value came from, e.g. "--as-of"."""
+    setting: str | None = None
+    """The leadml.toml setting the value came from, e.g. "[dataset] created_at"."""
 
     def __str__(self) -> str:
         where = ", ".join(
@@ -30,6 +35,8 @@ class InputError(LeadmlError):
                 f"file {self.file}" if self.file is not None else "",
                 f"row {self.row}" if self.row is not None else "",
                 f"column {self.column!r}" if self.column is not None else "",
+                f"option {self.option}" if self.option is not None else "",
+                f"setting {self.setting}" if self.setting is not None else "",
             )
             if part
         )

@@ -10,9 +10,11 @@ from leadml, so the store, batch scoring, the jobs and the API can all depend on
   (isotonic calibration has flat steps, so tied probabilities are common).
 - **Reasons** are kept per lead as compact JSON (`encode_reasons`) and shown as text by
   one renderer (`render_reasons`): the list's column has the top three positive reasons
-  and the strongest negative one, in plain words (a CRM imports it); the terminal shows
-  each reason's direction and size as arrows (`strength`, `arrows`: "▲▲▲" strong for,
-  "▼" slightly against).
+  and the strongest negative one, in plain words (a CRM imports it); `reason_columns`
+  gives the same words one per column. The terminal shows each reason's direction and
+  size as arrows (`strength`, `arrows`: "▲▲▲" strong for, "▼" slightly against).
+- **Trend** (`trend_of`, `with_trend`): a lead's score against its previous stored score,
+  the one rule the list file, the store and the API all show.
 """
 
 from __future__ import annotations
@@ -37,7 +39,13 @@ RANKED_COLUMNS = (
     "probability",
     "score",
     "grade",
+    "trend",
+    "previous_score",
     "reasons",
+    "reason_1",
+    "reason_2",
+    "reason_3",
+    "against_1",
     "model_version",
     "scored_at",
 )
@@ -47,6 +55,14 @@ REASONS_JSON = "reasons_json"
 REASON_KEYS = ("field", "feature", "value", "contribution", "probability_delta", "text")
 TOP_REASON = "top_reason"
 """Internal column: the one reason a table row has room for."""
+REASON_COLUMNS = ("reason_1", "reason_2", "reason_3", "against_1")
+"""One reason per column, for CRM imports: the top three positive ones, the strongest negative."""
+PREVIOUS_GRADE = "previous_grade"
+"""Internal column: the lead's grade in its previous stored score (None when new)."""
+TREND_POINTS = 5
+"""Default: a score change of at least this many points is improving or declining."""
+TRENDS = ("new", "improving", "steady", "declining")
+"""A lead's trend: new on its first score, else by how far its score moved."""
 NO_SOURCE = "(no source column)"
 """`lead_source` of every lead of a flat model whose mapping has no usable source column
 (a lead whose source column is empty says "unknown")."""
@@ -93,6 +109,12 @@ class RankedList(Protocol):
     def source(self) -> str: ...
     @property
     def flat(self) -> bool: ...
+    @property
+    def excluded_converted(self) -> int: ...
+    @property
+    def excluded_not_created(self) -> int: ...
+    @property
+    def excluded_stale(self) -> int: ...
 
 
 def rank_order(
@@ -181,6 +203,55 @@ def top_reason(reasons: Reasons) -> str:
     if reasons.get("positive"):
         return render_reasons(reasons, positive=1, negative=0)
     return render_reasons(reasons, positive=0, negative=1)
+
+
+def reason_columns(reasons: Reasons) -> tuple[str, ...]:
+    """The REASON_COLUMNS cells: each reason alone, in the words of the reasons column.
+
+    Each is rendered by `render_reasons` as a list of one, put on the "for" side so the
+    text comes without the "Against:" label (the column's name says it); empty when the
+    lead has fewer reasons."""
+    positive = reasons.get("positive", [])[:POSITIVE_IN_TEXT]
+    negative = reasons.get("negative", [])[:NEGATIVE_IN_TEXT]
+    cells = [render_reasons({"positive": [r]}, positive=1, negative=0) for r in positive]
+    cells += [""] * (POSITIVE_IN_TEXT - len(cells))
+    cells += [render_reasons({"positive": [r]}, positive=1, negative=0) for r in negative]
+    cells += [""] * (NEGATIVE_IN_TEXT - len(negative))
+    return tuple(cells)
+
+
+def trend_of(
+    score: npt.ArrayLike, previous_score: npt.ArrayLike, points: int = TREND_POINTS
+) -> np.ndarray:
+    """Each lead's trend: "new" without a previous score (NaN), "improving" / "declining"
+    when the score moved by at least `points` since it, "steady" otherwise. The one rule:
+    the store keeps what this returns, and the list files show the same."""
+    if points < 1:
+        raise ValueError("trend points must be at least 1")
+    now = np.asarray(score, dtype=np.float64)
+    before = np.asarray(previous_score, dtype=np.float64)
+    out = np.full(now.shape, "steady", dtype=object)
+    out[now - before >= points] = "improving"
+    out[before - now >= points] = "declining"
+    out[np.isnan(before)] = "new"
+    return out
+
+
+def with_trend(
+    frame: pd.DataFrame, previous: pd.DataFrame, points: int = TREND_POINTS
+) -> pd.DataFrame:
+    """A copy of a ranked frame with trend, previous_score and PREVIOUS_GRADE set against
+    `previous` (index lead_id; columns score, grade: each lead's latest stored score)."""
+    before = previous.reindex(frame["lead_id"].astype(str).to_numpy())
+    out = frame.copy()
+    out["previous_score"] = pd.array(before["score"].to_numpy(), dtype="Int64")
+    grade = np.array(before["grade"].to_numpy(dtype=object), dtype=object)
+    grade[pd.isna(grade)] = None
+    out[PREVIOUS_GRADE] = pd.Series(grade, index=out.index, dtype=object)
+    out["trend"] = trend_of(
+        out["score"].to_numpy(), out["previous_score"].to_numpy(np.float64, na_value=np.nan), points
+    )
+    return out
 
 
 def encode_reasons(reasons: Reasons) -> str:

@@ -6,18 +6,21 @@ import json
 from pathlib import Path
 
 import pytest
+from typer.core import TyperGroup
 from typer.testing import CliRunner
 
 from leadml_serve.cli import app
+from tests.cli.walk import root, walk
 from tests.machine import run_leadml
 
 COMMANDS = ["demo-data", "validate", "summary", "train", "promote", "rollback"]
+LEAVES = [words for words, command in walk(root()) if not isinstance(command, TyperGroup)]
 runner = CliRunner()
 
 
-@pytest.mark.parametrize("command", COMMANDS)
-def test_every_command_has_help_with_an_example(command: str) -> None:
-    result = runner.invoke(app, [command, "--help"])
+@pytest.mark.parametrize("words", LEAVES, ids=[" ".join(words) for words in LEAVES])
+def test_every_command_has_help_with_an_example(words: tuple[str, ...]) -> None:
+    result = runner.invoke(app, [*words, "--help"])
     assert result.exit_code == 0, result.output
     assert "Example" in result.output
 

@@ -32,7 +32,7 @@ def test_atomic_write_table_round_trips(tmp_path: Path, name: str) -> None:
 
 def test_atomic_write_table_rejects_unknown_suffix(tmp_path: Path) -> None:
     with pytest.raises(InputError):
-        atomic_write_table(pd.DataFrame({"a": [1]}), tmp_path / "out.xlsx")
+        atomic_write_table(pd.DataFrame({"a": [1]}), tmp_path / "out.xls")
     assert list(tmp_path.iterdir()) == []
 
 
@@ -163,3 +163,31 @@ def test_stale_temp_files_of_the_same_target_are_swept(tmp_path: Path) -> None:
     atomic_write_table(pd.DataFrame({"a": [1]}), tmp_path / "ranked.csv")
     left = sorted(p.name for p in tmp_path.iterdir())
     assert left == sorted([*(names[k] for k in ("fresh", "other", "foreign")), "ranked.csv"])
+
+
+def test_xlsx_cells_are_typed_and_never_formulas(tmp_path: Path) -> None:
+    from openpyxl import load_workbook
+
+    stamp = pd.Timestamp("2025-06-30T07:00:00Z")
+    frame = pd.DataFrame(
+        {
+            "rank": [1, 2],
+            "company": ["=1+1", "Acme\x01 Ltd"],
+            "phone": ["+44 20 7946 0000", None],
+            "probability": [0.25, float("nan")],
+            "previous_score": pd.array([61, None], dtype="Int64"),
+            "scored_at": [stamp, stamp],
+        }
+    )
+    path = atomic_write_table(frame, tmp_path / "ranked.xlsx")
+    sheet = load_workbook(path).active
+    assert sheet is not None
+    rows = [[(c.value, c.data_type) for c in row] for row in sheet.iter_rows()]
+    assert [v for v, _ in rows[0]] == list(frame.columns)
+    first, second = rows[1], rows[2]
+    assert first[0] == (1, "n") and first[3] == (0.25, "n") and first[4] == (61, "n")
+    assert first[1] == ("=1+1", "s")  # text, not a formula, and no apostrophe
+    assert first[2] == ("+44 20 7946 0000", "s")
+    assert first[5][0] == stamp.tz_localize(None).to_pydatetime() and first[5][1] == "d"
+    assert second[1][0] == "Acme Ltd"  # a control character Excel cannot hold is dropped
+    assert second[2][0] is None and second[3][0] is None and second[4][0] is None

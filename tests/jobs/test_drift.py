@@ -210,6 +210,7 @@ def test_drift_job_saves_and_logs_to_mlflow(
     client = MlflowClient(tracking_uri=config.tracking_uri)
     run = client.get_run(outcome.run_id)
     assert run.data.tags["leadml.job"] == "drift"
+    assert run.info.run_name.startswith(f"drift · {outcome.report.model} · ")
     assert run.data.tags["leadml.drift.alert"] == "true"
     assert run.data.metrics["psi.lead_source"] >= 0.25
     assert "psi.score" in run.data.metrics and "unseen_source_share" in run.data.metrics

@@ -148,13 +148,13 @@ def test_unreachable_server_is_an_error() -> None:
 
 
 @pytest.mark.parametrize(
-    ("url", "key", "column"),
+    ("url", "key", "option"),
     [("ftp://host", KEY, "--reload-url"), ("http://127.0.0.1:1", "", "--admin-key")],
 )
-def test_reload_target_is_checked_up_front(url: str, key: str, column: str) -> None:
+def test_reload_target_is_checked_up_front(url: str, key: str, option: str) -> None:
     with pytest.raises(InputError) as raised:
         ReloadTarget(url, key)
-    assert raised.value.column == column
+    assert raised.value.option == option
 
 
 def test_admin_key_is_not_in_the_repr() -> None:
@@ -245,6 +245,7 @@ def test_retrain_promotes_reloads_keeps_and_fails_with_distinct_exit_codes(
     assert first["mlflow"]["model_version"] == "1"
     run = client_for(config).get_run(first["mlflow"]["run_id"])
     assert run.data.tags["leadml.job"] == "retrain"
+    assert run.info.run_name.startswith("retrain · ") and " leads · as of " in run.info.run_name
     assert run.data.tags["leadml.reload"] == "ok: serving 1"
 
     # 2. A much weaker model (one stump) fails the gate: the champion stays, no reload.

@@ -6,10 +6,10 @@ import errno
 import os
 import signal
 import sqlite3
-import stat
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
 
@@ -18,11 +18,12 @@ import pytest
 
 from leadml.bundle import save_bundle
 from leadml.config import Config, ScoreConfig, StoreConfig, load_config
+from leadml.data.load import Dataset
 from leadml.data.mapping.config import FlatColumn
 from leadml.errors import InputError, WriteError
-from leadml.jobs.score import run_batch
+from leadml.jobs.score import BatchOutcome, list_table, run_batch
 from leadml.model.pipeline import TrainedModel
-from leadml.ranked import RANKED_COLUMNS
+from leadml.ranked import PREVIOUS_GRADE, RANKED_COLUMNS
 from leadml.store import StoreError, batch_summary, lead_detail, open_store, ranked
 from tests.flat_export import synthetic_export, write_export
 from tests.machine import run_leadml, small_disk
@@ -264,7 +265,8 @@ def test_a_store_that_goes_stale_mid_run_writes_no_list(
     message = str(refused.value)
     assert "\n" not in message and "Nothing was written to the store." in message
     assert message.endswith(f"No ranked list was written to {out}.")
-    assert list(out.parent.iterdir()) == []  # no list, no temp file
+    # The list is staged inside the store's transaction, which refused: no list, no temp file.
+    assert not out.parent.exists() or list(out.parent.iterdir()) == []
 
 
 def _same_batch(out: Path, url: str) -> dict[str, object]:
@@ -343,9 +345,9 @@ def test_a_full_disk_for_the_list_is_one_line_and_changes_neither_output(
 def test_kill_9_during_the_store_write_leaves_list_and_store_agreeing(
     flat_project: tuple[Path, Config, Path],
 ) -> None:
-    """`leadml score` is killed while it waits for the store's write lock (held here):
-    the list and the store still hold the previous batch, and the list's temp file it
-    leaves is owner-only and swept by a later run once it is stale."""
+    """`leadml score` is killed while it waits for the store's write lock (held here): the
+    list is staged only inside the store's transaction, so nothing of the new batch is
+    anywhere, and the list and the store still hold the previous batch."""
     folder, config, bundle = flat_project
     _listed, url = _flat_run(flat_project, "killed")
     out, database = folder / "killed" / "ranked.csv", folder / "killed.db"
@@ -360,8 +362,8 @@ def test_kill_9_during_the_store_write_leaves_list_and_store_agreeing(
         stderr=subprocess.PIPE,
     )
     try:
-        staged = _wait_for_temp(out, score)
-        # Staged means scoring is done and the store write is next (or waiting).
+        _wait_for_step("writing the scores store", score)
+        time.sleep(0.5)  # inside write_batch, waiting on the lock
         os.kill(score.pid, signal.SIGKILL)
         assert score.wait(timeout=60) == -signal.SIGKILL
     finally:
@@ -371,27 +373,22 @@ def test_kill_9_during_the_store_write_leaves_list_and_store_agreeing(
         lock.execute("ROLLBACK")
         lock.close()
     assert _same_batch(out, url) == first
-    assert stat.S_IMODE(staged.stat().st_mode) == 0o600  # the partial list is owner-only
-    hours_ago = time.time() - 2 * 3600
-    os.utime(staged, (hours_ago, hours_ago))
+    assert [p.name for p in out.parent.iterdir()] == ["ranked.csv"]  # no temp file
     raced = config.model_copy(update={"store": StoreConfig(url=url)})
     run_batch(folder / "export.csv", raced, model=str(bundle), out=out)
-    assert [p.name for p in out.parent.iterdir()] == ["ranked.csv"]  # swept
+    assert [p.name for p in out.parent.iterdir()] == ["ranked.csv"]
     assert _same_batch(out, url)["batch_id"] == first["batch_id"] + 1  # type: ignore[operator]
 
 
-def _wait_for_temp(out: Path, process: subprocess.Popen[bytes]) -> Path:
-    """The list's temp file, once the process has staged it (fails if the process ends)."""
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        found = sorted(out.parent.glob(f".{out.name}.*.tmp"))
-        if found:
-            return found[0]
-        if process.poll() is not None:
-            assert process.stderr is not None
-            raise AssertionError(f"leadml score ended early: {process.stderr.read()!r}")
-        time.sleep(0.05)
-    raise AssertionError("leadml score did not stage the list within 300 s")
+def _wait_for_step(step: str, process: subprocess.Popen[bytes]) -> None:
+    """Read the process's step lines until `step` (fails if the process ends first)."""
+    assert process.stderr is not None
+    seen = b""
+    for line in iter(process.stderr.readline, b""):
+        seen += line
+        if step.encode() in line:
+            return
+    raise AssertionError(f"leadml score ended before {step!r}: {seen!r}")
 
 
 def test_score_warns_in_one_line_when_the_config_mapping_differs_from_the_model(
@@ -414,3 +411,129 @@ def test_score_warns_in_one_line_when_the_config_mapping_differs_from_the_model(
     assert "features only in the config: Lead Status" in notes[0]
     assert "features only in the model: Employees, Page Views" in notes[0]
     assert outcome.batch.frame["model_version"].nunique() == 1  # the model's mapping scored
+
+
+@pytest.fixture(scope="module")
+def two_batches(
+    small_data_dir: Path,
+    small_data: Dataset,
+    trained: TrainedModel,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[Path, Config, Path, list[BatchOutcome]]:
+    """Two `leadml score` runs into one store, 30 days apart: a CSV, then an Excel list."""
+    folder = tmp_path_factory.mktemp("two_batches")
+    bundle = save_bundle(trained.bundle, folder / "bundle")
+    config = load_config(
+        None,
+        project_dir=folder,
+        overrides={"store": {"url": f"sqlite:///{folder / 'scores.db'}"}},
+    )
+    last = small_data.leads["created_at"].max()
+    runs = [
+        ((last - pd.Timedelta(days=30)).strftime("%Y-%m-%d"), folder / "first.csv"),
+        (last.strftime("%Y-%m-%d"), folder / "second.xlsx"),
+    ]
+    outcomes = [
+        run_batch(small_data_dir, config, model=str(bundle), as_of=moment, out=out)
+        for moment, out in runs
+    ]
+    return folder, config, bundle, outcomes
+
+
+def test_trend_agrees_between_the_list_files_and_the_store(
+    two_batches: tuple[Path, Config, Path, list[BatchOutcome]],
+) -> None:
+    from openpyxl import load_workbook
+
+    folder, config, _bundle, (first, second) = two_batches
+    listed = pd.read_csv(folder / "first.csv", dtype={"lead_id": str})
+    assert (listed["trend"] == "new").all() and listed["previous_score"].isna().all()
+    sheet = load_workbook(folder / "second.xlsx", read_only=True).active
+    assert sheet is not None
+    header, *cells = [list(row) for row in sheet.iter_rows(values_only=True)]
+    excel = pd.DataFrame(cells, columns=header)
+    assert list(excel.columns) == list(RANKED_COLUMNS) + list(PII)
+    top = dict(zip(header, cells[0], strict=True))  # typed cells, as openpyxl reads them
+    assert isinstance(top["score"], int) and isinstance(top["probability"], float)
+    assert isinstance(top["scored_at"], datetime) and isinstance(top["rank"], int)
+    assert not excel["phone"].dropna().str.startswith("'").any()
+    before = listed.set_index("lead_id")
+    both = excel[excel["lead_id"].isin(before.index)]
+    assert len(both) > 100 and set(both["trend"]) >= {"improving", "declining", "steady"}
+    assert both["previous_score"].tolist() == before.loc[both["lead_id"], "score"].tolist()
+    new = excel[~excel["lead_id"].isin(before.index)]
+    assert len(new) and (new["trend"] == "new").all() and new["previous_score"].isna().all()
+    # The store, the API's source, says the same for every lead of the latest batch.
+    engine = open_store(config.store_url)
+    try:
+        rows, total = ranked(engine, limit=len(excel))
+    finally:
+        engine.dispose()
+    assert total == len(excel)
+    stored = pd.DataFrame(rows).set_index("lead_id").loc[excel["lead_id"]]
+    assert stored["trend"].tolist() == excel["trend"].tolist()
+    same = stored["previous_score"].fillna(-1).to_numpy() == excel["previous_score"].fillna(-1)
+    assert same.all()
+    # The returned batch (what the webhook reads) carries the previous grade too.
+    frame = second.batch.frame.set_index("lead_id")
+    was = first.batch.frame.set_index("lead_id")["grade"]
+    assert frame.loc[both["lead_id"], PREVIOUS_GRADE].tolist() == was[both["lead_id"]].tolist()
+    assert frame.loc[new["lead_id"], PREVIOUS_GRADE].isna().all()
+
+
+def test_no_store_reads_the_trend_from_the_store_and_renames_columns(
+    two_batches: tuple[Path, Config, Path, list[BatchOutcome]], small_data_dir: Path
+) -> None:
+    folder, config, bundle, (_first, second) = two_batches
+    renamed = config.model_copy(
+        update={
+            "score": ScoreConfig(
+                columns={"score": "Lead_Score__c", "reason_1": "Why__c"}, csv_formula_guard=False
+            )
+        }
+    )
+    out = folder / "again.csv"
+    moment = second.batch.as_of.strftime("%Y-%m-%d")
+    done = run_batch(small_data_dir, renamed, model=str(bundle), as_of=moment, out=out, store=False)
+    listed = pd.read_csv(out, dtype={"lead_id": str})
+    assert "Lead_Score__c" in listed and "Why__c" in listed and "score" not in listed
+    # Same moment and model as the store's latest batch: every lead is steady against it.
+    assert (listed["trend"] == "steady").all()
+    assert (listed["previous_score"] == listed["Lead_Score__c"]).all()
+    assert done.batch_id is None and (done.batch.frame["trend"] == "steady").all()
+    parquet = folder / "again.parquet"
+    run_batch(small_data_dir, renamed, model=str(bundle), as_of=moment, out=parquet, store=False)
+    assert list(pd.read_parquet(parquet).columns) == [*RANKED_COLUMNS, *PII]  # canonical
+
+
+@pytest.mark.parametrize(
+    ("renames", "said"),
+    [
+        ({"scroe": "Score__c"}, ("'scroe'", "does not have", *RANKED_COLUMNS, *PII)),
+        ({"score": "grade"}, ("'grade'", "another column")),
+    ],
+)
+def test_a_bad_column_rename_is_one_line_before_any_work(
+    small_data_dir: Path, tmp_path: Path, renames: dict[str, str], said: tuple[str, ...]
+) -> None:
+    config = load_config(None, project_dir=tmp_path, overrides={"score": {"columns": renames}})
+    with pytest.raises(InputError) as caught:
+        run_batch(small_data_dir, config, model="models:/nothing@champion", out=tmp_path / "x.csv")
+    message = str(caught.value)
+    assert "\n" not in message and "[score.columns]" in message
+    assert all(part in message for part in said)
+    assert list(tmp_path.iterdir()) == []  # refused before any work
+
+
+def test_the_csv_formula_guard_can_be_turned_off(tmp_path: Path) -> None:
+    from tests.store.test_store import make_batch
+
+    batch = make_batch(4, companies=["=1+1", "+44 20 7946 0000", "@SUM(A1)", "Plain"])
+    for guard, expected in ((True, "'=1+1"), (False, "=1+1")):
+        config = load_config(
+            None, project_dir=tmp_path, overrides={"score": {"csv_formula_guard": guard}}
+        )
+        table = list_table(batch, config, tmp_path / "ranked.csv", None)
+        companies = table.set_index("lead_id")["company"]
+        assert companies["L00000"] == expected
+        assert companies["L00001"] == "+44 20 7946 0000"  # a phone number is never touched

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -135,3 +136,40 @@ def test_calibration_curve_refuses_scores_that_are_not_probabilities(
     y, p, _ = scored
     with pytest.raises(InputError, match="probabilities"):
         plots.calibration_curve(y, p * 3, tmp_path / "calibration.png")
+
+
+def test_category_plots_show_names_not_codes_or_slugs() -> None:
+    """Dependence plots tick categories by `plots.named_categories`: words from
+    `leadml.vocabulary`, in code order, missing as its own level."""
+    seniority = pd.Series([0.0, 4.0, np.nan, 2.0, 4.0])
+    named = plots.named_categories("seniority", seniority)
+    assert list(named.cat.categories) == ["Entry level", "Director", "C-level", "(missing)"]
+    assert named.tolist() == ["Entry level", "C-level", "(missing)", "Director", "C-level"]
+    stage = plots.named_categories("stage_reached", pd.Series([0.0, 3.0]))
+    assert list(stage.cat.categories) == ["No stage yet", "SQL"]
+    industry = pd.Series(["financial_services", None, "unknown"], dtype="str")
+    named = plots.named_categories("industry", industry)
+    assert named.tolist() == ["Financial services", "(missing)", "Unknown"]
+    source = pd.Series(pd.Categorical(["paid_search", "webinar"]))
+    assert plots.named_categories("lead_source", source).tolist() == ["Paid search", "Webinar"]
+    campaign = pd.Series(["2024q1-email", "2024q1-email"], dtype="str")  # no vocabulary: as is
+    assert plots.named_categories("campaign", campaign).tolist() == ["2024q1-email"] * 2
+    counts = pd.Series([1.0, 2.0])
+    assert plots.named_categories("count_demo_request_all", counts) is counts
+
+
+def test_a_dependence_plot_ticks_the_category_names(
+    explained: Explained, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The names reach the figure: read its tick labels just before it is saved."""
+    contrib, X = explained
+    seen: list[list[str]] = []
+    real_save = plots.save_png
+
+    def save_and_read(fig: Any, path: Path) -> Path:
+        seen.append([t.get_text() for t in fig.axes[0].get_xticklabels()])
+        return real_save(fig, path)
+
+    monkeypatch.setattr(plots, "save_png", save_and_read)
+    _assert_png(plots.shap_dependence(contrib, X, "seniority", tmp_path / "dep.png"))
+    assert seen == [["Entry level", "Director", "C-level", "(missing)"]]

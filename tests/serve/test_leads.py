@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
+from leadml import vocabulary
 from leadml.batch import RankedBatch, parse_as_of, score_open_leads
 from leadml.config import Config
 from leadml.data.load import Dataset
@@ -27,6 +28,7 @@ from leadml.store import open_store, ranked, ranked_table, write_batch
 from leadml_serve.app import create_app
 from leadml_serve.routes import leads as leads_routes
 from leadml_serve.routes.leads import csv_filename
+from leadml_serve.schemas import LeadDetail, RankedPage, RankedSummary
 from tests.serve.conftest import USER, serve_config
 from tests.store_server import fresh_database, postgres_url  # noqa: F401  (fixture)
 
@@ -230,6 +232,73 @@ def test_lead_detail_has_reasons_trend_and_history(api: TestClient) -> None:
     assert detail["history"][-1]["score"] == detail["score"]
     assert detail["previous_score"] == detail["history"][0]["score"]
     assert detail["reasons"]["positive"][0]["text"] == twice["top_reason"]
+    # each history row names the date its data ran to, not only when the job ran
+    as_of = [pd.Timestamp(h["as_of"]) for h in detail["history"]]
+    assert as_of[1] - as_of[0] == pd.Timedelta(days=14)
+    assert detail["history"][-1]["as_of"] == detail["as_of"] != detail["scored_at"]
+    LeadDetail.model_validate(detail)
+
+
+def test_ranked_rows_carry_trend_and_previous_score_as_documented(
+    api: TestClient, store: object
+) -> None:
+    body = api.get("/v1/leads/ranked?limit=1000", headers=USER).json()
+    RankedPage.model_validate(body)  # the documented schema holds every row
+    stored, _ = ranked(store, limit=1000)  # type: ignore[arg-type]
+    rows = body["results"]
+    assert [(r["trend"], r["previous_score"]) for r in rows] == [
+        (r["trend"], r["previous_score"]) for r in stored
+    ]
+    trends = {r["trend"] for r in rows}
+    assert {"improving", "declining"} <= trends <= {"improving", "declining", "steady", "new"}
+    for r in rows:
+        assert (r["previous_score"] is None) == (r["trend"] == "new"), r["lead_id"]
+        if r["trend"] == "improving":
+            assert r["score"] > r["previous_score"], r["lead_id"]
+        if r["trend"] == "declining":
+            assert r["score"] < r["previous_score"], r["lead_id"]
+    document = api.get("/openapi.json").json()
+    answer = document["paths"]["/v1/leads/ranked"]["get"]["responses"]["200"]["content"]
+    assert set(answer) == {"application/json", "text/csv"}
+    assert answer["application/json"]["schema"]["$ref"].endswith("/RankedPage")
+    row = document["components"]["schemas"]["RankedLead"]["properties"]
+    assert set(row["trend"]["enum"]) == {"improving", "declining", "steady", "new"}
+    assert {"previous_score", "trend", "lead_source", "stage"} <= set(row)
+
+
+def test_reasons_carry_their_strength_as_arrows(api: TestClient) -> None:
+    rows = api.get("/v1/leads/ranked?limit=300", headers=USER).json()["results"]
+    seen = set()
+    for row in rows:
+        for key, arrow in (("positive", "▲"), ("negative", "▼")):
+            reasons = row["reasons"][key]
+            sizes = [abs(r["contribution"]) for r in reasons]
+            strengths = [r["strength"] for r in reasons]
+            assert [r["arrows"] for r in reasons] == [arrow * n for n in strengths]
+            # a larger contribution never has fewer arrows
+            for (a, sa), (b, sb) in zip(
+                sorted(zip(sizes, strengths, strict=True)),
+                sorted(zip(sizes, strengths, strict=True))[1:],
+                strict=False,
+            ):
+                assert a <= b and sa <= sb
+            seen.update(strengths)
+    assert seen == {1, 2, 3}  # the scale is used, not one level for everything
+    lead = api.get(f"/v1/leads/{rows[0]['lead_id']}", headers=USER).json()
+    assert lead["reasons"] == rows[0]["reasons"]
+
+
+def test_summary_gives_the_words_for_its_sources_and_stages(api: TestClient) -> None:
+    body = api.get("/v1/leads/ranked/summary", headers=USER).json()
+    RankedSummary.model_validate(body)
+    labels = body["labels"]
+    assert set(labels["lead_source"]) == set(body["sources"])
+    assert set(labels["stage"]) == set(body["stages"])
+    for kind in ("lead_source", "stage"):
+        for token, words in labels[kind].items():
+            assert words == vocabulary.label(kind, token)
+            assert "_" not in words, token
+    assert any(token != words for token, words in labels["lead_source"].items())
 
 
 def test_unknown_lead_is_a_404_problem(api: TestClient) -> None:

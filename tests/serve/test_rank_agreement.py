@@ -23,9 +23,10 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from leadml import schema
-from leadml.batch import open_leads, parse_as_of
+from leadml.batch import drop_stale, open_leads, parse_as_of
 from leadml.bundle import save_bundle
 from leadml.cli import app as cli_app
+from leadml.config import ScoreConfig
 from leadml.data.load import Dataset
 from leadml.model.calibration import fit_isotonic
 from leadml.model.pipeline import TrainedModel
@@ -70,6 +71,7 @@ def stepped(
 ) -> Stepped:
     as_of = parse_as_of("latest", small_data.leads, small_data.events)
     todo, _, _ = open_leads(small_data.leads, as_of)
+    todo, _ = drop_stale(todo, as_of, ScoreConfig().max_open_days)  # as `leadml score` lists
     plain = Scorer(trained.bundle).score(todo, small_data.events, as_of=as_of, explain=False)
     raw = plain.frame["raw_score"].to_numpy()
     coin = np.random.default_rng(11).random(len(raw)) < plain.frame["probability"].to_numpy()

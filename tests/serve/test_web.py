@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from markupsafe import escape  # what the template escapes with (Jinja)
 
+from leadml import vocabulary
 from leadml_serve.app import create_app
+from leadml_serve.routes.web import GLOSSARY
 from tests.serve.test_leads import app_config, scored_store  # noqa: F401  (fixture)
 
 ASSETS = ("/static/app.js", "/static/app.css")
@@ -71,10 +75,56 @@ def test_page_is_not_in_the_api_document(web: TestClient) -> None:
 
 def test_interactive_controls_are_real_buttons_and_labelled(web: TestClient) -> None:
     html = web.get("/").text
-    for control in ("download", "prev", "next", "reset", "sign-out"):
+    for control in ("download", "prev", "next", "clear-filters", "sign-out"):
         assert re.search(rf'<button id="{control}" type="button"', html), control
     for field in ("f-grade", "f-source", "f-stage", "f-q"):
         assert re.search(rf"<label>[^<]+\s*<(select|input) id=\"{field}\"", html), field
     assert 'for="api-key"' in html and 'role="search"' in html and 'aria-live="polite"' in html
     script = web.get("/static/app.js").text
     assert "aria-expanded" in script and "sessionStorage" in script and "innerHTML" not in script
+
+
+class _FormControls(HTMLParser):
+    """The id and name of every element inside <form id="filters">."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.depth = 0
+        self.names: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        if tag == "form" and found.get("id") == "filters":
+            self.depth = 1
+        elif self.depth:
+            self.names += [v for k, v in attrs if k in ("id", "name") and v]
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "form":
+            self.depth = 0
+
+
+# Properties of an HTML form that a control named like them hides (form.reset() then
+# throws "reset is not a function"): the methods and the attributes the page's script uses.
+FORM_MEMBERS = {
+    "reset", "submit", "requestSubmit", "checkValidity", "reportValidity", "elements",
+    "length", "action", "method", "name", "id", "target", "encoding", "enctype",
+}  # fmt: skip
+
+
+def test_no_filter_control_hides_a_form_method(web: TestClient) -> None:
+    parser = _FormControls()
+    parser.feed(web.get("/").text)
+    assert {"f-grade", "f-source", "f-stage", "f-q", "clear-filters"} <= set(parser.names)
+    assert set(parser.names) & FORM_MEMBERS == set()
+
+
+def test_page_explains_its_numbers_in_a_glossary(web: TestClient) -> None:
+    html = web.get("/").text
+    glossary = html[html.index('id="glossary"') :]
+    for term, text in GLOSSARY.items():
+        assert f"<dt>{escape(term.capitalize())}</dt><dd>{escape(text)}</dd>" in glossary, term
+    for token, meaning in vocabulary.STAGE_MEANING.items():
+        assert f"<strong>{vocabulary.label('stage', token)}</strong>: {meaning}" in glossary
+    assert "probability points" in glossary and "half-life" in glossary
+    assert re.search(r'<th scope="col"[^>]*>Trend</th>', html)

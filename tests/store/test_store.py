@@ -20,11 +20,14 @@ from sqlalchemy.exc import SQLAlchemyError
 from leadml.batch import RankedBatch
 from leadml.errors import InputError
 from leadml.ranked import (
+    PREVIOUS_GRADE,
     RANKED_COLUMNS,
+    REASON_COLUMNS,
     REASONS_JSON,
     TOP_REASON,
     encode_reasons,
     rank_order,
+    reason_columns,
     reasons_text,
     top_reason,
 )
@@ -104,7 +107,11 @@ def make_batch(
             "raw_score": np.log(probability / (1.0 - probability)),
             "score": score.astype(np.int64),
             "grade": grade,
+            "trend": "new",
+            "previous_score": pd.array([None] * n, dtype="Int64"),
+            PREVIOUS_GRADE: None,
             "reasons": [reasons_text(r) for r in reasons],
+            **{c: [reason_columns(r)[k] for r in reasons] for k, c in enumerate(REASON_COLUMNS)},
             "model_version": version,
             "scored_at": "2025-06-30T07:00:00Z",
             "email": [f"person{i}@example.com" if i % 3 else None for i in range(n)],

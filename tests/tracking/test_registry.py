@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from leadml.data.load import Dataset
 from leadml.errors import LeadmlError, ModelNotFoundError
 from leadml.jobs.train import Promotion, train_and_track
+from leadml.model.labels import data_end
 from leadml.tracking.registry import (
     CHALLENGER,
     CHAMPION,
@@ -36,7 +38,7 @@ def test_parse_ref() -> None:
 
 @pytest.mark.slow
 def test_training_runs_register_gate_promote_and_roll_back(
-    small_data_dir: Path, tmp_path: Path
+    small_data_dir: Path, small_data: Dataset, tmp_path: Path
 ) -> None:
     config = fast_config(tmp_path)
     first = train_and_track(small_data_dir, config)
@@ -44,6 +46,8 @@ def test_training_runs_register_gate_promote_and_roll_back(
     name = config.mlflow.model_name
 
     run = client.get_run(first.run_id)
+    end = data_end(small_data.leads, small_data.events)
+    assert run.info.run_name == f"train · {len(small_data.leads):,} leads · as of {end:%Y-%m-%d}"
     assert run.data.metrics["test.model.roc_auc"] > 0.6
     assert "test.points.roc_auc" in run.data.metrics
     assert "test.logistic.roc_auc" in run.data.metrics

@@ -21,8 +21,10 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DataError, SQLAlchemyError
 from starlette.background import BackgroundTask
 
+from leadml import vocabulary
 from leadml.config import Config
 from leadml.errors import InputError
+from leadml.ranked import Reasons
 from leadml.store import (
     StoreError,
     StoreMissing,
@@ -36,6 +38,7 @@ from leadml.store import (
 )
 from leadml_serve.deps import Authorized
 from leadml_serve.problems import ApiProblem
+from leadml_serve.schemas import LeadDetail, RankedPage, RankedSummary
 
 router = APIRouter(prefix="/v1/leads", tags=["leads"])
 log = logging.getLogger("serve.leads")
@@ -62,6 +65,12 @@ CSV_CHUNK = 5000
 """Rows per store query while a CSV download streams (bounds the server's memory)."""
 JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 """Row keys come from SQLAlchemy as str subclasses, which orjson only takes with this."""
+# TODO(issue 14): `leadml.ranked.strength`, `leadml.ranked.arrows` and STRENGTH_LOG_ODDS are
+# the shared home of a reason's strength (being added on another branch, same signatures
+# and thresholds); switch `_strength` and `_arrows` to them at merge and delete these.
+_STRENGTH_LOG_ODDS = (0.25, 0.75)
+"""|contribution| (log-odds) from which a reason is of strength 2 and 3."""
+_ARROW = {"positive": "▲", "negative": "▼"}
 
 
 def open_app_store(config: Config) -> WatchedStore:
@@ -147,6 +156,28 @@ def _refused(exc: DataError, field: str) -> ApiProblem:
     )
 
 
+def _strength(contribution: float) -> int:
+    """3 strong, 2 clear, 1 slight: how far a reason moves the score, in log-odds."""
+    size = abs(float(contribution))
+    return 1 + sum(size >= edge for edge in _STRENGTH_LOG_ODDS)
+
+
+def _arrows(side: Literal["positive", "negative"], size: int) -> str:
+    """▲▲▲/▲▲/▲ for a reason that raises the score, ▼▼▼/▼▼/▼ for one against it."""
+    return _ARROW[side] * size
+
+
+def _with_strength(row: dict[str, Any]) -> dict[str, Any]:
+    """The row with each reason's strength and arrows, as the sales page shows them."""
+    reasons: Reasons = row["reasons"]
+    sides: tuple[Literal["positive", "negative"], ...] = ("positive", "negative")
+    for side in sides:
+        for reason in reasons.get(side, []):
+            reason["strength"] = _strength(reason["contribution"])
+            reason["arrows"] = _arrows(side, reason["strength"])
+    return row
+
+
 def _page(
     engine: Engine,
     limit: int | None,
@@ -183,7 +214,9 @@ def csv_filename(scored_at: str | None, filters: dict[str, Any]) -> str:
     summary="The latest batch's ranked leads (JSON page or CSV download)",
     responses={
         200: {
-            "description": "JSON: {batch, total, limit, offset, results}; CSV: the filtered list.",
+            "model": RankedPage,
+            "description": "JSON: {batch, total, limit, offset, count, results}; CSV: the "
+            "filtered list.",
             "content": {"text/csv": {}},
         },
         401: {"description": "No valid API key."},
@@ -236,12 +269,9 @@ def get_ranked(
         "limit": 100 if limit is None else limit,
         "offset": offset,
         "count": len(rows),
-        "results": rows,
+        "results": [_with_strength(row) for row in rows],
     }
-    return Response(
-        orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS),
-        media_type="application/json",
-    )
+    return Response(orjson.dumps(body, option=JSON_OPTIONS), media_type="application/json")
 
 
 def _batch(engine: Engine) -> dict[str, Any] | None:
@@ -315,11 +345,16 @@ def _csv(engine: Engine, limit: int | None, offset: int, filters: dict[str, Any]
 @router.get(
     "/ranked/summary",
     summary="The latest batch: model version, scoring time, grade counts, score histogram",
-    responses={401: {"description": "No valid API key."}, 503: {"description": "Store down."}},
+    responses={
+        200: {"model": RankedSummary, "description": "The latest batch."},
+        401: {"description": "No valid API key."},
+        503: {"description": "Store down."},
+    },
 )
 def get_summary(request: Request, _: Authorized) -> Response:
     """What the sales page's header, filters and chart show. `batch` is null before the
-    first `leadml score` run."""
+    first `leadml score` run. `labels` gives the words for the batch's sources and stages
+    (`leadml.vocabulary.label`), so the page shows no slugs and keeps no copy of them."""
     engine = _engine(request)
     try:
         summary = batch_summary(engine)
@@ -327,6 +362,10 @@ def get_summary(request: Request, _: Authorized) -> Response:
         raise _unavailable(engine, exc) from exc
     body = summary or {"batch": None, "grade_counts": {}, "score_histogram": [], "sources": {}}
     body.setdefault("stages", {})
+    body["labels"] = {
+        "lead_source": {token: vocabulary.label("lead_source", token) for token in body["sources"]},
+        "stage": {token: vocabulary.label("stage", token) for token in body["stages"]},
+    }
     return Response(orjson.dumps(body), media_type="application/json")
 
 
@@ -334,6 +373,7 @@ def get_summary(request: Request, _: Authorized) -> Response:
     "/{lead_id}",
     summary="One lead: latest score, grade, reasons, trend and score history",
     responses={
+        200: {"model": LeadDetail, "description": "The lead's latest score and its history."},
         401: {"description": "No valid API key."},
         404: {"description": "The lead has never been scored."},
         503: {"description": "The scores store cannot be read."},
@@ -362,6 +402,5 @@ def get_lead(
             [{"field": "path.lead_id", "value": lead_id, "expected": "a scored lead id"}],
         )
     return Response(
-        orjson.dumps(detail, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS),
-        media_type="application/json",
+        orjson.dumps(_with_strength(detail), option=JSON_OPTIONS), media_type="application/json"
     )

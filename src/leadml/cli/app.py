@@ -1,8 +1,8 @@
-"""The core `leadml` Typer app: the root options, the stage commands and error handling.
+"""The core `leadml` Typer app: the root options (--debug, --version) and the stage commands.
 
 Each command parses its options, calls one core function, and renders the result.
-Errors the user can fix (`LeadmlError`) are printed without a traceback unless
-`--debug` is given. `serve` and `keys` are attached by the console script's composition
+Errors are printed as one line without a traceback unless `--debug` is given
+(`common.RootGroup`). `serve` and `keys` are attached by the console script's composition
 root (`leadml_serve.cli`), so the core never imports the server.
 """
 
@@ -14,8 +14,7 @@ from typing import Annotated
 import typer
 
 from leadml.cli import data, model, monitoring, scoring, store
-from leadml.cli.common import err_console, state
-from leadml.errors import LeadmlError
+from leadml.cli.common import RootGroup, console, state
 
 HELP = (
     "Predict which marketing leads convert, explain why, and rank them for sales.\n\n"
@@ -24,9 +23,28 @@ HELP = (
 )
 
 
+def version_line() -> str:
+    """The version line, e.g. `leadml 0.1.0`, from the installed package's metadata."""
+    from importlib.metadata import version
+
+    return f"leadml {version('leadml')}"
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        console.print(version_line(), markup=False, highlight=False)
+        raise typer.Exit()
+
+
 def _root(
     debug: Annotated[
         bool, typer.Option("--debug", help="Show full tracebacks instead of short error messages.")
+    ] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", is_eager=True, callback=_print_version, help="Print the version and exit."
+        ),
     ] = False,
 ) -> None:
     state["debug"] = debug
@@ -36,6 +54,7 @@ def build_app() -> typer.Typer:
     """A fresh app holding every core command, grouped by stage."""
     app = typer.Typer(
         name="leadml",
+        cls=RootGroup,
         help=HELP,
         no_args_is_help=True,
         rich_markup_mode="rich",
@@ -48,20 +67,11 @@ def build_app() -> typer.Typer:
 
 
 def run(app: typer.Typer) -> None:
-    """Run `app` as a console script, turning user errors into short messages."""
+    """Run `app` as a console script (its root command prints errors as one line)."""
     # Idle OpenMP threads sleep instead of spinning: on a busy 2-core machine spinning
     # threads made LightGBM's first fit 3-30x slower. Must be set before lightgbm loads.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    try:
-        app()  # standalone mode: usage errors and --help exit through SystemExit
-    except LeadmlError as exc:
-        if state["debug"]:
-            raise
-        from rich.markup import escape
-
-        # One line however wide the terminal ("[train]" is text, not markup).
-        err_console.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
-        raise SystemExit(exc.exit_code) from None
+    app()  # standalone mode: errors and --help exit through SystemExit
 
 
 app = build_app()

@@ -1,12 +1,21 @@
-"""What every command shares: the consoles, the --debug state and the common options."""
+"""What every command shares: the consoles, the --debug state, the common options, and
+the root command that turns every error into one line."""
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
+from typer._click import Command
+from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
+from typer.core import TyperGroup
+
+from leadml.errors import LeadmlError
 
 console = Console()
 err_console = Console(stderr=True)
@@ -14,7 +23,12 @@ state = {"debug": False}
 
 ConfigOpt = Annotated[
     Path | None,
-    typer.Option("--config", help="leadml.toml to read (default: ./leadml.toml if present)."),
+    typer.Option(
+        "--config",
+        exists=True,
+        dir_okay=False,
+        help="leadml.toml to read (default: ./leadml.toml if present).",
+    ),
 ]
 TrackingOpt = Annotated[
     str | None,
@@ -23,3 +37,104 @@ TrackingOpt = Annotated[
         help="MLflow tracking URI (default: sqlite:///mlflow.db in the project directory).",
     ),
 ]
+
+INTERNAL_ERROR = "internal error"
+"""Starts the one line printed for an error leadml did not foresee (a bug to report)."""
+
+
+def print_error(message: str) -> None:
+    """Print `message` as one `error:` line, however wide the terminal; "[train]" is text."""
+    err_console.print(f"[red]error:[/] {escape(message)}", soft_wrap=True, highlight=False)
+
+
+def one_line(text: str) -> str:
+    """`text` with its line breaks and runs of spaces folded into single spaces."""
+    return " ".join(text.split())
+
+
+def usage_message(exc: UsageError) -> str:
+    """A usage error (bad option value, missing argument, unknown command) in one line,
+    ending with where the command's help is."""
+    # Typer checks values with pydantic, whose "Value error, " prefix says nothing to a user.
+    text = one_line(exc.format_message()).replace("Value error, ", "")
+    if exc.ctx is not None:
+        text += f" (see `{exc.ctx.command_path} --help`)"
+    return text
+
+
+def escape_help(command: Command) -> None:
+    """Escape the help text of `command`, its parameters and its subcommands once, so Rich
+    prints "[dataset]" and "[serve]" as written instead of reading them as markup.
+
+    The one place help text is escaped: write help strings and docstrings plainly."""
+    if getattr(command, "_leadml_escaped", False):
+        return
+    if command.help:
+        command.help = escape(command.help)
+    for param in command.params:
+        text = getattr(param, "help", None)
+        if text:
+            param.help = escape(text)  # type: ignore[attr-defined]
+    command._leadml_escaped = True  # type: ignore[attr-defined]
+    if isinstance(command, TyperGroup):
+        for sub in command.commands.values():
+            escape_help(sub)
+
+
+class RootGroup(TyperGroup):
+    """The `leadml` command: help text shown as written, and every error in one line.
+
+    Errors the user can fix (`LeadmlError`, bad options) print one `error:` line on stderr
+    and exit non-zero; with `--debug`, a LeadmlError or an unforeseen error raises with
+    its traceback. Handling lives here rather than around `app()` so that the console
+    script and in-process runs (CliRunner) behave the same.
+    """
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        windows_expand_args: bool = True,
+        **extra: Any,
+    ) -> Any:
+        state["debug"] = False
+        escape_help(self)
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, False, windows_expand_args, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, False, windows_expand_args, **extra)
+        except NoArgsIsHelpError as exc:  # the help was printed as the error was made
+            sys.exit(exc.exit_code)
+        except UsageError as exc:
+            print_error(usage_message(exc))
+            # 1, not click's 2: commands give other codes meanings (2: drift alert; retrain's
+            # 3 and 4), and 1 is "error" in all of them.
+            sys.exit(1)
+        except ClickException as exc:
+            print_error(one_line(exc.format_message()))
+            sys.exit(exc.exit_code)
+        except typer.Abort:
+            print_error("aborted")
+            sys.exit(1)
+        except LeadmlError as exc:
+            if state["debug"]:
+                raise
+            print_error(str(exc))
+            sys.exit(exc.exit_code)
+        except Exception as exc:
+            if state["debug"]:
+                raise
+            if type(exc).__module__.startswith("mlflow."):  # its store refused: say which
+                print_error(
+                    f"MLflow: {one_line(str(exc))} (check --tracking-uri, or [mlflow] "
+                    "tracking_uri in leadml.toml)"
+                )
+                sys.exit(1)
+            print_error(
+                f"{INTERNAL_ERROR} {type(exc).__name__}: {one_line(str(exc))} (run the command "
+                "again with --debug to see the traceback, and report it as a leadml bug)"
+            )
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)

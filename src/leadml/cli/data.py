@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -13,15 +14,26 @@ from leadml.cli.progress import job_progress
 from leadml.cli.render import print_frame, print_report
 
 
+class TableFormat(StrEnum):
+    """`leadml demo-data --format`: the file formats a data folder may hold
+    (`schema.TABLE_FORMATS`; a test keeps the two equal)."""
+
+    parquet = "parquet"
+    csv = "csv"
+
+
 def demo_data(
-    out: Annotated[Path, typer.Option(help="Folder to write leads, events and truth into.")] = Path(
-        "data/generated/demo"
-    ),
+    out: Annotated[
+        Path,
+        typer.Option(file_okay=False, help="Folder to write leads, events and truth into."),
+    ] = Path("data/generated/demo"),
     leads: Annotated[int, typer.Option("--leads", min=100, help="Number of leads.")] = 50_000,
     seed: Annotated[
         int, typer.Option(help="Random seed: the same seed gives identical files.")
     ] = 7,
-    fmt: Annotated[str, typer.Option("--format", help="File format: parquet or csv.")] = "parquet",
+    fmt: Annotated[
+        TableFormat, typer.Option("--format", help="File format: parquet or csv.")
+    ] = TableFormat.parquet,
     with_defects: Annotated[
         bool,
         typer.Option(
@@ -44,7 +56,7 @@ def demo_data(
         funnel = synth.generate_funnel(
             leads, seed=seed, with_defects=with_defects, on_step=progress.on_step
         )
-    paths = synth.write_funnel(funnel, out, fmt=fmt)
+    paths = synth.write_funnel(funnel, out, fmt=fmt.value)
     console.print(
         f"[green]Wrote[/] {len(funnel.leads):,} leads and {len(funnel.events):,} events to {out}"
     )
@@ -53,7 +65,10 @@ def demo_data(
 
 
 def validate(
-    path: Annotated[Path, typer.Argument(help="Folder holding leads and events (CSV or Parquet).")],
+    path: Annotated[
+        Path,
+        typer.Argument(exists=True, help="Folder holding leads and events (CSV or Parquet)."),
+    ],
     all_warnings: Annotated[
         bool,
         typer.Option("--all-warnings", help="List every warning row instead of one line per kind."),
@@ -77,7 +92,7 @@ def validate(
 
 
 def summary(
-    path: Annotated[Path, typer.Argument(help="Folder holding leads and events.")],
+    path: Annotated[Path, typer.Argument(exists=True, help="Folder holding leads and events.")],
 ) -> None:
     """Print a funnel summary: volume, conversion and cost by lead source and by stage.
 
@@ -93,10 +108,16 @@ def summary(
 
 
 def init_config(
-    data: Annotated[Path, typer.Argument(help="The flat CRM export (CSV), one row per lead.")],
-    out: Annotated[Path, typer.Option("--out", help="Where to write the draft mapping.")] = Path(
-        "leadml.toml"
-    ),
+    data: Annotated[
+        Path,
+        typer.Argument(
+            exists=True, dir_okay=False, help="The flat CRM export (CSV), one row per lead."
+        ),
+    ],
+    out: Annotated[
+        Path,
+        typer.Option("--out", dir_okay=False, help="Where to write the draft mapping."),
+    ] = Path("leadml.toml"),
     delimiter: Annotated[
         str | None, typer.Option("--delimiter", help="Field delimiter (default: sniffed).")
     ] = None,
@@ -118,8 +139,6 @@ def init_config(
     from leadml.data.mapping.draft import draft_config
     from leadml.errors import InputError
 
-    if not data.exists():
-        raise InputError("file not found", file=data, expected="a CSV export")
     if out.exists() and not overwrite:
         raise InputError(
             "refusing to overwrite an existing file", file=out, expected="--overwrite or --out"

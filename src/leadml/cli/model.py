@@ -18,6 +18,7 @@ def train(
         Path | None,
         typer.Option(
             "--data",
+            exists=True,
             help="Folder holding leads and events; or, with a [dataset] mapping in the config, "
             "the flat CRM export (default: [dataset] file).",
         ),
@@ -36,7 +37,8 @@ def train(
         bool, typer.Option("--force", help="Promote to champion even if the gate fails.")
     ] = False,
     metrics_out: Annotated[
-        Path | None, typer.Option("--metrics-out", help="Write the result table as JSON here.")
+        Path | None,
+        typer.Option("--metrics-out", dir_okay=False, help="Write the result table as JSON here."),
     ] = None,
     tracking_uri: TrackingOpt = None,
 ) -> None:
@@ -82,9 +84,10 @@ def promote_cmd(
     Example:  leadml promote 3
     """
     from leadml.config import load_config
-    from leadml.tracking.registry import client_for, promote
+    from leadml.tracking.registry import client_for, promote, require_store
 
     cfg = load_config(config, overrides={"mlflow": {"tracking_uri": tracking_uri}})
+    require_store(cfg, f"cannot promote version {version}")  # and makes no empty store
     client = client_for(cfg)
     previous = promote(client, cfg.mlflow.model_name, version)
     console.print(
@@ -98,10 +101,11 @@ def rollback(config: ConfigOpt = None, tracking_uri: TrackingOpt = None) -> None
     Example:  leadml rollback
     """
     from leadml.config import load_config
-    from leadml.tracking.registry import client_for
+    from leadml.tracking.registry import client_for, require_store
     from leadml.tracking.registry import rollback as do_rollback
 
     cfg = load_config(config, overrides={"mlflow": {"tracking_uri": tracking_uri}})
+    require_store(cfg, "nothing to roll back")  # and makes no empty store
     client = client_for(cfg)
     old, restored = do_rollback(client, cfg.mlflow.model_name)
     console.print(
@@ -114,7 +118,8 @@ def retrain_cmd(
         Path,
         typer.Option(
             "--data",
-            help="Folder holding the new leads and events; or, with a \\[dataset] mapping in the "
+            exists=True,
+            help="Folder holding the new leads and events; or, with a [dataset] mapping in the "
             "config, the new flat CRM export.",
         ),
     ],
@@ -144,7 +149,11 @@ def retrain_cmd(
     ] = 30.0,
     metrics_out: Annotated[
         Path | None,
-        typer.Option("--metrics-out", help="Write the outcome (and the metrics) as JSON here."),
+        typer.Option(
+            "--metrics-out",
+            dir_okay=False,
+            help="Write the outcome (and the metrics) as JSON here.",
+        ),
     ] = None,
 ) -> None:
     """Retrain headlessly (cron, Airflow): validate, train, gate, promote or keep, reload.
@@ -209,7 +218,7 @@ class SplitChoice(StrEnum):
 def evaluate(
     data: Annotated[
         Path | None,
-        typer.Option("--data", help="The flat CRM export (default: \\[dataset] file)."),
+        typer.Option("--data", exists=True, help="The flat CRM export (default: [dataset] file)."),
     ] = None,
     config: ConfigOpt = None,
     repeats: Annotated[
@@ -224,7 +233,8 @@ def evaluate(
         ),
     ] = SplitChoice.stratified,
     out: Annotated[
-        Path | None, typer.Option("--out", help="Also write the table as JSON here.")
+        Path | None,
+        typer.Option("--out", dir_okay=False, help="Also write the table as JSON here."),
     ] = None,
 ) -> None:
     """Compare leadml with plain LightGBM on the same repeated splits of a flat export.

@@ -13,7 +13,13 @@ from leadml.cli.render import print_frame
 
 def drift_cmd(
     current: Annotated[
-        Path, typer.Option("--current", help="Folder holding the new leads and events.")
+        Path,
+        typer.Option(
+            "--current",
+            exists=True,
+            file_okay=False,
+            help="Folder holding the new leads and events.",
+        ),
     ],
     reference: Annotated[
         str | None,
@@ -32,7 +38,11 @@ def drift_cmd(
     ] = 0.25,
     out: Annotated[
         Path | None,
-        typer.Option("--out", help="Folder for drift.json, psi.csv, levels.csv and drift.png."),
+        typer.Option(
+            "--out",
+            file_okay=False,
+            help="Folder for drift.json, psi.csv, levels.csv and drift.png.",
+        ),
     ] = None,
     show_all: Annotated[bool, typer.Option("--all", help="List every feature's PSI.")] = False,
     no_log: Annotated[bool, typer.Option("--no-log", help="Do not log to MLflow.")] = False,
@@ -64,7 +74,7 @@ def drift_cmd(
             start = pd.Timestamp(since)
         except ValueError as exc:
             raise InputError(
-                "bad date", column="--since", value=since, expected="an ISO 8601 date"
+                "bad date", option="--since", value=since, expected="an ISO 8601 date"
             ) from exc
     outcome = drift_job(
         ref, current, cfg, since=start, alert=alert_psi, out_dir=out, log=not no_log

@@ -243,11 +243,17 @@ def print_batch_outcome(outcome: object) -> None:
     for warning in batch.warnings:  # text, not markup ("[dataset]"); one line each
         err_console.print(f"[yellow]warning[/] {escape(warning)}", highlight=False, soft_wrap=True)
     grades = ", ".join(f"{g} {n:,}" for g, n in summary.grade_counts.items())
+    skipped = (
+        f"{summary.excluded_converted:,} already converted, "
+        f"{summary.excluded_not_created:,} created later and {summary.excluded_stale:,} "
+        f"stale (open over {summary.max_open_days:,} days, {escape('[score]')} max_open_days)"
+        if summary.max_open_days
+        else f"{summary.excluded_converted:,} already converted and "
+        f"{summary.excluded_not_created:,} created later (no stale limit)"
+    )
     console.print(
         f"Scored {summary.leads_scored:,} open leads as of {batch.as_of:%Y-%m-%d %H:%M} UTC "
-        f"with model {batch.model_version} (grades: {batch.grade_mode}); skipped "
-        f"{summary.excluded_converted:,} already converted and "
-        f"{summary.excluded_not_created:,} created later."
+        f"with model {batch.model_version} (grades: {batch.grade_mode}); skipped {skipped}."
     )
     console.print(f"Grades: {grades}")
     if not summary.source_mapped:

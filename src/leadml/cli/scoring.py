@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -10,6 +11,15 @@ import typer
 from leadml.cli.common import ConfigOpt, TrackingOpt
 from leadml.cli.progress import job_progress
 from leadml.cli.render import print_batch_outcome
+from leadml.cli.store import check_store_option
+
+
+class GradesChoice(StrEnum):
+    """`leadml score --grades`: how grades are cut (`batch.GRADE_MODES`; a test keeps the
+    two equal, so a bad value is refused, naming the option, before any work)."""
+
+    model = "model"
+    batch = "batch"
 
 
 def score(
@@ -17,6 +27,7 @@ def score(
         Path | None,
         typer.Option(
             "--data",
+            exists=True,
             help="Folder holding leads and events, or a flat CRM export file (default: the "
             "config's [dataset] file).",
         ),
@@ -40,7 +51,11 @@ def score(
     ] = None,
     out: Annotated[
         Path | None,
-        typer.Option("--out", help="Ranked list to write: .csv, .csv.gz or .parquet."),
+        typer.Option(
+            "--out",
+            dir_okay=False,
+            help="Ranked list to write: .csv, .csv.gz, .xlsx or .parquet.",
+        ),
     ] = None,
     top: Annotated[
         int | None, typer.Option("--top", min=1, help="Write only the best N leads.")
@@ -55,7 +70,7 @@ def score(
         bool, typer.Option("--no-store", help="Do not write the scores store.")
     ] = False,
     grades: Annotated[
-        str | None,
+        GradesChoice | None,
         typer.Option(
             "--grades",
             help="'model': the bundle's validation thresholds (default); 'batch': A is the "
@@ -69,6 +84,16 @@ def score(
             help="Comma-separated lead columns to pass through for sales "
             "(default: contact_name,email,phone; '' for none). Never features. A flat "
             "export's pii and passthrough columns are always copied.",
+        ),
+    ] = None,
+    webhook: Annotated[
+        str | None,
+        typer.Option(
+            "--webhook",
+            help="After the store has the batch, POST its summary and the changed leads "
+            "(grade moved, newly A) here as JSON, signed with the secret in "
+            "$LEADML_WEBHOOK_SECRET (or the variable [score] webhook_secret_env names). "
+            "Default: the config's [score] webhook. https://, or http:// to this machine.",
         ),
     ] = None,
     config: ConfigOpt = None,
@@ -91,6 +116,7 @@ def score(
 
     if store and no_store:
         raise typer.BadParameter("--store and --no-store contradict each other")
+    check_store_option(store)
     pass_through = None
     if columns is not None:
         pass_through = tuple(c.strip() for c in columns.split(",") if c.strip())
@@ -99,7 +125,11 @@ def score(
         overrides={
             "mlflow": {"tracking_uri": tracking_uri},
             "store": {"url": store},
-            "score": {"grade_mode": grades, "pass_through": pass_through},
+            "score": {
+                "grade_mode": grades.value if grades else None,
+                "pass_through": pass_through,
+                "webhook": webhook,
+            },
         },
     )
     target = out or cfg.resolve(cfg.paths.reports_dir) / "ranked.csv"

@@ -16,9 +16,26 @@ StoreOpt = Annotated[
 ]
 
 
+def check_store_option(store: str | None) -> None:
+    """Refuse a --store URL that cannot be read, naming the option the user typed (not the
+    setting store.url it overrides)."""
+    if store is None:
+        return
+    import dataclasses
+
+    from leadml.errors import InputError
+    from leadml.store import store_url
+
+    try:
+        store_url(store)
+    except InputError as exc:
+        raise dataclasses.replace(exc, column=None, option="--store") from exc
+
+
 def _store_url(store: str | None, config: ConfigOpt) -> str:
     from leadml.config import load_config
 
+    check_store_option(store)
     return load_config(config, overrides={"store": {"url": store}}).store_url
 
 

@@ -20,9 +20,12 @@ import pandas as pd
 
 from leadml.errors import InputError, write_error
 
+TABLE_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".xlsx")
+"""The table files leadml writes: CSV (plain or gzip), Parquet and Excel."""
+
 
 def atomic_write_table(df: pd.DataFrame, path: Path, what: str = "the table") -> Path:
-    """Write `df` as CSV (.csv, .csv.gz) or Parquet (.parquet), all or nothing."""
+    """Write `df` as CSV (.csv, .csv.gz), Parquet (.parquet) or Excel (.xlsx), all or nothing."""
     return stage_table(df, path, what).commit()
 
 
@@ -39,11 +42,49 @@ def stage_table(df: pd.DataFrame, path: Path, what: str = "the table") -> Staged
     if path.name.endswith((".csv", ".csv.gz")):
         gz: Literal["gzip"] | None = "gzip" if path.name.endswith(".gz") else None
         return _stage(path, lambda fh: df.to_csv(fh, index=False, compression=gz), what)
+    if path.name.endswith(".xlsx"):
+        return _stage(path, lambda fh: write_xlsx(df, fh), what)
     raise InputError(
         "unsupported table file type",
         file=path,
-        expected="a file name ending in .parquet, .csv or .csv.gz",
+        expected="a file name ending in .parquet, .csv, .csv.gz or .xlsx",
     )
+
+
+def write_xlsx(df: pd.DataFrame, fh: BinaryIO, sheet: str = "ranked list") -> None:
+    """Write `df` as one Excel sheet of typed cells: numbers as numbers, timestamps as dates
+    (UTC, without a zone: Excel has none), empty values as empty cells, text as text.
+
+    Text is always a string cell, even when it starts with "=": a typed cell cannot run as
+    a formula, so no quote is added. Control characters Excel cannot hold are dropped."""
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+    book = Workbook(write_only=True)
+    ws = book.create_sheet(sheet)
+
+    def text(value: str) -> object:
+        value = ILLEGAL_CHARACTERS_RE.sub("", value)
+        if not value.startswith("="):
+            return value
+        cell = WriteOnlyCell(ws, value=value)
+        cell.data_type = "s"  # openpyxl reads a leading "=" as a formula otherwise
+        return cell
+
+    ws.append([text(str(name)) for name in df.columns])
+    columns = [_excel_values(df[name]) for name in df.columns]
+    for row in zip(*columns, strict=True):
+        ws.append([text(v) if isinstance(v, str) else v for v in row])
+    book.save(fh)
+
+
+def _excel_values(column: pd.Series) -> list[object]:
+    """A column as plain Python values Excel takes: None for missing, naive UTC datetimes."""
+    if isinstance(column.dtype, pd.DatetimeTZDtype):
+        column = column.dt.tz_convert("UTC").dt.tz_localize(None)
+    values = column.astype(object).where(column.notna(), None).tolist()
+    return [v.to_pydatetime() if isinstance(v, pd.Timestamp) else v for v in values]
 
 
 def atomic_write_text(text: str, path: Path, what: str = "the file") -> Path:

@@ -16,10 +16,11 @@ import pandas as pd
 
 from leadml.config import Config
 from leadml.errors import InputError
+from leadml.model.labels import data_end
 from leadml.monitor.drift import PSI_ALERT, DriftReport, compare
 from leadml.monitor.drift.population import current_population, reference_of
 from leadml.report.drift import save_report
-from leadml.tracking.log import log_drift
+from leadml.tracking.log import log_drift, run_name
 
 if TYPE_CHECKING:
     pass
@@ -59,5 +60,8 @@ def drift_job(
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     folder = out_dir or config.resolve(config.paths.reports_dir) / "drift" / stamp
     paths = save_report(report, folder)
-    run_id = log_drift(report, folder, config, bundle, current_dir) if log else None
+    run_id = None
+    if log:
+        name = run_name("drift", len(data.leads), "leads", data_end(data.leads, data.events), model)
+        run_id = log_drift(report, folder, config, bundle, current_dir, name)
     return DriftOutcome(report=report, paths=paths, run_id=run_id)

@@ -28,7 +28,7 @@ def evaluate_export(
     if config.dataset is None:
         raise InputError(
             "leadml evaluate compares models on a flat CRM export",
-            column="[dataset]",
+            setting="[dataset]",
             expected="a [dataset] mapping in leadml.toml (leadml init-config writes a draft)",
         )
     path = flat_path(data, config)

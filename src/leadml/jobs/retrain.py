@@ -73,12 +73,12 @@ class ReloadTarget:
     def __post_init__(self) -> None:
         if not self.url.startswith(("http://", "https://")):
             raise InputError(
-                "bad reload URL", column="--reload-url", value=self.url, expected="http(s)://..."
+                "bad reload URL", option="--reload-url", value=self.url, expected="http(s)://..."
             )
         if not self.admin_key:
             raise InputError(
                 "a reload needs the server's admin key",
-                column="--admin-key",
+                option="--admin-key",
                 expected="--admin-key KEY or the LEADML_ADMIN_KEY environment variable",
             )
 
@@ -216,6 +216,7 @@ def retrain(
         on_step=step,
         on_round=on_round,
         dataset=dataset,
+        job="retrain",
     )
     tag_run(config, outcome.run_id, {JOB_TAG: "retrain"})
     if not outcome.promoted:

@@ -37,6 +37,7 @@ from leadml.tracking.log import (
     log_report,
     log_run,
     register_model,
+    run_name,
     start_run,
     tag_outcome,
 )
@@ -129,10 +130,12 @@ def train_and_track(
     on_step: StepFn | None = None,
     on_round: Callable[[int, int], None] | None = None,
     dataset: Dataset | None = None,
+    job: str = "train",
 ) -> TrainOutcome:
     """Run the whole training job on a data folder (or a flat export) and record it in MLflow.
 
     `dataset`: the folder's already validated tables (saves validating them twice).
+    `job`: what the run's name says ran (`leadml retrain` passes "retrain").
     """
     step = on_step or (lambda _msg: None)
     data, data_path, trained = _load_and_fit(data_dir, config, step, on_round, dataset)
@@ -140,14 +143,14 @@ def train_and_track(
     step("plots and report")
     client = client_for(config)
     name = config.mlflow.model_name
-    with start_run() as run:
+    with start_run(_run_name(job, data, trained)) as run:
         run_id = run.info.run_id
         reports = config.resolve(config.paths.reports_dir) / run_id
         plots = _plots(trained, reports)
 
         step("MLflow logging")
         log_run(trained, config, data_path, data.leads, data.events)
-        version = register_model(trained, name)
+        version = register_model(trained, name, data.leads, data.events)
         bundle = trained.bundle.with_registry(name, version)
         bundle_path = save_bundle(bundle, bundle_dir(config, name, version))
         log_bundle(bundle_path)
@@ -172,6 +175,16 @@ def train_and_track(
         report_path=report_path,
         plots=plots,
     )
+
+
+def _run_name(job: str, data: Dataset | _FlatTables, trained: TrainedModel) -> str:
+    """The run's name, e.g. "train · 50,000 leads · as of 2025-12-31": the leads and the
+    latest moment in the data; a flat export says its rows (its columns are as exported)."""
+    from leadml.model.labels import data_end
+
+    if trained.bundle.flat is not None:
+        return run_name(job, len(data.leads), "rows", subject="flat export")
+    return run_name(job, len(data.leads), "leads", data_end(data.leads, data.events))
 
 
 def _load_and_fit(
@@ -199,7 +212,7 @@ def _load_and_fit(
         trained.guard_report["warnings"] = notes
         return flat, flat_path(data_dir, config), trained
     if data_dir is None:
-        raise InputError("no data folder", column="--data", expected="a leads + events folder")
+        raise InputError("no data folder", option="--data", expected="a leads + events folder")
     step("loading and validating data")
     data = dataset if dataset is not None else load_dataset(data_dir)
     truth = read_truth(data_dir)

@@ -12,7 +12,14 @@ import numpy as np
 import pandas as pd
 
 from leadml import __version__
-from leadml.bundle import AGE_RANGE_KEY, Bundle, grade_thresholds, score_quantiles
+from leadml.bundle import (
+    AGE_RANGE_KEY,
+    GRADE_BASIS_KEY,
+    Bundle,
+    grade_thresholds,
+    is_stale,
+    score_quantiles,
+)
 from leadml.config import Config, TrainConfig
 from leadml.explain.reasons import contributions
 from leadml.features.spec import FeatureSpec, encode
@@ -42,19 +49,46 @@ def assemble_bundle(
     if rows is not None:
         ages = rows.loc[split.train, AGE]
         extra[AGE_RANGE_KEY] = [int(ages.min()), int(ages.max())]
+    thresholds, basis = validation_grades(fitted.p_valid, split, config, rows)
+    extra[GRADE_BASIS_KEY] = basis
     return Bundle(
         booster=fitted.booster,
         spec=spec,
         calibrator=fitted.calibrator,
         labels=config.labels,
         score_quantiles=score_quantiles(fitted.p_valid),
-        grade_thresholds=grade_thresholds(fitted.p_valid),
+        grade_thresholds=thresholds,
         data_digest=digest,
         training_window=split.windows,
         trained_at=datetime.now(UTC).isoformat(timespec="seconds"),
         leadml_version=__version__,
         extra=extra,
     )
+
+
+def validation_grades(
+    p_valid: np.ndarray, split: TimeSplit, config: Config, rows: pd.DataFrame | None
+) -> tuple[dict[str, float], dict[str, Any]]:
+    """Grade thresholds that hold `[grades] shares` over the validation rows the list would
+    show, and what they were computed over (for the bundle).
+
+    Snapshot rows are open leads of every age; those older than `[score] max_open_days`
+    never reach the list (`bundle.is_stale`), so they are left out here too. Without
+    snapshots every validation lead is at one age and all of them count."""
+    shares = config.grades.fractions()
+    shown = np.ones(len(p_valid), dtype=bool)
+    if rows is not None:
+        ages = rows.loc[split.valid, AGE].to_numpy()
+        shown = ~is_stale(ages, config.score.max_open_days)
+        if not shown.any():  # every validation row is stale: better all rows than none
+            shown[:] = True
+    basis = {
+        "shares": list(config.grades.shares),
+        "max_open_days": config.score.max_open_days,
+        "rows": int(shown.sum()),
+        "of_rows": len(p_valid),
+    }
+    return grade_thresholds(p_valid[shown], shares), basis
 
 
 def with_metrics(bundle: Bundle, model_metrics: dict[str, float]) -> Bundle:

@@ -85,7 +85,7 @@ def compare_on_splits(
     if split == "time" and not dated and not config.dataset.split_column:
         raise InputError(
             "a time split needs a created_at column (or split = 'file_order')",
-            column="[dataset] created_at",
+            setting="[dataset] created_at",
             expected='created_at = "COLUMN" in leadml.toml, or --split stratified',
         )
     if config.dataset.split_column:

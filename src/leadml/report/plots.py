@@ -8,15 +8,16 @@ their figure. SHAP values are in log-odds, the model's raw output.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from sklearn.metrics import auc, precision_recall_curve, roc_curve
 
+from leadml import schema, vocabulary
 from leadml.features.matrix import frame_matrix
 from leadml.model.evaluate import calibration_bins, decile_table, gains_curve
 
@@ -25,6 +26,19 @@ MODEL_NAME = "model"
 SHAP_SAMPLE = 5000
 """At most this many leads (seeded sample) are drawn in a beeswarm or dependence plot."""
 SHAP_AXIS = "SHAP value (log-odds of converting)"
+MISSING = "(missing)"
+
+
+def _stage_label(code: int) -> str:
+    stages = (schema.NO_STAGE, *schema.STAGES)
+    return vocabulary.label("stage", stages[code]) if 0 <= code < len(stages) else str(code)
+
+
+ORDINALS: dict[str, Callable[[int], str]] = {
+    "seniority": vocabulary.seniority_label,
+    "stage_reached": _stage_label,
+}
+"""Features coded as ordinals (0 entry .. 4 C-level; 0 no stage .. 4 PQL), named in plots."""
 
 
 def gains_and_lift(
@@ -240,10 +254,7 @@ def shap_dependence(
 
     if feature not in X.columns:
         raise ValueError(f"no feature {feature!r} among the {X.shape[1]} columns")
-    column = X[feature]
-    if _levels(column) is not None:
-        # Give missing its own level so those leads are drawn, not silently dropped.
-        column = column.astype(object).where(column.notna(), "(missing)").astype("category")
+    column = named_categories(feature, X[feature])
     values, _ = _split_bias(contrib, X)
     single = pd.DataFrame({feature: column})
     explanation = _explanation(values[:, [list(X.columns).index(feature)]], single, seed=seed)
@@ -296,6 +307,32 @@ def save_all_plots(
             key = f"shap_dependence_{feature}"
             paths[key] = shap_dependence(contrib, X, feature, out_dir / f"{key}.png")
     return paths
+
+
+def named_categories(feature: str, column: pd.Series) -> pd.Series:
+    """A category (or ordinal) column as the words people read, in code order, with
+    missing as its own level so those leads are drawn; a number column as it is."""
+    if feature in ORDINALS and pd.api.types.is_numeric_dtype(column):
+        codes = sorted({int(v) for v in column.dropna()})
+        names = list(dict.fromkeys(ORDINALS[feature](code) for code in codes))
+        text = column.map(lambda v: MISSING if pd.isna(v) else ORDINALS[feature](int(v)))
+        order = names + ([MISSING] if column.isna().any() else [])
+        return pd.Series(pd.Categorical(text, categories=order), index=column.index)
+    levels = _levels(column)
+    if levels is None:
+        return column
+    kind = cast(vocabulary.Kind, feature) if feature in vocabulary.LABELS else None
+
+    def words(token: object) -> str:
+        if pd.isna(token):  # type: ignore[call-overload]
+            return MISSING
+        return vocabulary.label(kind, token) if kind is not None else str(token)
+
+    order = list(dict.fromkeys(words(token) for token in levels))
+    if column.isna().any():
+        order.append(MISSING)
+    text = column.astype(object).map(words)
+    return pd.Series(pd.Categorical(text, categories=order), index=column.index)
 
 
 def _scorers(p: np.ndarray, baselines: Mapping[str, np.ndarray] | None) -> dict[str, np.ndarray]:

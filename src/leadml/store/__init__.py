@@ -15,7 +15,7 @@ from leadml.store.query import (
 )
 from leadml.store.tables import StoreError, open_store, store_url
 from leadml.store.watch import StoreMissing, WatchedStore
-from leadml.store.write import TREND_POINTS, write_batch
+from leadml.store.write import TREND_POINTS, stored_previous_scores, write_batch
 
 __all__ = [
     "TREND_POINTS",
@@ -30,5 +30,6 @@ __all__ = [
     "ranked",
     "ranked_table",
     "store_url",
+    "stored_previous_scores",
     "write_batch",
 ]

@@ -22,7 +22,15 @@ from sqlalchemy import ColumnElement, Connection, Engine, func, select
 from leadml import schema
 from leadml.bundle import GRADES
 from leadml.errors import InputError
-from leadml.ranked import RANKED_COLUMNS, decode_reasons, escape_formulas, reasons_text, top_reason
+from leadml.ranked import (
+    RANKED_COLUMNS,
+    REASON_COLUMNS,
+    decode_reasons,
+    escape_formulas,
+    reason_columns,
+    reasons_text,
+    top_reason,
+)
 from leadml.store.tables import SOURCE_MATCH, batches, facets, history, latest
 
 Filter = str | Sequence[str] | None
@@ -204,8 +212,18 @@ def ranked_table(rows: list[dict[str, Any]], pass_through: Sequence[str] = ()) -
     """Rows from `ranked` as the ranked list's CSV: the same columns and cells as `leadml
     score` writes, text that a spreadsheet would run as a formula escaped with a '."""
     columns = [*RANKED_COLUMNS, *pass_through]
-    records = [{**row, "reasons": row["reasons_text"]} for row in rows]
-    return escape_formulas(pd.DataFrame.from_records(records, columns=columns))
+    records = [
+        {
+            **row,
+            "reasons": row["reasons_text"],
+            **dict(zip(REASON_COLUMNS, reason_columns(row["reasons"]), strict=True)),
+        }
+        for row in rows
+    ]
+    table = pd.DataFrame.from_records(records, columns=columns)
+    # Whole numbers in every chunk of a download, also when a chunk has an empty one.
+    table["previous_score"] = table["previous_score"].astype("Int64")
+    return escape_formulas(table)
 
 
 def _current(conn: Connection) -> BatchInfo | None:

@@ -1,9 +1,12 @@
 """Writing one scoring batch into the store, as a single transaction.
 
-The batch is bulk-loaded into a temporary table (PostgreSQL COPY, or one executemany
-elsewhere), then merged by three set-based statements: history rows, the upsert of each
-lead's latest score (its trend computed against the score it replaces), and the facet
-counts. Readers see the previous batch until the commit, and the new one after it.
+Inside the transaction each lead's latest stored score is read first and the batch's
+trend, previous score and previous grade are set against it (`leadml.ranked.with_trend`,
+the one trend rule, so the list file the job stages from that frame agrees with the
+store). The batch is then bulk-loaded into a temporary table (PostgreSQL COPY, or one
+executemany elsewhere) and merged by three set-based statements: history rows, the upsert
+of each lead's latest score, and the facet counts. Readers see the previous batch until
+the commit, and the new one after it.
 """
 
 from __future__ import annotations
@@ -16,20 +19,37 @@ from typing import Any
 import numpy as np
 import orjson
 import pandas as pd
-from sqlalchemy import Column, Connection, Engine, Float, Integer, MetaData, String, Table, Text
+from sqlalchemy import (
+    Column,
+    Connection,
+    Engine,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    select,
+)
 from sqlalchemy import text as sql
 from sqlalchemy.exc import SQLAlchemyError
 
 from leadml.bundle import GRADES
-from leadml.ranked import REASONS_JSON, RankedList
-from leadml.store.schema_version import require_current
-from leadml.store.tables import IMMEDIATE, SOURCE_MATCH, StoreError, batches, store_fix
+from leadml.ranked import REASONS_JSON, TREND_POINTS, RankedList, with_trend
+from leadml.store.schema_version import read_state, require_current
+from leadml.store.tables import (
+    IMMEDIATE,
+    SOURCE_MATCH,
+    StoreError,
+    batches,
+    latest,
+    open_store,
+    store_fix,
+)
 
 log = logging.getLogger(__name__)
 
 STAGE_TABLE = "stage_scores"
-TREND_POINTS = 5
-"""Default: a score change of at least this many points is improving or declining."""
 
 _stage_metadata = MetaData()
 _stage = Table(
@@ -43,6 +63,8 @@ _stage = Table(
     Column("probability", Float, nullable=False),
     Column("score", Integer, nullable=False),
     Column("grade", String(1), nullable=False),
+    Column("previous_score", Integer),
+    Column("trend", String(16), nullable=False),
     Column("reasons", Text, nullable=False),
     Column("extra", Text, nullable=False),
     prefixes=["TEMPORARY"],
@@ -56,17 +78,11 @@ INSERT INTO score_history (lead_id, batch_id, probability, score, grade)
 SELECT lead_id, :batch_id, probability, score, grade FROM {STAGE_TABLE}
 """
 _UPSERT = f"""
-INSERT INTO lead_scores ({_COLUMNS}, batch_id, previous_score, trend)
-SELECT {_COLUMNS}, :batch_id, NULL, 'new' FROM {STAGE_TABLE} WHERE true
+INSERT INTO lead_scores ({_COLUMNS}, batch_id)
+SELECT {_COLUMNS}, :batch_id FROM {STAGE_TABLE} WHERE true
 ON CONFLICT (lead_id) DO UPDATE SET
   {", ".join(f"{c} = excluded.{c}" for c in STAGE_COLUMNS if c != "lead_id")},
-  batch_id = excluded.batch_id,
-  previous_score = lead_scores.score,
-  trend = CASE
-    WHEN excluded.score - lead_scores.score >= :points THEN 'improving'
-    WHEN lead_scores.score - excluded.score >= :points THEN 'declining'
-    ELSE 'steady'
-  END
+  batch_id = excluded.batch_id
 """
 _FACETS = f"""
 INSERT INTO score_facets (batch_id, grade, lead_source, stage, score, n)
@@ -80,26 +96,34 @@ def write_batch(
     batch: RankedList,
     *,
     trend_points: int = TREND_POINTS,
+    on_trend: Callable[[pd.DataFrame], None] | None = None,
     on_commit: Callable[[int], None] | None = None,
 ) -> int:
     """Store a ranked batch in one transaction; returns its batch_id.
 
+    `on_trend(frame)` gets the batch's frame with trend, previous_score and previous_grade
+    set against the store, inside the transaction before anything is written (`leadml
+    score` stages its list file from it; if that raises, nothing is stored).
     `on_commit(batch_id)` runs right after the commit, before the statistics refresh
     (`leadml score` puts its staged list file in place there). A failed write raises a
     one-line StoreError naming the store, the cause and the fix; nothing is changed.
 
     Each lead's row in `lead_scores` is replaced by its new score, its previous score is
     kept in `previous_score`, and its trend is improving / declining when the score moved
-    by at least `trend_points`, steady otherwise, and new on a lead's first score.
+    by at least `trend_points`, steady otherwise, and new on a lead's first score
+    (`leadml.ranked.trend_of`).
     """
     if trend_points < 1:
         raise ValueError("trend_points must be at least 1")
-    rows = _rows(batch)
     try:
         # SQLite: take the write lock at BEGIN (waiting out another writer with the busy
         # timeout); a read that upgrades to a write later can fail at once as "locked".
         with engine.connect() as conn, conn.execution_options(**{IMMEDIATE: True}).begin():
             require_current(conn)  # a stale or newer schema: refused, one line
+            frame = with_trend(batch.frame, previous_scores(conn), trend_points)
+            if on_trend is not None:
+                on_trend(frame)
+            rows = _rows(frame, batch.pass_through)
             batch_id = int(
                 conn.execute(
                     batches.insert()
@@ -112,7 +136,8 @@ def write_batch(
                         pass_through=json.dumps(list(batch.pass_through)),
                         source=batch.source,
                         summary=json.dumps(
-                            summarise(batch.frame) | {SOURCE_MATCH: _source_match(batch)}
+                            summarise(frame)
+                            | {"excluded": _excluded(batch), SOURCE_MATCH: _source_match(batch)}
                         ),
                     )
                     .returning(batches.c.batch_id)
@@ -120,7 +145,7 @@ def write_batch(
             )
             _stage.create(conn)
             _load(conn, rows)
-            params = {"batch_id": batch_id, "points": trend_points}
+            params = {"batch_id": batch_id}
             conn.execute(sql(_HISTORY), params)
             conn.execute(sql(_UPSERT), params)
             conn.execute(sql(_FACETS), params)
@@ -142,6 +167,34 @@ def write_batch(
     return batch_id
 
 
+def previous_scores(conn: Connection) -> pd.DataFrame:
+    """Each lead's latest stored score and grade (index lead_id), what a new batch's trend
+    is measured against."""
+    found = conn.execute(select(latest.c.lead_id, latest.c.score, latest.c.grade)).all()
+    frame = pd.DataFrame(found, columns=["lead_id", "score", "grade"])
+    return frame.set_index("lead_id")
+
+
+def stored_previous_scores(url: str) -> pd.DataFrame | None:
+    """`previous_scores` of the store at `url` without writing to it (`leadml score
+    --no-store`); None when there is no store or it has no tables yet."""
+    if not read_state(url).has_tables:
+        return None
+    engine = open_store(url, create=False)
+    try:
+        with engine.connect() as conn:
+            return previous_scores(conn)
+    except SQLAlchemyError as exc:
+        where = engine.url.render_as_string(hide_password=True)
+        detail = (str(getattr(exc, "orig", None) or exc).strip().splitlines() or [""])[0]
+        raise StoreError(
+            f"cannot read the previous scores from the scores store {where}: "
+            f"{type(exc).__name__}: {detail}; {store_fix(detail, engine.dialect.name)}"
+        ) from exc
+    finally:
+        engine.dispose()
+
+
 def summarise(frame: pd.DataFrame) -> dict[str, Any]:
     """Counts the page shows for a batch: grades, the score histogram, sources, stages."""
     histogram = np.bincount(frame["score"].to_numpy(dtype=np.int64), minlength=100)[1:100]
@@ -156,6 +209,15 @@ def summarise(frame: pd.DataFrame) -> dict[str, Any]:
         "score_histogram": [int(n) for n in histogram],
         "sources": counts("lead_source"),
         "stages": counts("stage"),
+    }
+
+
+def _excluded(batch: RankedList) -> dict[str, int]:
+    """Leads left out of the batch: converted, created after the scoring moment, stale."""
+    return {
+        "converted": batch.excluded_converted,
+        "not_created": batch.excluded_not_created,
+        "stale": batch.excluded_stale,
     }
 
 
@@ -182,15 +244,14 @@ def _naive_utc(stamp: pd.Timestamp) -> Any:
     return stamp.to_pydatetime()
 
 
-def _rows(batch: RankedList) -> list[tuple[Any, ...]]:
-    """The batch as tuples in STAGE_COLUMNS order (plain Python values)."""
-    frame = batch.frame
+def _rows(frame: pd.DataFrame, pass_through: tuple[str, ...]) -> list[tuple[Any, ...]]:
+    """A batch's frame as tuples in STAGE_COLUMNS order (plain Python values)."""
     n = len(frame)
-    if batch.pass_through:
-        values = np.array(frame[list(batch.pass_through)].to_numpy(dtype=object), dtype=object)
+    if pass_through:
+        values = np.array(frame[list(pass_through)].to_numpy(dtype=object), dtype=object)
         values[pd.isna(values)] = None
         extra = [
-            orjson.dumps(dict(zip(batch.pass_through, row, strict=True)), default=str).decode()
+            orjson.dumps(dict(zip(pass_through, row, strict=True)), default=str).decode()
             for row in values.tolist()
         ]
     else:
@@ -206,6 +267,8 @@ def _rows(batch: RankedList) -> list[tuple[Any, ...]]:
         frame["probability"].to_numpy(dtype=np.float64).tolist(),
         frame["score"].to_numpy(dtype=np.int64).tolist(),
         frame["grade"].astype(str).tolist(),
+        [None if pd.isna(v) else int(v) for v in frame["previous_score"].tolist()],
+        frame["trend"].astype(str).tolist(),
         frame[REASONS_JSON].tolist(),
         extra,
     ]

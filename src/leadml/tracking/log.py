@@ -1,11 +1,12 @@
-"""MLflow logging: a training run's parameters, metrics, data profile and input, spec,
-leakage guard, breakdowns, registered LightGBM model, bundle and report artifacts and tags;
-and a drift check's run. Nothing else in leadml calls `mlflow.log_*`."""
+"""MLflow logging: a training run's name, parameters, metrics, data profile and input, spec,
+leakage guard, breakdowns, registered model (a pyfunc from code, `tracking.pyfunc`), bundle
+and report artifacts and tags; and a drift check's run. Nothing else in leadml calls
+`mlflow.log_*`."""
 
 from __future__ import annotations
 
+import tempfile
 import warnings
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,7 +15,6 @@ import pandas as pd
 from leadml import schema
 from leadml.config import Config
 from leadml.errors import WriteError, write_error
-from leadml.features.matrix import frame_matrix
 from leadml.model.assess import table_records
 from leadml.model.pipeline import TrainedModel, label_summary
 from leadml.monitor.drift import PSI_WATCH, DriftReport
@@ -29,11 +29,23 @@ REPORT_ARTIFACT = "report"
 DRIFT_JOB_TAG = "drift"
 
 
-def start_run() -> ActiveRun:
-    """Open a run in the configured experiment (see `registry.client_for`); a context manager."""
+def start_run(name: str | None = None) -> ActiveRun:
+    """Open a run in the configured experiment (see `registry.client_for`); a context manager.
+    `name`: what ran (`run_name`); MLflow makes up a random one without it."""
     import mlflow
 
-    return mlflow.start_run()
+    return mlflow.start_run(run_name=name)
+
+
+def run_name(
+    job: str, count: int, unit: str, as_of: pd.Timestamp | None = None, subject: str = ""
+) -> str:
+    """A run's name, saying what ran: "train · 50,000 leads · as of 2025-12-31"
+    (`subject`, e.g. the model a drift check looked at, comes after the job)."""
+    parts = [job, subject, f"{count:,} {unit}"]
+    if as_of is not None and not pd.isna(as_of):
+        parts.append(f"as of {pd.Timestamp(as_of):%Y-%m-%d}")
+    return " · ".join(part for part in parts if part)
 
 
 def log_run(
@@ -167,27 +179,62 @@ def _flat_profile(rows: pd.DataFrame, trained: TrainedModel) -> dict[str, Any]:
     }
 
 
-def register_model(trained: TrainedModel, name: str) -> str:
-    """Log the booster with mlflow.lightgbm (native format) and register a version."""
+def register_model(
+    trained: TrainedModel,
+    name: str,
+    leads: pd.DataFrame | None = None,
+    events: pd.DataFrame | None = None,
+) -> str:
+    """Log the pyfunc that gives leadml's numbers and register it as a version of `name`.
+
+    A model from code (`tracking.pyfunc`), no pickle: MLflow copies `pyfunc_model.py` and
+    a copy of the bundle (native `model.txt` and `bundle.json`) into the logged model.
+    `leads`/`events`: the training data, a few rows of which become the input example."""
     import lightgbm as lgb
     import mlflow
-    from mlflow.models import infer_signature
 
-    # MLflow's generic pyfunc feeds LightGBM plain numbers, so its signature and example
-    # use the integer codes of LightGBM's native categoricals as a float matrix (leadml's
-    # own Scorer and API take the category strings).
-    example = frame_matrix(trained.shap_features.head(5))
-    signature = infer_signature(example, trained.bundle.booster.predict(example))
-    info = mlflow.lightgbm.log_model(
-        trained.bundle.booster,
-        name="model",
-        signature=signature,
-        input_example=example,
-        registered_model_name=name,
-        pip_requirements=[f"lightgbm=={lgb.__version__}"],
-        await_registration_for=60,
-    )
+    import leadml
+    from leadml.bundle import save_bundle
+    from leadml.tracking import pyfunc
+
+    example = None if leads is None else _input_example(trained, leads, events)
+    with tempfile.TemporaryDirectory(prefix="leadml-pyfunc.") as tmp, warnings.catch_warnings():
+        if example is None:  # a caller without the data (a test re-registering a model)
+            warnings.filterwarnings("ignore", ".*input example was not provided", UserWarning)
+        folder = save_bundle(trained.bundle, Path(tmp) / pyfunc.BUNDLE_KEY)
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=str(pyfunc.MODEL_CODE),
+            artifacts={pyfunc.BUNDLE_KEY: str(folder)},
+            signature=pyfunc.signature(trained.bundle),
+            input_example=example,
+            registered_model_name=name,
+            pip_requirements=[
+                f"leadml=={leadml.__version__}",
+                f"lightgbm=={lgb.__version__}",
+                f"mlflow=={mlflow.__version__}",
+            ],
+            await_registration_for=60,
+        )
     return str(info.registered_model_version)
+
+
+def _input_example(
+    trained: TrainedModel, leads: pd.DataFrame, events: pd.DataFrame | None
+) -> pd.DataFrame:
+    """Three training rows in the pyfunc's input format (contact details out)."""
+    from leadml.tracking.pyfunc import model_input
+
+    flat = trained.bundle.flat
+    if flat is not None:
+        names = [flat.id_column, *flat.feature_names, flat.created_at]
+        kept = [n for n in dict.fromkeys(names) if n and n not in flat.names_with("pii")]
+        return leads[[n for n in kept if n in leads.columns]].head(3).reset_index(drop=True)
+    head = leads.head(3)
+    empty = pd.DataFrame(columns=[schema.LEAD_ID, schema.EVENT_TYPE, schema.OCCURRED_AT])
+    mine = empty if events is None else events[events[schema.LEAD_ID].isin(head[schema.LEAD_ID])]
+    pii = [c for c in schema.PII_COLUMNS if c in head.columns]
+    return model_input(head.drop(columns=pii), mine)
 
 
 def log_bundle(bundle_path: Path) -> None:
@@ -263,9 +310,15 @@ def flatten_metrics(prefix: str, metrics: dict[str, Any]) -> dict[str, float]:
 
 
 def log_drift(
-    report: DriftReport, folder: Path, config: Config, bundle: Bundle, current_dir: Path
+    report: DriftReport,
+    folder: Path,
+    config: Config,
+    bundle: Bundle,
+    current_dir: Path,
+    name: str,
 ) -> str:
-    """Log the metrics, the table and the plot as one run of `<experiment>-drift`."""
+    """Log the metrics, the table and the plot as one run of `<experiment>-drift`, named
+    `name` (`run_name`)."""
     import mlflow
 
     from leadml.tracking.registry import client_for
@@ -275,8 +328,7 @@ def log_drift(
         update={"mlflow": config.mlflow.model_copy(update={"experiment": experiment})}
     )
     client_for(cfg)
-    day = datetime.now(UTC).strftime("%Y-%m-%d")
-    with mlflow.start_run(run_name=f"drift {report.model} {day}") as run:
+    with start_run(name) as run:
         mlflow.set_tags(
             {
                 "leadml.job": DRIFT_JOB_TAG,

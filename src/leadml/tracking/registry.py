@@ -8,7 +8,9 @@ promotion is appended to a history tag on the registered model so that
 `rollback` can restore the previous champion.
 
 Serving never unpickles anything: a registry reference resolves to a model
-version, whose run holds the pickle-free bundle under the `bundle/` artifact path.
+version, whose run holds the pickle-free bundle under the `bundle/` artifact path. The
+version itself is a pyfunc logged from code (`tracking.pyfunc`) for MLflow's own loaders;
+leadml reads the run's bundle, labelled with its registered name and version.
 """
 
 from __future__ import annotations
@@ -32,6 +34,26 @@ CHALLENGER = "challenger"
 BUNDLE_ARTIFACT = "bundle"
 HISTORY_TAG = "leadml.champion_history"
 REF_PREFIX = "models:/"
+SQLITE_PREFIX = "sqlite:///"
+
+
+def require_store(config: Config, what: str) -> None:
+    """Raise ModelNotFoundError, starting with `what` failed, when the tracking store is a
+    SQLite file that does not exist: nothing is registered, and opening it would create
+    an empty store."""
+    uri = config.tracking_uri
+    if uri.startswith(SQLITE_PREFIX) and not Path(uri[len(SQLITE_PREFIX) :]).exists():
+        raise ModelNotFoundError(
+            f"{what}: no model is registered yet (there is no MLflow store "
+            f"{uri[len(SQLITE_PREFIX) :]}); train one with `leadml train`, or point "
+            "--tracking-uri at the store that holds your models"
+        )
+
+
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+CLASSIC_ML = "custom_model_development"
+"""The experiment kind MLflow 3's UI opens in its classic runs-and-models view (its other
+kinds open the GenAI view, which it also guesses for an experiment without the tag)."""
 
 
 def reader_for(config: Config) -> MlflowClient:
@@ -53,12 +75,19 @@ def client_for(config: Config) -> MlflowClient:
     mlflow.set_tracking_uri(config.tracking_uri)
     mlflow.set_registry_uri(config.tracking_uri)
     client = MlflowClient(tracking_uri=config.tracking_uri, registry_uri=config.tracking_uri)
-    if client.get_experiment_by_name(config.mlflow.experiment) is None:
+    experiment = client.get_experiment_by_name(config.mlflow.experiment)
+    if experiment is None:
         location = None
         if config.mlflow.tracking_uri is None:
             config.artifact_root.mkdir(parents=True, exist_ok=True)
             location = config.artifact_root.as_uri()
-        client.create_experiment(config.mlflow.experiment, artifact_location=location)
+        client.create_experiment(
+            config.mlflow.experiment,
+            artifact_location=location,
+            tags={EXPERIMENT_KIND_TAG: CLASSIC_ML},
+        )
+    elif EXPERIMENT_KIND_TAG not in experiment.tags:  # made before leadml set the kind
+        client.set_experiment_tag(experiment.experiment_id, EXPERIMENT_KIND_TAG, CLASSIC_ML)
     mlflow.set_experiment(config.mlflow.experiment)
     return client
 
@@ -106,8 +135,29 @@ def resolve_version(client: MlflowClient, ref: str, default_name: str) -> tuple[
     try:
         client.get_model_version(name, version)
     except MlflowException as exc:
-        raise ModelNotFoundError(f"model {name!r} has no version {version!r}") from exc
+        raise missing_version(client, name, version) from exc
     return name, version
+
+
+def missing_version(client: MlflowClient, name: str, version: str) -> ModelNotFoundError:
+    """The one-line error for a version that does not exist, listing those that do (a
+    ModelNotFoundError, so the server's /model answer keeps its reason)."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        versions = [str(v.version) for v in client.search_model_versions(f"name = '{name}'")]
+    except MlflowException:
+        versions = []
+    versions.sort(key=lambda v: (len(v), v))
+    fix = (
+        f"use one of its versions ({', '.join(versions)}), "
+        f"e.g. {REF_PREFIX}{name}/{versions[-1]}, or an alias such as {REF_PREFIX}{name}@champion"
+        if versions
+        else f"{name!r} has no versions yet: train one with `leadml train`"
+    )
+    return ModelNotFoundError(
+        f"model reference {REF_PREFIX}{name}/{version}: no such version; {fix}"
+    )
 
 
 def bundle_dir(config: Config, name: str, version: str) -> Path:
@@ -182,6 +232,7 @@ def load_model(ref: str | Path, config: Config) -> Bundle:
     text = str(ref)
     if not text.startswith(REF_PREFIX):
         return load_bundle(Path(text))
+    require_store(config, f"cannot load {text}")
     client = reader_for(config)
     name, version = resolve_version(client, text, config.mlflow.model_name)
     return load_version(client, config, name, version)
@@ -209,7 +260,7 @@ def champion_history(client: MlflowClient, name: str) -> list[str]:
 def promote(client: MlflowClient, name: str, version: str) -> str | None:
     """Make `version` the champion; returns the previous champion's version (if any)."""
     previous = alias_version(client, name, CHAMPION)
-    client.get_model_version(name, version)  # raises when the version does not exist
+    resolve_version(client, f"{REF_PREFIX}{name}/{version}", name)  # one line when unknown
     client.set_registered_model_alias(name, CHAMPION, version)
     history = champion_history(client, name)
     if not history or history[-1] != str(version):
@@ -220,9 +271,13 @@ def promote(client: MlflowClient, name: str, version: str) -> str | None:
 
 def rollback(client: MlflowClient, name: str) -> tuple[str, str]:
     """Restore the previous champion; returns (rolled-back version, restored version)."""
-    history = champion_history(client, name)
     current = alias_version(client, name, CHAMPION)
-    if current is None or len(history) < 2:
+    if current is None:
+        raise ModelNotFoundError(
+            f"nothing to roll back: {name!r} has no champion yet. Train one with `leadml train`."
+        )
+    history = champion_history(client, name)
+    if len(history) < 2:
         raise LeadmlError(
             f"nothing to roll back to: {name!r} has had {len(history)} champion(s). "
             "Use `leadml promote VERSION` to choose a version explicitly."

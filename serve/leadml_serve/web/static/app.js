@@ -7,7 +7,14 @@
   const KEY = "leadml-api-key";
   const PAGE_SIZE = 50;
   const SVG = "http://www.w3.org/2000/svg";
-  const state = { offset: 0, total: 0, filters: {} };
+  const COLUMNS = 8;
+  const state = { offset: 0, total: 0, filters: {}, labels: {}, request: 0 };
+  const TREND = {
+    improving: { mark: "▲", words: "Improving" },
+    declining: { mark: "▼", words: "Declining" },
+    steady: { mark: "▬", words: "Steady" },
+    new: { mark: "new", words: "New: scored for the first time" },
+  };
   const $ = (id) => document.getElementById(id);
 
   function el(tag, attrs, ...children) {
@@ -91,12 +98,17 @@
     return iso ? iso.replace("T", " ").slice(0, 16) + " UTC" : "";
   }
 
-  function fillSelect(select, counts) {
+  // The words for a token come with the summary (leadml.vocabulary, server side).
+  function words(kind, token) {
+    return (state.labels[kind] || {})[token] || token;
+  }
+
+  function fillSelect(select, counts, kind) {
     const keep = select.value;
     const first = select.options[0];
     select.replaceChildren(first);
     for (const [name, n] of Object.entries(counts || {})) {
-      select.append(el("option", { value: name, text: `${name} (${n.toLocaleString("en")})` }));
+      select.append(el("option", { value: name, text: `${words(kind, name)} (${n.toLocaleString("en")})` }));
     }
     select.value = keep;
   }
@@ -148,8 +160,9 @@
     $("batch-info").textContent =
       `Model version ${batch.model_version} · last scored ${when(batch.scored_at)} ` +
       `(as of ${when(batch.as_of)}) · ${batch.n_leads.toLocaleString("en")} open leads`;
-    fillSelect($("f-source"), summary.sources);
-    fillSelect($("f-stage"), summary.stages);
+    state.labels = summary.labels || {};
+    fillSelect($("f-source"), summary.sources, "lead_source");
+    fillSelect($("f-stage"), summary.stages, "stage");
     drawChart(summary.score_histogram);
     const counts = $("grade-counts");
     counts.replaceChildren();
@@ -173,35 +186,69 @@
     toggle.addEventListener("click", () => toggleDetail(toggle, lead, detailId));
     const score = el("td", { className: "score" }, el("span", { className: "num", text: String(lead.score) }), " ", badge(lead.grade));
     const tr = el(
-      "tr", { "data-lead-id": lead.lead_id, "data-grade": lead.grade, className: "lead" },
+      "tr", { "data-lead-id": lead.lead_id, "data-grade": lead.grade, "data-trend": lead.trend, className: "lead" },
       el("td", {}, toggle),
       el("td", { className: "num", text: String(lead.rank) }),
-      el("td", { text: lead.company || "—" }),
-      el("td", { text: lead.lead_source }),
-      el("td", { text: lead.stage }),
+      el("td", { className: "company", text: lead.company || "—" }),
+      el("td", { className: "secondary-col", text: words("lead_source", lead.lead_source) }),
+      el("td", { className: "secondary-col", text: words("stage", lead.stage) }),
       score,
-      el("td", { className: "reason", text: lead.top_reason || "" }),
+      trendCell(lead),
+      el("td", { className: "reason secondary-col", text: lead.top_reason || "" }),
     );
     return tr;
   }
 
-  function reasonList(title, reasons, sign) {
+  function trendText(lead) {
+    const trend = TREND[lead.trend] || { mark: lead.trend, words: lead.trend };
+    const was = lead.previous_score == null ? "" : `, was ${lead.previous_score}`;
+    return { trend, description: `${trend.words}${was}` };
+  }
+
+  function trendCell(lead) {
+    const { trend, description } = trendText(lead);
+    const cell = el("td", { className: `trend trend-${lead.trend}`, title: description });
+    cell.append(el("span", { className: "mark", "aria-hidden": "true", text: trend.mark }));
+    if (lead.previous_score != null) cell.append(" ", el("span", { className: "was", "aria-hidden": "true", text: String(lead.previous_score) }));
+    cell.append(el("span", { className: "visually-hidden", text: description }));
+    return cell;
+  }
+
+  // A reason's strength as arrows; the exact change, in probability points, on hover.
+  function reasonList(title, reasons, against) {
     const list = el("ul", { className: "reasons" });
     for (const r of reasons) {
-      const points = Math.round(Math.abs(r.probability_delta) * 1000) / 10;
-      list.append(el("li", {}, el("span", { className: sign > 0 ? "plus" : "minus", text: `${sign > 0 ? "+" : "−"}${points} pts` }), " ", r.text));
+      const points = (Math.abs(r.probability_delta) * 100).toFixed(1);
+      const change = `${against ? "−" : "+"}${points} probability points`;
+      list.append(el("li", {},
+        el("span", { className: against ? "arrows minus" : "arrows plus", title: change, "aria-hidden": "true", text: r.arrows }),
+        el("span", { className: "visually-hidden", text: `${change}: ` }),
+        " ", r.text));
     }
     if (!reasons.length) list.append(el("li", { className: "muted", text: "None" }));
     return el("div", {}, el("h3", { text: title }), list);
   }
 
+  function reasonBlocks(lead, reasons) {
+    const up = reasonList(["A", "B"].includes(lead.grade) ? "Why it ranks high" : "What works for it", reasons.positive || [], false);
+    const down = reasonList("What holds it back", reasons.negative || [], true);
+    // A and B leads lead with their strengths, C and D with what keeps them down.
+    return ["A", "B"].includes(lead.grade) ? [up, down] : [down, up];
+  }
+
   function history(points) {
+    const head = ["Data as of", "Scored", "Score", "Grade", "Model"];
     const table = el("table", { className: "history" },
       el("caption", { text: "Score history" }),
-      el("thead", {}, el("tr", {}, el("th", { scope: "col", text: "Scored" }), el("th", { scope: "col", text: "Score" }), el("th", { scope: "col", text: "Grade" }), el("th", { scope: "col", text: "Model" }))));
+      el("thead", {}, el("tr", {}, ...head.map((text) => el("th", { scope: "col", text })))));
     const body = el("tbody");
     for (const p of points.slice().reverse()) {
-      body.append(el("tr", {}, el("td", { text: when(p.scored_at) }), el("td", { className: "num", text: String(p.score) }), el("td", {}, badge(p.grade)), el("td", { text: p.model_version })));
+      body.append(el("tr", {},
+        el("td", { className: "as-of", text: when(p.as_of) }),
+        el("td", { className: "muted", text: when(p.scored_at) }),
+        el("td", { className: "num", text: String(p.score) }),
+        el("td", {}, badge(p.grade)),
+        el("td", { text: p.model_version })));
     }
     table.append(body);
     return table;
@@ -220,19 +267,18 @@
       existing.hidden = false;
       return;
     }
-    const cell = el("td", { colspan: "7" }, el("p", { className: "muted", text: "Loading…" }));
+    const cell = el("td", { colspan: String(COLUMNS) }, el("p", { className: "muted", text: "Loading…" }));
     const detail = el("tr", { id: detailId, className: "detail" }, cell);
     button.closest("tr").after(detail);
     try {
       const d = await (await api(`/v1/leads/${encodeURIComponent(lead.lead_id)}`)).json();
-      const trend = d.previous_score == null ? d.trend : `${d.trend} (was ${d.previous_score})`;
+      const { trend, description } = trendText(d);
       cell.replaceChildren(
         el("p", { className: "detail-head" }, el("strong", { text: d.company || d.lead_id }),
-          ` · lead ${d.lead_id} · probability ${(d.probability * 100).toFixed(1)}% · trend ${trend}`),
-        el("div", { className: "detail-grid" },
-          reasonList("Why it ranks high", d.reasons.positive || [], 1),
-          reasonList("Against", d.reasons.negative || [], -1),
-          history(d.history || [])),
+          ` · lead ${d.lead_id} · ${words("lead_source", d.lead_source)} · ${words("stage", d.stage)}` +
+          ` · probability ${(d.probability * 100).toFixed(1)}% · trend ${trend.mark === "new" ? "" : trend.mark + " "}${description}`),
+        el("div", { className: "detail-grid" }, ...reasonBlocks(d, d.reasons), history(d.history || [])),
+        el("p", { className: "legend muted", text: "▲▲▲ strong · ▲▲ clear · ▲ slight (▼ against). Hover over the arrows for the change in probability points." }),
       );
     } catch (error) {
       cell.replaceChildren(el("p", { className: "error", text: `Could not load the details: ${error.message}` }));
@@ -241,14 +287,16 @@
 
   async function loadPage(offset) {
     state.offset = Math.max(0, offset);
+    const ticket = ++state.request; // only the latest request may fill the table
     $("status").textContent = "Loading…";
     let body;
     try {
       body = await (await api(`/v1/leads/ranked?${query({ limit: PAGE_SIZE, offset: state.offset })}`)).json();
     } catch (error) {
-      $("status").textContent = `Could not load the list: ${error.message}`;
+      if (ticket === state.request) $("status").textContent = `Could not load the list: ${error.message}`;
       return;
     }
+    if (ticket !== state.request) return;
     state.total = body.total;
     const rows = body.results.map((lead, i) => row(lead, state.offset + i));
     document.querySelector("#ranked tbody").replaceChildren(...rows);
@@ -259,6 +307,12 @@
     $("page-info").textContent = body.total ? `${state.offset + 1}–${last} of ${body.total.toLocaleString("en")}` : "";
     $("prev").disabled = state.offset === 0;
     $("next").disabled = last >= body.total;
+  }
+
+  function clearFilters() {
+    $("filters").reset();
+    for (const id of ["f-grade", "f-source", "f-stage", "f-q"]) $(id).value = "";
+    readFilters();
   }
 
   function readFilters() {
@@ -312,7 +366,7 @@
     for (const id of ["f-grade", "f-source", "f-stage"]) $(id).addEventListener("change", readFilters);
     let typing;
     $("f-q").addEventListener("input", () => { clearTimeout(typing); typing = setTimeout(readFilters, 350); });
-    $("reset").addEventListener("click", () => { $("filters").reset(); readFilters(); });
+    $("clear-filters").addEventListener("click", clearFilters);
     $("download").addEventListener("click", download);
     $("prev").addEventListener("click", () => loadPage(state.offset - PAGE_SIZE));
     $("next").addEventListener("click", () => loadPage(state.offset + PAGE_SIZE));
