@@ -117,27 +117,28 @@ LABELS: Final[dict[str, dict[str, str]]] = {
 """kind -> canonical token -> label: the whole vocabulary, as data."""
 
 GLOSSARY: Final[dict[str, str]] = {
-    "score": "A lead's rank among all leads the model has seen, from 1 to 99: a score of 90 "
-    "means the lead looks better than about 90% of them.",
-    "grade": "A, B, C or D: A is the top 10% of leads, B the next 20%, C the next 30% and D "
-    "the rest. The shares are set in leadml.toml ([grades] shares).",
-    "probability": "The model's estimate of the chance that the lead converts, calibrated "
-    "on past leads: of 100 leads at 20%, about 20 converted.",
-    "probability points": "How much one reason moves the probability, in percentage points "
-    "(from 20% to 25% is 5 points). Points of several reasons do not add up exactly.",
+    "score": "1 to 99: the share of validation leads this lead ranks above. It is not a "
+    "probability.",
+    "grade": "A, B, C or D: the lead's band in the ranked list (shares set in leadml.toml, "
+    "[grades] shares). Call A leads first.",
+    "probability": "The model's chance that the lead converts, calibrated on past leads: of "
+    "100 leads at 20%, about 20 converted.",
+    "probability points": "How much one reason moves the lead's chance of converting, in "
+    "percentage points (from 20% to 25% is 5 points). Not score points.",
     "reason": "A fact about the lead that moved its score. ▲ pushes the score up, ▼ pulls "
-    "it down; three arrows are a strong push, one a slight one.",
-    "trend": "Whether the lead's activity in the last week is picking up or slowing down "
-    "compared with the weekly pace of the three weeks before.",
-    "engagement": "What the lead did: page views, downloads, webinars, demo and quote "
-    "requests, trials. Recent and sales-ready actions count more; an action's weight halves "
-    "every 14 days (the half-life set in leadml.toml).",
-    "stage": "How far the lead has come in the funnel: "
-    + ", ".join(f"{stage} ({STAGE_MEANING[stage]})" for stage in schema.STAGES)
-    + ".",
+    "it down; three arrows are a strong push, one a slight one. Hover over the arrows for "
+    "the change in probability points.",
+    "trend": "▲ improving or ▼ declining: the score moved by at least a few points since the "
+    "lead was last scored; ▬ steady: it moved less; new: scored for the first time. The "
+    "number beside it is the previous score.",
+    "engagement": "What the lead did. Recent and sales-ready actions count more: an "
+    "action's weight halves every half-life (every 14 days unless leadml.toml sets "
+    "[features] half_life_days).",
+    "as of": "Data as of: the moment the scored data runs to. Scored: when the scoring job ran.",
 }
-"""Terms the sales page, the README and the CLI explain in one sentence each (the
-engagement half-life lives here, never in a reason)."""
+"""Term -> one plain sentence or two: what the sales page's glossary, the README and the
+CLI explain, so reasons stay short (the engagement half-life lives here, never in a
+reason). The stages' meanings are `STAGE_MEANING`."""
 
 UNKNOWN_LABEL: Final = "Unknown"
 _SLUG: Final = re.compile(r"[a-z0-9]+(?:_[a-z0-9]+)+|[a-z]+")

