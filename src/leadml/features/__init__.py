@@ -13,6 +13,7 @@
   encoded frame into LightGBM's matrix (TreeSHAP, MLflow's example, `encode_numpy`).
 - `flat`, `idlike`: a flat CRM export's columns as features, and the id-like columns
   training sets aside.
-- `describe`: one readable sentence per feature value, for sales; `words`: column names
+- `describe`: one readable sentence per feature value, for sales; `field_words`: one per
+  business field of a lead, read from its own columns (what reasons say); `words`: column names
   in words and numbers rounded with their unit (the one humaniser and formatter).
 """
