@@ -1,8 +1,9 @@
 """leadml from Python in five lines: load the champion, rank leads, read the reasons.
 
     from leadml.api import load_champion, rank, read_leads
-    scorer = load_champion()                   # the champion in ./mlflow.db
-    data = read_leads("data/generated/demo")   # a leads + events folder
+
+    scorer = load_champion()  # the champion in ./mlflow.db
+    data = read_leads("data/generated/demo")  # a leads + events folder
     ranked = rank(data, scorer, as_of="latest")
     print(ranked[["company", "score", "grade", "reasons"]].head().to_string())
 
