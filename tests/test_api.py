@@ -14,8 +14,9 @@ import pandas as pd
 import pytest
 
 from leadml.api import load_champion, rank, read_leads
-from leadml.batch import score_open_leads
+from leadml.config import load_config
 from leadml.data.load import Dataset
+from leadml.jobs.score import run_batch
 from leadml.model.pipeline import TrainedModel
 from leadml.tracking.registry import client_for, promote
 from tests.conftest import fast_config
@@ -74,18 +75,20 @@ def test_the_readme_quickstart_runs_as_written_and_prints_the_ranked_list(
     assert header == ["company", "score", "grade", "reasons"]
 
 
-def test_rank_equals_the_batch_job_for_the_same_moment(project: Path, small_data: Dataset) -> None:
+def test_rank_equals_the_list_leadml_score_writes(
+    project: Path, small_data: Dataset, small_data_dir: Path
+) -> None:
     scorer = load_champion(project)
     ranked = rank(small_data, scorer, as_of="2025-06-30", project=project)
-    batch = score_open_leads(
-        small_data.leads,
-        small_data.events,
-        scorer,
-        as_of=pd.Timestamp("2025-06-30", tz="UTC"),
-    ).table()
-    assert list(ranked["lead_id"]) == list(batch["lead_id"])
-    np.testing.assert_array_equal(ranked["probability"], batch["probability"])
-    assert list(ranked["reasons"]) == list(batch["reasons"])
+    config = load_config(project_dir=project)
+    written = project / "ranked.csv"
+    run_batch(small_data_dir, config, as_of="2025-06-30", out=written, store=False)
+    listed = pd.read_csv(written, dtype={"lead_id": str})
+    assert len(ranked) == len(listed) > 0
+    assert list(ranked["lead_id"]) == list(listed["lead_id"])
+    np.testing.assert_allclose(ranked["probability"], listed["probability"], rtol=1e-12)
+    assert list(ranked["grade"]) == list(listed["grade"])
+    assert list(ranked["reasons"]) == list(listed["reasons"])
 
 
 def test_read_leads_refuses_a_folder_without_data(tmp_path: Path) -> None:

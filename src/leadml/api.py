@@ -19,9 +19,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from leadml.batch import parse_as_of, score_open_leads
+from leadml.batch import parse_as_of
 from leadml.config import Config, load_config
 from leadml.data.load import Dataset, load_dataset
+from leadml.jobs.score import rank_open_leads
 from leadml.scoring import Scorer
 from leadml.tracking.registry import load_model
 
@@ -48,19 +49,12 @@ def rank(
     project: str | Path = ".",
 ) -> pd.DataFrame:
     """Every open lead as of `as_of` ("latest", "now" or an ISO date), ranked, with the
-    list's columns (score, grade, trend-free reasons text, ...), as `leadml score` ranks
-    them with the project's `[score]` and `[grades]` settings."""
+    list's columns (score, grade, reasons, ...), as `leadml score` ranks them with the
+    project's `[score]` and `[grades]` settings. Nothing is stored, so every lead's trend
+    is "new"."""
     config = _config(project)
     moment = parse_as_of(as_of, data.leads, data.events)
-    batch = score_open_leads(
-        data.leads,
-        data.events,
-        scorer,
-        as_of=moment,
-        grade_mode=config.score.grade_mode,
-        pass_through=config.score.pass_through,
-        chunk_size=config.score.chunk_size,
-    )
+    batch = rank_open_leads(data, scorer, config, moment)
     return batch.table()
 
 

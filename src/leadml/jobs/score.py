@@ -18,7 +18,7 @@ import pandas as pd
 from leadml.batch import Progress, RankedBatch, parse_as_of, score_flat_rows, score_open_leads
 from leadml.config import Config
 from leadml.data.atomic import TABLE_SUFFIXES, StagedFile, stage_table
-from leadml.data.load import load_dataset
+from leadml.data.load import Dataset, load_dataset
 from leadml.data.mapping.config import mapping_changes
 from leadml.data.mapping.read import read_flat
 from leadml.errors import InputError, WriteError
@@ -85,7 +85,22 @@ def run_batch(
     scorer = Scorer(load_model(reference, config))
     moment = parse_as_of(as_of, dataset.leads, dataset.events)
     step(f"scoring open leads as of {moment.isoformat()}")
-    batch = score_open_leads(
+    batch = rank_open_leads(dataset, scorer, config, moment, on_progress, source=str(data))
+    return _hand_back(_write_batch(batch, config, out, top, store, step), hook, step)
+
+
+def rank_open_leads(
+    dataset: Dataset,
+    scorer: Scorer,
+    config: Config,
+    moment: pd.Timestamp,
+    on_progress: Progress | None = None,
+    *,
+    source: str = "",
+) -> RankedBatch:
+    """Every open lead of `dataset` as of `moment`, ranked with the config's [score] and
+    [grades] settings: the list `leadml score` writes (and `leadml.api.rank` returns)."""
+    return score_open_leads(
         dataset.leads,
         dataset.events,
         scorer,
@@ -96,9 +111,8 @@ def run_batch(
         pass_through=config.score.pass_through,
         chunk_size=config.score.chunk_size,
         on_progress=on_progress,
-        source=str(data),
+        source=source,
     )
-    return _hand_back(_write_batch(batch, config, out, top, store, step), hook, step)
 
 
 def _hand_back(outcome: BatchOutcome, hook: WebhookTarget | None, step: Step) -> BatchOutcome:
