@@ -235,12 +235,15 @@ def test_the_terminal_table_shows_the_renderers_lines() -> None:
             "stage": ["MQL"],
             "score": [91],
             "grade": ["A"],
+            "trend": ["improving"],
+            "previous_score": pd.array([84], dtype="Int64"),
             REASONS_JSON: [encode_reasons(reasons)],
         }
     )
     batch = RankedBatch(frame, stamp, stamp, "3", "model", ())
     with console.capture() as captured:
         print_batch_outcome(BatchOutcome(batch, None, None, None))
+    assert "Webinar / MQL" in captured.get() and "▲ from 84" in captured.get()
     shown = render_reasons(reasons, layout="lines").splitlines()
     cells = [line.strip(" │┃|") for line in captured.get().splitlines()]
     found = [next((c for c in cells if c.endswith(line)), None) for line in shown]
@@ -313,6 +316,8 @@ def test_the_terminal_names_a_missing_source_column_instead_of_unknown_for_all(
             "stage": ["none"] * n,
             "score": [91] * n,
             "grade": ["A"] * n,
+            "trend": ["new"] * n,
+            "previous_score": pd.array([None] * n, dtype="Int64"),
             REASONS_JSON: [encode_reasons({"positive": [_reason("Total visits: 5", 1.0)]})] * n,
         }
     )

@@ -17,7 +17,17 @@ from typing import Final, Literal
 
 from leadml import schema
 
-Kind = Literal["lead_source", "source_group", "stage", "industry", "region", "seniority", "country"]
+Kind = Literal[
+    "lead_source",
+    "source_group",
+    "stage",
+    "industry",
+    "region",
+    "seniority",
+    "country",
+    "trend",
+    "trend_mark",
+]
 
 SOURCE_LABELS: Final[dict[str, str]] = {
     "organic_search": "Organic search",
@@ -105,6 +115,21 @@ SENIORITY_LABELS: Final[dict[str, str]] = {
     "c_level": "C-level",
 }
 
+TREND_LABELS: Final[dict[str, str]] = {
+    "new": "New: scored for the first time",
+    "improving": "Improving",
+    "steady": "Steady",
+    "declining": "Declining",
+}
+"""A lead's trend (`leadml.ranked.trend_of`): its score against its previous score."""
+TREND_MARKS: Final[dict[str, str]] = {
+    "new": "new",
+    "improving": "▲",
+    "steady": "▬",
+    "declining": "▼",
+}
+"""The trend as one mark, for tables (the terminal, the sales page)."""
+
 LABELS: Final[dict[str, dict[str, str]]] = {
     "lead_source": SOURCE_LABELS,
     "source_group": SOURCE_GROUP_LABELS,
@@ -113,6 +138,8 @@ LABELS: Final[dict[str, dict[str, str]]] = {
     "region": REGION_LABELS,
     "seniority": SENIORITY_LABELS,
     "country": COUNTRY_LABELS,
+    "trend": TREND_LABELS,
+    "trend_mark": TREND_MARKS,
 }
 """kind -> canonical token -> label: the whole vocabulary, as data."""
 

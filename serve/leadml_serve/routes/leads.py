@@ -348,6 +348,8 @@ def get_summary(request: Request, _: Authorized) -> Response:
     body["labels"] = {
         "lead_source": {token: vocabulary.label("lead_source", token) for token in body["sources"]},
         "stage": {token: vocabulary.label("stage", token) for token in body["stages"]},
+        "trend": dict(vocabulary.TREND_LABELS),
+        "trend_mark": dict(vocabulary.TREND_MARKS),
     }
     return Response(orjson.dumps(body), media_type="application/json")
 

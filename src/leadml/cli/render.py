@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Hashable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
 from rich.table import Table
 
 from leadml.cli.common import console, err_console
+from leadml.vocabulary import label
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -42,6 +44,22 @@ def pct(value: object) -> str:
     if isinstance(value, float) and not math.isnan(value):
         return f"{value:.1%}"
     return fmt(value)
+
+
+def _source_and_stage(row: Mapping[Hashable, Any], flat: bool) -> str:
+    """'Paid search / SQL': labels for the canonical tokens (a flat export's own source
+    text is shown as written)."""
+    source = row["lead_source"] if flat else label("lead_source", row["lead_source"])
+    return f"{source} / {label('stage', row['stage'])}"
+
+
+def trend_cell(trend: object, previous_score: object) -> str:
+    """'▲ from 84', '▬ from 90', 'new': the trend mark and the score it moved from."""
+    mark = label("trend_mark", trend)
+    try:
+        return f"{mark} from {int(previous_score)}"  # type: ignore[call-overload]
+    except (TypeError, ValueError):  # None, NaN, pd.NA: no previous score
+        return mark
 
 
 def fmt(value: object) -> str:
@@ -261,19 +279,22 @@ def print_batch_outcome(outcome: object) -> None:
             'Top sources among A leads: no source column mapped (give one role = "source")'
         )
     elif summary.top_sources_a:
-        sources = ", ".join(f"{s} {n:,}" for s, n in summary.top_sources_a)
+        named = (s if batch.flat else label("lead_source", s) for s, _ in summary.top_sources_a)
+        counts = (n for _, n in summary.top_sources_a)
+        sources = escape(", ".join(f"{s} {n:,}" for s, n in zip(named, counts, strict=True)))
         console.print(f"Top sources among A leads: {sources}")
     table = Table(title="Top 10 leads", title_justify="left", show_lines=True)
     table.add_column("#", justify="right")
     table.add_column("company / source / stage", max_width=26, overflow="fold")
-    table.add_column("score", justify="right", no_wrap=True)
-    table.add_column("reasons (▲ for, ▼ against)", min_width=36, ratio=1, overflow="fold")
+    table.add_column("score\ntrend", justify="right", no_wrap=True)
+    table.add_column("reasons (▲ for, ▼ against)", min_width=30, ratio=1, overflow="fold")
     for row in batch.frame.head(10).to_dict("records"):
         table.add_row(
             str(row["rank"]),
-            f"{fmt(row['company'])}\n[dim]{row['lead_source']} / {row['stage']}[/]",
-            f"{row['score']} {row['grade']}",
-            render_reasons(decode_reasons(row[REASONS_JSON]), layout="lines"),
+            escape(f"{fmt(row['company'])}\n")
+            + f"[dim]{escape(_source_and_stage(row, batch.flat))}[/]",
+            f"{row['score']} {row['grade']}\n{trend_cell(row['trend'], row['previous_score'])}",
+            escape(render_reasons(decode_reasons(row[REASONS_JSON]), layout="lines")),
         )
     console.print(table)
     if outcome.out_path is not None:

@@ -9,12 +9,6 @@
   const SVG = "http://www.w3.org/2000/svg";
   const COLUMNS = 8;
   const state = { offset: 0, total: 0, filters: {}, labels: {}, request: 0 };
-  const TREND = {
-    improving: { mark: "▲", words: "Improving" },
-    declining: { mark: "▼", words: "Declining" },
-    steady: { mark: "▬", words: "Steady" },
-    new: { mark: "new", words: "New: scored for the first time" },
-  };
   const $ = (id) => document.getElementById(id);
 
   function el(tag, attrs, ...children) {
@@ -200,7 +194,7 @@
   }
 
   function trendText(lead) {
-    const trend = TREND[lead.trend] || { mark: lead.trend, words: lead.trend };
+    const trend = { mark: words("trend_mark", lead.trend), words: words("trend", lead.trend) };
     const was = lead.previous_score == null ? "" : `, was ${lead.previous_score}`;
     return { trend, description: `${trend.words}${was}` };
   }
