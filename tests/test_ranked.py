@@ -13,6 +13,7 @@ from leadml.ranked import (
     REASONS_JSON,
     STRENGTH_LOG_ODDS,
     arrows,
+    csv_cells,
     decode_reasons,
     encode_reasons,
     escape_formulas,
@@ -99,7 +100,8 @@ def test_csv_cells_that_start_like_formulas_get_a_quote() -> None:
         ("\uff0d1", True),  # full-width -
         ("\uff20SUM(A1)", True),  # full-width @
         ("+44 20 7946 0000", False),
-        ("+1 (555) 010-0100", False),
+        ("+1 (555) 010 0100", False),
+        ("+1-555-0100", True),  # a spreadsheet computes 1-555-100
         ("-5", False),
         ("+1.5e3", False),
         ("Acme | Co", False),
@@ -373,3 +375,12 @@ def test_reason_columns_use_the_words_of_the_reasons_text() -> None:
     text = reasons_text(reasons)  # the same words as the joined column, in its order
     assert [text.index(c) for c in cells] == sorted(text.index(c) for c in cells)
     assert reason_columns({"positive": [reason("only")], "negative": []}) == ("only", "", "", "")
+
+
+def test_csv_cells_guard_and_rename_as_the_settings_say() -> None:
+    table = pd.DataFrame({"company": ["=1+1", "Acme"], "score": [91, 12]})
+    guarded = csv_cells(table, {"score": "Lead_Score__c"})
+    assert list(guarded.columns) == ["company", "Lead_Score__c"]
+    assert guarded["company"].tolist() == ["'=1+1", "Acme"]
+    raw = csv_cells(table, {}, formula_guard=False)
+    assert raw["company"].tolist() == ["=1+1", "Acme"] and list(raw.columns) == ["company", "score"]

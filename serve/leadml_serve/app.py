@@ -92,6 +92,7 @@ def create_app(
     app.state.keys = None if settings.auth == "none" else KeyRing(settings.api_keys)
     app.state.sync_file = sync_file
     app.state.store = leads.open_app_store(config)  # read by the lead routes and the page
+    app.state.list_settings = config.score  # the CSV download's cells and column names
     install_handlers(app)
     for router in (health.router, model.router, predict.router, leads.router, web.router):
         app.include_router(router)

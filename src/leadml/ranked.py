@@ -20,6 +20,7 @@ from leadml, so the store, batch scoring, the jobs and the API can all depend on
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any, Literal, Protocol
 
 import numpy as np
@@ -72,10 +73,12 @@ OWASP list (= + - @ tab, carriage return), line feed, a pipe (DDE) and the full-
 forms of = + - @ (＝ ＋ － ＠), which some spreadsheets read as the ASCII ones."""
 _HARMLESS = re.compile(
     r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"  # a number: -5, +1.5e3
-    r"|\+[0-9][0-9 ().-]*"  # a phone number: +44 20 7946 0000, +1 (555) 010-0100
+    r"|\+[0-9][0-9 ().]*"  # a phone number: +44 20 7946 0000, +1 (555) 010 0100
 )
-"""Text that starts like a formula but can compute nothing: ASCII digits, spaces, dots,
-dashes and parentheses call no function and name no cell."""
+"""Text that starts like a formula but can compute nothing: ASCII digits, spaces, dots
+and parentheses call no function and name no cell. A dash can compute: a spreadsheet
+opens "+1-555-0100" as the sum =1-555-100 and shows -654, so such a phone number is
+quoted (write phone numbers with spaces, or turn the guard off for a CRM loader)."""
 POSITIVE_IN_TEXT = 3
 NEGATIVE_IN_TEXT = 1
 STRENGTH_LOG_ODDS = (0.25, 0.75)
@@ -273,6 +276,16 @@ def decode_reasons(payload: str | None) -> Reasons:
         name: [dict(zip(REASON_KEYS, item, strict=True)) for item in data.get(key, [])]
         for key, name in (("p", "positive"), ("n", "negative"))
     }
+
+
+def csv_cells(
+    table: pd.DataFrame, renames: Mapping[str, str], *, formula_guard: bool = True
+) -> pd.DataFrame:
+    """The list as a CSV file holds it, the one rule for `leadml score`'s file and the
+    API's download: text a spreadsheet would run escaped (`escape_formulas`, unless
+    `[score] csv_formula_guard` is off) and columns under their `[score.columns]` names."""
+    cells = escape_formulas(table) if formula_guard else table
+    return cells.rename(columns=dict(renames))
 
 
 def escape_formulas(frame: pd.DataFrame) -> pd.DataFrame:

@@ -191,3 +191,19 @@ def test_xlsx_cells_are_typed_and_never_formulas(tmp_path: Path) -> None:
     assert first[5][0] == stamp.tz_localize(None).to_pydatetime() and first[5][1] == "d"
     assert second[1][0] == "Acme Ltd"  # a control character Excel cannot hold is dropped
     assert second[2][0] is None and second[3][0] is None and second[4][0] is None
+
+
+def test_xlsx_takes_time_zoned_timestamps_held_as_objects(tmp_path: Path) -> None:
+    """A pass-through column of timestamps reaches the writer as objects, not as a
+    datetime dtype; Excel has no time zones, so each becomes naive UTC."""
+    from openpyxl import load_workbook
+
+    berlin = pd.Timestamp("2025-06-30T09:00:00+02:00")
+    frame = pd.DataFrame(
+        {"lead_id": ["L1", "L2"], "created_at": pd.Series([berlin, None], dtype=object)}
+    )
+    path = atomic_write_table(frame, tmp_path / "ranked.xlsx")
+    sheet = load_workbook(path).active
+    assert sheet is not None
+    cells = [row[1].value for row in sheet.iter_rows(min_row=2)]
+    assert cells == [pd.Timestamp("2025-06-30T07:00:00").to_pydatetime(), None]

@@ -10,8 +10,9 @@ import dataclasses
 import io
 import os
 import shutil
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -190,6 +191,25 @@ def test_csv_is_the_filtered_list_as_leadml_score_writes_it(api: TestClient, sto
     assert list(table.columns) == [*RANKED_COLUMNS, *PASS_THROUGH]
     assert len(table) == total == int(answer.headers["x-total-count"])
     assert set(table["grade"]) == {"A"}
+
+
+def test_the_csv_download_takes_the_names_and_cells_leadml_score_writes(
+    bundle_dir: Path, scored_store: str, store: object, tmp_path: Path
+) -> None:
+    """[score.columns] and [score] csv_formula_guard reach the download as they reach
+    `leadml score`'s file (`ranked.csv_cells`), so a CRM loader reads either."""
+    renames = {"score": "Lead_Score__c", "grade": "Lead_Grade__c"}
+    config = app_config(tmp_path, bundle_dir, scored_store)
+    listed = config.score.model_copy(update={"columns": renames, "csv_formula_guard": False})
+    with TestClient(create_app(config.model_copy(update={"score": listed}))) as client:
+        answer = client.get("/v1/leads/ranked?format=csv", headers=USER)
+    assert answer.status_code == 200
+    rows, _ = ranked(store, limit=None)  # type: ignore[arg-type]
+    assert answer.text == ranked_table(rows, PASS_THROUGH, renames, formula_guard=False).to_csv(
+        index=False
+    )
+    header = answer.text.splitlines()[0].split(",")
+    assert "Lead_Score__c" in header and "Lead_Grade__c" in header and "score" not in header
 
 
 def test_csv_streams_in_chunks_without_changing_a_byte(
@@ -372,13 +392,11 @@ def test_a_batch_stored_during_a_csv_download_stays_out_of_it(
     real_table = leads_routes.ranked_table
     chunks: list[int] = []
 
-    def table_then_store_a_batch(
-        rows: list[dict[str, object]], columns: Sequence[str] = ()
-    ) -> pd.DataFrame:
+    def table_then_store_a_batch(rows: list[dict[str, Any]], *args: Any, **kw: Any) -> pd.DataFrame:
         chunks.append(len(rows))
         if len(chunks) == 2:  # `leadml score` commits while the download is under way
             write_batch(engine, newer)
-        return real_table(rows, columns)
+        return real_table(rows, *args, **kw)
 
     try:
         with TestClient(create_app(app_config(tmp_path, bundle_dir, url))) as client:

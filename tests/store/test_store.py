@@ -41,6 +41,7 @@ from leadml.store import (
     ranked_table,
     write_batch,
 )
+from leadml.store.query import labels
 from leadml.store.tables import batches, history, latest
 from tests.store_server import fresh_database, postgres_url  # noqa: F401  (fixture)
 
@@ -563,3 +564,13 @@ def test_a_read_only_store_is_one_line_naming_the_fix_and_changes_nothing(
     assert f"; {fix}" in message and message.endswith("or pass another --store")
     summary = batch_summary(engine)
     assert summary is not None and summary["batch"]["n_leads"] == 5
+
+
+def test_summary_labels_keep_a_flat_export_s_own_source_text() -> None:
+    summary = {"sources": {"paid_search": 3, "Partner Portal": 1}, "stages": {"SQL": 4}}
+    canonical = labels(summary)
+    assert canonical["lead_source"]["paid_search"] == "Paid search"
+    assert canonical["stage"] == {"SQL": "SQL"}
+    exact = labels(summary, exact=True)
+    assert exact["lead_source"] == {t: t for t in summary["sources"]}
+    assert set(exact["trend_mark"]) == {"new", "improving", "steady", "declining"}

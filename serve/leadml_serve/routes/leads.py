@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
 import orjson
+import pandas as pd
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response, StreamingResponse
 from pydantic import StringConstraints
@@ -21,8 +22,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DataError, SQLAlchemyError
 from starlette.background import BackgroundTask
 
-from leadml import vocabulary
-from leadml.config import Config
+from leadml.config import Config, ScoreConfig
 from leadml.errors import InputError
 from leadml.ranked import Reasons, arrows, strength
 from leadml.store import (
@@ -31,6 +31,7 @@ from leadml.store import (
     WatchedStore,
     batch_summary,
     current_batch,
+    labels,
     lead_detail,
     open_store,
     ranked,
@@ -243,7 +244,7 @@ def get_ranked(
         "q": q.strip() if q and q.strip() else None,
     }
     if format == "csv":
-        return _csv(engine, limit, offset, filters)
+        return _csv(engine, request.app.state.list_settings, limit, offset, filters)
     rows, total = _page(engine, 100 if limit is None else limit, offset, filters)
     batch = _batch(engine)
     body = {
@@ -265,8 +266,15 @@ def _batch(engine: Engine) -> dict[str, Any] | None:
     return None if summary is None else summary["batch"]
 
 
-def _csv(engine: Engine, limit: int | None, offset: int, filters: dict[str, Any]) -> Response:
-    """Stream the filtered list as CSV, in chunks of CSV_CHUNK rows.
+def _csv(
+    engine: Engine,
+    listed: ScoreConfig,
+    limit: int | None,
+    offset: int,
+    filters: dict[str, Any],
+) -> Response:
+    """Stream the filtered list as CSV, in chunks of CSV_CHUNK rows, with the cells and
+    column names `leadml score` writes under the same `[score]` settings (`listed`).
 
     The whole download reads one batch, fixed when it starts: every chunk is a query on
     the same connection (one snapshot), filtered on that batch id and paged by rank. A
@@ -287,6 +295,12 @@ def _csv(engine: Engine, limit: int | None, offset: int, filters: dict[str, Any]
         conn.close()
         raise
     pass_through = batch.pass_through if batch else ()
+
+    def table(page: list[dict[str, Any]]) -> pd.DataFrame:
+        return ranked_table(
+            page, pass_through, listed.columns, formula_guard=listed.csv_formula_guard
+        )
+
     wanted = max(total - offset, 0) if limit is None else min(limit, max(total - offset, 0))
     scored_at = batch.scored_at if batch else None
     pinned = {**filters, "batch_id": batch.batch_id if batch else -1}
@@ -299,16 +313,14 @@ def _csv(engine: Engine, limit: int | None, offset: int, filters: dict[str, Any]
     def chunks() -> Iterator[bytes]:
         try:
             page = rows[:wanted]
-            yield ranked_table(page, pass_through).to_csv(index=False).encode()
+            yield table(page).to_csv(index=False).encode()
             done = len(page)
             while done < wanted and page:
                 after = {**pinned, "after_rank": page[-1]["rank"]}
                 with busy:
                     page, _ = _page(engine, min(CSV_CHUNK, wanted - done), 0, after, conn)
                 if page:
-                    yield (
-                        ranked_table(page, pass_through).to_csv(index=False, header=False).encode()
-                    )
+                    yield (table(page).to_csv(index=False, header=False).encode())
                     done += len(page)
         finally:
             release()
@@ -336,8 +348,8 @@ def _csv(engine: Engine, limit: int | None, offset: int, filters: dict[str, Any]
 )
 def get_summary(request: Request, _: Authorized) -> Response:
     """What the sales page's header, filters and chart show. `batch` is null before the
-    first `leadml score` run. `labels` gives the words for the batch's sources and stages
-    (`leadml.vocabulary.label`), so the page shows no slugs and keeps no copy of them."""
+    first `leadml score` run. `labels` gives the words for the batch's sources, stages and
+    trends (`leadml.store.labels`), so the page shows no slugs and keeps no copy of them."""
     engine = _engine(request)
     try:
         summary = batch_summary(engine)
@@ -345,12 +357,7 @@ def get_summary(request: Request, _: Authorized) -> Response:
         raise _unavailable(engine, exc) from exc
     body = summary or {"batch": None, "grade_counts": {}, "score_histogram": [], "sources": {}}
     body.setdefault("stages", {})
-    body["labels"] = {
-        "lead_source": {token: vocabulary.label("lead_source", token) for token in body["sources"]},
-        "stage": {token: vocabulary.label("stage", token) for token in body["stages"]},
-        "trend": dict(vocabulary.TREND_LABELS),
-        "trend_mark": dict(vocabulary.TREND_MARKS),
-    }
+    body.setdefault("labels", labels(body))
     return Response(orjson.dumps(body), media_type="application/json")
 
 

@@ -266,6 +266,9 @@ def print_batch_outcome(outcome: object) -> None:
         f"{summary.excluded_not_created:,} created later and {summary.excluded_stale:,} "
         f"stale (open over {summary.max_open_days:,} days, {escape('[score]')} max_open_days)"
         if summary.max_open_days
+        else f"{summary.excluded_converted:,} already converted (a flat export's rows are "
+        f"as exported, so {escape('[score]')} max_open_days does not apply)"
+        if batch.flat
         else f"{summary.excluded_converted:,} already converted and "
         f"{summary.excluded_not_created:,} created later (no stale limit)"
     )

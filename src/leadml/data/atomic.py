@@ -13,6 +13,7 @@ import os
 import re
 import secrets
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO, Literal
 
@@ -84,7 +85,17 @@ def _excel_values(column: pd.Series) -> list[object]:
     if isinstance(column.dtype, pd.DatetimeTZDtype):
         column = column.dt.tz_convert("UTC").dt.tz_localize(None)
     values = column.astype(object).where(column.notna(), None).tolist()
-    return [v.to_pydatetime() if isinstance(v, pd.Timestamp) else v for v in values]
+    return [_naive_utc(v) if isinstance(v, datetime) else v for v in values]
+
+
+def _naive_utc(value: datetime) -> datetime:
+    """A datetime as Excel takes it: naive, in UTC (Excel has no time zones). A
+    pass-through column of timestamps reaches here as objects, not as a datetime dtype."""
+    if isinstance(value, pd.Timestamp):
+        value = value.to_pydatetime()
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value
 
 
 def atomic_write_text(text: str, path: Path, what: str = "the file") -> Path:

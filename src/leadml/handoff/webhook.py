@@ -57,12 +57,15 @@ class WebhookTarget:
 
     @property
     def shown(self) -> str:
-        """The URL as printed: a password in it (`https://user:pw@host`) is masked."""
+        """The URL as printed: scheme, host, port and path. A password in it
+        (`https://user:pw@host`) is masked, and the query and fragment are left out:
+        trigger URLs (Power Automate, Logic Apps, Zapier) carry their secret there."""
         parts = urlsplit(self.url)
-        if parts.password is None:
-            return self.url
-        netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-        return parts._replace(netloc=netloc).geturl()
+        netloc = parts.netloc
+        if parts.password is not None:
+            netloc = netloc.replace(f":{parts.password}@", ":***@", 1)
+        hidden = "?…" if parts.query or parts.fragment else ""
+        return parts._replace(netloc=netloc, query="", fragment="").geturl() + hidden
 
     def __repr__(self) -> str:  # never print the secret, even in a traceback
         return f"WebhookTarget(url={self.shown!r}, attempts={self.attempts})"

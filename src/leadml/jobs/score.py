@@ -24,7 +24,7 @@ from leadml.data.mapping.read import read_flat
 from leadml.errors import InputError, WriteError
 from leadml.features.idlike import ID_LIKE_KEY
 from leadml.handoff.webhook import WebhookTarget, hand_back, webhook_target
-from leadml.ranked import RANKED_COLUMNS, escape_formulas, with_trend
+from leadml.ranked import RANKED_COLUMNS, csv_cells, with_trend
 from leadml.scoring import Scorer
 from leadml.tracking.registry import load_model
 
@@ -184,7 +184,7 @@ def check_renames(renames: dict[str, str], columns: list[str]) -> None:
         raise InputError(
             f"[score.columns] renames {', '.join(map(repr, unknown))}, which the ranked list "
             "does not have",
-            column="score.columns",
+            setting="[score.columns]",
             value=unknown[0],
             expected=f"keys among the list's columns: {', '.join(columns)}",
         )
@@ -194,7 +194,7 @@ def check_renames(renames: dict[str, str], columns: list[str]) -> None:
         raise InputError(
             f"[score.columns] gives a column the name {clash!r}, which another column of the "
             "list keeps",
-            column="score.columns",
+            setting="[score.columns]",
             value=clash,
             expected="new names that no other list column has (rename that column too)",
         )
@@ -210,9 +210,8 @@ def list_table(batch: RankedBatch, config: Config, out: Path, top: int | None) -
     check_renames(config.score.columns, list(table.columns))
     if out.name.endswith(".xlsx"):
         table["scored_at"] = pd.to_datetime(table["scored_at"], utc=True)
-    elif config.score.csv_formula_guard:
-        table = escape_formulas(table)
-    return table.rename(columns=config.score.columns)
+        return table.rename(columns=config.score.columns)
+    return csv_cells(table, config.score.columns, formula_guard=config.score.csv_formula_guard)
 
 
 def _write_batch(

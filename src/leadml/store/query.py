@@ -10,7 +10,7 @@ leads costs three indexed queries however many leads are stored.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,14 +19,14 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import ColumnElement, Connection, Engine, func, select
 
-from leadml import schema
+from leadml import schema, vocabulary
 from leadml.bundle import GRADES
 from leadml.errors import InputError
 from leadml.ranked import (
     RANKED_COLUMNS,
     REASON_COLUMNS,
+    csv_cells,
     decode_reasons,
-    escape_formulas,
     reason_columns,
     reasons_text,
     top_reason,
@@ -195,7 +195,10 @@ def batch_summary(engine: Bind) -> dict[str, Any] | None:
     """The latest batch for the page header and chart: when, which model, and counts.
 
     Keys: batch (BatchInfo fields), grade_counts {A..D}, score_histogram (99 counts,
-    scores 1..99), sources and stages ({name: count}, largest first). None when empty.
+    scores 1..99), sources and stages ({name: count}, largest first), and labels: the
+    words for the batch's sources, stages and trends (`leadml.vocabulary`; a flat
+    export's own source text is shown as written, as the terminal shows it). None when
+    empty.
     """
     with _connected(engine) as conn:
         found = conn.execute(select(batches).order_by(batches.c.batch_id.desc()).limit(1)).first()
@@ -205,12 +208,33 @@ def batch_summary(engine: Bind) -> dict[str, Any] | None:
     counts = json.loads(found._mapping["summary"])
     counts.pop(SOURCE_MATCH, None)
     public = {k: v for k, v in batch.__dict__.items() if k != "source_match"}
-    return {"batch": public | {"pass_through": list(batch.pass_through)}, **counts}
+    summary = {"batch": public | {"pass_through": list(batch.pass_through)}, **counts}
+    return summary | {"labels": labels(summary, exact=batch.source_match == "exact")}
 
 
-def ranked_table(rows: list[dict[str, Any]], pass_through: Sequence[str] = ()) -> pd.DataFrame:
+def labels(summary: dict[str, Any], *, exact: bool = False) -> dict[str, dict[str, str]]:
+    """The words for a summary's sources and stages, and for every trend (kind -> token
+    -> words): what the sales page shows instead of tokens. `exact`: a flat export's
+    sources, whose own text is already the words."""
+    sources = summary.get("sources", {})
+    return {
+        "lead_source": {t: t if exact else vocabulary.label("lead_source", t) for t in sources},
+        "stage": {t: vocabulary.label("stage", t) for t in summary.get("stages", {})},
+        "trend": dict(vocabulary.TREND_LABELS),
+        "trend_mark": dict(vocabulary.TREND_MARKS),
+    }
+
+
+def ranked_table(
+    rows: list[dict[str, Any]],
+    pass_through: Sequence[str] = (),
+    renames: Mapping[str, str] | None = None,
+    *,
+    formula_guard: bool = True,
+) -> pd.DataFrame:
     """Rows from `ranked` as the ranked list's CSV: the same columns and cells as `leadml
-    score` writes, text that a spreadsheet would run as a formula escaped with a '."""
+    score` writes with the same `[score]` settings (`ranked.csv_cells`: the formula guard
+    and the `[score.columns]` names)."""
     columns = [*RANKED_COLUMNS, *pass_through]
     records = [
         {
@@ -223,7 +247,7 @@ def ranked_table(rows: list[dict[str, Any]], pass_through: Sequence[str] = ()) -
     table = pd.DataFrame.from_records(records, columns=columns)
     # Whole numbers in every chunk of a download, also when a chunk has an empty one.
     table["previous_score"] = table["previous_score"].astype("Int64")
-    return escape_formulas(table)
+    return csv_cells(table, renames or {}, formula_guard=formula_guard)
 
 
 def _current(conn: Connection) -> BatchInfo | None:

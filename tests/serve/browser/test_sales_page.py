@@ -212,9 +212,12 @@ def _low_grade_lead_leads_with_what_holds_it_back(page: Any, summary: dict[str, 
     """A grade-D lead (C when there is none) is not headed "Why it ranks high"."""
     low = "D" if summary["grade_counts"]["D"] else "C"
     page.select_option("#f-grade", low)
+    # The status line names the filtered count once the filtered list is in (an empty
+    # table while the list loads would satisfy "every row is D").
     page.wait_for_function(
-        "(g) => [...document.querySelectorAll('tr.lead')].every(r => r.dataset.grade === g)",
-        arg=low,
+        "([g, text]) => document.querySelector('#status').textContent === text"
+        " && [...document.querySelectorAll('tr.lead')].every(r => r.dataset.grade === g)",
+        arg=[low, f"{summary['grade_counts'][low]:,} leads match."],
     )
     page.locator("tr.lead >> nth=0 >> button.expand").click()
     detail = page.locator("tr.detail").first

@@ -8,7 +8,7 @@
   const PAGE_SIZE = 50;
   const SVG = "http://www.w3.org/2000/svg";
   const COLUMNS = 8;
-  const state = { offset: 0, total: 0, filters: {}, labels: {}, request: 0 };
+  const state = { offset: 0, total: 0, filters: {}, labels: {}, request: 0, typing: 0 };
   const $ = (id) => document.getElementById(id);
 
   function el(tag, attrs, ...children) {
@@ -310,6 +310,7 @@
   }
 
   function readFilters() {
+    clearTimeout(state.typing); // a search still being typed must not reload the list later
     state.filters = {
       grade: $("f-grade").value,
       source: $("f-source").value,
@@ -358,8 +359,7 @@
     $("sign-out").addEventListener("click", () => signOut(""));
     $("filters").addEventListener("submit", (event) => { event.preventDefault(); readFilters(); });
     for (const id of ["f-grade", "f-source", "f-stage"]) $(id).addEventListener("change", readFilters);
-    let typing;
-    $("f-q").addEventListener("input", () => { clearTimeout(typing); typing = setTimeout(readFilters, 350); });
+    $("f-q").addEventListener("input", () => { clearTimeout(state.typing); state.typing = setTimeout(readFilters, 350); });
     $("clear-filters").addEventListener("click", clearFilters);
     $("download").addEventListener("click", download);
     $("prev").addEventListener("click", () => loadPage(state.offset - PAGE_SIZE));
