@@ -151,11 +151,10 @@ def write_batch(
             conn.execute(sql(_FACETS), params)
             _stage.drop(conn)
     except (SQLAlchemyError, engine.dialect.loaded_dbapi.Error) as exc:
-        url = engine.url.render_as_string(hide_password=True)
-        detail = (str(getattr(exc, "orig", None) or exc).strip().splitlines() or [""])[0]
-        raise StoreError(
-            f"writing the batch to the scores store {url} failed, nothing was changed in the "
-            f"store: {type(exc).__name__}: {detail}; {store_fix(detail, engine.dialect.name)}"
+        raise _failed(
+            engine,
+            exc,
+            "writing the batch to the scores store {} failed, nothing was changed in the store",
         ) from exc
     if on_commit is not None:
         on_commit(batch_id)
@@ -185,14 +184,20 @@ def stored_previous_scores(url: str) -> pd.DataFrame | None:
         with engine.connect() as conn:
             return previous_scores(conn)
     except SQLAlchemyError as exc:
-        where = engine.url.render_as_string(hide_password=True)
-        detail = (str(getattr(exc, "orig", None) or exc).strip().splitlines() or [""])[0]
-        raise StoreError(
-            f"cannot read the previous scores from the scores store {where}: "
-            f"{type(exc).__name__}: {detail}; {store_fix(detail, engine.dialect.name)}"
+        raise _failed(
+            engine, exc, "cannot read the previous scores from the scores store {}"
         ) from exc
     finally:
         engine.dispose()
+
+
+def _failed(engine: Engine, exc: BaseException, what: str) -> StoreError:
+    """One line: `what` (its {} the store's URL, password hidden), the driver's first
+    line of error, and how to fix it."""
+    url = engine.url.render_as_string(hide_password=True)
+    detail = (str(getattr(exc, "orig", None) or exc).strip().splitlines() or [""])[0]
+    fix = store_fix(detail, engine.dialect.name)
+    return StoreError(f"{what.format(url)}: {type(exc).__name__}: {detail}; {fix}")
 
 
 def summarise(frame: pd.DataFrame) -> dict[str, Any]:
