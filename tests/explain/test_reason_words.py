@@ -128,7 +128,8 @@ def test_summary_reasons_name_the_leads_top_actions_once(
     assert together == [
         "Requested a quote 9 days ago and viewed pricing 4 times this week",
         "Requested a demo 3 days ago",
-        "Recent demo, quote or consultation requests",  # every SQL action named already
+        # Every SQL action is named already: the stage's total is the new fact.
+        "Demo, quote or consultation requests in the last 30 days: 2",
     ]
     # The SQL stage stronger than the engagement score: it names the quote first.
     pushes["engagement_score_sql"] = 1.2

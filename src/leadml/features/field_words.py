@@ -11,8 +11,10 @@ lead is, in the words a sales rep reads in two seconds:
   stage's weight, halving every half-life): "Requested a demo 3 days ago and viewed
   pricing 4 times this week". An action another reason of the same lead already names is
   not named twice: event fields keep their own action, and the stronger summary reason
-  chooses first (one with nothing left to name says what kind of activity it counts:
-  "Recent demo, quote or consultation requests");
+  chooses first. A stage reason with nothing left to name gives the stage's total ("Demo,
+  quote or consultation requests in the last 30 days: 4"), or, with none in the count
+  windows, says what kind of activity it counts ("Recent demo, quote or consultation
+  requests");
 - firmographic fields are plain facts, with context from the lead's other firmographic
   columns that no other shown reason states: "VP at a 240-person software company";
 - any other field (a flat export's columns, unknown ones) describes its strongest column
@@ -34,6 +36,7 @@ import numpy as np
 from leadml import schema
 from leadml.data.mapping.config import DatasetConfig
 from leadml.features.describe import (
+    STAGE_ACTIVITY,
     Action,
     absent,
     action,
@@ -57,6 +60,9 @@ Columns = Callable[[str], np.ndarray]
 
 QUIET_DAYS: Final = 30
 """A lead with no action in this many days has "no activity lately": an absence fact."""
+RECENT_DAYS: Final = 30
+"""The shortest window of a stage's total ("Demo, quote or consultation requests in the
+last 30 days: 4"), said when a stronger reason already named each of its actions."""
 SHOWN_ACTIONS: Final = 2
 """Actions a summary sentence names at most."""
 
@@ -342,6 +348,20 @@ class FieldWords:
             out[i] = text
         return out
 
+    def _recent_total(self, raw: Columns, stage: str, i: int) -> tuple[int, int]:
+        """Lead i's actions of one stage in the shortest count window that holds any,
+        from RECENT_DAYS days on: (days, total), or (0, 0) when none holds any."""
+        for days in sorted(d for d in self.spec.config.windows_days if d >= RECENT_DAYS):
+            names = [
+                f"count_{t}_{days}d"
+                for t, at in schema.EVENT_STAGE.items()
+                if at == stage and f"count_{t}_{days}d" in self.spec.names
+            ]
+            total = int(sum(np.nan_to_num(_count(raw(name))[i]) for name in names))
+            if total:
+                return days, total
+        return 0, 0
+
     def _summary(
         self, raw: Columns, field: _Field, i: int, said: list[str], reached: np.ndarray | None
     ) -> str:
@@ -352,6 +372,10 @@ class FieldWords:
                 stage = label("stage", stage_token(reached[i]))
                 return f"Reached {stage}: {text[:1].lower()}{text[1:]}"
             return text
+        days, total = self._recent_total(raw, field.stage, i) if field.kind == "stage" else (0, 0)
+        if total:  # every action was named by a stronger reason: the stage's total is new
+            activity = STAGE_ACTIVITY[field.stage]
+            return f"{activity[:1].upper()}{activity[1:]} in the last {days} days: {total:,}"
         name = "distinct_event_types" if field.kind == "engagement" else field.columns[0]
         if name not in field.columns:
             name = field.columns[0]
