@@ -10,7 +10,7 @@
 These are the entry points a notebook or a script needs; they call the same jobs as the
 command line (`leadml score`), so a lead gets the same probability, score, grade and
 reasons here as in the CSV, the API and the sales page. Nothing is written: no list file,
-no scores store. `leadml` imports them lazily, so `import leadml` stays instant.
+no scores store.
 """
 
 from __future__ import annotations

@@ -172,8 +172,9 @@ class ScoreConfig(_Section):
     converted are stale: left out of the ranked list, counted and reported. 0: no limit."""
     csv_formula_guard: bool = True
     """Prefix a ' to CSV text cells a spreadsheet would run as a formula (=, +, -, @ ...;
-    numbers and phone numbers are left intact). Turn off for CRM loaders that read the
-    file as data. Excel (.xlsx) output never needs it: its cells are typed."""
+    numbers and phone numbers written with spaces are left intact). Turn off for CRM
+    loaders that read the file as data. Excel (.xlsx) output never needs it: its cells
+    are typed. The API's CSV download follows the same setting."""
     columns: dict[str, str] = {}
     """Rename the list's columns in CSV and Excel output to match a CRM import template,
     e.g. `score = "Lead_Score__c"` under `[score.columns]`."""
