@@ -57,15 +57,8 @@ class WebhookTarget:
 
     @property
     def shown(self) -> str:
-        """The URL as printed: scheme, host, port and path. A password in it
-        (`https://user:pw@host`) is masked, and the query and fragment are left out:
-        trigger URLs (Power Automate, Logic Apps, Zapier) carry their secret there."""
-        parts = urlsplit(self.url)
-        netloc = parts.netloc
-        if parts.password is not None:
-            netloc = netloc.replace(f":{parts.password}@", ":***@", 1)
-        hidden = "?…" if parts.query or parts.fragment else ""
-        return parts._replace(netloc=netloc, query="", fragment="").geturl() + hidden
+        """The URL as printed (`shown_url`)."""
+        return shown_url(self.url)
 
     def __repr__(self) -> str:  # never print the secret, even in a traceback
         return f"WebhookTarget(url={self.shown!r}, attempts={self.attempts})"
@@ -123,18 +116,32 @@ def webhook_target(
     return WebhookTarget(url, secret, score.webhook_attempts)
 
 
+def shown_url(url: str) -> str:
+    """A webhook URL as printed: scheme, host, port and path. A password in it
+    (`https://user:pw@host`) is masked, and the query and fragment are left out: trigger
+    URLs (Power Automate, Logic Apps, Zapier) carry their secret there."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if parts.password is not None:
+        netloc = netloc.replace(f":{parts.password}@", ":***@", 1)
+    hidden = "?…" if parts.query or parts.fragment else ""
+    return parts._replace(netloc=netloc, query="", fragment="").geturl() + hidden
+
+
 def check_url(url: str) -> None:
     """Refuse a URL that is not https, or http to this machine (loopback) only."""
     parts = urlsplit(url)
     host = (parts.hostname or "").lower()
     expected = "an https:// URL, or http:// to 127.0.0.1, ::1 or localhost only"
     if parts.scheme not in ("http", "https") or not host:
-        raise InputError("not a webhook URL", option="--webhook", value=url, expected=expected)
+        raise InputError(
+            "not a webhook URL", option="--webhook", value=shown_url(url), expected=expected
+        )
     if parts.scheme == "http" and not _loopback(host):
         raise InputError(
             f"plain http to the remote host {host} would send scores unencrypted",
             option="--webhook",
-            value=url,
+            value=shown_url(url),
             expected=expected,
         )
 
