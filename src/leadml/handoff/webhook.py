@@ -23,7 +23,7 @@ import ipaddress
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from email.message import Message
 from pathlib import Path
@@ -161,8 +161,10 @@ def hand_back(
     backoff: float = BACKOFF,
     timeout: float = TIMEOUT,
     max_leads: int = MAX_LEADS,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> int:
     """POST a stored batch's summary and changed leads (in parts); returns the parts sent.
+    `sleep` waits between attempts (a caller may record the waits it is asked for).
 
     Runs after the store commit and the list's rename, so a failure loses nothing: the
     one-line WebhookError says the batch is stored, the list written, and how to fix it.
@@ -170,7 +172,8 @@ def hand_back(
     payloads = build_payloads(batch, batch_id, max_leads=max_leads)
     for sent, payload in enumerate(payloads):
         try:
-            deliver(target, encode(payload), str(payload["delivery_id"]), backoff, timeout)
+            delivery = str(payload["delivery_id"])
+            deliver(target, encode(payload), delivery, backoff, timeout, sleep)
         except _Undelivered as exc:
             listed = f" and the ranked list {out_path} is written" if out_path else ""
             done = f" ({sent} of {len(payloads)} parts were delivered)" if sent else ""
@@ -207,8 +210,10 @@ def deliver(
     delivery: str,
     backoff: float = BACKOFF,
     timeout: float = TIMEOUT,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> int:
-    """POST `body` signed, retrying what may pass later; returns the 2xx status."""
+    """POST `body` signed, retrying what may pass later (`sleep` waits between attempts:
+    the back-off, or a small Retry-After); returns the 2xx status."""
     opener = urllib.request.build_opener(_NoRedirect())
     last = "not tried"
     for attempt in range(1, target.attempts + 1):
@@ -239,7 +244,7 @@ def deliver(
         except (TimeoutError, ConnectionError, http.client.HTTPException) as exc:
             last = _words(exc, timeout)
         if attempt < target.attempts:
-            time.sleep(wait)
+            sleep(wait)
     raise _Undelivered(last)
 
 
