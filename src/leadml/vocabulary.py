@@ -187,6 +187,12 @@ def label(kind: Kind, token: object) -> str:
     return text
 
 
+def source_label(token: object, *, as_written: bool = False) -> str:
+    """A lead source's words: a canonical token through the vocabulary, or, `as_written`,
+    a flat export's own source text as the file has it (it is already words)."""
+    return str(token) if as_written else label("lead_source", token)
+
+
 def seniority_label(level: int) -> str:
     """A seniority ordinal (0 entry .. 4 C-level, as the features encode it) as words."""
     if 0 <= level < len(schema.SENIORITIES):

@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from leadml.cli.common import console, err_console
-from leadml.vocabulary import label
+from leadml.vocabulary import label, source_label
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -49,7 +49,7 @@ def pct(value: object) -> str:
 def _source_and_stage(row: Mapping[Hashable, Any], flat: bool) -> str:
     """'Paid search / SQL': labels for the canonical tokens (a flat export's own source
     text is shown as written)."""
-    source = row["lead_source"] if flat else label("lead_source", row["lead_source"])
+    source = source_label(row["lead_source"], as_written=flat)
     return f"{source} / {label('stage', row['stage'])}"
 
 
@@ -282,7 +282,7 @@ def print_batch_outcome(outcome: object) -> None:
             'Top sources among A leads: no source column mapped (give one role = "source")'
         )
     elif summary.top_sources_a:
-        named = (s if batch.flat else label("lead_source", s) for s, _ in summary.top_sources_a)
+        named = (source_label(s, as_written=batch.flat) for s, _ in summary.top_sources_a)
         counts = (n for _, n in summary.top_sources_a)
         sources = escape(", ".join(f"{s} {n:,}" for s, n in zip(named, counts, strict=True)))
         console.print(f"Top sources among A leads: {sources}")

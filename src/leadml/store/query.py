@@ -218,7 +218,7 @@ def labels(summary: dict[str, Any], *, exact: bool = False) -> dict[str, dict[st
     sources, whose own text is already the words."""
     sources = summary.get("sources", {})
     return {
-        "lead_source": {t: t if exact else vocabulary.label("lead_source", t) for t in sources},
+        "lead_source": {t: vocabulary.source_label(t, as_written=exact) for t in sources},
         "stage": {t: vocabulary.label("stage", t) for t in summary.get("stages", {})},
         "trend": dict(vocabulary.TREND_LABELS),
         "trend_mark": dict(vocabulary.TREND_MARKS),
