@@ -103,6 +103,16 @@ def post(url: str, body: bytes) -> Any:
         return json.loads(response.read())
 
 
+def bench_project(given: Path | None, n_leads: int, prefix: str) -> tuple[Path, Path]:
+    """A fresh temp folder, and the project (`given`, or one inside the temp folder) with
+    a champion trained on `n_leads` leads unless it already has one."""
+    tmp = Path(tempfile.mkdtemp(prefix=prefix))
+    project = (given or tmp / "project").resolve()
+    project.mkdir(parents=True, exist_ok=True)
+    ensure_model(project, n_leads)
+    return tmp, project
+
+
 def ensure_model(project: Path, n_leads: int) -> None:
     """Train and register a champion in `project` unless one is there."""
     from leadml.config import load_config
@@ -358,10 +368,7 @@ def main() -> None:
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: `apt-get install wrk` (Debian package).")
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    tmp = Path(tempfile.mkdtemp(prefix="bench-serve-"))
-    project = (args.project or tmp / "project").resolve()
-    project.mkdir(parents=True, exist_ok=True)
-    ensure_model(project, args.leads)
+    tmp, project = bench_project(args.project, args.leads, "bench-serve-")
     lead_id, bodies, expected = payloads(project, tmp)
     servers = start_servers(project, expected["version"], args.workers, args.repeats)
     try:

@@ -27,14 +27,13 @@ import random
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench_serve import KEY, ensure_model, free_port, payloads, wait_ready
+from bench_serve import KEY, bench_project, free_port, payloads, wait_ready
 
 # (name, weight): how often each request kind is sent.
 MIX = (("predict one", 5), ("predict 100", 1), ("ranked json", 3), ("ranked csv", 1))
@@ -209,10 +208,7 @@ def main() -> None:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     from leadml_serve.security import digest
 
-    tmp = Path(tempfile.mkdtemp(prefix="soak-"))
-    project = (args.project or tmp / "project").resolve()
-    project.mkdir(parents=True, exist_ok=True)
-    ensure_model(project, args.leads)
+    tmp, project = bench_project(args.project, args.leads, "soak-")
     _, bodies, _ = payloads(project, tmp)
     ranked = write_store_batch(project)
     kinds = requests_for(bodies, ranked)
