@@ -23,7 +23,7 @@ from leadml.batch import RankedBatch, parse_as_of, score_open_leads
 from leadml.config import Config
 from leadml.data.load import Dataset
 from leadml.model.pipeline import TrainedModel
-from leadml.ranked import RANKED_COLUMNS
+from leadml.ranked import RANKED_COLUMNS, TRENDS
 from leadml.scoring import Scorer
 from leadml.store import open_store, ranked, ranked_table, write_batch
 from leadml_serve.app import create_app
@@ -283,6 +283,9 @@ def test_ranked_rows_carry_trend_and_previous_score_as_documented(
     assert answer["application/json"]["schema"]["$ref"].endswith("/RankedPage")
     row = document["components"]["schemas"]["RankedLead"]["properties"]
     assert set(row["trend"]["enum"]) == {"improving", "declining", "steady", "new"}
+    # The contract, the page's words and marks all follow the trend rule's one list.
+    assert set(row["trend"]["enum"]) == set(TRENDS)
+    assert set(vocabulary.TREND_LABELS) == set(vocabulary.TREND_MARKS) == set(TRENDS)
     assert {"previous_score", "trend", "lead_source", "stage"} <= set(row)
 
 
