@@ -218,6 +218,31 @@ class GradesConfig(_Section):
         return {g: v / 100.0 for g, v in zip("ABC", self.shares[:3], strict=True)}
 
 
+class ComputeConfig(_Section):
+    """Where the heavy work runs: this process ("local") or a Dask cluster ("dask").
+
+    The same feature, training and scoring code runs either way (`leadml.engine`); Dask is
+    imported only when it is chosen."""
+
+    engine: Literal["local", "dask"] = "local"
+    scheduler: str | None = None
+    """An existing Dask scheduler, e.g. "tcp://10.0.0.5:8786". None with engine "dask":
+    a LocalCluster of `workers` processes starts on this machine for the job."""
+    workers: int = Field(2, ge=1)
+    """LocalCluster: worker processes."""
+    threads_per_worker: int = Field(1, ge=1)
+    """LocalCluster: threads per worker (LightGBM and numba use this many)."""
+    memory_limit: str = "3GiB"
+    """LocalCluster: memory per worker before it spills to disk, then pauses ("0": none)."""
+    partitions: int = Field(0, ge=0)
+    """Partitions the leads (and their events, co-partitioned by lead_id) are split into;
+    0: two per worker thread, or the files' own count when that is larger."""
+    sample_rows: int = Field(200_000, ge=1_000)
+    """Dask training: train-window rows gathered to one machine to choose the number of
+    boosting rounds by early stopping, to check for leakage and to fit the baselines
+    (lightgbm.dask has no early stopping: LightGBM #4493, #6197, #7009)."""
+
+
 class PathsConfig(_Section):
     """Project-relative folders for generated artifacts."""
 
@@ -239,6 +264,7 @@ class Config(_Section):
     store: StoreConfig = StoreConfig()
     score: ScoreConfig = ScoreConfig()
     grades: GradesConfig = GradesConfig()
+    compute: ComputeConfig = ComputeConfig()
     dataset: DatasetConfig | None = None
     """A flat CRM export (`[dataset]`: `leadml.data.mapping.config`); None: leads + events."""
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -15,7 +16,7 @@ from typer._click import Command
 from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
 from typer.core import TyperGroup
 
-from leadml.errors import LeadmlError
+from leadml.errors import InputError, LeadmlError
 
 console = Console()
 err_console = Console(stderr=True)
@@ -37,6 +38,69 @@ TrackingOpt = Annotated[
         help="MLflow tracking URI (default: sqlite:///mlflow.db in the project directory).",
     ),
 ]
+
+
+class Engine(StrEnum):
+    """`--engine`: where the heavy work runs (`[compute] engine`)."""
+
+    local = "local"
+    dask = "dask"
+
+
+EngineOpt = Annotated[
+    Engine | None,
+    typer.Option(
+        "--engine",
+        help="Where the work runs: local (this process; the default) or dask (a Dask cluster, "
+        "set up by [compute] in leadml.toml; see the README's \"When one machine is not "
+        'enough").',
+    ),
+]
+SchedulerOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--scheduler",
+        help="Address of a running Dask scheduler, e.g. tcp://10.0.0.5:8786 (implies --engine "
+        "dask; without it, dask starts a LocalCluster on this machine).",
+    ),
+]
+
+
+def compute_overrides(engine: Engine | None, scheduler: str | None) -> dict[str, object]:
+    """The `[compute]` settings `--engine` and `--scheduler` override."""
+    chosen = Engine.dask if scheduler else engine
+    return {"engine": None if chosen is None else chosen.value, "scheduler": scheduler}
+
+
+def data_location(value: str | None, option: str = "--data") -> Path | str | None:
+    """A `--data` value: a URL such as s3://bucket/leads stays text (fsspec reads it, on the
+    Dask engine); anything else is a local path that must exist."""
+    if value is None:
+        return None
+    if "://" in value:
+        return value
+    path = Path(value)
+    if not path.exists():
+        raise InputError(
+            "no such file or folder",
+            option=option,
+            value=value,
+            expected="an existing file or folder, or a URL such as s3://bucket/data "
+            "(with --engine dask)",
+        )
+    return path
+
+
+def engine_location(location: Path | str | None, engine: str, option: str = "--data") -> None:
+    """Refuse a URL on the local engine (only the Dask engine reads through fsspec)."""
+    if isinstance(location, str) and engine != "dask":
+        raise InputError(
+            "a URL is read by the Dask engine only",
+            option=option,
+            value=location,
+            expected='--engine dask (or [compute] engine = "dask"), or a local path',
+        )
+
 
 INTERNAL_ERROR = "internal error"
 """Starts the one line printed for an error leadml did not foresee (a bug to report)."""

@@ -8,19 +8,29 @@ from typing import Annotated
 
 import typer
 
-from leadml.cli.common import ConfigOpt, TrackingOpt, console, err_console
+from leadml.cli.common import (
+    ConfigOpt,
+    EngineOpt,
+    SchedulerOpt,
+    TrackingOpt,
+    compute_overrides,
+    console,
+    data_location,
+    engine_location,
+    err_console,
+)
 from leadml.cli.progress import job_progress
 from leadml.cli.render import print_report, print_train_outcome
 
 
 def train(
     data: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
             "--data",
-            exists=True,
             help="Folder holding leads and events; or, with a [dataset] mapping in the config, "
-            "the flat CRM export (default: [dataset] file).",
+            "the flat CRM export (default: [dataset] file). With --engine dask, a folder or "
+            "URL (s3://...) of partitioned Parquet datasets leads/ and events/.",
         ),
     ] = None,
     config: ConfigOpt = None,
@@ -41,6 +51,8 @@ def train(
         typer.Option("--metrics-out", dir_okay=False, help="Write the result table as JSON here."),
     ] = None,
     tracking_uri: TrackingOpt = None,
+    engine: EngineOpt = None,
+    scheduler: SchedulerOpt = None,
 ) -> None:
     """Train a calibrated LightGBM conversion model, evaluate it, and register it in MLflow.
 
@@ -56,14 +68,19 @@ def train(
 
     if no_promote and force:
         raise typer.BadParameter("--no-promote and --force contradict each other")
-    overrides: dict[str, dict[str, object]] = {"train": {"tune_trials": tune or None}}
+    overrides: dict[str, dict[str, object]] = {
+        "train": {"tune_trials": tune or None},
+        "compute": compute_overrides(engine, scheduler),
+    }
     if tracking_uri or experiment:
         overrides["mlflow"] = {"tracking_uri": tracking_uri, "experiment": experiment}
     cfg: Config = load_config(config, overrides=overrides)
+    location = data_location(data)
+    engine_location(location, cfg.compute.engine)
     promotion = Promotion.FORCE if force else Promotion.NEVER if no_promote else Promotion.GATE
     with job_progress("boosting") as progress:
         outcome = train_and_track(
-            data,
+            location,
             cfg,
             promotion=promotion,
             on_step=progress.on_step,

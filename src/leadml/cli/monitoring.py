@@ -7,18 +7,26 @@ from typing import Annotated
 
 import typer
 
-from leadml.cli.common import ConfigOpt, TrackingOpt, console
+from leadml.cli.common import (
+    ConfigOpt,
+    EngineOpt,
+    SchedulerOpt,
+    TrackingOpt,
+    compute_overrides,
+    console,
+    data_location,
+    engine_location,
+)
 from leadml.cli.render import print_frame
 
 
 def drift_cmd(
     current: Annotated[
-        Path,
+        str,
         typer.Option(
             "--current",
-            exists=True,
-            file_okay=False,
-            help="Folder holding the new leads and events.",
+            help="Folder holding the new leads and events (with --engine dask, a folder or "
+            "URL of partitioned Parquet datasets leads/ and events/).",
         ),
     ],
     reference: Annotated[
@@ -48,6 +56,8 @@ def drift_cmd(
     no_log: Annotated[bool, typer.Option("--no-log", help="Do not log to MLflow.")] = False,
     config: ConfigOpt = None,
     tracking_uri: TrackingOpt = None,
+    engine: EngineOpt = None,
+    scheduler: SchedulerOpt = None,
 ) -> None:
     """Compare new data with the model's training data: PSI per feature and for the score.
 
@@ -66,7 +76,16 @@ def drift_cmd(
     from leadml.jobs.drift import drift_job
     from leadml.monitor.drift.tables import summary_lines, summary_tables
 
-    cfg = load_config(config, overrides={"mlflow": {"tracking_uri": tracking_uri}})
+    cfg = load_config(
+        config,
+        overrides={
+            "mlflow": {"tracking_uri": tracking_uri},
+            "compute": compute_overrides(engine, scheduler),
+        },
+    )
+    location = data_location(current, "--current")
+    assert location is not None
+    engine_location(location, cfg.compute.engine, "--current")
     ref = reference or f"models:/{cfg.mlflow.model_name}@champion"
     start = None
     if since:
@@ -77,7 +96,7 @@ def drift_cmd(
                 "bad date", option="--since", value=since, expected="an ISO 8601 date"
             ) from exc
     outcome = drift_job(
-        ref, current, cfg, since=start, alert=alert_psi, out_dir=out, log=not no_log
+        ref, location, cfg, since=start, alert=alert_psi, out_dir=out, log=not no_log
     )
     for title, frame in summary_tables(outcome.report, show_all=show_all):
         print_frame(frame, title)

@@ -8,7 +8,15 @@ from typing import Annotated
 
 import typer
 
-from leadml.cli.common import ConfigOpt, TrackingOpt
+from leadml.cli.common import (
+    ConfigOpt,
+    EngineOpt,
+    SchedulerOpt,
+    TrackingOpt,
+    compute_overrides,
+    data_location,
+    engine_location,
+)
 from leadml.cli.progress import job_progress
 from leadml.cli.render import print_batch_outcome
 from leadml.cli.store import check_store_option
@@ -24,12 +32,12 @@ class GradesChoice(StrEnum):
 
 def score(
     data: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
             "--data",
-            exists=True,
             help="Folder holding leads and events, or a flat CRM export file (default: the "
-            "config's [dataset] file).",
+            "config's [dataset] file). With --engine dask, a folder or URL (s3://...) of "
+            "partitioned Parquet datasets leads/ and events/.",
         ),
     ] = None,
     model: Annotated[
@@ -98,6 +106,8 @@ def score(
     ] = None,
     config: ConfigOpt = None,
     tracking_uri: TrackingOpt = None,
+    engine: EngineOpt = None,
+    scheduler: SchedulerOpt = None,
 ) -> None:
     """Score every open (not yet converted) lead and write a ranked list sales can act on.
 
@@ -125,6 +135,7 @@ def score(
         overrides={
             "mlflow": {"tracking_uri": tracking_uri},
             "store": {"url": store},
+            "compute": compute_overrides(engine, scheduler),
             "score": {
                 "grade_mode": grades.value if grades else None,
                 "pass_through": pass_through,
@@ -132,10 +143,12 @@ def score(
             },
         },
     )
+    location = data_location(data)
+    engine_location(location, cfg.compute.engine)
     target = out or cfg.resolve(cfg.paths.reports_dir) / "ranked.csv"
     with job_progress("scoring and explaining") as progress:
         outcome = run_batch(
-            data,
+            location,
             cfg,
             model=model,
             as_of=as_of,

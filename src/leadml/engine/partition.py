@@ -1,0 +1,106 @@
+"""Leads and their events co-partitioned by lead_id: partition i of the events holds
+exactly the events of partition i's leads, so the pure per-lead code (labels, features,
+scoring) runs on each pair of partitions alone, with no lead split across two.
+
+The partition of a lead is a hash of its id (`lead_partition`), the same for every
+frame and every dtype the id arrives in (str, object, pyarrow strings). Within a
+partition, leads are in lead_id order and events in (lead_id, occurred_at, event_type)
+order, so a job's results do not depend on the order the shuffle delivered rows in.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from leadml import schema
+
+if TYPE_CHECKING:
+    import dask.dataframe as dd
+
+LEAD_ID = schema.LEAD_ID
+KEY = "_lead_hash"
+"""The shuffle key column: a 64-bit hash of the lead id (dropped after the shuffle)."""
+
+
+def lead_hash(ids: pd.Series | np.ndarray) -> np.ndarray:
+    """A stable 64-bit hash of each lead id, taken on its text (so dtype never matters)."""
+    text = pd.Series(ids).astype(object).map(lambda v: None if v is None else str(v))
+    return pd.util.hash_array(text.to_numpy(dtype=object), categorize=False)
+
+
+def lead_partition(ids: pd.Series | np.ndarray, npartitions: int) -> np.ndarray:
+    """The partition (0 .. npartitions-1) each lead id belongs to."""
+    return (lead_hash(ids) % np.uint64(npartitions)).astype(np.int64)
+
+
+def sort_leads(part: pd.DataFrame) -> pd.DataFrame:
+    """One partition's leads in lead_id order (a fresh RangeIndex)."""
+    return part.sort_values(LEAD_ID, kind="mergesort").reset_index(drop=True)
+
+
+def sort_events(part: pd.DataFrame) -> pd.DataFrame:
+    """One partition's events in (lead_id, occurred_at, event_type) order."""
+    keys = [c for c in (LEAD_ID, schema.OCCURRED_AT, schema.EVENT_TYPE) if c in part.columns]
+    return part.sort_values(keys, kind="mergesort").reset_index(drop=True)
+
+
+def co_partition(
+    leads: dd.DataFrame, events: dd.DataFrame, npartitions: int
+) -> tuple[dd.DataFrame, dd.DataFrame]:
+    """Hash-partition both frames by lead_id into `npartitions` (Dask's P2P shuffle), then
+    order each partition. Partition i of the result pair holds whole leads and only
+    their events."""
+    out = []
+    for frame, order in ((leads, sort_leads), (events, sort_events)):
+        keyed = frame.assign(
+            **{KEY: frame[LEAD_ID].map_partitions(lead_hash_series, meta=(KEY, "u8"))}
+        )
+        moved = keyed.shuffle(on=KEY, npartitions=npartitions, method="p2p")
+        dropped = moved.drop(columns=[KEY])
+        out.append(dropped.map_partitions(order, meta=dropped._meta))
+    return out[0], out[1]
+
+
+def lead_hash_series(ids: pd.Series) -> pd.Series:
+    """`lead_hash` as a Series aligned with `ids` (for `map_partitions`)."""
+    return pd.Series(lead_hash(ids), index=ids.index, name=KEY, dtype="u8")
+
+
+def split_frames(
+    leads: pd.DataFrame, events: pd.DataFrame, npartitions: int
+) -> list[tuple[pd.DataFrame, pd.DataFrame]]:
+    """pandas leads and events cut into `npartitions` co-partitioned, ordered pairs, by
+    `lead_partition` (Dask's shuffle assigns leads to partitions by its own hash of the
+    same key: both are co-partitioned, not necessarily alike)."""
+    lead_part = lead_partition(leads[LEAD_ID], npartitions)
+    event_part = lead_partition(events[LEAD_ID], npartitions)
+    return [
+        (
+            sort_leads(leads[lead_part == i]),
+            sort_events(events[event_part == i]),
+        )
+        for i in range(npartitions)
+    ]
+
+
+def from_frames(
+    leads: pd.DataFrame, events: pd.DataFrame, npartitions: int
+) -> tuple[dd.DataFrame, dd.DataFrame]:
+    """pandas leads and events as co-partitioned Dask frames (tests, notebooks, and data
+    already in memory)."""
+    import dask.dataframe as dd
+
+    pairs = split_frames(leads, events, npartitions)
+    lead_parts = [lp for lp, _ in pairs]
+    event_parts = [ep for _, ep in pairs]
+    return (
+        dd.from_map(_identity, lead_parts, meta=leads.iloc[:0].reset_index(drop=True)),
+        dd.from_map(_identity, event_parts, meta=events.iloc[:0].reset_index(drop=True)),
+    )
+
+
+def _identity(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame
