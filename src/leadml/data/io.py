@@ -33,6 +33,16 @@ DELIMITER_NAMES = {";": "semicolons", "\t": "tabs", "|": "pipes"}
 
 FileFormat = Literal["csv", "parquet"]
 
+MANIFEST = "_leadml.json"
+"""A partitioned data folder's manifest: {"co_partitioned_by": "lead_id", "partitions": N,
+"format": 1} when leads file i and events file i hold the same leads (leadml wrote it)."""
+MANIFEST_FORMAT = 1
+
+
+def part_name(index: int) -> str:
+    """The file name of part `index` of a partitioned table: part-00000.parquet, ..."""
+    return f"part-{index:05d}.parquet"
+
 _SKIPPED_LINE = re.compile(r"Skipping line (\d+): expected (\d+) fields?, saw (\d+)")
 
 

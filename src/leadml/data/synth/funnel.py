@@ -21,7 +21,7 @@ from leadml.data.synth.engagement import (
     post_cutoff_events,
     pre_cutoff_events,
 )
-from leadml.data.synth.leads import LeadDraw, draw_leads
+from leadml.data.synth.leads import Companies, LeadDraw, draw_leads
 from leadml.data.synth.tables import Funnel
 from leadml.data.synth.timeline import (
     CUTOFF_SECONDS,
@@ -71,10 +71,29 @@ def generate_funnel(
     the data."""
     if n_leads < 1:
         raise InputError("need at least one lead", column="n_leads", value=n_leads)
+    step = on_step or (lambda _message: None)
     rng = np.random.default_rng(seed)
+    funnel = funnel_from(rng, n_leads, on_step=step)
+    if with_defects:
+        step("injecting defects")
+        funnel = inject_defects(funnel, rng)
+    return funnel
+
+
+def funnel_from(
+    rng: np.random.Generator,
+    n_leads: int,
+    *,
+    first_id: int = 1,
+    id_width: int | None = None,
+    companies: Companies | None = None,
+    on_step: Callable[[str], None] | None = None,
+) -> Funnel:
+    """The clean funnel `generate_funnel` draws from `rng`; lead ids, their width and the
+    company table as in `draw_leads` (one chunk of a larger funnel sets them)."""
     step = on_step or (lambda _message: None)
     step("drawing leads")
-    draw = draw_leads(rng, n_leads)
+    draw = draw_leads(rng, n_leads, first_id=first_id, id_width=id_width, companies=companies)
     created, source = draw.created, draw.source
     fit_hidden = behaviour_fit(draw.hidden)
     intent_shift = np.array([p.intent for p in vocab.PROFILES])
@@ -97,11 +116,7 @@ def generate_funnel(
     late = post_cutoff_events(rng, created, activity, climb, converted, pre)
 
     step("building tables")
-    funnel = _frames(draw, EventLog.concat([early, late]), converted, probability, pre)
-    if with_defects:
-        step("injecting defects")
-        funnel = inject_defects(funnel, rng)
-    return funnel
+    return _frames(draw, EventLog.concat([early, late]), converted, probability, pre)
 
 
 def behaviour_fit(f: Firmographics) -> FloatArray:

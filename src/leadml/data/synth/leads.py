@@ -70,7 +70,23 @@ def _draw_source(rng: np.random.Generator, created: IntArray) -> IntArray:
     return np.asarray((u[:, None] >= cum).sum(axis=1), dtype=np.int64)
 
 
-def _companies(rng: np.random.Generator, n_leads: int) -> dict[str, np.ndarray]:
+Companies = dict[str, np.ndarray]
+"""The company table: employees (sorted), industry, revenue, country and name code."""
+
+
+def _first_draws(rng: np.random.Generator, n: int) -> tuple[IntArray, IntArray, Companies]:
+    """The first draws of `draw_leads`: creation times, sources and the company table."""
+    created = created_seconds(rng, n)
+    source = _draw_source(rng, created)
+    return created, source, _companies(rng, n)
+
+
+def company_table(rng: np.random.Generator, n: int) -> Companies:
+    """The company table `draw_leads(rng, n)` draws (rng in the same state)."""
+    return _first_draws(rng, n)[2]
+
+
+def _companies(rng: np.random.Generator, n_leads: int) -> Companies:
     """A company table sorted by size; names are unique combinations of three word lists."""
     combos = len(vocab.COMPANY_PREFIXES) * len(vocab.COMPANY_CORES) * len(vocab.COMPANY_SUFFIXES)
     n = int(np.clip(n_leads // 5, 20, combos))
@@ -242,7 +258,7 @@ def _null_where(values: pa.Array, missing: BoolArray) -> pa.Array:
     return pc.if_else(pa.array(missing), pa.scalar(None, values.type), values)
 
 
-def _company_names(comp: dict[str, np.ndarray], company: IntArray) -> tuple[pa.Array, pa.Array]:
+def _company_names(comp: Companies, company: IntArray) -> tuple[pa.Array, pa.Array]:
     """Company name and e-mail domain of each lead (built once per distinct company)."""
     uniq, inverse = np.unique(company, return_inverse=True)
     n_core, n_suffix = len(vocab.COMPANY_CORES), len(vocab.COMPANY_SUFFIXES)
@@ -259,11 +275,21 @@ def _company_names(comp: dict[str, np.ndarray], company: IntArray) -> tuple[pa.A
     return _pick(names, idx), _pick(domains, idx)
 
 
-def draw_leads(rng: np.random.Generator, n: int) -> LeadDraw:
-    """Draw n leads created over the span, in creation order."""
-    created = created_seconds(rng, n)
-    source = _draw_source(rng, created)
-    comp = _companies(rng, n)
+def draw_leads(
+    rng: np.random.Generator,
+    n: int,
+    *,
+    first_id: int = 1,
+    id_width: int | None = None,
+    companies: Companies | None = None,
+) -> LeadDraw:
+    """Draw n leads created over the span, in creation order.
+
+    Lead ids run from `first_id`, zero-padded to `id_width` digits (default: enough for
+    n). `companies` (from `company_table`) replaces this draw's own company table, so that
+    the chunks of one large funnel share one set of companies."""
+    created, source, own = _first_draws(rng, n)
+    comp = own if companies is None else companies
     n_comp = len(comp["employees"])
     tilt = np.array([p.size_tilt for p in PROFILES])[source]
     company = np.minimum((n_comp * rng.random(n) ** tilt).astype(np.int64), n_comp - 1)
@@ -283,8 +309,8 @@ def draw_leads(rng: np.random.Generator, n: int) -> LeadDraw:
     titles, title_idx = _job_titles(rng, hidden.seniority, function, small)
     cost = np.array([p.cost_per_lead for p in PROFILES])[source]
     cost = np.round(cost * np.exp(rng.normal(0.0, 0.35, n)), 2)
-    width = max(7, len(str(n)))
-    number = pc.cast(pa.array(np.arange(1, n + 1)), pa.large_string())
+    width = id_width or max(7, len(str(n)))
+    number = pc.cast(pa.array(np.arange(first_id, first_id + n)), pa.large_string())
     columns = {
         schema.LEAD_ID: _join("L", pc.utf8_lpad(number, width, "0")),
         schema.CREATED_AT: to_timestamps(created),
@@ -319,7 +345,7 @@ def draw_leads(rng: np.random.Generator, n: int) -> LeadDraw:
 
 def _hidden_firmographics(
     rng: np.random.Generator,
-    comp: dict[str, np.ndarray],
+    comp: Companies,
     company: IntArray,
     source: IntArray,
     person: IntArray,

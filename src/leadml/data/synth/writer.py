@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 from pandas.errors import Pandas4Warning
 
 from leadml import schema
+from leadml.data.io import MANIFEST
 from leadml.data.synth.tables import Funnel
 from leadml.errors import InputError
 
@@ -49,14 +50,21 @@ def _csv_ready(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.assign(**{col: timestamp_text(frame[col]) for col in stamps}) if stamps else frame
 
 
+def arrow_table(frame: pd.DataFrame) -> pa.Table:
+    """A frame as the Arrow table its Parquet file holds (no index)."""
+    with warnings.catch_warnings():
+        # pyarrow reads tz-aware columns via Series.values, deprecated in pandas 3.1
+        warnings.filterwarnings("ignore", "Series.values returning", Pandas4Warning)
+        return pa.Table.from_pandas(frame, preserve_index=False)
+
+
+PARQUET_COMPRESSION = "snappy"
+
+
 def write_table(frame: pd.DataFrame, path: Path, fmt: str) -> None:
     """Write one frame as Parquet or CSV with settings that give byte-identical output."""
     if fmt == "parquet":
-        with warnings.catch_warnings():
-            # pyarrow reads tz-aware columns via Series.values, deprecated in pandas 3.1
-            warnings.filterwarnings("ignore", "Series.values returning", Pandas4Warning)
-            table = pa.Table.from_pandas(frame, preserve_index=False)
-        pq.write_table(table, path, compression="snappy")
+        pq.write_table(arrow_table(frame), path, compression=PARQUET_COMPRESSION)
     else:
         _csv_ready(frame).to_csv(path, index=False, lineterminator="\n", encoding="utf-8")
 
@@ -66,7 +74,8 @@ def write_funnel(funnel: Funnel, out_dir: Path, *, fmt: str = "parquet") -> list
 
     Files are written into a temporary folder beside out_dir and then moved into place,
     so a crash never leaves a half-written file. Files of the same tables in the other
-    format are removed, so the folder holds exactly one dataset.
+    format, and a partitioned dataset leadml wrote there (its manifest says so), are
+    removed, so the folder holds exactly one dataset.
     """
     if fmt not in schema.TABLE_FORMATS:
         raise InputError(
@@ -92,6 +101,10 @@ def write_funnel(funnel: Funnel, out_dir: Path, *, fmt: str = "parquet") -> list
             for other in schema.TABLE_FORMATS:
                 if other != fmt:
                     (out_dir / f"{name}.{other}").unlink(missing_ok=True)
+        if (out_dir / MANIFEST).is_file():
+            for name in TABLES:
+                shutil.rmtree(out_dir / name, ignore_errors=True)
+            (out_dir / MANIFEST).unlink()
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return paths
