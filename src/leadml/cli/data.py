@@ -9,7 +9,14 @@ from typing import Annotated
 
 import typer
 
-from leadml.cli.common import console
+from leadml.cli.common import (
+    ConfigOpt,
+    Engine,
+    EngineOpt,
+    SchedulerOpt,
+    compute_overrides,
+    console,
+)
 from leadml.cli.progress import job_progress
 from leadml.cli.render import print_frame, print_report
 
@@ -41,6 +48,19 @@ def demo_data(
             help="Inject malformed rows of every kind `leadml validate` catches (for testing).",
         ),
     ] = False,
+    partitions: Annotated[
+        int,
+        typer.Option(
+            "--partitions",
+            min=0,
+            help="Write leads/, events/ and truth/ as this many co-partitioned Parquet part "
+            "files (plus _leadml.json), drawn chunk by chunk in bounded memory; 0 writes one "
+            "file per table.",
+        ),
+    ] = 0,
+    engine: EngineOpt = None,
+    scheduler: SchedulerOpt = None,
+    config: ConfigOpt = None,
 ) -> None:
     """Generate the built-in synthetic lead funnel (leads, events and ground truth).
 
@@ -48,10 +68,21 @@ def demo_data(
     stages follow behaviour (IQL/MQL/SQL/PQL), and conversion depends on fit and intent.
     The truth file holds each lead's true conversion probability; training never reads it.
 
+    With --partitions N the funnel is drawn in chunks of 250,000 leads, so memory stays
+    bounded for any --leads, and written as N part files per table; up to one chunk the
+    rows equal the single-file funnel's (above it, see `leadml.data.synth.chunked`). With
+    --engine dask the workers draw and write the parts in parallel (the folder must be
+    one they can write to).
+
     Example:  leadml demo-data --leads 50000 --seed 7 --out data/generated/demo
+
+    Example:  leadml demo-data --leads 10000000 --partitions 40 --engine dask --out data/big
     """
     from leadml.data import synth
 
+    if partitions:
+        _demo_partitioned(out, leads, seed, fmt, with_defects, partitions, engine, scheduler, config)
+        return
     with job_progress("synthetic funnel") as progress:
         funnel = synth.generate_funnel(
             leads, seed=seed, with_defects=with_defects, on_step=progress.on_step
@@ -61,6 +92,67 @@ def demo_data(
         f"[green]Wrote[/] {len(funnel.leads):,} leads and {len(funnel.events):,} events to {out}"
     )
     for path in paths:
+        console.print(f"  {path}")
+
+
+def _demo_partitioned(
+    out: Path,
+    leads: int,
+    seed: int,
+    fmt: TableFormat,
+    with_defects: bool,
+    partitions: int,
+    engine: Engine | None,
+    scheduler: str | None,
+    config: Path | None,
+) -> None:
+    """`demo-data --partitions N`: chunked, partitioned Parquet, here or on Dask workers."""
+    from leadml.config import load_config
+    from leadml.data.synth.chunked import partitioned_paths, run_here, write_partitioned
+    from leadml.errors import InputError
+
+    if fmt != TableFormat.parquet:
+        raise InputError(
+            "a partitioned funnel is written as Parquet only",
+            option="--format",
+            value=fmt.value,
+            expected="--format parquet with --partitions, or --partitions 0 for CSV files",
+        )
+    if with_defects:
+        raise InputError(
+            "defects are injected into single files only",
+            option="--with-defects",
+            expected="--partitions 0 with --with-defects",
+        )
+    cfg = load_config(config, overrides={"compute": compute_overrides(engine, scheduler)})
+    with job_progress("chunks drawn and written") as progress:
+        if cfg.compute.engine == "dask":
+            from leadml.engine.cluster import dask_client
+            from leadml.engine.generate import on_workers
+
+            with dask_client(cfg.compute, on_step=progress.on_step) as client:
+                written = write_partitioned(
+                    leads,
+                    out,
+                    seed=seed,
+                    partitions=partitions,
+                    run=on_workers(client),
+                    on_progress=progress.on_progress,
+                )
+        else:
+            written = write_partitioned(
+                leads,
+                out,
+                seed=seed,
+                partitions=partitions,
+                run=run_here,
+                on_progress=progress.on_progress,
+            )
+    console.print(
+        f"[green]Wrote[/] {written.leads:,} leads and {written.events:,} events to {out} "
+        f"in {partitions} partitions"
+    )
+    for path in partitioned_paths(out):
         console.print(f"  {path}")
 
 

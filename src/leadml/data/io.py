@@ -54,6 +54,18 @@ class TableReadError(InputError):
 
 
 @dataclass(frozen=True)
+class Origin:
+    """Where each row of a table gathered from several files came from: file and row."""
+
+    files: tuple[str, ...]
+    """The files, as named in problems."""
+    file_index: np.ndarray
+    """Per row: index into `files`."""
+    row: np.ndarray
+    """Per row: its row in that file, as an editor shows it (1-based for Parquet)."""
+
+
+@dataclass(frozen=True)
 class RawTable:
     """A table as stored: CSV columns are strings, Parquet columns keep their types."""
 
@@ -63,15 +75,21 @@ class RawTable:
     issues: tuple[ReadIssue, ...] = ()
     skipped_lines: tuple[int, ...] = ()
     """CSV lines not in `frame` (unreadable or blank), needed to map rows to line numbers."""
+    label: str | None = None
+    """How problems name the table (default: the file name), e.g. a partition's full path."""
+    origin: Origin | None = None
+    """Set when the rows come from several files: problems name each row's own file."""
 
     @property
     def name(self) -> str:
         """The file name shown in problems, e.g. 'leads.csv'."""
-        return self.path.name
+        return self.label or self.path.name
 
     def row_numbers(self, positions: np.ndarray) -> np.ndarray:
         """Map 0-based frame positions to what an editor shows: CSV line or Parquet row."""
         positions = np.asarray(positions, dtype=np.int64)
+        if self.origin is not None:
+            return np.asarray(self.origin.row, dtype=np.int64)[positions]
         if self.file_format == "parquet":
             return positions + 1
         skipped = np.asarray(self.skipped_lines, dtype=np.int64)
@@ -79,6 +97,21 @@ class RawTable:
         # line at or before it.
         kept_before = skipped - 2 - np.arange(len(skipped))
         return positions + 2 + np.searchsorted(kept_before, positions, side="right")
+
+    def files(self, positions: np.ndarray) -> list[str]:
+        """The file each of these 0-based frame positions is in, as problems name it."""
+        positions = np.asarray(positions, dtype=np.int64)
+        if self.origin is None:
+            return [self.name] * len(positions)
+        names = self.origin.files
+        return [names[i] for i in np.asarray(self.origin.file_index)[positions].tolist()]
+
+    def where(self, positions: np.ndarray) -> list[str]:
+        """'row 17' for each position, with its file when the rows come from several."""
+        rows = self.row_numbers(positions).tolist()
+        if self.origin is None:
+            return [f"row {r}" for r in rows]
+        return [f"{f} row {r}" for f, r in zip(self.files(positions), rows, strict=True)]
 
 
 def find_table(folder: Path, name: str) -> Path:
@@ -144,18 +177,28 @@ def read_table(folder: Path, name: str) -> pd.DataFrame:
 
 
 def _read_parquet(path: Path) -> RawTable:
+    return read_parquet_source(path, path)
+
+
+def read_parquet_source(
+    source: object, path: Path, *, label: str | None = None
+) -> RawTable:
+    """One Parquet file from `source` (a path or an open binary file, e.g. from fsspec)
+    as stored; `path` is where it lives, `label` how problems name it."""
     try:
-        frame = pd.read_parquet(path, engine="pyarrow")
+        frame = pd.read_parquet(source, engine="pyarrow")  # type: ignore[call-overload]
     except Exception as exc:  # pyarrow raises several types for a damaged file
         raise TableReadError(
             "the file is not a readable Parquet file",
-            file=path.name,
+            file=label or path.name,
             value=str(exc)[:200],
             expected="a Parquet file written by pandas, pyarrow or Spark; export it again",
             code="bad_encoding",
         ) from exc
     refuse_duplicate_columns([str(c) for c in frame.columns], path)
-    return RawTable(path=path, frame=frame.reset_index(drop=True), file_format="parquet")
+    return RawTable(
+        path=path, frame=frame.reset_index(drop=True), file_format="parquet", label=label
+    )
 
 
 # --- CSV ----------------------------------------------------------------------

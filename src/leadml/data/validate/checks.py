@@ -52,7 +52,7 @@ class TableCheck:
         self.log.rows(
             severity,
             code,
-            self.file,
+            self.raw.files(listed) if self.raw.origin is not None else self.file,
             column,
             self.raw.row_numbers(listed),
             shown,
@@ -72,11 +72,12 @@ class TableCheck:
         """Report distinct values with their counts; `items` hold (value, count, position)."""
         if not items:
             return
-        rows = self.raw.row_numbers(np.array([pos for _, _, pos in items], dtype=np.int64))
+        positions = np.array([pos for _, _, pos in items], dtype=np.int64)
+        rows = self.raw.row_numbers(positions)
         self.log.values(
             severity,
             code,
-            self.file,
+            self.raw.files(positions) if self.raw.origin is not None else self.file,
             column,
             [(v, n, int(r)) for (v, n, _), r in zip(items, rows, strict=True)],
             expected,
@@ -172,7 +173,7 @@ class TableCheck:
             Problem(
                 "warning",
                 "normalised_category",
-                self.file,
+                self.raw.files(np.array([first]))[0],
                 int(self.raw.row_numbers(np.array([first]))[0]),
                 column,
                 raw,

@@ -137,11 +137,13 @@ def _match_leads(
     shown = occurred if pd.api.types.is_datetime64_any_dtype(raw.dtype) else raw
 
     def expected(listed: np.ndarray) -> list[str]:
-        lead_rows = leads.raw.row_numbers(pos[listed])
+        lead_rows = leads.raw.where(pos[listed])
+        if leads.raw.origin is None:
+            lead_rows = [f"{leads.raw.name} {r}" for r in lead_rows]
         stamps = leads.frame[schema.CREATED_AT].iloc[pos[listed]]
         return [
             f"an occurred_at on or after the lead's created_at ({ts.isoformat()}, "
-            f"{leads.raw.name} row {r}); kept, but check the export's time zones"
+            f"{r}); kept, but check the export's time zones"
             for ts, r in zip(stamps, lead_rows, strict=True)
         ]
 

@@ -58,14 +58,27 @@ def check_folder(path: Path, *, now: pd.Timestamp | None = None) -> ValidationRe
 
     leads_raw = _read(path, schema.LEADS, log)
     events_raw = _read(path, schema.EVENTS, log)
+    leads, events = check_tables(leads_raw, events_raw, moment, log, notes)
+    report = ValidationReport(path, log.problems(), notes)
+    return ValidationResult(report, leads, events)
+
+
+def check_tables(
+    leads_raw: RawTable | None,
+    events_raw: RawTable | None,
+    now: pd.Timestamp,
+    log: ProblemLog,
+    notes: list[str],
+) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
+    """Run every check on a leads and an events table (a folder's, or one partition's)
+    into `log` and `notes`; return the clean frames (None for a table not checked)."""
     checked = None
     if leads_raw is not None:
-        checked = check_leads(TableCheck(leads_raw, log, notes), moment)
+        checked = check_leads(TableCheck(leads_raw, log, notes), now)
     events = None
     if events_raw is not None:
-        events = check_events(TableCheck(events_raw, log, notes), checked, moment)
-    report = ValidationReport(path, log.problems(), notes)
-    return ValidationResult(report, None if checked is None else checked.frame, events)
+        events = check_events(TableCheck(events_raw, log, notes), checked, now)
+    return None if checked is None else checked.frame, events
 
 
 def utc_now(now: pd.Timestamp | None) -> pd.Timestamp:

@@ -132,9 +132,9 @@ def _duplicate_ids(check: TableCheck, ids: pd.Series) -> None:
         values = ids.iloc[listed]
         firsts = ids[ids.isin(values.unique()) & ~ids.duplicated(keep="first")]
         first_pos = dict(zip(firsts.tolist(), firsts.index, strict=True))
-        rows = check.raw.row_numbers(np.array([first_pos[v] for v in values]))
+        rows = check.raw.where(np.array([first_pos[v] for v in values]))
         return [
-            f"a unique lead_id; {v!r} is already used at row {r}: remove or renumber the copy"
+            f"a unique lead_id; {v!r} is already used at {r}: remove or renumber the copy"
             for v, r in zip(values, rows, strict=True)
         ]
 
@@ -152,7 +152,7 @@ def _lead_source(check: TableCheck) -> pd.Series:
             Problem(
                 "warning",
                 "normalised_category",
-                check.file,
+                check.raw.files(np.array([first]))[0],
                 int(check.raw.row_numbers(np.array([first]))[0]),
                 column,
                 None,
@@ -248,10 +248,10 @@ def _duplicate_contacts(check: TableCheck, emails: pd.Series, ids: pd.Series) ->
             e: (lid, pos)
             for e, lid, pos in zip(hits["email"], hits["lead_id"], hits.index, strict=True)
         }
-        rows = check.raw.row_numbers(np.array([where[e][1] for e in wanted]))
+        rows = check.raw.where(np.array([where[e][1] for e in wanted]))
         return [
             f"one lead per contact; this email is already on lead_id {where[e][0]!r} "
-            f"(row {r}): merge the leads if they are the same person"
+            f"({r}): merge the leads if they are the same person"
             for e, r in zip(wanted, rows, strict=True)
         ]
 

@@ -160,7 +160,7 @@ class ProblemLog:
         self,
         severity: Severity,
         code: str,
-        file: str,
+        file: str | Sequence[str],
         column: str | None,
         rows: np.ndarray,
         values: Sequence[object],
@@ -169,18 +169,23 @@ class ProblemLog:
     ) -> None:
         """Record row-level problems: the first `ROW_CAP` rows, then one summary line.
 
-        `rows`, `values` and per-row `expected` need cover only the first `ROW_CAP`
-        rows; `total` is how many rows have the problem.
+        `rows`, `values` and per-row `expected` (and `file`, when the rows come from
+        several files) need cover only the first `ROW_CAP` rows; `total` is how many rows
+        have the problem.
         """
         if total <= 0:
             return
         listed = min(total, ROW_CAP)
         texts = [expected] * listed if isinstance(expected, str) else list(expected)
-        for row, value, text in zip(rows[:listed], values[:listed], texts[:listed], strict=True):
+        files = [file] * listed if isinstance(file, str) else list(file)
+        for row, value, text, where in zip(
+            rows[:listed], values[:listed], texts[:listed], files[:listed], strict=True
+        ):
             self._problems.append(
-                Problem(severity, code, file, int(row), column, plain(value), text)
+                Problem(severity, code, where, int(row), column, plain(value), text)
             )
         if total > listed:
+            file = files[0] if isinstance(file, str) else _table_of(files)
             generic = expected if isinstance(expected, str) else texts[0]
             self._problems.append(
                 Problem(
@@ -199,19 +204,24 @@ class ProblemLog:
         self,
         severity: Severity,
         code: str,
-        file: str,
+        file: str | Sequence[str],
         column: str | None,
         items: Sequence[tuple[object, int, int]],
         expected: str,
     ) -> None:
-        """Record per-value summaries: (value, count, first row) for each distinct value."""
-        ordered = sorted(items, key=lambda item: -item[1])
-        for value, count, row in ordered[:ROW_CAP]:
+        """Record per-value summaries: (value, count, first row) for each distinct value
+        (`file` per item when the items' first rows are in several files)."""
+        files = [file] * len(items) if isinstance(file, str) else list(file)
+        order = sorted(range(len(items)), key=lambda i: -items[i][1])
+        ordered = [items[i] for i in order]
+        for (value, count, row), where in zip(
+            ordered[:ROW_CAP], [files[i] for i in order[:ROW_CAP]], strict=True
+        ):
             self._problems.append(
                 Problem(
                     severity,
                     code,
-                    file,
+                    where,
                     int(row),
                     column,
                     plain(value),
@@ -226,7 +236,7 @@ class ProblemLog:
                 Problem(
                     severity,
                     code,
-                    file,
+                    file if isinstance(file, str) else _table_of(files),
                     None,
                     column,
                     None,
@@ -238,6 +248,12 @@ class ProblemLog:
     def problems(self) -> list[Problem]:
         """All problems, errors first, otherwise in the order found."""
         return sorted(self._problems, key=lambda p: p.severity != "error")
+
+
+def _table_of(files: Sequence[str]) -> str:
+    """A summary line's file when its rows are in several: the files, shortened."""
+    distinct = list(dict.fromkeys(files))
+    return distinct[0] if len(distinct) == 1 else f"{distinct[0]} and {len(distinct) - 1} more"
 
 
 def plain(value: object) -> object:

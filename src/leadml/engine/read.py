@@ -1,0 +1,422 @@
+"""Leads and events read as partitioned Parquet datasets and validated per partition.
+
+A data location (a folder, or an fsspec URL such as s3://bucket/funnel) holds `leads/`
+and `events/`, each a folder of Parquet files (a single `leads.parquet` and
+`events.parquet` count as one file each). With leadml's manifest (`_leadml.json`, written
+by `leadml demo-data --partitions`), leads file i and events file i hold the same leads:
+each pair is one partition, read as it is. Without it the files are read as they come,
+each row keeping its origin (file, row), and co-partitioned by a hash of lead_id
+(`engine.partition.co_partition`).
+
+Each partition is validated on the workers by the same checks `load_dataset` runs
+(`data.validate.check_tables`), so the clean frames have the same dtypes and values.
+Validation runs once eagerly, gathering only the problems, the notes and each
+partition's lead_id range: an error stops reading with one line naming the file, the
+partition, the row within that file and the column. The frames returned are lazy: a job
+that computes them reads and cleans each partition again (twice the reading, never the
+whole data in memory). Duplicate lead_ids across manifest partitions are caught from the
+partitions' lead_id ranges (disjoint ranges: none possible), else by hashes of the ids.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from leadml import schema
+from leadml.config import ComputeConfig
+from leadml.data.io import MANIFEST, Origin, RawTable, read_parquet_source
+from leadml.data.validate import Problem, ProblemLog
+from leadml.data.validate.folder import check_tables, utc_now
+from leadml.data.validate.leads import CheckedLeads
+from leadml.data.validate.parse import TIMESTAMP_DTYPE
+from leadml.engine.partition import co_partition, lead_hash
+from leadml.errors import InputError
+
+if TYPE_CHECKING:
+    import dask.dataframe as dd
+    from fsspec import AbstractFileSystem
+
+FILE_COLUMN = "_leadml_file"
+ROW_COLUMN = "_leadml_row"
+"""Origin columns carried through the shuffle when there is no manifest."""
+
+
+@dataclass(frozen=True)
+class Tables:
+    """Validated leads and events as co-partitioned Dask frames (partition i of events
+    holds exactly the events of partition i's leads), and what validation reported."""
+
+    leads: dd.DataFrame
+    events: dd.DataFrame
+    npartitions: int
+    location: str
+    warnings: tuple[Problem, ...] = ()
+    """Warning lines (file, partition, row, column), as `leadml validate` words them."""
+    notes: tuple[str, ...] = ()
+    co_partitioned_files: bool = False
+    """True when the manifest said the files are co-partitioned (no shuffle)."""
+
+
+@dataclass(frozen=True)
+class _Files:
+    """Where a location's tables are, and how to open them."""
+
+    fs: AbstractFileSystem
+    leads: list[str]
+    events: list[str]
+    shown: dict[str, str]
+    """How problems name each file: the local path, or the URL."""
+
+
+@dataclass(frozen=True)
+class _Checked:
+    """One partition after validation."""
+
+    leads: pd.DataFrame | None
+    events: pd.DataFrame | None
+    problems: list[Problem]
+    notes: list[str]
+    id_range: tuple[str, str] | None
+    """The smallest and largest clean lead_id (None: no ids)."""
+    leads_file: str = ""
+    """How problems name the leads file (a manifest partition's rows are in file order)."""
+
+
+def read_tables(
+    location: Path | str, compute: ComputeConfig, *, now: pd.Timestamp | None = None
+) -> Tables:
+    """Read and validate the partitioned leads and events at `location` (a folder or an
+    fsspec URL) on the current Dask client; raise `InputError` (one line) on any error.
+
+    `now` (default: the wall clock) is the moment after which timestamps count as future.
+    """
+    import dask
+    import dask.dataframe as dd
+
+    moment = utc_now(now)
+    files = _find_files(location)
+    manifest = _manifest(files.fs, location)
+    paired = (
+        manifest is not None
+        and manifest.get("co_partitioned_by") == schema.LEAD_ID
+        and manifest.get("partitions") == len(files.leads) == len(files.events)
+    )
+    if paired:
+        checked = [
+            dask.delayed(_check_files, pure=True)(files.fs, lp, ep, i, files.shown, moment)
+            for i, (lp, ep) in enumerate(zip(files.leads, files.events, strict=True))
+        ]
+    else:
+        checked = _shuffled(files, _partitions(compute, len(files.leads)), moment)
+    summaries = dask.compute(*[dask.delayed(_summary)(c) for c in checked])
+    problems = [p for s in summaries for p in s.problems]
+    errors = [p for p in problems if p.severity == "error"]
+    if not errors and paired:
+        errors = _cross_duplicates(checked, summaries)
+    if errors:
+        raise _one_line(errors, str(location))
+    meta_leads = next((s.leads for s in summaries if s.leads is not None), None)
+    meta_events = next((s.events for s in summaries if s.events is not None), None)
+    if meta_leads is None or meta_events is None:
+        raise InputError(
+            "no leads in the data", file=str(location), expected="at least one lead row"
+        )
+    leads = dd.from_delayed(
+        [dask.delayed(_frame)(c, "leads", meta_leads) for c in checked],
+        meta=meta_leads,
+        verify_meta=False,
+    )
+    events = dd.from_delayed(
+        [dask.delayed(_frame)(c, "events", meta_events) for c in checked],
+        meta=meta_events,
+        verify_meta=False,
+    )
+    return Tables(
+        leads=leads,
+        events=events,
+        npartitions=len(checked),
+        location=str(location),
+        warnings=tuple(p for p in problems if p.severity == "warning"),
+        notes=tuple(n for s in summaries for n in s.notes),
+        co_partitioned_files=paired,
+    )
+
+
+def _find_files(location: Path | str) -> _Files:
+    """The leads and events Parquet files at `location`, sorted by name."""
+    import fsspec
+
+    fs, root = fsspec.core.url_to_fs(str(location))
+    root = root.rstrip("/")
+    url = isinstance(location, str) and "://" in location
+    found: dict[str, list[str]] = {}
+    for name in (schema.LEADS, schema.EVENTS):
+        folder, single = f"{root}/{name}", f"{root}/{name}.parquet"
+        if fs.isdir(folder):
+            found[name] = sorted(p for p in fs.find(folder) if p.endswith(".parquet"))
+        elif fs.isfile(single):
+            found[name] = [single]
+        else:
+            found[name] = []
+        if not found[name]:
+            raise InputError(
+                f"no {name} table found",
+                file=str(location),
+                expected=f"a folder {name}/ of Parquet files (part-00000.parquet, ...) or a "
+                f"file {name}.parquet in {location}",
+            )
+    every = [*found[schema.LEADS], *found[schema.EVENTS]]
+    shown = {p: fs.unstrip_protocol(p) if url else p for p in every}
+    return _Files(fs, found[schema.LEADS], found[schema.EVENTS], shown)
+
+
+def _manifest(fs: AbstractFileSystem, location: Path | str) -> dict[str, Any] | None:
+    import fsspec
+
+    _, root = fsspec.core.url_to_fs(str(location))
+    path = f"{root.rstrip('/')}/{MANIFEST}"
+    if not fs.isfile(path):
+        return None
+    with fs.open(path, "rb") as fh:
+        try:
+            data = json.loads(fh.read())
+        except ValueError as exc:
+            raise InputError(
+                f"the manifest is not JSON: {exc}",
+                file=str(path),
+                expected='{"co_partitioned_by": "lead_id", "partitions": N, "format": 1}, or '
+                "no manifest (the files are then co-partitioned by lead_id when read)",
+            ) from exc
+    return data if isinstance(data, dict) else None
+
+
+def _partitions(compute: ComputeConfig, files: int) -> int:
+    """`[compute] partitions`, or two per worker thread (the files' count if larger)."""
+    if compute.partitions:
+        return compute.partitions
+    try:
+        from distributed import default_client
+
+        from leadml.engine.cluster import worker_threads
+
+        threads = worker_threads(default_client())
+    except ValueError:  # no client: the LocalCluster the config describes
+        threads = compute.workers * compute.threads_per_worker
+    return max(2 * threads, files)
+
+
+def _read(fs: AbstractFileSystem, path: str, label: str) -> RawTable:
+    with fs.open(path, "rb") as fh:
+        return read_parquet_source(fh, Path(path), label=label)
+
+
+def _check_files(
+    fs: AbstractFileSystem,
+    leads_path: str,
+    events_path: str,
+    index: int,
+    shown: dict[str, str],
+    now: pd.Timestamp,
+) -> _Checked:
+    """Validate partition `index`: leads file i and events file i (the manifest pairs them)."""
+    leads = _read(fs, leads_path, f"{shown[leads_path]} (partition {index})")
+    events = _read(fs, events_path, f"{shown[events_path]} (partition {index})")
+    return _check(leads, events, now)
+
+
+def _check(leads: RawTable, events: RawTable, now: pd.Timestamp) -> _Checked:
+    """The folder checks on one partition's pair of raw tables."""
+    log, notes = ProblemLog(), list[str]()
+    if len(leads.frame):
+        clean_leads, clean_events = check_tables(leads, events, now, log, notes)
+    elif len(events.frame):  # events without any lead here: all unknown, as in a folder
+        clean_leads, clean_events = None, _orphan_events(leads, events, now, log, notes)
+    else:
+        return _Checked(None, None, [], [], None)
+    ids = None if clean_leads is None else clean_leads[schema.LEAD_ID].dropna()
+    id_range = None if ids is None or ids.empty else (str(ids.min()), str(ids.max()))
+    return _Checked(clean_leads, clean_events, log.problems(), notes, id_range, leads.name)
+
+
+def _orphan_events(
+    leads: RawTable, events: RawTable, now: pd.Timestamp, log: ProblemLog, notes: list[str]
+) -> pd.DataFrame | None:
+    from leadml.data.validate.checks import TableCheck
+    from leadml.data.validate.events import check_events
+
+    none = pd.DataFrame(
+        {
+            schema.LEAD_ID: pd.Series([], dtype="str"),
+            schema.CREATED_AT: pd.Series([], dtype=TIMESTAMP_DTYPE),
+        }
+    )
+    checked = CheckedLeads(none, leads, True, np.zeros(0, dtype=bool))
+    return check_events(TableCheck(events, log, notes), checked, now)
+
+
+def _shuffled(files: _Files, npartitions: int, now: pd.Timestamp) -> list[Any]:
+    """Files without a manifest: read as they come (origin kept), co-partitioned by
+    lead_id, then validated per partition."""
+    import dask
+    import dask.dataframe as dd
+
+    frames, dtypes = [], []
+    for paths in (files.leads, files.events):
+        meta = _origin_part(files.fs, paths[0], 0).iloc[:0]
+        dtypes.append(meta.dtypes.to_dict())
+        frames.append(
+            dd.from_map(
+                _origin_part,
+                [files.fs] * len(paths),
+                paths,
+                list(range(len(paths))),
+                meta=meta,
+                enforce_metadata=False,
+            )
+        )
+    for frame, paths in zip(frames, (files.leads, files.events), strict=True):
+        if schema.LEAD_ID not in frame.columns:
+            raise InputError(
+                "no lead_id column",
+                file=files.shown[paths[0]],
+                column=schema.LEAD_ID,
+                expected="a column named 'lead_id' in every leads and events file",
+            )
+    leads, events = co_partition(frames[0], frames[1], npartitions)
+    names = (
+        [files.shown[p] for p in files.leads],
+        [files.shown[p] for p in files.events],
+    )
+    return [
+        dask.delayed(_check_shuffled, pure=True)(lp, ep, i, names, dtypes, now)
+        for i, (lp, ep) in enumerate(zip(leads.to_delayed(), events.to_delayed(), strict=True))
+    ]
+
+
+def _origin_part(fs: AbstractFileSystem, path: str, index: int) -> pd.DataFrame:
+    """One file's rows with their origin: the file's number and the row within it."""
+    frame = _read(fs, path, path).frame
+    return frame.assign(
+        **{FILE_COLUMN: np.full(len(frame), index), ROW_COLUMN: np.arange(1, len(frame) + 1)}
+    )
+
+
+def _check_shuffled(
+    leads: pd.DataFrame,
+    events: pd.DataFrame,
+    index: int,
+    names: tuple[list[str], list[str]],
+    dtypes: list[dict[str, Any]],
+    now: pd.Timestamp,
+) -> _Checked:
+    """Validate one co-partitioned pair whose rows came from any files (with the dtypes
+    the files were read with: the shuffle turns text into Arrow strings)."""
+    raws = []
+    for frame, files, table, read_as in zip(
+        (leads, events), names, ("leads", "events"), dtypes, strict=True
+    ):
+        changed = {c: t for c, t in read_as.items() if c in frame and frame[c].dtype != t}
+        frame = frame.astype(changed) if changed else frame
+        origin = Origin(
+            tuple(f"{name} (partition {index})" for name in files),
+            frame[FILE_COLUMN].to_numpy(),
+            frame[ROW_COLUMN].to_numpy(),
+        )
+        data = frame.drop(columns=[FILE_COLUMN, ROW_COLUMN]).reset_index(drop=True)
+        label = f"{table} (partition {index})"
+        raws.append(RawTable(Path(label), data, "parquet", label=label, origin=origin))
+    return _check(raws[0], raws[1], now)
+
+
+def _summary(checked: _Checked) -> _Checked:
+    """What the client gathers: problems, notes, the id range and empty frames as meta."""
+    return _Checked(
+        None if checked.leads is None else checked.leads.iloc[:0],
+        None if checked.events is None else checked.events.iloc[:0],
+        checked.problems,
+        checked.notes,
+        checked.id_range,
+        checked.leads_file,
+    )
+
+
+def _frame(checked: _Checked, table: str, meta: pd.DataFrame) -> pd.DataFrame:
+    """One partition's clean leads or events (an empty partition as `meta`)."""
+    frame = checked.leads if table == "leads" else checked.events
+    if checked.problems and any(p.severity == "error" for p in checked.problems):
+        raise _one_line([p for p in checked.problems if p.severity == "error"], table)
+    return meta.iloc[:0] if frame is None else frame
+
+
+def _cross_duplicates(checked: list[Any], summaries: tuple[_Checked, ...]) -> list[Problem]:
+    """Lead ids used in two manifest partitions. Disjoint id ranges rule it out cheaply;
+    otherwise the ids' hashes are gathered and any repeat is confirmed on its ids."""
+    import dask
+
+    ranges = sorted((s.id_range, i) for i, s in enumerate(summaries) if s.id_range is not None)
+    if all(a[0][1] < b[0][0] for a, b in zip(ranges, ranges[1:], strict=False)):
+        return []
+    hashes = dask.compute(*[dask.delayed(_id_hashes)(c) for c in checked])
+    every = np.concatenate([h for h in hashes])
+    values, counts = np.unique(every, return_counts=True)
+    repeated = values[counts > 1]
+    if len(repeated) == 0:
+        return []
+    found = dask.compute(*[dask.delayed(_ids_hashed)(c, repeated) for c in checked])
+    first: dict[str, str] = {}
+    problems = []
+    for rows in found:
+        for lead_id, file, row in rows:
+            if lead_id in first:
+                problems.append(
+                    Problem(
+                        "error",
+                        "duplicate_lead_id",
+                        file,
+                        row,
+                        schema.LEAD_ID,
+                        lead_id,
+                        f"a unique lead_id; {lead_id!r} is already used at {first[lead_id]}: "
+                        "remove or renumber the copy",
+                    )
+                )
+            else:
+                first[lead_id] = f"{file} row {row}"
+    return problems
+
+
+def _id_hashes(checked: _Checked) -> np.ndarray:
+    if checked.leads is None:
+        return np.zeros(0, dtype=np.uint64)
+    return np.asarray(lead_hash(checked.leads[schema.LEAD_ID].dropna()), dtype=np.uint64)
+
+
+def _ids_hashed(checked: _Checked, hashes: np.ndarray) -> list[tuple[str, str, int]]:
+    """(lead_id, file, row) of the partition's leads whose id hash is in `hashes`."""
+    if checked.leads is None:
+        return []
+    ids = checked.leads[schema.LEAD_ID]
+    hit = np.isin(lead_hash(ids), hashes) & ids.notna().to_numpy()
+    return [(str(ids.iloc[p]), checked.leads_file, int(p) + 1) for p in np.flatnonzero(hit)]
+
+
+def _one_line(errors: list[Problem], where: str) -> InputError:
+    """The first error as one line, with how many more there are."""
+    first = errors[0]
+    more = sum(p.count for p in errors) - 1
+    tail = f" ({more:,} more error(s) in {where})" if more > 0 else ""
+    return InputError(
+        f"{first.code}{tail}",
+        file=first.file,
+        row=first.row,
+        column=first.column,
+        value=first.value,
+        expected=first.expected,
+    )
+
