@@ -43,6 +43,7 @@ def part_name(index: int) -> str:
     """The file name of part `index` of a partitioned table: part-00000.parquet, ..."""
     return f"part-{index:05d}.parquet"
 
+
 _SKIPPED_LINE = re.compile(r"Skipping line (\d+): expected (\d+) fields?, saw (\d+)")
 
 
@@ -180,9 +181,7 @@ def _read_parquet(path: Path) -> RawTable:
     return read_parquet_source(path, path)
 
 
-def read_parquet_source(
-    source: object, path: Path, *, label: str | None = None
-) -> RawTable:
+def read_parquet_source(source: object, path: Path, *, label: str | None = None) -> RawTable:
     """One Parquet file from `source` (a path or an open binary file, e.g. from fsspec)
     as stored; `path` is where it lives, `label` how problems name it."""
     try:

@@ -268,7 +268,8 @@ def _shuffled(files: _Files, npartitions: int, now: pd.Timestamp) -> list[Any]:
 
     frames, dtypes = [], []
     for paths in (files.leads, files.events):
-        meta = _origin_part(files.fs, paths[0], 0).iloc[:0]
+        texts = _mixed_columns(files.fs, paths)
+        meta = _origin_part(files.fs, paths[0], 0, texts).iloc[:0]
         dtypes.append(meta.dtypes.to_dict())
         frames.append(
             dd.from_map(
@@ -276,6 +277,7 @@ def _shuffled(files: _Files, npartitions: int, now: pd.Timestamp) -> list[Any]:
                 [files.fs] * len(paths),
                 paths,
                 list(range(len(paths))),
+                [texts] * len(paths),
                 meta=meta,
                 enforce_metadata=False,
             )
@@ -299,9 +301,30 @@ def _shuffled(files: _Files, npartitions: int, now: pd.Timestamp) -> list[Any]:
     ]
 
 
-def _origin_part(fs: AbstractFileSystem, path: str, index: int) -> pd.DataFrame:
-    """One file's rows with their origin: the file's number and the row within it."""
+def _mixed_columns(fs: AbstractFileSystem, paths: list[str]) -> tuple[str, ...]:
+    """Columns whose type differs between files (one file typed, another text): read as
+    text everywhere, as the validator reads a CSV, so the files can be shuffled together."""
+    import pyarrow.parquet as pq
+
+    types: dict[str, set[str]] = {}
+    for path in paths:
+        with fs.open(path, "rb") as fh:
+            for field in pq.read_schema(fh):
+                types.setdefault(field.name, set()).add(str(field.type))
+    return tuple(name for name, seen in types.items() if len(seen) > 1)
+
+
+def _origin_part(
+    fs: AbstractFileSystem, path: str, index: int, texts: tuple[str, ...] = ()
+) -> pd.DataFrame:
+    """One file's rows with their origin: the file's number and the row within it
+    (`texts`: columns turned into text, missing values kept missing)."""
     frame = _read(fs, path, path).frame
+    for column in texts:
+        if column in frame:
+            values = frame[column]
+            text = values.astype(object).map(lambda v: v if isinstance(v, str) else str(v))
+            frame[column] = pd.Series(text.where(values.notna()), dtype="str")
     return frame.assign(
         **{FILE_COLUMN: np.full(len(frame), index), ROW_COLUMN: np.arange(1, len(frame) + 1)}
     )
@@ -363,7 +386,7 @@ def _cross_duplicates(checked: list[Any], summaries: tuple[_Checked, ...]) -> li
     if all(a[0][1] < b[0][0] for a, b in zip(ranges, ranges[1:], strict=False)):
         return []
     hashes = dask.compute(*[dask.delayed(_id_hashes)(c) for c in checked])
-    every = np.concatenate([h for h in hashes])
+    every = np.concatenate(list(hashes))
     values, counts = np.unique(every, return_counts=True)
     repeated = values[counts > 1]
     if len(repeated) == 0:
@@ -419,4 +442,3 @@ def _one_line(errors: list[Problem], where: str) -> InputError:
         value=first.value,
         expected=first.expected,
     )
-

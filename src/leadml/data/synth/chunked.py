@@ -242,4 +242,3 @@ def _place(build: Path, out_dir: Path, trash: Path) -> None:
 def partitioned_paths(out_dir: Path) -> list[Path]:
     """The table folders and the manifest of a partitioned dataset (for the CLI to list)."""
     return [out_dir / name for name in (*TABLES, MANIFEST)]
-
