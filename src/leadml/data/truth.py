@@ -12,7 +12,13 @@ from leadml.data.io import find_table, read_table
 
 
 def read_truth(data_dir: Path) -> pd.DataFrame | None:
-    """The synthetic ground truth, if the folder has one. Used for evaluation only."""
+    """The synthetic ground truth, if the folder has one (a file, or a folder of Parquet
+    parts as `demo-data --partitions` writes). Used for evaluation only."""
+    parts = sorted((Path(data_dir) / schema.TRUTH).glob("*.parquet"))
+    if parts:
+        truth = pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True)
+        truth[schema.LEAD_ID] = truth[schema.LEAD_ID].astype(str)
+        return truth
     try:
         find_table(data_dir, schema.TRUTH)
     except Exception:
