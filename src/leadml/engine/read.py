@@ -107,6 +107,13 @@ def read_tables(
         and manifest.get("co_partitioned_by") == schema.LEAD_ID
         and manifest.get("partitions") == len(files.leads) == len(files.events)
     )
+    notes: list[str] = []
+    if manifest is not None and not paired:
+        notes.append(
+            f"{location}: {MANIFEST} does not match the files ({len(files.leads)} leads and "
+            f"{len(files.events)} events files for {manifest.get('partitions')!r} partitions): "
+            "read as they come and co-partitioned by lead_id"
+        )
     if paired:
         checked = [
             dask.delayed(_check_files, pure=True)(files.fs, lp, ep, i, files.shown, moment)
@@ -143,7 +150,7 @@ def read_tables(
         npartitions=len(checked),
         location=str(location),
         warnings=tuple(p for p in problems if p.severity == "warning"),
-        notes=tuple(n for s in summaries for n in s.notes),
+        notes=(*notes, *(n for s in summaries for n in s.notes)),
         co_partitioned_files=paired,
     )
 

@@ -208,7 +208,7 @@ def write_partitioned(
             (build / name).mkdir(parents=True)
         total = len(plan.chunks())
         done = Written(0, 0, 0)
-        folder = str(build)
+        folder = str(build.resolve())  # workers elsewhere resolve no relative path
         for result in run(lambda task: write_task(task, plan, folder), tasks):
             done = Written(
                 done.chunks + result.chunks, done.leads + result.leads, done.events + result.events
