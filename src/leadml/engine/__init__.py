@@ -7,4 +7,6 @@ calls them on pandas partitions (`map_partitions`) and gathers only what is smal
 
 - `cluster`: connect to a scheduler or start a LocalCluster; the dashboard link.
 - `partition`: leads and their events co-partitioned by lead_id (whole leads per partition).
+- `read`: partitioned Parquet (folders or fsspec URLs) read and validated per partition.
+- `generate`: `demo-data --partitions` drawn and written by the workers.
 """
