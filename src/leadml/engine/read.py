@@ -35,7 +35,7 @@ from leadml.data.validate import Problem, ProblemLog
 from leadml.data.validate.folder import check_tables, utc_now
 from leadml.data.validate.leads import CheckedLeads
 from leadml.data.validate.parse import TIMESTAMP_DTYPE
-from leadml.engine.partition import co_partition, lead_hash
+from leadml.engine.partition import co_partition, lead_hash, sort_events, sort_leads
 from leadml.errors import InputError
 
 if TYPE_CHECKING:
@@ -85,7 +85,9 @@ class _Checked:
     id_range: tuple[str, str] | None
     """The smallest and largest clean lead_id (None: no ids)."""
     leads_file: str = ""
-    """How problems name the leads file (a manifest partition's rows are in file order)."""
+    """How problems name the leads file (one file per partition with the manifest)."""
+    lead_rows: np.ndarray | None = None
+    """Each clean lead's row in its file (the clean leads are in lead_id order)."""
 
 
 def read_tables(
@@ -248,7 +250,14 @@ def _check(leads: RawTable, events: RawTable, now: pd.Timestamp) -> _Checked:
         return _Checked(None, None, [], [], None)
     ids = None if clean_leads is None else clean_leads[schema.LEAD_ID].dropna()
     id_range = None if ids is None or ids.empty else (str(ids.min()), str(ids.max()))
-    return _Checked(clean_leads, clean_events, log.problems(), notes, id_range, leads.name)
+    # the order `co_partition` gives, whichever way the partition was read
+    rows = np.zeros(0, dtype=np.int64)
+    if clean_leads is not None:
+        positions = np.arange(len(clean_leads))
+        clean_leads = sort_leads(clean_leads.assign(**{ROW_COLUMN: positions}))
+        rows = leads.row_numbers(clean_leads.pop(ROW_COLUMN).to_numpy())
+    clean_events = None if clean_events is None else sort_events(clean_events)
+    return _Checked(clean_leads, clean_events, log.problems(), notes, id_range, leads.name, rows)
 
 
 def _orphan_events(
@@ -353,6 +362,9 @@ def _check_shuffled(
     ):
         changed = {c: t for c, t in read_as.items() if c in frame and frame[c].dtype != t}
         frame = frame.astype(changed) if changed else frame
+        # the first of two rows with one lead_id is the earlier file's, and row's
+        keys = [schema.LEAD_ID, FILE_COLUMN, ROW_COLUMN]
+        frame = frame.sort_values(keys, kind="mergesort") if table == "leads" else frame
         origin = Origin(
             tuple(f"{name} (partition {index})" for name in files),
             frame[FILE_COLUMN].to_numpy(),
@@ -433,7 +445,8 @@ def _ids_hashed(checked: _Checked, hashes: np.ndarray) -> list[tuple[str, str, i
         return []
     ids = checked.leads[schema.LEAD_ID]
     hit = np.isin(lead_hash(ids), hashes) & ids.notna().to_numpy()
-    return [(str(ids.iloc[p]), checked.leads_file, int(p) + 1) for p in np.flatnonzero(hit)]
+    rows = checked.lead_rows if checked.lead_rows is not None else np.arange(1, len(ids) + 1)
+    return [(str(ids.iloc[p]), checked.leads_file, int(rows[p])) for p in np.flatnonzero(hit)]
 
 
 def _one_line(errors: list[Problem], where: str) -> InputError:
