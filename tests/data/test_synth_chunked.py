@@ -143,6 +143,7 @@ def test_demo_data_partitions_through_the_cli(tmp_path: Path) -> None:
         "part-00001.parquet",
     ]
     for extra, option in (
+        (["--partitions", "0", "--engine", "dask"], "--partitions"),
         (["--format", "csv"], "--format"),
         (["--with-defects"], "--with-defects"),
     ):

@@ -83,6 +83,15 @@ def demo_data(
     """
     from leadml.data import synth
 
+    if not partitions and (engine == Engine.dask or scheduler):
+        from leadml.errors import InputError
+
+        raise InputError(
+            "Dask workers write a partitioned funnel only",
+            option="--partitions",
+            value=partitions,
+            expected="--partitions N (N >= 1) with --engine dask or --scheduler",
+        )
     if partitions:
         _demo_partitioned(
             out, leads, seed, fmt, with_defects, partitions, engine, scheduler, config
