@@ -3,6 +3,10 @@ engine's, and so do the level changes, unseen sources, counts and calibration.""
 
 from __future__ import annotations
 
+import json
+import sys
+import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import dask.dataframe as dd
@@ -10,8 +14,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from leadml.bundle import save_bundle
+from leadml.cli import common, main
 from leadml.data.load import Dataset
 from leadml.data.synth.vocab import NEW_SOURCE, NEW_SOURCE_DAYS
+from leadml.engine import cluster
 from leadml.engine.drift import drift_tally
 from leadml.engine.partition import split_frames
 from leadml.errors import InputError
@@ -19,6 +26,7 @@ from leadml.model.labels import data_end
 from leadml.model.pipeline import TrainedModel
 from leadml.monitor.drift import DriftReport, compare
 from leadml.monitor.drift.population import current_population, reference_of
+from tests.engine.processes import dask_pair, free_port
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -105,3 +113,92 @@ def test_no_lead_to_compare_is_the_local_engines_error(
     counts = raised.value.value
     assert isinstance(counts, dict)
     assert counts["leads"] == counts["before_since"] == len(small_data.leads)
+
+
+def write_partitioned(data: Dataset, folder: Path, npartitions: int) -> Path:
+    """`data` as the Dask engine reads it: leads/ and events/ Parquet datasets whose file i
+    holds the same whole leads, and the manifest that says so."""
+    pairs = split_frames(data.leads, data.events, npartitions)
+    for name, frames in (("leads", [lp for lp, _ in pairs]), ("events", [ep for _, ep in pairs])):
+        (folder / name).mkdir(parents=True)
+        for i, frame in enumerate(frames):
+            frame.to_parquet(folder / name / f"part-{i:05d}.parquet", index=False)
+    manifest = {"co_partitioned_by": "lead_id", "partitions": npartitions, "format": 1}
+    (folder / "_leadml.json").write_text(json.dumps(manifest))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def bundle_dir(trained: TrainedModel, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return save_bundle(trained.bundle, tmp_path_factory.mktemp("model") / "bundle")
+
+
+def run_cli(args: list[str], monkeypatch: pytest.MonkeyPatch) -> int:
+    """Run the real entry point in-process: user errors become one line and an exit code."""
+    monkeypatch.setattr(sys, "argv", ["leadml", *args])
+    monkeypatch.setattr(common.console, "width", 200)
+    monkeypatch.setattr(common.err_console, "width", 200)
+    with pytest.raises(SystemExit) as exited:
+        main()
+    code = exited.value.code
+    return 0 if code is None else int(code)
+
+
+def test_drift_cli_on_a_dask_scheduler_and_worker_started_by_hand(
+    trained: TrainedModel,
+    small_data: Dataset,
+    bundle_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`leadml drift --engine dask --scheduler ADDR` against a `dask scheduler` and a
+    `dask worker` process: the PSI table is the local engine's."""
+    data = write_partitioned(small_data, tmp_path / "current", 2)
+    bundle = trained.bundle
+    local = compare(
+        reference_of(bundle),
+        current_population(bundle, small_data.leads, small_data.events),
+        bundle.spec,
+    )
+    monkeypatch.chdir(tmp_path)
+    with dask_pair(tmp_path / "cluster", workers=1, memory_limit="1GiB") as address:
+        args = ["drift", "--reference", str(bundle_dir), "--current", str(data)]
+        args += ["--engine", "dask", "--scheduler", address, "--no-log", "--out", "out"]
+        code = run_cli(args, monkeypatch)
+    out = capsys.readouterr().out
+    assert code == (2 if local.alert else 0), out
+    assert "Dask dashboard: http://127.0.0.1:" in out and "2 workers, 2 threads" in out
+    table = pd.read_csv(tmp_path / "out" / "psi.csv", index_col=0)
+    pd.testing.assert_index_equal(table.index, local.psi.index, exact=False)
+    np.testing.assert_allclose(table["psi"], local.psi["psi"], rtol=0, atol=1e-12)
+    assert table["status"].tolist() == local.psi["status"].tolist()
+    assert table["largest_change"].tolist() == local.psi["largest_change"].tolist()
+    saved = json.loads((tmp_path / "out" / "drift.json").read_text())
+    assert saved["counts"] == local.counts
+
+
+def test_an_unreachable_scheduler_is_one_line_and_exit_1(
+    bundle_dir: Path,
+    small_data_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # dask_client waits CONNECT_TIMEOUT (10 s) for a scheduler to answer; a shorter wait
+    # keeps the suite fast and reaches the same error.
+    monkeypatch.setattr(cluster, "CONNECT_TIMEOUT", "1s")
+    monkeypatch.chdir(tmp_path)
+    nowhere = f"tcp://127.0.0.1:{free_port()}"
+    started = time.monotonic()
+    args = ["drift", "--reference", str(bundle_dir), "--current", str(small_data_dir)]
+    code = run_cli([*args, "--scheduler", nowhere, "--no-log"], monkeypatch)
+    elapsed = time.monotonic() - started
+    captured = capsys.readouterr()
+    assert code == 1
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1, captured.err
+    assert lines[0].startswith("error: setting [compute] scheduler: cannot reach the Dask")
+    assert nowhere in lines[0] and "tcp://host:8786" in lines[0]
+    assert elapsed < 8
+    assert not (tmp_path / "reports").exists()
