@@ -10,6 +10,7 @@ inherit the test's environment, so their workers import the same leadml.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -42,9 +43,15 @@ def dask_script() -> Path:
 
 
 @contextmanager
-def dask_pair(folder: Path, *, workers: int = 1, memory_limit: str = "1GiB") -> Iterator[str]:
+def dask_pair(
+    folder: Path, *, workers: int = 1, memory_limit: str = "1GiB", nanny: bool = False
+) -> Iterator[str]:
     """A `dask scheduler` and `workers` `dask worker` processes (one thread each) on
-    loopback; yields the scheduler address (tcp://127.0.0.1:PORT). Logs go to `folder`."""
+    loopback; yields the scheduler address (tcp://127.0.0.1:PORT). Logs go to `folder`.
+
+    Without `nanny` each worker is one process (a second saved in start-up, where a fresh
+    process's imports already cost seconds); with it, a nanny process restarts its
+    worker when it dies, as in production."""
     folder.mkdir(parents=True, exist_ok=True)
     address = f"tcp://127.0.0.1:{free_port()}"
     env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE", "OMP_NUM_THREADS": "1"}
@@ -82,6 +89,7 @@ def dask_pair(folder: Path, *, workers: int = 1, memory_limit: str = "1GiB") -> 
                         str(folder / f"worker-{i}"),
                         "--name",
                         f"worker-{i}",
+                        "--nanny" if nanny else "--no-nanny",
                     ],
                     folder / f"worker-{i}.log",
                     env,
@@ -90,8 +98,7 @@ def dask_pair(folder: Path, *, workers: int = 1, memory_limit: str = "1GiB") -> 
         _wait_for_workers(address, workers, started, folder)
         yield address
     finally:
-        for process in reversed(started):
-            _stop(process)
+        _stop(started)
 
 
 def _start(args: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
@@ -128,19 +135,22 @@ def _wait_for_workers(
     )
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM to the process's group (a worker's nanny and its child), then SIGKILL if it
-    lingers."""
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-    except ProcessLookupError:  # the whole group is gone already
-        process.wait()
-        return
-    try:
-        process.wait(STOP_SECONDS)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(STOP_SECONDS)
+def _stop(processes: list[subprocess.Popen[bytes]]) -> None:
+    """Stop the workers, then the scheduler (stopped together, a worker waits for the
+    scheduler it lost): SIGTERM to each process's group (a nanny and its worker too),
+    SIGKILL if it lingers."""
+    for process in reversed(processes):
+        _signal(process, signal.SIGTERM)
+        try:
+            process.wait(STOP_SECONDS)
+        except subprocess.TimeoutExpired:
+            _signal(process, signal.SIGKILL)
+            process.wait(STOP_SECONDS)
+
+
+def _signal(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError):  # the whole group is gone already
+        os.killpg(process.pid, sig)
 
 
 def _logs(folder: Path) -> str:
