@@ -3,7 +3,6 @@ and the reference a model carries."""
 
 from __future__ import annotations
 
-import dataclasses
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -48,9 +47,6 @@ def current_population(
 
     current = population_part(bundle, leads, events, end=data_end(leads, events), since=since)
     require_leads(current.counts, bundle)
-    if not current.converted:
-        current = dataclasses.replace(current, labels=None)
-        current.counts.pop("labelled", None)
     return current
 
 
@@ -63,9 +59,7 @@ def population_part(
     since: pd.Timestamp | None = None,
 ) -> Current:
     """`current_population` of one part of the data (leads with all their events), as of
-    the whole data's `end` (`data_end`). A part may hold no lead to compare. Labels are
-    made whenever there are conversion dates; `Current.converted` says whether any of
-    the whole data's leads has one (`Tally` sums it)."""
+    the whole data's `end` (`data_end`). A part may hold no lead to compare."""
     from leadml.model.labels import cutoffs, make_labels
     from leadml.scoring import Scorer
 

@@ -110,12 +110,14 @@ class Current:
     raw: pd.DataFrame
     probability: np.ndarray
     labels: pd.Series | None
-    """0/1 outcome of leads whose window has closed (index lead_id); None without outcomes."""
+    """0/1 outcome of leads whose window has closed (index lead_id); None without a
+    converted_at column."""
     counts: dict[str, int]
     """How the current leads were counted: total, scored and each exclusion."""
     converted: int | None = None
-    """Leads whose observation period is over that have a conversion date (see
-    `Tally.converted`); None: not counted, `labels` are outcomes as they stand."""
+    """Leads whose observation period is over that have a conversion date: `labels` count
+    as outcomes only when some lead has one (`Tally.converted`). None: not counted, the
+    labels are outcomes."""
 
 
 OUTCOMES = ["label", "probability"]
@@ -171,8 +173,7 @@ def tally(reference: Reference, current: Current, spec: FeatureSpec) -> Tally:
         values = current.raw[column.name]
         bins[column.name] = reference.feature(column.name).counts(values)
         if column.kind == "categorical" or column.name == schema.LEAD_SOURCE:
-            counts = as_text(values).dropna().value_counts()
-            levels[column.name] = _ordered(counts.set_axis(counts.index.astype(str)))
+            levels[column.name] = _ordered(as_text(values).dropna().value_counts())
     outcomes = None
     if current.labels is not None:
         p = pd.Series(current.probability, index=current.raw.index).reindex(current.labels.index)
