@@ -2,8 +2,8 @@
 partitions.
 
 Each pair of co-partitioned partitions (whole leads with their events) runs the local
-engine's own code, `population_part` then `tally`, as of the whole data's end, which is
-reduced first (one timestamp per partition). Its tally holds the leads in each of the
+engine's own code, `population_part` then `tally`, as of the whole data's end, which a
+first pass reduces (one timestamp per partition). Its tally holds the leads in each of the
 reference's bins, the level counts and one (label, probability) pair per labelled lead;
 the tallies add up to the whole data's, so `compare` gives the local engine's report.
 Only the tallies are gathered; the bundle is sent to every worker once.
@@ -61,8 +61,9 @@ def drift_tally(
     """The tally of co-partitioned `leads` and `events` (partition i of each holds the same
     whole leads), and the end of the data.
 
-    One graph: the partitions are read once and kept (spilled to disk when they do not
-    fit) until the end of the data is known, since which leads are due depends on it."""
+    Two passes: the first finds the end of the data (one timestamp per partition), the
+    second tallies each partition as of it. Reading twice keeps memory bounded; one
+    graph would hold every partition until the last one had given its timestamp."""
     from dask import delayed
 
     if leads.npartitions != events.npartitions:
@@ -71,14 +72,13 @@ def drift_tally(
             f"vs {events.npartitions}"
         )
     pairs = list(zip(leads.to_delayed(), events.to_delayed(), strict=True))
+    latest = client.compute([delayed(_latest, pure=True)(lp, ep) for lp, ep in pairs], sync=True)
+    end = _end(latest, leads._meta, events._meta)
     [shared] = client.scatter([bundle], broadcast=True)
-    latest = [delayed(_latest, pure=True)(lp, ep) for lp, ep in pairs]
-    end = delayed(_end, pure=True)(latest, leads._meta, events._meta)
     parts = [delayed(_tally, pure=True)(lp, ep, shared, end, since) for lp, ep in pairs]
-    counted = delayed(_sum, pure=True)(parts)
-    total, stamp = client.compute([counted, end], sync=True)
+    total: Tally = client.compute(delayed(_sum, pure=True)(parts), sync=True)
     require_leads(total.counts, bundle)
-    return total, stamp
+    return total, end
 
 
 def _latest(leads: pd.DataFrame, events: pd.DataFrame) -> pd.Timestamp | None:
