@@ -144,6 +144,7 @@ def run_cli(args: list[str], monkeypatch: pytest.MonkeyPatch) -> int:
     return 0 if code is None else int(code)
 
 
+@pytest.mark.slow
 def test_drift_cli_on_a_dask_scheduler_and_worker_started_by_hand(
     trained: TrainedModel,
     small_data: Dataset,
