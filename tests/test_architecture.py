@@ -9,6 +9,9 @@ and relative. Nothing is imported, so the whole check costs a parse of each file
 - `src/leadml` never imports `leadml_serve`.
 - `leadml_serve` reaches leadml only through the Scorer, the bundle, registry loading,
   the store, the ranked list and the contract (and the CLI, at the composition root).
+- Dask (`dask`, `distributed`) is imported only inside `leadml.engine`, and code outside
+  the engine imports `leadml.engine` only where it runs when the Dask engine is chosen
+  (inside a function, or for type checking): the local engine never loads Dask.
 - No import cycles among our modules, counting imports inside functions.
 """
 
@@ -58,6 +61,10 @@ SERVE_MAY_IMPORT = (
 COMPOSITION_ROOT = "leadml_serve.cli"
 """The console script's module: the only serve module that may import `leadml.cli`."""
 
+ENGINE = "leadml.engine"
+DASK_LIBRARIES = ("dask", "distributed")
+"""Imported only inside `ENGINE`."""
+
 
 @dataclass(frozen=True)
 class Import:
@@ -72,6 +79,9 @@ class Import:
     module: str | None
     """The module of ours it loads (None for third-party): `from pkg import name` loads
     `pkg.name` when that is a module, else `pkg`; a package is its `__init__`."""
+    eager: bool = True
+    """Runs when its module is imported: not inside a function, nor under
+    `if TYPE_CHECKING:`."""
 
     def where(self) -> str:
         try:
@@ -114,21 +124,52 @@ def _ours(name: str, modules: dict[str, Path]) -> str | None:
     return None
 
 
+def _eager_imports(tree: ast.Module) -> set[ast.stmt]:
+    """The import statements that run when the module is imported: every one outside
+    function bodies and `if TYPE_CHECKING:` blocks (class bodies, `try` and other `if`s run)."""
+    eager: set[ast.stmt] = set()
+    pending: list[ast.stmt] = list(tree.body)
+    while pending:
+        node = pending.pop()
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            eager.add(node)
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        elif isinstance(node, ast.If) and _is_type_checking(node.test):
+            pending.extend(node.orelse)
+        else:
+            for name in ("body", "orelse", "finalbody", "handlers", "cases"):
+                for child in getattr(node, name, ()):
+                    pending.extend(
+                        child.body
+                        if isinstance(child, ast.excepthandler | ast.match_case)
+                        else [child]
+                    )
+    return eager
+
+
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
 def imports_of(source: str, path: Path, modules: dict[str, Path]) -> Iterator[Import]:
     """Every import in one file, wherever it sits (functions, classes, `if` blocks)."""
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     is_package = path.name == "__init__.py"
+    eager = _eager_imports(tree)
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             for alias in node.names:
                 target = _ours(alias.name, modules)
-                yield Import(source, path, node.lineno, alias.name, target)
+                yield Import(source, path, node.lineno, alias.name, target, node in eager)
         elif isinstance(node, ast.ImportFrom):
             base = _absolute(node, source, is_package)
             for alias in node.names:
                 full = f"{base}.{alias.name}" if alias.name != "*" else base
                 target = full if full in modules else _ours(base, modules)
-                yield Import(source, path, node.lineno, full, target)
+                yield Import(source, path, node.lineno, full, target, node in eager)
 
 
 def all_imports(packages: Iterable[tuple[Path, str]]) -> list[Import]:
@@ -276,6 +317,28 @@ def serve_import_violations(found: list[Import]) -> list[str]:
     return out
 
 
+def dask_violations(found: list[Import]) -> list[str]:
+    """Dask imported outside `leadml.engine`, and `leadml.engine` imported outside itself
+    where it runs on import (so choosing the local engine would load Dask)."""
+    out = []
+    for imp in found:
+        if _within(imp.source, (ENGINE,)):
+            continue
+        library = _within(imp.name, DASK_LIBRARIES)
+        if library:
+            out.append(
+                f"{imp.where()}: {imp.source} imports {imp.name} ({library} belongs in "
+                f"{ENGINE}: call the engine from the job that chose it)"
+            )
+        elif imp.eager and _within(imp.module or "", (ENGINE,)):
+            out.append(
+                f"{imp.where()}: {imp.source} imports {imp.module} when it is imported (the "
+                f"local engine would load Dask: import {ENGINE} inside the function that "
+                "chose the Dask engine)"
+            )
+    return out
+
+
 def import_graph(found: list[Import]) -> dict[str, dict[str, Import]]:
     """module -> {module it imports: the first such import}; self-imports dropped."""
     graph: dict[str, dict[str, Import]] = {}
@@ -365,6 +428,10 @@ def test_features_and_model_reach_no_io_through_other_modules() -> None:
 
 def test_serve_reaches_leadml_only_through_its_doors() -> None:
     _fail(serve_import_violations(all_imports(PACKAGES)), "imports break the serve wall")
+
+
+def test_dask_lives_in_the_engine_and_loads_only_when_chosen() -> None:
+    _fail(dask_violations(all_imports(PACKAGES)), "imports break the engine wall")
 
 
 def test_no_import_cycles() -> None:
@@ -527,6 +594,36 @@ def test_checker_catches_serve_wall_breaks(tmp_path: Path) -> None:
     # leadml.cli is allowed in the composition root only.
     assert "app.py:3: leadml_serve.app imports leadml.cli.app" in joined
     assert "leadml_serve/cli.py" not in joined
+
+
+def test_checker_catches_dask_outside_the_engine(tmp_path: Path) -> None:
+    packages = _fake_tree(tmp_path)
+    src = tmp_path / "src"
+    _write(src, "leadml/engine/__init__.py", "")
+    _write(src, "leadml/engine/score.py", "import dask.dataframe as dd\nimport distributed\n")
+    _write(src, "leadml/jobs/__init__.py", "")
+    _write(
+        src,
+        "leadml/jobs/score.py",
+        "from typing import TYPE_CHECKING\n"
+        "if TYPE_CHECKING:\n    from leadml.engine.score import x\n"  # never runs: fine
+        "def run(engine):\n    if engine == 'dask':\n        from leadml.engine import score\n"
+        "from leadml.engine.score import y\n",  # runs on import: loads dask
+    )
+    _write(src, "leadml/jobs/train.py", "class Job:\n    from dask import delayed\n")
+    _write(
+        src, "leadml/monitor.py", "try:\n    import distributed\nexcept ImportError:\n    pass\n"
+    )
+    problems = _relative(dask_violations(all_imports(packages)), tmp_path)
+    assert problems == [
+        "src/leadml/jobs/score.py:7: leadml.jobs.score imports leadml.engine.score when it is "
+        "imported (the local engine would load Dask: import leadml.engine inside the function "
+        "that chose the Dask engine)",
+        "src/leadml/jobs/train.py:2: leadml.jobs.train imports dask.delayed (dask belongs in "
+        "leadml.engine: call the engine from the job that chose it)",
+        "src/leadml/monitor.py:2: leadml.monitor imports distributed (distributed belongs in "
+        "leadml.engine: call the engine from the job that chose it)",
+    ]
 
 
 def test_strongly_connected_finds_every_cycle_and_only_cycles() -> None:

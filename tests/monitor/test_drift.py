@@ -31,6 +31,7 @@ from leadml.monitor.drift import (
     psi,
     status,
 )
+from leadml.monitor.drift.report import tally
 from leadml.report.plots import reliability
 
 
@@ -185,6 +186,50 @@ def test_compare_reports_gone_levels() -> None:
     assert gone["level"].tolist() == ["web"]
     assert gone["reference_share"].tolist() == pytest.approx([0.5])
     assert not report.alert  # the alert threshold is configurable
+
+
+def _part(current: Current, rows: slice, converted: int) -> Current:
+    raw = current.raw.iloc[rows]
+    labels = None if current.labels is None else current.labels.reindex(raw.index)
+    n = len(raw)
+    return Current(
+        raw, current.probability[rows], labels, {"leads": n, "scored": n, "labelled": n}, converted
+    )
+
+
+def test_tallies_of_parts_add_up_to_the_whole_datas_report() -> None:
+    rng = np.random.default_rng(1)
+    spec = _spec()
+    reference = build_reference(
+        _raw(["ads", "web"] * 300, list(rng.normal(3, 1, 600))), spec, rng.uniform(0, 1, 600)
+    )
+    sources: list[str | None] = ["ads", "web", "review", None, "fair", "web"] * 100
+    employees = [*rng.normal(3.5, 1, 590), *[math.nan] * 10]
+    raw = _raw(sources, employees)
+    whole = Current(
+        raw=raw,
+        probability=rng.uniform(0, 1, 600),
+        labels=pd.Series(rng.integers(0, 2, 600), index=raw.index, name="label"),
+        counts={"leads": 600, "scored": 600, "labelled": 600},
+        converted=1,
+    )
+    # Three uneven parts, the middle one without any conversion date of its own.
+    parts = [_part(whole, slice(0, 7), 1), _part(whole, slice(7, 400), 0)]
+    parts.append(_part(whole, slice(400, 600), 0))
+    summed = sum((tally(reference, p, spec) for p in parts[1:]), tally(reference, parts[0], spec))
+    one, split = compare(reference, whole, spec), compare(reference, summed, spec)
+    pd.testing.assert_frame_equal(split.psi, one.psi, rtol=0, atol=1e-12)
+    pd.testing.assert_frame_equal(split.levels, one.levels)
+    assert split.unseen_sources == one.unseen_sources == {"review": 100, "fair": 100}
+    assert split.counts == one.counts
+    assert one.calibration is not None and split.calibration is not None
+    assert split.calibration.to_dict() == pytest.approx(one.calibration.to_dict(), abs=1e-12)
+    # Labels count as outcomes only when some lead has a conversion date.
+    none_converted = [_part(whole, slice(0, 300), 0), _part(whole, slice(300, 600), 0)]
+    blind = tally(reference, none_converted[0], spec) + tally(reference, none_converted[1], spec)
+    report = compare(reference, blind, spec)
+    assert report.calibration is None and "labelled" not in report.counts
+    assert report.psi.equals(one.psi)
 
 
 def test_build_reference_names_a_missing_feature_column() -> None:

@@ -96,7 +96,14 @@ def drift_cmd(
                 "bad date", option="--since", value=since, expected="an ISO 8601 date"
             ) from exc
     outcome = drift_job(
-        ref, location, cfg, since=start, alert=alert_psi, out_dir=out, log=not no_log
+        ref,
+        location,
+        cfg,
+        since=start,
+        alert=alert_psi,
+        out_dir=out,
+        log=not no_log,
+        on_step=lambda message: console.print(message, highlight=False, soft_wrap=True),
     )
     for title, frame in summary_tables(outcome.report, show_all=show_all):
         print_frame(frame, title)

@@ -314,7 +314,7 @@ def log_drift(
     folder: Path,
     config: Config,
     bundle: Bundle,
-    current_dir: Path,
+    current_dir: Path | str,
     name: str,
 ) -> str:
     """Log the metrics, the table and the plot as one run of `<experiment>-drift`, named
@@ -340,7 +340,10 @@ def log_drift(
         )
         mlflow.log_params(
             {
-                "current.path": str(Path(current_dir).resolve()),
+                "current.path": (
+                    str(current_dir.resolve()) if isinstance(current_dir, Path) else current_dir
+                ),
+                "engine": config.compute.engine,
                 "alert_threshold": report.alert_threshold,
                 "watch_threshold": PSI_WATCH,
             }

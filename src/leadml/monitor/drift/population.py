@@ -43,10 +43,26 @@ def current_population(
     before its cutoff. Leads whose conversion window has closed carry a 0/1 label.
     A model trained on one snapshot date scores every lead as of the end of the data.
     """
-    from leadml.model.labels import cutoffs, data_end, make_labels
+    from leadml.model.labels import data_end
+
+    current = population_part(bundle, leads, events, end=data_end(leads, events), since=since)
+    require_leads(current.counts, bundle)
+    return current
+
+
+def population_part(
+    bundle: Bundle,
+    leads: pd.DataFrame,
+    events: pd.DataFrame,
+    *,
+    end: pd.Timestamp,
+    since: pd.Timestamp | None = None,
+) -> Current:
+    """`current_population` of one part of the data (leads with all their events), as of
+    the whole data's `end` (`data_end`). A part may hold no lead to compare."""
+    from leadml.model.labels import cutoffs, make_labels
     from leadml.scoring import Scorer
 
-    end = data_end(leads, events)
     counts = {"leads": len(leads)}
     if since is not None:
         stamp = _utc(since)
@@ -67,23 +83,37 @@ def current_population(
     cut = cut[~before]
     counts["scored"] = len(cut)
     if cut.empty:
+        names = [column.name for column in bundle.spec.columns]
+        raw = pd.DataFrame(columns=names, index=pd.Index([], name=schema.LEAD_ID), dtype=object)
+        return Current(raw=raw, probability=np.empty(0), labels=None, counts=counts, converted=0)
+    scorer = Scorer(bundle)
+    raw = scorer.raw_features(leads, events, cut)
+    scored = scorer.score_features(raw, explain=False)
+    probability = scored.frame["probability"].to_numpy(dtype=np.float64)
+    labels = None
+    if schema.CONVERTED_AT in leads:
+        subset = leads[leads[schema.LEAD_ID].isin(cut.index)]
+        made = make_labels(subset, cut, window_days=bundle.labels.window_days, data_end=end)
+        labels = made.frame["label"]
+        counts["labelled"] = len(labels)
+    return Current(
+        raw=raw,
+        probability=probability,
+        labels=labels,
+        counts=counts,
+        converted=int(converted.notna().sum()),
+    )
+
+
+def require_leads(counts: dict[str, int], bundle: Bundle) -> None:
+    """Refuse a comparison with no lead in it, saying why every lead was left out."""
+    if counts.get("scored", 0) == 0:
         raise InputError(
             "no lead to compare: every lead is too recent or was filtered out",
             value=counts,
             expected="leads whose observation period (created_at + "
             f"{bundle.labels.observation_days} days) ended before the end of the data",
         )
-    scorer = Scorer(bundle)
-    raw = scorer.raw_features(leads, events, cut)
-    scored = scorer.score_features(raw, explain=False)
-    probability = scored.frame["probability"].to_numpy(dtype=np.float64)
-    labels = None
-    if converted.notna().any():
-        subset = leads[leads[schema.LEAD_ID].isin(cut.index)]
-        made = make_labels(subset, cut, window_days=bundle.labels.window_days, data_end=end)
-        labels = made.frame["label"]
-        counts["labelled"] = len(labels)
-    return Current(raw=raw, probability=probability, labels=labels, counts=counts)
 
 
 def _converted_at(leads: pd.DataFrame, ids: pd.Index) -> pd.Series:

@@ -78,9 +78,7 @@ class Profile:
 
     def distribution(self, values: pd.Series | np.ndarray) -> np.ndarray:
         """Shares of `values` in this profile's bins (all zero for no values)."""
-        counts = self.counts(values)
-        total = counts.sum()
-        return counts / total if total else np.zeros(len(counts))
+        return shares(self.counts(values))
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able dict; `from_dict` restores an equal profile."""
@@ -141,6 +139,14 @@ def profile(
     binned = Profile(name, kind, (), 0, edges=edges)
     shares = tuple(float(s) for s in binned.distribution(values))
     return Profile(name, kind, shares, len(values), edges=binned.edges, levels=binned.levels)
+
+
+def shares(counts: np.ndarray) -> np.ndarray:
+    """Counts per bin as shares of their total (all zero when there are none). Counts add
+    up over parts of the data, so the shares of summed counts are the whole data's."""
+    counts = np.asarray(counts)
+    total = counts.sum()
+    return counts / total if total else np.zeros(len(counts))
 
 
 def psi(reference: np.ndarray, current: np.ndarray, *, eps: float = EPSILON) -> float:

@@ -21,6 +21,7 @@ from leadml.monitor.drift.profiles import (
     Reference,
     as_text,
     psi,
+    shares,
     status,
 )
 
@@ -109,45 +110,135 @@ class Current:
     raw: pd.DataFrame
     probability: np.ndarray
     labels: pd.Series | None
-    """0/1 outcome of leads whose window has closed (index lead_id); None without outcomes."""
+    """0/1 outcome of leads whose window has closed (index lead_id); None without a
+    converted_at column."""
     counts: dict[str, int]
     """How the current leads were counted: total, scored and each exclusion."""
+    converted: int | None = None
+    """Leads whose observation period is over that have a conversion date: `labels` count
+    as outcomes only when some lead has one (`Tally.converted`). None: not counted, the
+    labels are outcomes."""
+
+
+OUTCOMES = ["label", "probability"]
+
+
+@dataclass(frozen=True)
+class Tally:
+    """What `compare` needs of a current population, as quantities that add up: the tally
+    of two parts of the data is the sum of theirs (the Dask engine sums one per partition).
+
+    Bin counts per profile, level counts per categorical feature, and the (label,
+    probability) pair of each labelled lead, which is small enough to gather."""
+
+    n: int
+    """Compared leads."""
+    bins: dict[str, np.ndarray]
+    """Per profile (the score and every spec feature): leads in each of its bins."""
+    levels: dict[str, pd.Series]
+    """Per categorical feature: leads holding each level (as text; missing not counted),
+    most common first, ties by name."""
+    outcomes: pd.DataFrame | None
+    """label and probability of labelled leads (index lead_id); None without outcomes."""
+    converted: int
+    """Leads whose observation period is over that have a conversion date. Outcomes count
+    only when some lead has one: data without conversion dates labels nothing, rather than
+    every lead 0."""
+    counts: dict[str, int]
+
+    def __add__(self, other: Tally) -> Tally:
+        levels = {
+            name: _ordered(counts.add(other.levels[name], fill_value=0))
+            for name, counts in self.levels.items()
+        }
+        parts = [o for o in (self.outcomes, other.outcomes) if o is not None]
+        return Tally(
+            n=self.n + other.n,
+            bins={name: counts + other.bins[name] for name, counts in self.bins.items()},
+            levels=levels,
+            outcomes=pd.concat(parts) if parts else None,
+            converted=self.converted + other.converted,
+            counts={
+                key: self.counts.get(key, 0) + other.counts.get(key, 0)
+                for key in dict.fromkeys([*self.counts, *other.counts])
+            },
+        )
+
+
+def tally(reference: Reference, current: Current, spec: FeatureSpec) -> Tally:
+    """Count a current population into the reference's bins (see `Tally`)."""
+    bins = {SCORE: reference.score.counts(current.probability)}
+    levels: dict[str, pd.Series] = {}
+    for column in spec.columns:
+        values = current.raw[column.name]
+        bins[column.name] = reference.feature(column.name).counts(values)
+        if column.kind == "categorical" or column.name == schema.LEAD_SOURCE:
+            levels[column.name] = _ordered(as_text(values).dropna().value_counts())
+    outcomes = None
+    if current.labels is not None:
+        p = pd.Series(current.probability, index=current.raw.index).reindex(current.labels.index)
+        outcomes = pd.DataFrame({"label": current.labels, "probability": p}, columns=OUTCOMES)
+    converted = current.converted
+    if converted is None:
+        converted = 0 if current.labels is None else 1
+    return Tally(
+        n=len(current.raw),
+        bins=bins,
+        levels=levels,
+        outcomes=outcomes,
+        converted=converted,
+        counts=dict(current.counts),
+    )
+
+
+def _ordered(counts: pd.Series) -> pd.Series:
+    """Level counts as integers, most common first, ties by name (an order that does not
+    depend on how the data was split)."""
+    counts = counts.astype(np.int64)
+    return counts.sort_index(kind="stable").sort_values(ascending=False, kind="stable")
 
 
 def compare(
     reference: Reference,
-    current: Current,
+    current: Current | Tally,
     spec: FeatureSpec,
     *,
     alert: float = PSI_ALERT,
     model: str = "",
 ) -> DriftReport:
-    """PSI per feature and for the score, level changes, unseen sources and calibration."""
+    """PSI per feature and for the score, level changes, unseen sources and calibration,
+    from a current population or its tally (the same numbers either way)."""
+    counted = current if isinstance(current, Tally) else tally(reference, current, spec)
     rows: list[dict[str, Any]] = []
     distributions: dict[str, pd.DataFrame] = {}
     level_rows: list[dict[str, Any]] = []
-    targets: list[tuple[Profile, str, str, pd.Series | np.ndarray]] = [
-        (reference.score, "score", "model", current.probability)
-    ]
+    targets: list[tuple[Profile, str, str]] = [(reference.score, "score", "model")]
     for column in spec.columns:
-        ref = reference.feature(column.name)
-        targets.append((ref, column.field, column.family, current.raw[column.name]))
-    for ref, field_name, family, values in targets:
-        row, distributions[ref.name] = _psi_row(ref, field_name, family, values, alert)
+        targets.append((reference.feature(column.name), column.field, column.family))
+    for ref, field_name, family in targets:
+        row, distributions[ref.name] = _psi_row(
+            ref, field_name, family, counted.bins[ref.name], alert
+        )
         rows.append(row)
         if ref.kind == "categorical":
-            level_rows += _level_changes(ref.name, ref, values)
+            level_rows += _level_changes(ref.name, ref, counted.levels[ref.name], counted.n)
     table = pd.DataFrame(rows).set_index("feature")
     table = table.sort_values("psi", ascending=False, kind="stable")
     levels = pd.DataFrame(
         level_rows, columns=["feature", "change", "level", "reference_share", "current_share"]
     )
-    unseen = _unseen_sources(current.raw, spec)
-    n = max(len(current.raw), 1)
+    unseen = _unseen_sources(counted.levels, spec)
+    n = max(counted.n, 1)
     calibration = None
-    if current.labels is not None:
-        p = pd.Series(current.probability, index=current.raw.index).reindex(current.labels.index)
-        calibration = calibration_check(current.labels.to_numpy(), p.to_numpy())
+    counts = dict(counted.counts)
+    if counted.outcomes is not None and counted.converted:
+        # Lead order, so that the sums behind the metrics do not depend on the partitions.
+        outcomes = counted.outcomes.sort_index(kind="stable")
+        calibration = calibration_check(
+            outcomes["label"].to_numpy(), outcomes["probability"].to_numpy()
+        )
+    else:
+        counts.pop("labelled", None)
     return DriftReport(
         model=model,
         alert_threshold=alert,
@@ -155,19 +246,19 @@ def compare(
         levels=levels,
         distributions=distributions,
         unseen_sources=unseen,
-        unseen_source_share=float(sum(unseen.values()) / n) if len(current.raw) else 0.0,
+        unseen_source_share=float(sum(unseen.values()) / n) if counted.n else 0.0,
         calibration=calibration,
-        counts=dict(current.counts),
+        counts=counts,
         reference_window=dict(reference.window),
     )
 
 
 def _psi_row(
-    ref: Profile, field_name: str, family: str, values: pd.Series | np.ndarray, alert: float
+    ref: Profile, field_name: str, family: str, counts: np.ndarray, alert: float
 ) -> tuple[dict[str, Any], pd.DataFrame]:
     """One feature's (or the score's) PSI table row, and its reference and current shares
-    per bin."""
-    now = ref.distribution(values)
+    per bin, from the current leads' count in each bin."""
+    now = shares(counts)
     before = np.asarray(ref.shares)
     value = psi(before, now)
     labels = ref.bin_labels()
@@ -264,11 +355,9 @@ class DriftReport:
         return out
 
 
-def _level_changes(name: str, ref: Profile, values: pd.Series | np.ndarray) -> list[dict[str, Any]]:
-    text = as_text(values).dropna()
-    shares = text.value_counts(normalize=True) if len(text) else pd.Series(dtype="float64")
-    total = len(values) or 1
-    counts = text.value_counts()
+def _level_changes(name: str, ref: Profile, counts: pd.Series, total: int) -> list[dict[str, Any]]:
+    """New levels (with their share of the `total` compared leads) and gone ones."""
+    total = total or 1
     known = set(ref.seen)
     out = [
         {
@@ -282,7 +371,7 @@ def _level_changes(name: str, ref: Profile, values: pd.Series | np.ndarray) -> l
         if str(level) not in known
     ]
     for level, share in zip(ref.seen, ref.seen_shares, strict=True):
-        if share >= GONE_MIN_SHARE and shares.get(level, 0.0) == 0.0:
+        if share >= GONE_MIN_SHARE and counts.get(level, 0) == 0:
             out.append(
                 {
                     "feature": name,
@@ -295,15 +384,15 @@ def _level_changes(name: str, ref: Profile, values: pd.Series | np.ndarray) -> l
     return out
 
 
-def _unseen_sources(raw: pd.DataFrame, spec: FeatureSpec) -> dict[str, int]:
+def _unseen_sources(levels: dict[str, pd.Series], spec: FeatureSpec) -> dict[str, int]:
     """Current lead sources that are not among the model's learned levels."""
     try:
         known = set(spec.column(schema.LEAD_SOURCE).levels) - {schema.UNKNOWN}
     except KeyError:
         return {}
-    source = as_text(raw[schema.LEAD_SOURCE]).dropna()
-    unseen = source[~source.isin(known)]
-    return {str(k): int(v) for k, v in unseen.value_counts().items()}
+    source = levels[schema.LEAD_SOURCE]
+    unseen = source[~source.index.isin(list(known)) & (source > 0)]
+    return {str(k): int(v) for k, v in unseen.items()}
 
 
 def _finite(x: float) -> float | None:
