@@ -36,13 +36,12 @@ def dask_client(
                 f"cannot reach the Dask scheduler: {exc}",
                 setting="[compute] scheduler",
                 value=compute.scheduler,
-                expected="the address `dask scheduler` prints (tcp://host:8786) of a running "
-                "scheduler, or no scheduler to start a LocalCluster here",
+                expected="the address a running `dask scheduler` prints (tcp://host:8786), given "
+                "by --scheduler or [compute] scheduler; or neither, to start a LocalCluster here",
             ) from exc
         with client:
-            step(
-                f"Dask dashboard: {client.dashboard_link} ({_workers(client)} on {compute.scheduler})"
-            )
+            where = f"{_workers(client)} on {compute.scheduler}"
+            step(f"Dask dashboard: {client.dashboard_link} ({where})")
             yield client
         return
     cluster = LocalCluster(
