@@ -30,6 +30,7 @@ as "new" and empty; the job sets them against the store (`leadml.ranked.with_tre
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -195,20 +196,6 @@ def drop_stale(
     return todo.loc[~stale], int(stale.sum())
 
 
-def grades_within_batch(
-    probability: np.ndarray, shares: dict[str, float] = DEFAULT_GRADE_SHARES
-) -> np.ndarray:
-    """Relative grades: the given shares (`[grades] shares`; A 10%, B 20%, C 30%) of this batch.
-
-    Thresholds are this batch's probability quantiles, computed by the same function
-    training uses on validation leads, so tied probabilities always share a grade.
-    """
-    p = np.asarray(probability, dtype=np.float64)
-    if len(p) == 0:
-        return np.empty(0, dtype=object)
-    return grades_from_probability(p, grade_thresholds(p, shares))
-
-
 def score_open_leads(
     leads: pd.DataFrame,
     events: pd.DataFrame,
@@ -230,13 +217,78 @@ def score_open_leads(
     `grade_shares` are batch grade mode's shares (`config.grades.fractions()`). Features
     are built once for the whole batch; scoring and explanations run in chunks of
     `chunk_size` leads, calling `on_progress(done, total)` after each.
+
+    Two steps, which the Dask engine (`leadml.engine.score`) takes per partition and
+    globally: `score_part` scores the leads, `rank_batch` grades (batch mode) and ranks.
     """
     _check_grade_mode(grade_mode)
+    as_of = utc(as_of)
+    scored_at = pd.Timestamp.now(tz="UTC") if scored_at is None else pd.Timestamp(scored_at)
+    part = score_part(
+        leads,
+        events,
+        scorer,
+        as_of=as_of,
+        max_open_days=max_open_days,
+        pass_through=pass_through,
+        chunk_size=chunk_size,
+        on_progress=on_progress,
+        scored_at=scored_at,
+    )
+    return RankedBatch(
+        frame=rank_batch(part.frame, grade_mode, grade_shares, pass_through),
+        as_of=as_of,
+        scored_at=scored_at,
+        model_version=scorer.model_version,
+        grade_mode=grade_mode,
+        pass_through=tuple(pass_through),
+        warnings=part.warnings,
+        excluded_converted=part.excluded_converted,
+        excluded_not_created=part.excluded_not_created,
+        excluded_stale=part.excluded_stale,
+        max_open_days=max_open_days,
+        source=source,
+    )
+
+
+@dataclass(frozen=True)
+class ScoredPart:
+    """Some open leads scored and explained, not yet graded by batch or ranked: every lead
+    of a local batch, or one partition's on the Dask engine (`score_part`)."""
+
+    frame: pd.DataFrame
+    """The list's columns but rank (trend "new"), the pass-through ones, then REASONS_JSON,
+    TOP_REASON, PREVIOUS_GRADE and raw_score; in the order the features were built."""
+    warnings: tuple[str, ...] = ()
+    excluded_converted: int = 0
+    excluded_not_created: int = 0
+    excluded_stale: int = 0
+
+
+def utc(stamp: pd.Timestamp) -> pd.Timestamp:
+    """A moment in UTC (one without a time zone is read as UTC)."""
+    stamp = pd.Timestamp(stamp)
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
+def score_part(
+    leads: pd.DataFrame,
+    events: pd.DataFrame,
+    scorer: Scorer,
+    *,
+    as_of: pd.Timestamp,
+    scored_at: pd.Timestamp,
+    max_open_days: int = 0,
+    pass_through: Sequence[str] = (),
+    chunk_size: int = 50_000,
+    on_progress: Progress | None = None,
+) -> ScoredPart:
+    """Open leads of `leads` (with their `events`) as of `as_of`, scored and explained, with
+    the counts of the leads left out. Pure and per lead: a partition holding whole leads
+    and their events gives exactly the rows the whole batch gives for them."""
     if chunk_size < 1:
         raise InputError("chunk size must be positive", column="chunk_size", value=chunk_size)
-    as_of = pd.Timestamp(as_of)
-    as_of = as_of.tz_localize("UTC") if as_of.tzinfo is None else as_of.tz_convert("UTC")
-    scored_at = pd.Timestamp.now(tz="UTC") if scored_at is None else pd.Timestamp(scored_at)
+    as_of = utc(as_of)
     warnings: list[str] = []
     missing = [c for c in pass_through if c not in leads.columns]
     for name in missing:
@@ -249,22 +301,53 @@ def score_open_leads(
     raw = scorer.raw_features(todo, events, cutoff)
     parts = _score_in_chunks(scorer, raw, chunk_size, warnings, on_progress)
     frame = _assemble(parts, todo, raw.index, scorer.model_version, scored_at)
-    return RankedBatch(
-        frame=_ranked(
-            frame, todo.set_index(schema.LEAD_ID), grade_mode, grade_shares, pass_through
-        ),
-        as_of=as_of,
-        scored_at=scored_at,
-        model_version=scorer.model_version,
-        grade_mode=grade_mode,
-        pass_through=tuple(pass_through),
-        warnings=tuple(warnings),
-        excluded_converted=n_converted,
-        excluded_not_created=n_unborn,
-        excluded_stale=n_stale,
-        max_open_days=max_open_days,
-        source=source,
-    )
+    _pass_through(frame, todo.set_index(schema.LEAD_ID), pass_through)
+    return ScoredPart(frame, tuple(warnings), n_converted, n_unborn, n_stale)
+
+
+_COUNTED = re.compile(r"(?P<n>[0-9][0-9,]*) (?P<what>.+)", re.DOTALL)
+"""A warning that starts with a count ("1,204 leads are older than ..."): summed over parts."""
+
+
+def merge_warnings(lists: Sequence[Sequence[str]]) -> tuple[str, ...]:
+    """Warnings of several parts (chunks, partitions) as one list, in first-seen order:
+    each line once, and lines that differ only in their leading count as one line with
+    the counts added up."""
+    counts: dict[str, int | None] = {}
+    for warnings in lists:
+        for line in warnings:
+            found = _COUNTED.fullmatch(line)
+            key, n = (found["what"], int(found["n"].replace(",", ""))) if found else (line, None)
+            if key in counts and n is not None and counts[key] is not None:
+                counts[key] = (counts[key] or 0) + n
+            else:
+                counts.setdefault(key, n)
+    return tuple(key if n is None else f"{n:,} {key}" for key, n in counts.items())
+
+
+def batch_grade_thresholds(
+    probability: np.ndarray, shares: dict[str, float] = DEFAULT_GRADE_SHARES
+) -> dict[str, float] | None:
+    """Batch grade mode's thresholds: the given shares of this batch's probabilities
+    (None for an empty batch). Computed over the whole batch, even when it is scored in
+    partitions."""
+    p = np.asarray(probability, dtype=np.float64)
+    return grade_thresholds(p, shares) if len(p) else None
+
+
+def grades_within_batch(
+    probability: np.ndarray, shares: dict[str, float] = DEFAULT_GRADE_SHARES
+) -> np.ndarray:
+    """Relative grades: the given shares (`[grades] shares`; A 10%, B 20%, C 30%) of this batch.
+
+    Thresholds are this batch's probability quantiles, computed by the same function
+    training uses on validation leads, so tied probabilities always share a grade.
+    """
+    p = np.asarray(probability, dtype=np.float64)
+    thresholds = batch_grade_thresholds(p, shares)
+    if thresholds is None:
+        return np.empty(0, dtype=object)
+    return grades_from_probability(p, thresholds)
 
 
 def _check_grade_mode(grade_mode: str) -> None:
@@ -288,24 +371,57 @@ def _score_in_chunks(
         on_progress(0, total)
     for start in range(0, total, chunk_size):
         scored = scorer.score_features(raw.iloc[start : start + chunk_size], explain=True)
-        warnings.extend(w for w in scored.warnings if w not in warnings)
+        warnings[:] = merge_warnings([warnings, scored.warnings])
         parts.append(_compact(scored.frame))
         if on_progress is not None:
             on_progress(min(start + chunk_size, total), total)
     return parts
 
 
-def _ranked(
+def rank_batch(
     frame: pd.DataFrame,
-    by_id: pd.DataFrame,
     grade_mode: str,
     grade_shares: dict[str, float],
     pass_through: Sequence[str],
 ) -> pd.DataFrame:
-    """Grade (batch mode), rank, and attach the pass-through columns looked up by lead id."""
+    """A whole batch's `ScoredPart.frame` graded (batch mode) and ranked: the list's frame."""
     if grade_mode == "batch":
-        frame["grade"] = grades_within_batch(frame["probability"].to_numpy(), grade_shares)
-    frame = _rank(frame)
+        frame = frame.assign(
+            grade=grades_within_batch(frame["probability"].to_numpy(), grade_shares)
+        )
+    return with_ranks(frame, ranks(frame), pass_through)
+
+
+def ranks(frame: pd.DataFrame) -> np.ndarray:
+    """Each row's rank (1..n) by the ranked list's rule (`rank_order`), in row order. The
+    Dask engine calls it on the gathered keys (score, probability, raw_score, lead_id)."""
+    order = rank_order(
+        frame["score"].to_numpy(),
+        frame["probability"].to_numpy(),
+        frame["raw_score"].to_numpy(),
+        frame["lead_id"].to_numpy(),
+    )
+    out = np.empty(len(frame), dtype=np.int64)
+    out[order] = np.arange(1, len(frame) + 1, dtype=np.int64)
+    return out
+
+
+def with_ranks(frame: pd.DataFrame, rank: np.ndarray, pass_through: Sequence[str]) -> pd.DataFrame:
+    """Scored rows with their `rank`, in rank order and in the list frame's column order."""
+    ranked = frame.assign(rank=np.asarray(rank, dtype=np.int64))
+    ranked = ranked.sort_values("rank", kind="mergesort")
+    return ranked[list_columns(pass_through)].reset_index(drop=True)
+
+
+def list_columns(pass_through: Sequence[str]) -> list[str]:
+    """The columns of a `RankedBatch.frame`, in order."""
+    columns = [*RANKED_COLUMNS, *pass_through, REASONS_JSON, TOP_REASON, PREVIOUS_GRADE]
+    columns.append("raw_score")
+    return columns
+
+
+def _pass_through(frame: pd.DataFrame, by_id: pd.DataFrame, pass_through: Sequence[str]) -> None:
+    """Attach the pass-through columns to `frame`, looked up by lead id (None when absent)."""
     for name in pass_through:
         values = (
             np.array(by_id[name].reindex(frame["lead_id"]).to_numpy(dtype=object), dtype=object)
@@ -314,9 +430,6 @@ def _ranked(
         )
         values[pd.isna(values)] = None
         frame[name] = values
-    columns = [*RANKED_COLUMNS, *pass_through, REASONS_JSON, TOP_REASON, PREVIOUS_GRADE]
-    columns.append("raw_score")
-    return frame[columns].reset_index(drop=True)
 
 
 def _compact(scored: pd.DataFrame) -> pd.DataFrame:
@@ -372,19 +485,6 @@ def _assemble(
     return frame
 
 
-def _rank(frame: pd.DataFrame) -> pd.DataFrame:
-    """Order by the ranked list's rule (`rank_order`) and number the rows 1..n."""
-    order = rank_order(
-        frame["score"].to_numpy(),
-        frame["probability"].to_numpy(),
-        frame["raw_score"].to_numpy(),
-        frame["lead_id"].to_numpy(),
-    )
-    ordered = frame.iloc[order].reset_index(drop=True)
-    ordered.insert(0, "rank", np.arange(1, len(ordered) + 1, dtype=np.int64))
-    return ordered
-
-
 # --- flat exports ----------------------------------------------------------------------------
 
 _COMPANY_WORDS = ("company", "account", "organisation", "organization", "business")
@@ -431,8 +531,9 @@ def score_flat_rows(
     candidates = flat.names_with("passthrough") + list(pass_through)
     leads = _flat_leads(todo, raw, candidates, flat.source_column)
     frame = _assemble(parts, leads, raw.index, scorer.model_version, scored_at)
+    _pass_through(frame, todo, pass_through)
     return RankedBatch(
-        frame=_ranked(frame, todo, grade_mode, grade_shares, pass_through),
+        frame=rank_batch(frame, grade_mode, grade_shares, pass_through),
         as_of=scored_at,
         scored_at=scored_at,
         model_version=scorer.model_version,
