@@ -91,12 +91,9 @@ ARROW = {"positive": "▲", "negative": "▼"}
 ReasonLayout = Literal["inline", "lines", "detailed"]
 
 
-class RankedList(Protocol):
-    """What the store needs of a ranked batch (`leadml.batch.RankedBatch` is one)."""
-
-    @property
-    def frame(self) -> pd.DataFrame:
-        """RANKED_COLUMNS, the pass-through columns and REASONS_JSON, in rank order."""
+class BatchRecord(Protocol):
+    """What the store records of a ranked batch besides its rows (the Dask engine loads
+    the rows partition by partition: `leadml.store.write.write_batch_parts`)."""
 
     @property
     def as_of(self) -> pd.Timestamp: ...
@@ -118,6 +115,14 @@ class RankedList(Protocol):
     def excluded_not_created(self) -> int: ...
     @property
     def excluded_stale(self) -> int: ...
+
+
+class RankedList(BatchRecord, Protocol):
+    """What the store needs of a ranked batch (`leadml.batch.RankedBatch` is one)."""
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        """RANKED_COLUMNS, the pass-through columns and REASONS_JSON, in rank order."""
 
 
 def rank_order(

@@ -3,9 +3,10 @@
 Inside the transaction each lead's latest stored score is read first and the batch's
 trend, previous score and previous grade are set against it (`leadml.ranked.with_trend`,
 the one trend rule, so the list file the job stages from that frame agrees with the
-store). The batch is then bulk-loaded into a temporary table (PostgreSQL COPY, or one
-executemany elsewhere) and merged by three set-based statements: history rows, the upsert
-of each lead's latest score, and the facet counts. Readers see the previous batch until
+store). The batch is then bulk-loaded into a temporary table (PostgreSQL COPY, or
+executemany elsewhere; `LOAD_ROWS` at a time, part by part for the Dask engine) and
+merged by three set-based statements: history rows, the upsert of each lead's latest
+score, and the facet counts. Readers see the previous batch until
 the commit, and the new one after it.
 """
 
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
@@ -35,7 +36,7 @@ from sqlalchemy import text as sql
 from sqlalchemy.exc import SQLAlchemyError
 
 from leadml.bundle import GRADES
-from leadml.ranked import REASONS_JSON, TREND_POINTS, RankedList, with_trend
+from leadml.ranked import REASONS_JSON, TREND_POINTS, BatchRecord, RankedList, with_trend
 from leadml.store.schema_version import read_state, require_current
 from leadml.store.tables import (
     IMMEDIATE,
@@ -50,6 +51,9 @@ from leadml.store.tables import (
 log = logging.getLogger(__name__)
 
 STAGE_TABLE = "stage_scores"
+LOAD_ROWS = 50_000
+"""Rows loaded into the temporary table per statement (one COPY or executemany): the
+batch's Python rows are built this many at a time."""
 
 _stage_metadata = MetaData()
 _stage = Table(
@@ -113,6 +117,30 @@ def write_batch(
     by at least `trend_points`, steady otherwise, and new on a lead's first score
     (`leadml.ranked.trend_of`).
     """
+    return write_batch_parts(
+        engine,
+        batch,
+        [batch.frame],
+        trend_points=trend_points,
+        on_part=on_trend,
+        on_commit=on_commit,
+    )
+
+
+def write_batch_parts(
+    engine: Engine,
+    batch: BatchRecord,
+    parts: Iterable[pd.DataFrame],
+    *,
+    trend_points: int = TREND_POINTS,
+    on_part: Callable[[pd.DataFrame], None] | None = None,
+    on_commit: Callable[[int], None] | None = None,
+) -> int:
+    """`write_batch` for a batch whose ranked rows come in parts (the Dask engine's
+    partitions, one at a time, so the whole list is never in memory): one transaction,
+    each part's trend set by the one rule, `on_part(frame)` called with each trended part
+    before it is loaded, rows loaded in chunks of `LOAD_ROWS`. The parts together are
+    the batch: every lead once."""
     if trend_points < 1:
         raise ValueError("trend_points must be at least 1")
     try:
@@ -120,10 +148,16 @@ def write_batch(
         # timeout); a read that upgrades to a write later can fail at once as "locked".
         with engine.connect() as conn, conn.execution_options(**{IMMEDIATE: True}).begin():
             require_current(conn)  # a stale or newer schema: refused, one line
-            frame = with_trend(batch.frame, previous_scores(conn), trend_points)
-            if on_trend is not None:
-                on_trend(frame)
-            rows = _rows(frame, batch.pass_through)
+            previous = previous_scores(conn)
+            _stage.create(conn)
+            tally = _Tally()
+            for part in parts:
+                frame = with_trend(part, previous, trend_points)
+                if on_part is not None:
+                    on_part(frame)
+                for start in range(0, len(frame), LOAD_ROWS):
+                    _load(conn, _rows(frame.iloc[start : start + LOAD_ROWS], batch.pass_through))
+                tally.add(frame)
             batch_id = int(
                 conn.execute(
                     batches.insert()
@@ -132,19 +166,17 @@ def write_batch(
                         as_of=_naive_utc(batch.as_of),
                         model_version=batch.model_version,
                         grade_mode=batch.grade_mode,
-                        n_leads=len(rows),
+                        n_leads=tally.leads,
                         pass_through=json.dumps(list(batch.pass_through)),
                         source=batch.source,
                         summary=json.dumps(
-                            summarise(frame)
+                            tally.summary()
                             | {"excluded": _excluded(batch), SOURCE_MATCH: _source_match(batch)}
                         ),
                     )
                     .returning(batches.c.batch_id)
                 ).scalar_one()
             )
-            _stage.create(conn)
-            _load(conn, rows)
             params = {"batch_id": batch_id}
             conn.execute(sql(_HISTORY), params)
             conn.execute(sql(_UPSERT), params)
@@ -202,22 +234,43 @@ def _failed(engine: Engine, exc: BaseException, what: str) -> StoreError:
 
 def summarise(frame: pd.DataFrame) -> dict[str, Any]:
     """Counts the page shows for a batch: grades, the score histogram, sources, stages."""
-    histogram = np.bincount(frame["score"].to_numpy(dtype=np.int64), minlength=100)[1:100]
-
-    def counts(column: str) -> dict[str, int]:
-        found = frame[column].value_counts(sort=False).sort_values(ascending=False, kind="stable")
-        return {str(k): int(v) for k, v in found.items()}
-
-    grades = counts("grade")
-    return {
-        "grade_counts": {g: grades.get(g, 0) for g in GRADES},
-        "score_histogram": [int(n) for n in histogram],
-        "sources": counts("lead_source"),
-        "stages": counts("stage"),
-    }
+    tally = _Tally()
+    tally.add(frame)
+    return tally.summary()
 
 
-def _excluded(batch: RankedList) -> dict[str, int]:
+class _Tally:
+    """`summarise`'s counts, added up part by part: the same numbers (and the same order
+    of equal counts: first seen first) as for the whole frame at once."""
+
+    def __init__(self) -> None:
+        self.leads = 0
+        self.histogram = np.zeros(100, dtype=np.int64)
+        self.counts: dict[str, dict[str, int]] = {"grade": {}, "lead_source": {}, "stage": {}}
+
+    def add(self, frame: pd.DataFrame) -> None:
+        self.leads += len(frame)
+        scores = frame["score"].to_numpy(dtype=np.int64)
+        self.histogram += np.bincount(scores, minlength=100)[:100]
+        for column, counts in self.counts.items():
+            for key, n in frame[column].value_counts(sort=False).items():
+                counts[str(key)] = counts.get(str(key), 0) + int(n)
+
+    def summary(self) -> dict[str, Any]:
+        def ordered(column: str) -> dict[str, int]:
+            items = self.counts[column].items()
+            return dict(sorted(items, key=lambda item: -item[1]))  # stable: first seen first
+
+        grades = self.counts["grade"]
+        return {
+            "grade_counts": {g: grades.get(g, 0) for g in GRADES},
+            "score_histogram": [int(n) for n in self.histogram[1:100]],
+            "sources": ordered("lead_source"),
+            "stages": ordered("stage"),
+        }
+
+
+def _excluded(batch: BatchRecord) -> dict[str, int]:
     """Leads left out of the batch: converted, created after the scoring moment, stale."""
     return {
         "converted": batch.excluded_converted,
@@ -226,7 +279,7 @@ def _excluded(batch: RankedList) -> dict[str, int]:
     }
 
 
-def _source_match(batch: RankedList) -> str:
+def _source_match(batch: BatchRecord) -> str:
     """How the ranked list's source filter compares: canonical tokens, or a flat file's text."""
     return "exact" if batch.flat else "canonical"
 
