@@ -68,6 +68,9 @@ GRADE_MODES: tuple[GradeMode, ...] = ("model", "batch")
 AS_OF_KEYWORDS = ("now", "latest")
 
 Progress = Callable[[int, int], None]
+SHOWN_ROWS = 10
+"""Rows of the list the terminal shows after a batch (a Dask batch keeps only these, and
+`--top N`'s, in the client's memory)."""
 
 
 @dataclass(frozen=True)
@@ -111,6 +114,9 @@ class RankedBatch:
     """Where the leads came from (a data folder), for the store's batch record."""
     flat: bool = False
     """Scored from a flat export: lead sources are the file's own text, not canonical tokens."""
+    totals: BatchSummary | None = None
+    """The whole batch's summary when `frame` holds only its first rows (a batch scored on
+    the Dask engine, whose list stays partitioned); None: `frame` is the whole batch."""
 
     @property
     def columns(self) -> list[str]:
@@ -124,6 +130,8 @@ class RankedBatch:
 
     def summary(self) -> BatchSummary:
         """Leads scored, grade counts and the sources of the A-grade leads."""
+        if self.totals is not None:
+            return self.totals
         grades = self.frame["grade"].value_counts()
         counts = {g: int(grades.get(g, 0)) for g in GRADES}
         source = self.frame["lead_source"]
@@ -144,16 +152,23 @@ class RankedBatch:
 def parse_as_of(
     text: str | None, leads: pd.DataFrame, events: pd.DataFrame, *, now: pd.Timestamp | None = None
 ) -> pd.Timestamp:
+    """The scoring moment (UTC) from `--as-of` for the leads and events in memory."""
+    return as_of_moment(text, lambda: data_end(leads, events), now=now)
+
+
+def as_of_moment(
+    text: str | None, latest: Callable[[], pd.Timestamp], *, now: pd.Timestamp | None = None
+) -> pd.Timestamp:
     """The scoring moment (UTC) from `--as-of`.
 
     None or "now": the wall clock. "latest": midnight UTC after the last timestamp in the
-    data, i.e. "this morning" for a fresh export. Otherwise an ISO 8601 date or time; one
-    without a time zone is read as UTC.
+    data (`latest()`, asked only then), i.e. "this morning" for a fresh export. Otherwise
+    an ISO 8601 date or time; one without a time zone is read as UTC.
     """
     if text is None or text.strip().lower() == "now":
         stamp = pd.Timestamp.now(tz="UTC") if now is None else pd.Timestamp(now)
     elif text.strip().lower() == "latest":
-        stamp = data_end(leads, events).tz_convert("UTC").floor("D") + pd.Timedelta(days=1)
+        stamp = latest().tz_convert("UTC").floor("D") + pd.Timedelta(days=1)
     else:
         try:
             stamp = pd.Timestamp(text.strip())
@@ -221,7 +236,7 @@ def score_open_leads(
     Two steps, which the Dask engine (`leadml.engine.score`) takes per partition and
     globally: `score_part` scores the leads, `rank_batch` grades (batch mode) and ranks.
     """
-    _check_grade_mode(grade_mode)
+    check_grade_mode(grade_mode)
     as_of = utc(as_of)
     scored_at = pd.Timestamp.now(tz="UTC") if scored_at is None else pd.Timestamp(scored_at)
     part = score_part(
@@ -306,23 +321,35 @@ def score_part(
 
 
 _COUNTED = re.compile(r"(?P<n>[0-9][0-9,]*) (?P<what>.+)", re.DOTALL)
-"""A warning that starts with a count ("1,204 leads are older than ..."): summed over parts."""
+"""A warning that starts with a count ("1,204 leads are older than ...")."""
+_IN_LEADS = re.compile(r" \((?P<n>[0-9][0-9,]*) leads\)")
+"""A warning that counts leads in passing ("... trained on (17 leads): scored as ...")."""
 
 
 def merge_warnings(lists: Sequence[Sequence[str]]) -> tuple[str, ...]:
     """Warnings of several parts (chunks, partitions) as one list, in first-seen order:
-    each line once, and lines that differ only in their leading count as one line with
-    the counts added up."""
-    counts: dict[str, int | None] = {}
+    each line once, and lines that differ only in their count of leads (leading, or
+    "(N leads)") as one line with the counts added up."""
+    merged: dict[tuple[str, str], int | None] = {}
     for warnings in lists:
         for line in warnings:
-            found = _COUNTED.fullmatch(line)
-            key, n = (found["what"], int(found["n"].replace(",", ""))) if found else (line, None)
-            if key in counts and n is not None and counts[key] is not None:
-                counts[key] = (counts[key] or 0) + n
+            if found := _COUNTED.fullmatch(line):
+                key, n = ("", found["what"]), int(found["n"].replace(",", ""))
+            elif found := _IN_LEADS.search(line):
+                key = (line[: found.start()], line[found.end() :])
+                n = int(found["n"].replace(",", ""))
             else:
-                counts.setdefault(key, n)
-    return tuple(key if n is None else f"{n:,} {key}" for key, n in counts.items())
+                key, n = (line, "\0"), None
+            before = merged.get(key)
+            merged[key] = n if key not in merged else None if n is None else (before or 0) + n
+    return tuple(_counted(key, n) for key, n in merged.items())
+
+
+def _counted(key: tuple[str, str], n: int | None) -> str:
+    head, tail = key
+    if n is None:
+        return head
+    return f"{n:,} {tail}" if not head else f"{head} ({n:,} leads){tail}"
 
 
 def batch_grade_thresholds(
@@ -350,7 +377,7 @@ def grades_within_batch(
     return grades_from_probability(p, thresholds)
 
 
-def _check_grade_mode(grade_mode: str) -> None:
+def check_grade_mode(grade_mode: str) -> None:
     if grade_mode not in GRADE_MODES:
         raise InputError(
             "unknown grade mode", column="grade_mode", value=grade_mode, expected="model or batch"
@@ -511,7 +538,7 @@ def score_flat_rows(
     flat = scorer.bundle.flat
     if flat is None:
         raise InputError("not a flat model", expected="a model trained on a [dataset] export")
-    _check_grade_mode(grade_mode)
+    check_grade_mode(grade_mode)
     scored_at = pd.Timestamp.now(tz="UTC") if scored_at is None else pd.Timestamp(scored_at)
     converted = np.zeros(len(rows), dtype=bool)
     if flat.label and flat.label in rows.columns:

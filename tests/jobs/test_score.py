@@ -21,7 +21,8 @@ from leadml.config import Config, ScoreConfig, StoreConfig, load_config
 from leadml.data.load import Dataset
 from leadml.data.mapping.config import FlatColumn
 from leadml.errors import InputError, WriteError
-from leadml.jobs.score import BatchOutcome, list_table, run_batch
+from leadml.jobs.output import BatchOutcome, list_table
+from leadml.jobs.score import run_batch
 from leadml.model.pipeline import TrainedModel
 from leadml.ranked import PREVIOUS_GRADE, RANKED_COLUMNS
 from leadml.store import StoreError, batch_summary, lead_detail, open_store, ranked

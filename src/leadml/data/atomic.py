@@ -1,5 +1,8 @@
 """Writing files all or nothing: a complete temp file beside the target, then a rename.
 
+A folder of part files (the Dask engine's Parquet ranked list) is written the same way:
+a temp folder beside the target, filled, then swapped in (`stage_folder`).
+
 Temp files are owner-only (0600: a ranked list holds e-mails and phones) and named
 `.<target>.<12 hex>.tmp`; a failed write removes its own, and the next write of a file
 sweeps those a killed writer left (older than an hour). A full disk, a read-only folder
@@ -12,6 +15,7 @@ import glob
 import os
 import re
 import secrets
+import shutil
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -132,8 +136,13 @@ def sweep_stale_temps(path: Path, max_age: float = STALE_TEMP_SECONDS) -> list[P
         if match is None or match["name"] != path.name:
             continue
         try:
-            if candidate.lstat().st_mtime < cutoff and candidate.is_file():
+            if candidate.lstat().st_mtime >= cutoff or candidate.is_symlink():
+                continue
+            if candidate.is_file():
                 candidate.unlink()
+                removed.append(candidate)
+            elif candidate.is_dir():  # a staged folder of part files
+                shutil.rmtree(candidate)
                 removed.append(candidate)
         except OSError:
             continue
@@ -235,3 +244,109 @@ def _sync_folder(folder: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def stage_folder(path: Path, what: str = "the folder") -> StagedFolder:
+    """A new, empty, owner-only temp folder beside `path` to write part files into;
+    `commit` swaps it in for whatever `path` held (a folder, or a file of an earlier
+    run). A full, read-only or forbidden folder is a one-line WriteError."""
+    path = Path(path)
+    sweep_stale_temps(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = temp_path(path)
+        os.mkdir(tmp, 0o700)
+    except OSError as exc:
+        raise write_error(exc, what, path) from exc
+    return StagedFolder(tmp, path, what)
+
+
+class StagedFolder:
+    """A folder of files written under a temp name beside its target (owner-only, 0700).
+
+    `write_table` adds a Parquet file; `commit` swaps the folder in (the previous target
+    is moved aside, then removed once the new one is in place); `discard` removes it.
+    Used as a context manager, it is discarded when the block raises before `commit`."""
+
+    def __init__(self, tmp: Path, path: Path, what: str) -> None:
+        self.tmp = tmp
+        self.path = path
+        self.what = what
+        self.done = False
+        self.files: list[str] = []
+
+    def write_table(self, df: pd.DataFrame, name: str) -> None:
+        """Write `df` as the Parquet file `name` in the folder (fsynced)."""
+        try:
+            with open(self.tmp / name, "xb") as fh:
+                df.to_parquet(fh, index=False)
+                fh.flush()
+                os.fsync(fh.fileno())
+        except OSError as exc:
+            raise write_error(exc, self.what, self.path, self.discard()) from exc
+        self.files.append(name)
+
+    def commit(self) -> Path:
+        """Put the folder in place; a failure leaves the target as it was."""
+        try:
+            _sync_folder(self.tmp)
+            os.chmod(self.tmp, _folder_mode(self.path))
+            swap_in(self.tmp, self.path)
+        except OSError as exc:
+            raise write_error(exc, self.what, self.path, self.discard()) from exc
+        self.done = True
+        _sync_folder(self.path.parent)
+        return self.path
+
+    def discard(self) -> str:
+        """Remove the temp folder; returns a note for the user if it could not be removed."""
+        if self.done:
+            return ""
+        self.done = True
+        try:
+            shutil.rmtree(self.tmp)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            note = f"The temporary folder {self.tmp} could not be removed ({exc.strerror})"
+            return f"{note}: delete it"
+        return ""
+
+    def __enter__(self) -> StagedFolder:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.discard()
+
+
+def swap_in(tmp: Path, path: Path) -> None:
+    """Put the file or folder `tmp` at `path`. Whatever `path` held (file or folder) is
+    moved aside first and removed only once the new one is in place; a failure puts it
+    back. The one rule for replacing a folder (`bundle.save_bundle` uses it too)."""
+    if not os.path.lexists(path):
+        os.replace(tmp, path)
+        return
+    aside = temp_path(path)
+    os.replace(path, aside)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        os.replace(aside, path)
+        raise
+    if aside.is_dir() and not aside.is_symlink():
+        shutil.rmtree(aside, ignore_errors=True)
+    else:
+        _remove(aside)
+
+
+def _folder_mode(path: Path) -> int:
+    """The permissions a finished folder gets: those of the folder it replaces, else what
+    the umask allows."""
+    try:
+        if path.is_dir():
+            return path.stat().st_mode & 0o777
+    except OSError:
+        pass
+    mask = os.umask(0o077)
+    os.umask(mask)
+    return 0o777 & ~mask

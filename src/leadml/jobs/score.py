@@ -1,52 +1,50 @@
 """The `leadml score` job: read the leads, score them with a registered model, write the
 ranked list (CSV, Excel or Parquet, atomically) and the batch into the scores store.
 
-The scoring itself is the pure core in `leadml.batch`; this module only wires it to
-files, the registry and the store.
+The scoring itself is the pure core in `leadml.batch` (on the Dask engine, per partition:
+`leadml.engine.score`); this module wires it to the data, the registry and
+`leadml.jobs.output`, which writes the list and the store.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from contextlib import nullcontext
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 
-from leadml.batch import Progress, RankedBatch, parse_as_of, score_flat_rows, score_open_leads
+from leadml.batch import (
+    Progress,
+    RankedBatch,
+    parse_as_of,
+    score_flat_rows,
+    score_open_leads,
+)
 from leadml.config import Config
-from leadml.data.atomic import TABLE_SUFFIXES, StagedFile, stage_table
+from leadml.data.atomic import TABLE_SUFFIXES
 from leadml.data.load import Dataset, load_dataset
 from leadml.data.mapping.config import mapping_changes
 from leadml.data.mapping.read import read_flat
-from leadml.errors import InputError, WriteError
+from leadml.errors import InputError
 from leadml.features.idlike import ID_LIKE_KEY
 from leadml.handoff.webhook import WebhookTarget, hand_back, webhook_target
-from leadml.ranked import RANKED_COLUMNS, csv_cells, with_trend
+from leadml.jobs.output import (
+    BatchOutcome,
+    check_renames,
+    write_batch_file,
+    write_dask_batch,
+)
+from leadml.ranked import RANKED_COLUMNS
 from leadml.scoring import Scorer
 from leadml.tracking.registry import load_model
 
 Step = Callable[[str], None]
-ListFile = tuple[RankedBatch, StagedFile | None]
-
-
-@dataclass(frozen=True)
-class BatchOutcome:
-    """What `run_batch` did: the batch, where the list went, and the stored batch id.
-
-    `batch.frame` carries each lead's trend, previous_score and previous_grade against the
-    store (as stored, or as read from it with `--no-store`)."""
-
-    batch: RankedBatch
-    out_path: Path | None
-    store_url: str | None
-    batch_id: int | None
 
 
 def run_batch(
-    data: Path | None,
+    data: Path | str | None,
     config: Config,
     *,
     model: str | None = None,
@@ -66,9 +64,38 @@ def run_batch(
     a full disk or bad input never leaves a truncated file.
 
     `data` None: the config's `[dataset] file` (resolved against the project folder, as
-    `leadml train` reads it).
+    `leadml train` reads it). With `[compute] engine = "dask"`, `data` is a folder or URL
+    of partitioned leads and events, scored on the cluster (`_run_dask_batch`).
     """
     step = on_step or (lambda _message: None)
+    if config.compute.engine == "dask":
+        hook = webhook_target(config.score, os.environ, store=store)
+        if hook is not None:
+            raise InputError(
+                "the webhook hand-back is not available on the Dask engine yet",
+                setting="[score] webhook",
+                value=hook.shown,
+                expected="no --webhook (and no [score] webhook) with --engine dask, or "
+                "--engine local",
+            )
+        return _run_dask_batch(
+            data,
+            config,
+            model=model,
+            as_of=as_of,
+            out=out,
+            top=top,
+            store=store,
+            step=step,
+            on_progress=on_progress,
+        )
+    if isinstance(data, str):
+        raise InputError(
+            "a URL is read by the Dask engine only",
+            option="--data",
+            value=data,
+            expected='--engine dask (or [compute] engine = "dask"), or a local path',
+        )
     flat = data is None or data.is_file()
     data = export_path(config) if data is None else data
     _check_request(data, config, as_of=as_of, out=out, top=top, store=store, flat=flat)
@@ -78,7 +105,7 @@ def run_batch(
         step(f"loading model {reference}")
         scorer = Scorer(load_model(reference, config))
         batch = _score_flat_file(data, scorer, config, step, on_progress)
-        return _hand_back(_write_batch(batch, config, out, top, store, step), hook, step)
+        return _hand_back(write_batch_file(batch, config, out, top, store, step), hook, step)
     step(f"reading and validating {data}")
     dataset = load_dataset(data)
     step(f"loading model {reference}")
@@ -86,7 +113,7 @@ def run_batch(
     moment = parse_as_of(as_of, dataset.leads, dataset.events)
     step(f"scoring open leads as of {moment.isoformat()}")
     batch = rank_open_leads(dataset, scorer, config, moment, on_progress, source=str(data))
-    return _hand_back(_write_batch(batch, config, out, top, store, step), hook, step)
+    return _hand_back(write_batch_file(batch, config, out, top, store, step), hook, step)
 
 
 def rank_open_leads(
@@ -138,7 +165,7 @@ def export_path(config: Config) -> Path:
 
 
 def _check_request(
-    data: Path,
+    data: Path | str,
     config: Config,
     *,
     as_of: str | None,
@@ -152,15 +179,17 @@ def _check_request(
     written by a newer leadml; a new one is fine)."""
     if top is not None and top < 1:
         raise InputError("--top must be at least 1", option="--top", value=top)
-    if out is not None and not out.name.endswith(TABLE_SUFFIXES):
+    dask = config.compute.engine == "dask"
+    if out is not None and not out.name.endswith(TABLE_SUFFIXES) and not (dask and not out.suffix):
         raise InputError(
             "unsupported output file type",
             file=out,
-            expected="a .csv, .csv.gz, .xlsx or .parquet name",
+            expected="a .csv, .csv.gz, .xlsx or .parquet name"
+            + (" (or a folder name for Parquet part files)" if dask else ""),
         )
     if not flat:  # a flat model adds its mapping's columns: checked once they are known
         check_renames(config.score.columns, [*RANKED_COLUMNS, *config.score.pass_through])
-    if data.is_file() and as_of is not None and as_of.strip().lower() != "now":
+    if isinstance(data, Path) and data.is_file() and as_of and as_of.strip().lower() != "now":
         raise InputError(
             "--as-of cannot be applied to a flat export: its columns are already as of "
             "the day it was exported, and it has no events to cut at a moment",
@@ -174,156 +203,6 @@ def _check_request(
         from leadml.store.schema_version import require_writable  # SQLAlchemy: storing only
 
         require_writable(config.store_url)
-
-
-def check_renames(renames: dict[str, str], columns: list[str]) -> None:
-    """Refuse `[score.columns]` keys that are not columns of the list, and new names that
-    another column of the list already has (one line each)."""
-    unknown = [name for name in renames if name not in columns]
-    if unknown:
-        raise InputError(
-            f"[score.columns] renames {', '.join(map(repr, unknown))}, which the ranked list "
-            "does not have",
-            setting="[score.columns]",
-            value=unknown[0],
-            expected=f"keys among the list's columns: {', '.join(columns)}",
-        )
-    kept = [name for name in columns if name not in renames]
-    clash = next((new for new in renames.values() if new in kept), None)
-    if clash is not None:
-        raise InputError(
-            f"[score.columns] gives a column the name {clash!r}, which another column of the "
-            "list keeps",
-            setting="[score.columns]",
-            value=clash,
-            expected="new names that no other list column has (rename that column too)",
-        )
-
-
-def list_table(batch: RankedBatch, config: Config, out: Path, top: int | None) -> pd.DataFrame:
-    """The list as written to `out`: Parquet keeps canonical names and values; CSV cells
-    that a spreadsheet would run are escaped (`[score] csv_formula_guard`); Excel gets
-    scored_at as a date; CSV and Excel columns take their `[score.columns]` names."""
-    table = batch.table(top)
-    if out.name.endswith(".parquet"):
-        return table
-    check_renames(config.score.columns, list(table.columns))
-    if out.name.endswith(".xlsx"):
-        table["scored_at"] = pd.to_datetime(table["scored_at"], utc=True)
-        return table.rename(columns=config.score.columns)
-    return csv_cells(table, config.score.columns, formula_guard=config.score.csv_formula_guard)
-
-
-def _write_batch(
-    batch: RankedBatch,
-    config: Config,
-    out: Path | None,
-    top: int | None,
-    store: bool,
-    step: Step,
-) -> BatchOutcome:
-    """Write the list and the store, as asked; the list carries the store's trend.
-
-    With the store, the list is staged inside the store's transaction, from the frame
-    whose trend was just set against the stored scores (a complete 0600 temp file beside
-    `out`), and renamed into place only after the commit: a full, read-only or killed
-    store write leaves the previous list, which still matches the store's latest batch. A
-    failure removes the temp file. Without the store (`--no-store`), the trend is read
-    from an existing store by the same rule, and nothing is written to it.
-    """
-    if not store:
-        batch = _trend_from_store(batch, config)
-        _, staged = _stage_list(batch, config, out, top, step)
-        with staged or nullcontext():
-            return BatchOutcome(batch, staged.commit() if staged else None, None, None)
-    listed: list[ListFile] = []
-
-    def stage(frame: pd.DataFrame) -> None:
-        listed.append(_stage_list(replace(batch, frame=frame), config, out, top, step))
-
-    try:
-        batch_id = _store_batch(config, out, step, batch, stage, listed)
-    finally:
-        for _, staged in listed:
-            if staged is not None:
-                staged.discard()  # a no-op once committed
-    return BatchOutcome(listed[0][0], out, config.store_url, batch_id)
-
-
-def _stage_list(
-    batch: RankedBatch, config: Config, out: Path | None, top: int | None, step: Step
-) -> ListFile:
-    """The batch and its list staged beside `out` (None: no list file asked for)."""
-    if out is None:
-        return batch, None
-    step(f"writing {out}")
-    return batch, stage_table(list_table(batch, config, out, top), out, "the ranked list")
-
-
-def _trend_from_store(batch: RankedBatch, config: Config) -> RankedBatch:
-    """`--no-store`: the batch's trend against the store's latest scores, when a store
-    exists (it is only read); a store that cannot be read leaves a warning."""
-    from leadml.store import StoreError, stored_previous_scores  # SQLAlchemy: storing only
-
-    try:
-        previous = stored_previous_scores(config.store_url)
-    except StoreError as exc:
-        note = f"{exc}; every lead's trend says new".replace("\n", " ")
-        return replace(batch, warnings=(*batch.warnings, note))
-    if previous is None:
-        return batch
-    return replace(batch, frame=with_trend(batch.frame, previous, config.store.trend_points))
-
-
-def _store_batch(
-    config: Config,
-    out: Path | None,
-    step: Step,
-    batch: RankedBatch,
-    stage: Callable[[pd.DataFrame], None],
-    listed: list[ListFile],
-) -> int:
-    """Write the batch to the store; `stage` stages the list from the trended frame inside
-    the transaction, and the staged list is put in place right after the commit. A store
-    failure says what became of the list (one line)."""
-    from leadml.store import StoreError, open_store, write_batch  # SQLAlchemy: storing only
-
-    def place(batch_id: int) -> None:
-        staged = listed[0][1] if listed else None
-        if staged is None:
-            return
-        try:
-            staged.commit()
-        except WriteError as exc:
-            raise replace(
-                exc,
-                note=f"Batch {batch_id} is in the scores store, but the ranked list was not "
-                f"updated: run `leadml score` again. {exc.note}".strip(),
-            ) from exc
-
-    existed = out is not None and out.exists()
-    step("writing the scores store")
-    try:
-        engine = open_store(config.store_url)
-        try:
-            return write_batch(
-                engine,
-                batch,
-                trend_points=config.store.trend_points,
-                on_trend=stage,
-                on_commit=place,
-            )
-        finally:
-            engine.dispose()
-    except StoreError as exc:
-        if out is None:
-            raise
-        if existed:
-            kept = f"The ranked list {out} was left as it was, so it still matches the store."
-        else:
-            kept = f"No ranked list was written to {out}."
-        said = str(exc).rstrip()
-        raise StoreError(f"{said}{'' if said.endswith('.') else '.'} {kept}") from exc
 
 
 def _score_flat_file(
@@ -378,3 +257,59 @@ def mapping_notice(config: Config, scorer: Scorer) -> str | None:
         f"scoring reads the export with the model's ({changes}); train a new model to score "
         "with the config's mapping, or pass --model for another version"
     )
+
+
+# --- the Dask engine ---------------------------------------------------------------------------
+
+
+def _run_dask_batch(
+    data: Path | str | None,
+    config: Config,
+    *,
+    model: str | None,
+    as_of: str | None,
+    out: Path | None,
+    top: int | None,
+    store: bool,
+    step: Step,
+    on_progress: Progress | None,
+) -> BatchOutcome:
+    """`leadml score` on a Dask cluster: the partitioned leads and events are scored per
+    partition and ranked globally (`leadml.engine.score`); the list and the store are
+    written from the ranked partitions one at a time (`write_dask_batch`)."""
+    if data is None or (isinstance(data, Path) and data.is_file()):
+        raise InputError(
+            "the Dask engine scores a folder (or URL) of leads and events, not a flat export",
+            option="--data",
+            value=data,
+            expected="--data FOLDER with leads/ and events/ Parquet datasets, or --engine "
+            "local for a flat export",
+        )
+    _check_request(data, config, as_of=as_of, out=out, top=top, store=store)
+    from leadml.engine.cluster import dask_client
+    from leadml.engine.read import read_tables
+    from leadml.engine.score import score_partitions, scoring_moment
+
+    reference = model or f"models:/{config.mlflow.model_name}@champion"
+    with dask_client(config.compute, on_step=step) as client:
+        step(f"reading and validating {data}")
+        tables = read_tables(data, config.compute)
+        step(f"loading model {reference}")
+        bundle = load_model(reference, config)
+        moment = scoring_moment(as_of, client, tables.leads, tables.events)
+        step(f"scoring open leads as of {moment.isoformat()} in {tables.npartitions} partitions")
+        scored = score_partitions(
+            client,
+            tables.leads,
+            tables.events,
+            bundle,
+            as_of=moment,
+            grade_mode=config.score.grade_mode,
+            grade_shares=config.grades.fractions(),
+            max_open_days=config.score.max_open_days,
+            pass_through=config.score.pass_through,
+            chunk_size=config.score.chunk_size,
+            on_progress=on_progress,
+            source=str(data),
+        )
+        return write_dask_batch(scored, config, out=out, top=top, store=store, step=step)

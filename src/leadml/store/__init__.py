@@ -1,6 +1,7 @@
 """The scores store: each lead's latest score and its history, in SQLite or PostgreSQL.
 
-`leadml score` writes a batch with `write_batch` (one transaction); the API and the
+`leadml score` writes a batch with `write_batch` (one transaction; `write_batch_parts`
+for the Dask engine's partitions); the API and the
 sales page read it with `ranked`, `lead_detail` and `batch_summary`. Open the store
 once with `open_store(url)` and share the engine.
 """
@@ -16,7 +17,12 @@ from leadml.store.query import (
 )
 from leadml.store.tables import StoreError, open_store, store_url
 from leadml.store.watch import StoreMissing, WatchedStore
-from leadml.store.write import TREND_POINTS, stored_previous_scores, write_batch
+from leadml.store.write import (
+    TREND_POINTS,
+    stored_previous_scores,
+    write_batch,
+    write_batch_parts,
+)
 
 __all__ = [
     "TREND_POINTS",
@@ -34,4 +40,5 @@ __all__ = [
     "store_url",
     "stored_previous_scores",
     "write_batch",
+    "write_batch_parts",
 ]

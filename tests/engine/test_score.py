@@ -1,0 +1,252 @@
+"""Batch scoring on the Dask engine against the local engine, on the same data and bundle:
+scores and reasons to 1e-9, the same global ranks, --top N, the partitioned Parquet list,
+the store's rows, and a worker killed mid-scoring."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import signal
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from leadml.batch import RankedBatch, parse_as_of, score_open_leads
+from leadml.config import Config, StoreConfig
+from leadml.data.load import Dataset
+from leadml.engine.partition import from_frames
+from leadml.engine.score import DaskBatch, range_edges, scoring_moment, score_partitions
+from leadml.jobs.output import BatchOutcome, list_table, write_batch_file, write_dask_batch
+from leadml.model.pipeline import TrainedModel
+from leadml.ranked import REASONS_JSON, decode_reasons
+from leadml.scoring import Scorer
+from leadml.store import open_store
+from tests.conftest import fast_config
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+PII = ("email", "phone")
+SCORED_AT = pd.Timestamp("2026-01-05T06:00Z")
+NUMBERS = ["probability", "raw_score"]
+
+
+@pytest.fixture(scope="module")
+def as_of(small_data: Dataset) -> pd.Timestamp:
+    return parse_as_of("latest", small_data.leads, small_data.events)
+
+
+def _local(data: Dataset, trained: TrainedModel, as_of: pd.Timestamp, mode: str) -> RankedBatch:
+    return score_open_leads(
+        data.leads,
+        data.events,
+        Scorer(trained.bundle),
+        as_of=as_of,
+        grade_mode=mode,  # type: ignore[arg-type]
+        pass_through=PII,
+        max_open_days=400,
+        scored_at=SCORED_AT,
+        chunk_size=500,
+    )
+
+
+def _dask(
+    client: Client,
+    data: Dataset,
+    trained: TrainedModel,
+    as_of: pd.Timestamp,
+    mode: str,
+    partitions: int,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> DaskBatch:
+    leads, events = from_frames(data.leads, data.events, partitions)
+    return score_partitions(
+        client,
+        leads,
+        events,
+        trained.bundle,
+        as_of=as_of,
+        grade_mode=mode,  # type: ignore[arg-type]
+        grade_shares={"A": 0.1, "B": 0.2, "C": 0.3, "D": 0.4},
+        pass_through=PII,
+        max_open_days=400,
+        scored_at=SCORED_AT,
+        chunk_size=500,
+        on_progress=on_progress,
+    )
+
+
+def _assert_same_list(dask_frame: pd.DataFrame, local: pd.DataFrame) -> None:
+    """Same leads in the same order with the same values; numbers and reasons to 1e-9."""
+    assert list(dask_frame.columns) == list(local.columns)
+    assert dask_frame["lead_id"].tolist() == local["lead_id"].tolist()
+    assert dask_frame["rank"].tolist() == list(range(1, len(local) + 1))
+    for name in NUMBERS:
+        np.testing.assert_allclose(dask_frame[name], local[name], rtol=0, atol=1e-9)
+    exact = [c for c in local.columns if c not in (*NUMBERS, REASONS_JSON)]
+    pd.testing.assert_frame_equal(dask_frame[exact], local[exact], check_dtype=False)
+    for ours, theirs in zip(dask_frame[REASONS_JSON], local[REASONS_JSON], strict=True):
+        a, b = decode_reasons(ours), decode_reasons(theirs)
+        for side in ("positive", "negative"):
+            assert [r["text"] for r in a[side]] == [r["text"] for r in b[side]]
+            np.testing.assert_allclose(
+                [r["contribution"] for r in a[side]],
+                [r["contribution"] for r in b[side]],
+                rtol=0,
+                atol=1e-9,
+            )
+
+
+def test_scores_reasons_ranks_and_batch_grades_equal_the_local_engine(
+    client: Client, small_data: Dataset, trained: TrainedModel, as_of: pd.Timestamp
+) -> None:
+    local = _local(small_data, trained, as_of, "batch")
+    seen: list[tuple[int, int]] = []
+    scored = _dask(client, small_data, trained, as_of, "batch", 3, lambda d, t: seen.append((d, t)))
+    assert seen[0] == (0, 3) and seen[-1] == (3, 3)
+    assert scored.leads == len(local.frame) > 500
+    # Batch grades hold the shares of the whole batch, not of each partition.
+    parts = list(scored.parts())
+    assert len(parts) == 3 and all(len(p) for p in parts)
+    assert parts[0]["rank"].iloc[0] == 1  # part 0 holds the best leads
+    _assert_same_list(pd.concat(parts, ignore_index=True), local.frame)
+    record = scored.batch
+    assert record.summary() == local.summary()
+    assert (record.excluded_converted, record.excluded_not_created, record.excluded_stale) == (
+        local.excluded_converted,
+        local.excluded_not_created,
+        local.excluded_stale,
+    )
+    assert local.excluded_stale > 0  # the stale count is summed over partitions
+    # The same warnings; their counts of leads are added up over partitions as over chunks
+    # (a chunk or partition with one such lead says no count).
+    assert {_uncounted(w) for w in record.warnings} == {_uncounted(w) for w in local.warnings}
+    assert record.frame["lead_id"].tolist() == local.frame["lead_id"].head(10).tolist()
+
+
+def _uncounted(warning: str) -> str:
+    return re.sub(r" \([0-9,]+ leads\)|^[0-9,]+ ", "", warning)
+
+
+def test_latest_is_found_across_partitions(client: Client, small_data: Dataset) -> None:
+    leads, events = from_frames(small_data.leads, small_data.events, 3)
+    found = scoring_moment("latest", client, leads, events)
+    assert found == parse_as_of("latest", small_data.leads, small_data.events)
+
+
+@pytest.mark.parametrize(("n", "parts"), [(0, 3), (2, 3), (10, 3), (11, 4)])
+def test_output_partitions_cover_every_rank_once(n: int, parts: int) -> None:
+    edges = range_edges(n, parts)
+    assert edges[0] == 1 and edges[-1] == n + 1
+    sizes = np.diff(edges)
+    assert (sizes >= 1).all() or n == 0
+    assert sizes.sum() == n and sizes.max() - sizes.min() <= 1
+
+
+def _config(tmp_path: Path, name: str) -> Config:
+    config = fast_config(tmp_path)
+    url = f"sqlite:///{tmp_path / name}"
+    return config.model_copy(update={"store": StoreConfig(url=url)})
+
+
+def _stored(config: Config) -> pd.DataFrame:
+    engine = open_store(config.store_url)
+    try:
+        with engine.connect() as conn:
+            rows = pd.read_sql("SELECT * FROM lead_scores ORDER BY lead_id", conn)
+            batches = pd.read_sql("SELECT n_leads, summary FROM score_batches", conn)
+    finally:
+        engine.dispose()
+    return rows.drop(columns=["batch_id"]).assign(_batch=batches.to_json())
+
+
+def test_store_and_partitioned_parquet_list_match_the_local_engine(
+    client: Client,
+    small_data: Dataset,
+    trained: TrainedModel,
+    as_of: pd.Timestamp,
+    tmp_path: Path,
+) -> None:
+    local = _local(small_data, trained, as_of, "model")
+    local_config = _config(tmp_path, "local.db")
+    dask_config = _config(tmp_path, "dask.db")
+    quiet: Callable[[str], None] = lambda _m: None  # noqa: E731
+    for _ in range(2):  # the second batch has a trend against the first
+        done = write_batch_file(local, local_config, tmp_path / "local.parquet", None, True, quiet)
+        scored = _dask(client, small_data, trained, as_of, "model", 3)
+        out = tmp_path / "ranked.parquet"
+        got = write_dask_batch(scored, dask_config, out=out, top=None, store=True)
+    assert isinstance(got, BatchOutcome) and got.batch_id == done.batch_id == 2
+    assert sorted(p.name for p in out.iterdir()) == [f"part-{i:05d}.parquet" for i in range(3)]
+    first = pd.read_parquet(out / "part-00000.parquet")
+    assert first["rank"].iloc[0] == 1
+    whole = pd.concat([pd.read_parquet(p) for p in sorted(out.iterdir())], ignore_index=True)
+    expected = pd.read_parquet(tmp_path / "local.parquet")
+    assert (whole["trend"] == "steady").all()  # set by the store's previous batch
+    pd.testing.assert_frame_equal(whole, expected, check_exact=False, atol=1e-9, rtol=0)
+    pd.testing.assert_frame_equal(
+        _stored(dask_config), _stored(local_config), check_exact=False, atol=1e-9, rtol=0
+    )
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_top_n_gathers_only_the_first_rows_into_one_file(
+    client: Client,
+    small_data: Dataset,
+    trained: TrainedModel,
+    as_of: pd.Timestamp,
+    tmp_path: Path,
+) -> None:
+    local = _local(small_data, trained, as_of, "model")
+    config = _config(tmp_path, "none.db")
+    scored = _dask(client, small_data, trained, as_of, "model", 3)
+    out = tmp_path / "top.csv"
+    got = write_dask_batch(scored, config, out=out, top=25, store=False)
+    assert got.out_path == out and got.store_url is None
+    written = pd.read_csv(out, keep_default_na=False, dtype=str)
+    expected = list_table(local, config, out, 25).astype(str)
+    assert len(written) == 25
+    assert written["lead_id"].tolist() == expected["lead_id"].tolist()
+    assert written.columns.tolist() == expected.columns.tolist()
+    # Only the first output partition was fetched; the others are still on the cluster.
+    assert len(scored.outputs) == 2
+
+
+def test_a_worker_killed_mid_scoring_is_retried_and_the_list_is_complete(
+    small_data: Dataset, trained: TrainedModel, as_of: pd.Timestamp
+) -> None:
+    from distributed import Client, LocalCluster
+
+    local = _local(small_data, trained, as_of, "model")
+    with (
+        LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+            silence_logs=logging.CRITICAL,
+            env={"OMP_WAIT_POLICY": "PASSIVE"},
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        pids = client.run(os.getpid)
+        victim = next(iter(pids.values()))
+        killed: list[int] = []
+
+        def kill_one(done: int, total: int) -> None:
+            if done == 1 and not killed:  # others are still running or queued
+                os.kill(victim, signal.SIGKILL)
+                killed.append(victim)
+
+        scored = _dask(client, small_data, trained, as_of, "model", 6, kill_one)
+        whole = pd.concat(list(scored.parts()), ignore_index=True)
+        assert killed
+        assert victim not in client.run(os.getpid).values()  # the nanny started a new one
+    assert whole["lead_id"].is_unique
+    _assert_same_list(whole, local.frame)
