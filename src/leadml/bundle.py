@@ -16,6 +16,7 @@ LightGBM's parser (see `leadml.model_file`).
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 from dataclasses import dataclass, field, replace
@@ -27,7 +28,6 @@ import numpy as np
 
 from leadml import __version__
 from leadml.config import GradesConfig, LabelConfig
-from leadml.data.atomic import swap_in
 from leadml.data.mapping.config import DatasetConfig
 from leadml.errors import InputError, ModelNotFoundError, write_error
 from leadml.features.spec import FeatureSpec
@@ -159,7 +159,7 @@ def save_bundle(bundle: Bundle, directory: Path) -> Path:
         (tmp / MODEL_FILE).write_bytes(model_bytes)
         data = bundle.to_dict() | {DIGEST_KEY: record(model_bytes)}
         (tmp / BUNDLE_FILE).write_text(json.dumps(data, indent=2, sort_keys=True), encoding="utf-8")
-        swap_in(tmp, directory)
+        _swap_in(tmp, directory)
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         raise write_error(exc, what, directory) from exc
@@ -167,6 +167,22 @@ def save_bundle(bundle: Bundle, directory: Path) -> Path:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return directory
+
+
+def _swap_in(tmp: Path, directory: Path) -> None:
+    """Put the folder `tmp` at `directory`; a bundle already there is moved aside first and
+    removed only once the new one is in place (a failure puts the old one back)."""
+    if not directory.exists():
+        os.replace(tmp, directory)
+        return
+    aside = Path(tempfile.mkdtemp(prefix=f".{directory.name}.old.", dir=directory.parent))
+    os.replace(directory, aside)  # onto the empty folder just made
+    try:
+        os.replace(tmp, directory)
+    except BaseException:
+        os.replace(aside, directory)
+        raise
+    shutil.rmtree(aside, ignore_errors=True)
 
 
 def load_bundle(directory: Path, *, trusted: bool = True) -> Bundle:

@@ -17,11 +17,13 @@ import pandas as pd
 import pytest
 
 from leadml.batch import RankedBatch, parse_as_of, score_open_leads
-from leadml.config import Config, StoreConfig
+from leadml.config import ComputeConfig, Config, StoreConfig
 from leadml.data.load import Dataset
 from leadml.engine.partition import from_frames
-from leadml.engine.score import DaskBatch, range_edges, scoring_moment, score_partitions
+from leadml.engine.score import DaskBatch, range_edges, score_partitions, scoring_moment
+from leadml.errors import InputError
 from leadml.jobs.output import BatchOutcome, list_table, write_batch_file, write_dask_batch
+from leadml.jobs.score import run_batch
 from leadml.model.pipeline import TrainedModel
 from leadml.ranked import REASONS_JSON, decode_reasons
 from leadml.scoring import Scorer
@@ -36,9 +38,25 @@ SCORED_AT = pd.Timestamp("2026-01-05T06:00Z")
 NUMBERS = ["probability", "raw_score"]
 
 
+FEW = 1500
+"""Leads the tests score: a sample of the session's small funnel (the suite's budget)."""
+
+
 @pytest.fixture(scope="module")
 def as_of(small_data: Dataset) -> pd.Timestamp:
     return parse_as_of("latest", small_data.leads, small_data.events)
+
+
+@pytest.fixture(scope="module")
+def few(small_data: Dataset) -> Dataset:
+    leads = small_data.leads.sample(FEW, random_state=7).reset_index(drop=True)
+    events = small_data.events[small_data.events["lead_id"].isin(leads["lead_id"])]
+    return Dataset(leads, events.reset_index(drop=True), small_data.report)
+
+
+@pytest.fixture(scope="module")
+def local_model(few: Dataset, trained: TrainedModel, as_of: pd.Timestamp) -> RankedBatch:
+    return _local(few, trained, as_of, "model")
 
 
 def _local(data: Dataset, trained: TrainedModel, as_of: pd.Timestamp, mode: str) -> RankedBatch:
@@ -103,13 +121,13 @@ def _assert_same_list(dask_frame: pd.DataFrame, local: pd.DataFrame) -> None:
 
 
 def test_scores_reasons_ranks_and_batch_grades_equal_the_local_engine(
-    client: Client, small_data: Dataset, trained: TrainedModel, as_of: pd.Timestamp
+    client: Client, few: Dataset, trained: TrainedModel, as_of: pd.Timestamp
 ) -> None:
-    local = _local(small_data, trained, as_of, "batch")
+    local = _local(few, trained, as_of, "batch")
     seen: list[tuple[int, int]] = []
-    scored = _dask(client, small_data, trained, as_of, "batch", 3, lambda d, t: seen.append((d, t)))
+    scored = _dask(client, few, trained, as_of, "batch", 3, lambda d, t: seen.append((d, t)))
     assert seen[0] == (0, 3) and seen[-1] == (3, 3)
-    assert scored.leads == len(local.frame) > 500
+    assert scored.leads == len(local.frame) > 300
     # Batch grades hold the shares of the whole batch, not of each partition.
     parts = list(scored.parts())
     assert len(parts) == 3 and all(len(p) for p in parts)
@@ -133,10 +151,10 @@ def _uncounted(warning: str) -> str:
     return re.sub(r" \([0-9,]+ leads\)|^[0-9,]+ ", "", warning)
 
 
-def test_latest_is_found_across_partitions(client: Client, small_data: Dataset) -> None:
-    leads, events = from_frames(small_data.leads, small_data.events, 3)
+def test_latest_is_found_across_partitions(client: Client, few: Dataset) -> None:
+    leads, events = from_frames(few.leads, few.events, 3)
     found = scoring_moment("latest", client, leads, events)
-    assert found == parse_as_of("latest", small_data.leads, small_data.events)
+    assert found == parse_as_of("latest", few.leads, few.events)
 
 
 @pytest.mark.parametrize(("n", "parts"), [(0, 3), (2, 3), (10, 3), (11, 4)])
@@ -167,18 +185,19 @@ def _stored(config: Config) -> pd.DataFrame:
 
 def test_store_and_partitioned_parquet_list_match_the_local_engine(
     client: Client,
-    small_data: Dataset,
+    few: Dataset,
     trained: TrainedModel,
     as_of: pd.Timestamp,
+    local_model: RankedBatch,
     tmp_path: Path,
 ) -> None:
-    local = _local(small_data, trained, as_of, "model")
+    local = local_model
     local_config = _config(tmp_path, "local.db")
     dask_config = _config(tmp_path, "dask.db")
     quiet: Callable[[str], None] = lambda _m: None  # noqa: E731
     for _ in range(2):  # the second batch has a trend against the first
         done = write_batch_file(local, local_config, tmp_path / "local.parquet", None, True, quiet)
-        scored = _dask(client, small_data, trained, as_of, "model", 3)
+        scored = _dask(client, few, trained, as_of, "model", 3)
         out = tmp_path / "ranked.parquet"
         got = write_dask_batch(scored, dask_config, out=out, top=None, store=True)
     assert isinstance(got, BatchOutcome) and got.batch_id == done.batch_id == 2
@@ -197,14 +216,19 @@ def test_store_and_partitioned_parquet_list_match_the_local_engine(
 
 def test_top_n_gathers_only_the_first_rows_into_one_file(
     client: Client,
-    small_data: Dataset,
+    few: Dataset,
     trained: TrainedModel,
     as_of: pd.Timestamp,
+    local_model: RankedBatch,
     tmp_path: Path,
 ) -> None:
-    local = _local(small_data, trained, as_of, "model")
+    local = local_model
     config = _config(tmp_path, "none.db")
-    scored = _dask(client, small_data, trained, as_of, "model", 3)
+    scored = _dask(client, few, trained, as_of, "model", 3)
+    whole = tmp_path / "all.xlsx"
+    with pytest.raises(InputError, match=r"has [0-9,]+ leads, more than a CSV or Excel file"):
+        write_dask_batch(scored, config, out=whole, top=None, store=True, gather_rows=100)
+    assert not whole.exists() and not (tmp_path / "none.db").exists()
     out = tmp_path / "top.csv"
     got = write_dask_batch(scored, config, out=out, top=25, store=False)
     assert got.out_path == out and got.store_url is None
@@ -218,11 +242,11 @@ def test_top_n_gathers_only_the_first_rows_into_one_file(
 
 
 def test_a_worker_killed_mid_scoring_is_retried_and_the_list_is_complete(
-    small_data: Dataset, trained: TrainedModel, as_of: pd.Timestamp
+    few: Dataset, trained: TrainedModel, as_of: pd.Timestamp, local_model: RankedBatch
 ) -> None:
     from distributed import Client, LocalCluster
 
-    local = _local(small_data, trained, as_of, "model")
+    local = local_model
     with (
         LocalCluster(
             n_workers=2,
@@ -244,9 +268,30 @@ def test_a_worker_killed_mid_scoring_is_retried_and_the_list_is_complete(
                 os.kill(victim, signal.SIGKILL)
                 killed.append(victim)
 
-        scored = _dask(client, small_data, trained, as_of, "model", 6, kill_one)
+        scored = _dask(client, few, trained, as_of, "model", 4, kill_one)
         whole = pd.concat(list(scored.parts()), ignore_index=True)
         assert killed
         assert victim not in client.run(os.getpid).values()  # the nanny started a new one
     assert whole["lead_id"].is_unique
     _assert_same_list(whole, local.frame)
+
+
+def test_the_dask_engine_refuses_what_it_cannot_do_before_any_work(
+    small_data_dir: Path, tmp_path: Path
+) -> None:
+    config = _config(tmp_path, "scores.db").model_copy(
+        update={"compute": ComputeConfig(engine="dask")}
+    )
+    flat = tmp_path / "export.csv"
+    flat.write_text("lead_id,company\nL1,Acme\n")
+    with pytest.raises(InputError, match="not a flat export") as found:
+        run_batch(flat, config, out=tmp_path / "ranked.parquet")
+    assert "--engine local" in str(found.value) and "\n" not in str(found.value)
+    hooked = config.model_copy(
+        update={"score": config.score.model_copy(update={"webhook": "https://crm.example/in"})}
+    )
+    with pytest.raises(InputError, match=r"webhook .* not available on the Dask engine"):
+        run_batch(small_data_dir, hooked, out=tmp_path / "ranked.parquet")
+    with pytest.raises(InputError, match="unsupported output file type"):
+        run_batch(small_data_dir, config, out=tmp_path / "ranked.txt")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["export.csv"]

@@ -322,7 +322,8 @@ class StagedFolder:
 def swap_in(tmp: Path, path: Path) -> None:
     """Put the file or folder `tmp` at `path`. Whatever `path` held (file or folder) is
     moved aside first and removed only once the new one is in place; a failure puts it
-    back. The one rule for replacing a folder (`bundle.save_bundle` uses it too)."""
+    back. (`bundle.save_bundle` keeps its own copy for folders: model/ reaches bundle,
+    and the architecture test keeps data/ I/O out of model/'s imports.)"""
     if not os.path.lexists(path):
         os.replace(tmp, path)
         return

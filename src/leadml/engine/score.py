@@ -14,7 +14,7 @@
 - **Output partitions** in rank order: ranked rows move so that part k holds the k-th
   range of ranks (part 0 the best leads), in rank order. `DaskBatch.parts` fetches them
   one at a time (the job stages the list and loads the store from them, never the whole
-  list in the client's memory) and `DaskBatch.top` only the first rows.
+  list in the client's memory; with `--top N` and no store, only until it has N rows).
 """
 
 from __future__ import annotations
@@ -71,7 +71,8 @@ BundleFiles = tuple[bytes, bytes]
 """A bundle as the bytes of bundle.json and model.txt: what is broadcast to the workers."""
 
 _SCORERS: dict[str, Scorer] = {}
-"""Each worker process's Scorers, by the digest of their bundle files (`worker_scorer`)."""
+"""A worker process's Scorer, by the digest of its bundle files (`worker_scorer`): the
+last bundle it was sent, kept for the rest of the batch's tasks."""
 
 
 def bundle_files(bundle: Bundle) -> BundleFiles:
@@ -87,6 +88,7 @@ def worker_scorer(files: BundleFiles) -> Scorer:
     key = hashlib.sha256(files[0] + b"\0" + files[1]).hexdigest()
     found = _SCORERS.get(key)
     if found is None:
+        _SCORERS.clear()  # one bundle at a time: a long-lived cluster scores many batches
         with tempfile.TemporaryDirectory(prefix="leadml-bundle-") as tmp:
             folder = Path(tmp)
             (folder / BUNDLE_FILE).write_bytes(files[0])
@@ -124,11 +126,6 @@ class DaskBatch:
             future = self.outputs.pop(0)
             yield future.result()
             future.release()
-
-    def top(self, n: int) -> pd.DataFrame:
-        """The first `n` rows of the list, fetched partition by partition until there are
-        enough (the rest stay on the workers)."""
-        return _head(self.outputs, n, self.batch.frame.iloc[:0])
 
 
 def scoring_moment(
@@ -231,7 +228,7 @@ def score_partitions(
         source=source,
     )
     totals = _summary(counts, record)
-    head = _head(outputs, SHOWN_ROWS, None)
+    head = _head(outputs, SHOWN_ROWS)
     return DaskBatch(replace(record, frame=head, totals=totals), outputs, len(keys))
 
 
@@ -309,7 +306,7 @@ def _end(leads: pd.DataFrame, events: pd.DataFrame) -> pd.Timestamp | None:
         return None
 
 
-def _head(outputs: list[Future], n: int, empty: pd.DataFrame | None) -> pd.DataFrame:
+def _head(outputs: list[Future], n: int) -> pd.DataFrame:
     """The first `n` rows of the output partitions, fetched until there are enough."""
     rows: list[pd.DataFrame] = []
     left = n
@@ -319,10 +316,8 @@ def _head(outputs: list[Future], n: int, empty: pd.DataFrame | None) -> pd.DataF
         got = future.client.submit(_first, future, left).result()
         rows.append(got)
         left -= len(got)
-    if not rows:
-        if empty is not None:
-            return empty
-        return outputs[0].result().iloc[:0] if outputs else pd.DataFrame()
+    if not rows:  # an empty batch: its one (empty) output partition
+        return outputs[0].client.submit(_first, outputs[0], 0).result()
     return pd.concat(rows, ignore_index=True)
 
 

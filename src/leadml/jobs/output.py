@@ -208,6 +208,7 @@ def write_dask_batch(
     top: int | None,
     store: bool,
     step: Step | None = None,
+    gather_rows: int = GATHER_ROWS,
 ) -> BatchOutcome:
     """Write a batch scored on the cluster: the store (one transaction, loaded part by
     part, trend per part by the one rule) and the list staged from the same trended parts,
@@ -216,12 +217,13 @@ def write_dask_batch(
     The list: with `--top N`, the first N rows in one file (only those are fetched without
     the store); a `.parquet` name or a folder name without `--top`, a folder of Parquet
     part files in rank order (part-00000.parquet holds the best leads); a CSV or Excel
-    name, the whole list in one file, up to `GATHER_ROWS` leads."""
+    name, the whole list in one file, up to `gather_rows` leads (refused above, before
+    anything is written)."""
     step = step or (lambda _message: None)
-    if out is not None and top is None and not _parted(out) and scored.leads > GATHER_ROWS:
+    if out is not None and top is None and not _parted(out) and scored.leads > gather_rows:
         raise InputError(
             f"the ranked list has {scored.leads:,} leads, more than a CSV or Excel file "
-            f"holds on the Dask engine ({GATHER_ROWS:,})",
+            f"holds on the Dask engine ({gather_rows:,})",
             file=out,
             expected="--out NAME.parquet (a folder of Parquet part files), or --top N",
         )

@@ -69,12 +69,11 @@ def run_batch(
     """
     step = on_step or (lambda _message: None)
     if config.compute.engine == "dask":
-        hook = webhook_target(config.score, os.environ, store=store)
-        if hook is not None:
+        if config.score.webhook:
             raise InputError(
                 "the webhook hand-back is not available on the Dask engine yet",
                 setting="[score] webhook",
-                value=hook.shown,
+                value=config.score.webhook,
                 expected="no --webhook (and no [score] webhook) with --engine dask, or "
                 "--engine local",
             )
