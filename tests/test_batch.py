@@ -10,6 +10,7 @@ from leadml import schema
 from leadml.batch import (
     drop_stale,
     grades_within_batch,
+    merge_warnings,
     open_leads,
     parse_as_of,
     score_open_leads,
@@ -261,3 +262,22 @@ def test_stale_leads_are_left_out_and_counted_and_batch_shares_come_from_config(
         assert counts[grade] == pytest.approx(0.25, abs=0.05)
     unlimited, _ = drop_stale(everyone, as_of, 0)
     assert len(unlimited) == len(everyone)
+
+
+def test_warnings_of_chunks_or_partitions_merge_with_their_counts_added() -> None:
+    older = "leads are older than any lead the model was trained on (400 days): ..."
+    unseen = (
+        "lead_source 'fax' is not in the data the model was trained on",
+        ": scored as unknown",
+    )
+    parts = [
+        [f"3 {older}", f"{unseen[0]} (4 leads){unseen[1]}", "column 'phone' is empty"],
+        [f"1,200 {older}", "column 'phone' is empty", f"{unseen[0]} (2 leads){unseen[1]}"],
+        ["another warning"],
+    ]
+    assert merge_warnings(parts) == (
+        f"1,203 {older}",
+        f"{unseen[0]} (6 leads){unseen[1]}",
+        "column 'phone' is empty",
+        "another warning",
+    )

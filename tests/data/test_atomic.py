@@ -14,7 +14,7 @@ from typing import BinaryIO
 import pandas as pd
 import pytest
 
-from leadml.data.atomic import atomic_write_table, atomic_write_text, stage_table
+from leadml.data.atomic import atomic_write_table, atomic_write_text, stage_folder, stage_table
 from leadml.data.io import read_raw
 from leadml.errors import InputError, WriteError
 from tests.machine import did_not_run, small_disk
@@ -207,3 +207,47 @@ def test_xlsx_takes_time_zoned_timestamps_held_as_objects(tmp_path: Path) -> Non
     assert sheet is not None
     cells = [row[1].value for row in sheet.iter_rows(min_row=2)]
     assert cells == [pd.Timestamp("2025-06-30T07:00:00").to_pydatetime(), None]
+
+
+@pytest.mark.parametrize("before", ["none", "file", "folder"])
+def test_a_staged_folder_replaces_a_file_or_folder_only_on_commit(
+    tmp_path: Path, before: str
+) -> None:
+    target = tmp_path / "ranked.parquet"
+    if before == "file":
+        pd.DataFrame({"old": [1]}).to_parquet(target)
+    elif before == "folder":
+        target.mkdir()
+        (target / "part-00000.parquet").write_bytes(b"old")
+        (target / "part-00001.parquet").write_bytes(b"old")
+    with stage_folder(target, "the ranked list") as staged:
+        assert stat.S_IMODE(staged.tmp.stat().st_mode) == 0o700
+        staged.write_table(pd.DataFrame({"rank": [1, 2]}), "part-00000.parquet")
+        assert before != "none" or not target.exists()  # nothing in place before commit
+        staged.commit()
+    assert sorted(p.name for p in target.iterdir()) == ["part-00000.parquet"]
+    assert pd.read_parquet(target / "part-00000.parquet")["rank"].tolist() == [1, 2]
+    assert [p.name for p in tmp_path.iterdir()] == ["ranked.parquet"]  # no temp, no old one
+
+
+def test_a_staged_folder_that_fails_leaves_the_previous_one(tmp_path: Path) -> None:
+    target = tmp_path / "ranked"
+    target.mkdir()
+    (target / "part-00000.parquet").write_bytes(b"old")
+    with pytest.raises(RuntimeError), stage_folder(target) as staged:
+        staged.write_table(pd.DataFrame({"rank": [1]}), "part-00000.parquet")
+        raise RuntimeError("the store refused the batch")
+    assert [p.name for p in tmp_path.iterdir()] == ["ranked"]
+    assert (target / "part-00000.parquet").read_bytes() == b"old"
+
+
+def test_stale_staged_folders_are_swept(tmp_path: Path) -> None:
+    target = tmp_path / "ranked.parquet"
+    stale = tmp_path / ".ranked.parquet.0123456789ab.tmp"
+    stale.mkdir()
+    (stale / "part-00000.parquet").write_bytes(b"partial list")
+    old = time.time() - 7200
+    os.utime(stale, (old, old))
+    with stage_folder(target) as staged:
+        assert not stale.exists()
+        staged.commit()
