@@ -1,8 +1,8 @@
 """The scores store: each lead's latest score and its history, in SQLite or PostgreSQL.
 
 `leadml score` writes a batch with `write_batch` (one transaction; `write_batch_parts`
-for the Dask engine's partitions); the API and the
-sales page read it with `ranked`, `lead_detail` and `batch_summary`. Open the store
+for the Dask engine's partitions); the API and the sales page read it with `ranked`,
+`lead_detail` and `batch_summary`. Open the store
 once with `open_store(url)` and share the engine.
 """
 
