@@ -273,7 +273,7 @@ def test_training_uses_exactly_the_split_column_and_knows_every_level_of_the_fil
 ) -> None:
     """`split_column`: the test rows are exactly the file's `test` rows, the column is no
     feature; a level seen only in the test rows is never called unseen when scoring."""
-    from leadml.batch import score_flat_rows
+    from leadml.batch_flat import score_flat_rows
     from leadml.data.mapping.read import read_flat
     from leadml.model.flat_pipeline import fit_and_evaluate_flat
     from leadml.scoring import Scorer

@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from leadml.batch import RankedBatch, score_flat_rows
+from leadml.batch import RankedBatch
+from leadml.batch_flat import score_flat_rows
 from leadml.config import load_config
 from leadml.data.mapping.read import read_flat
 from leadml.features.idlike import ID_LIKE_KEY

@@ -19,9 +19,9 @@ from leadml.batch import (
     Progress,
     RankedBatch,
     parse_as_of,
-    score_flat_rows,
     score_open_leads,
 )
+from leadml.batch_flat import score_flat_rows
 from leadml.config import Config
 from leadml.data.atomic import TABLE_SUFFIXES
 from leadml.data.load import Dataset, load_dataset
