@@ -295,3 +295,18 @@ def test_the_dask_engine_refuses_what_it_cannot_do_before_any_work(
     with pytest.raises(InputError, match="unsupported output file type"):
         run_batch(small_data_dir, config, out=tmp_path / "ranked.txt")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["export.csv"]
+
+
+def test_an_empty_batch_writes_an_empty_list_and_an_empty_stored_batch(
+    client: Client, few: Dataset, trained: TrainedModel, tmp_path: Path
+) -> None:
+    before = few.leads["created_at"].min() - pd.Timedelta(days=1)
+    scored = _dask(client, few, trained, before, "batch", 2)
+    assert scored.leads == 0 and scored.batch.excluded_not_created == FEW
+    config = _config(tmp_path, "scores.db")
+    got = write_dask_batch(scored, config, out=tmp_path / "ranked", top=None, store=True)
+    assert got.batch_id == 1 and got.batch.summary().leads_scored == 0
+    [part] = list((tmp_path / "ranked").iterdir())
+    empty = pd.read_parquet(part)
+    assert empty.empty and list(empty.columns) == got.batch.columns
+    assert _stored(config).empty
