@@ -136,7 +136,7 @@ class RankedBatch:
         counts = {g: int(grades.get(g, 0)) for g in GRADES}
         source = self.frame["lead_source"]
         sources = source[(self.frame["grade"] == "A") & (source != NO_SOURCE)].value_counts()
-        top = [(str(s), int(n)) for s, n in sources.head(5).items()]
+        top = top_sources({str(s): int(n) for s, n in sources.items()})
         return BatchSummary(
             len(self.frame),
             counts,
@@ -147,6 +147,12 @@ class RankedBatch:
             excluded_stale=self.excluded_stale,
             max_open_days=self.max_open_days,
         )
+
+
+def top_sources(counts: dict[str, int], n: int = 5) -> list[tuple[str, int]]:
+    """The `n` lead sources with the most A leads, most first, ties by name (the summary's
+    rule on either engine)."""
+    return sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:n]
 
 
 def parse_as_of(

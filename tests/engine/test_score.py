@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 
 from leadml.batch import RankedBatch, parse_as_of, score_open_leads
+from leadml.bundle import save_bundle
 from leadml.config import ComputeConfig, Config, StoreConfig
 from leadml.data.load import Dataset
 from leadml.engine.partition import from_frames
@@ -310,3 +311,32 @@ def test_an_empty_batch_writes_an_empty_list_and_an_empty_stored_batch(
     empty = pd.read_parquet(part)
     assert empty.empty and list(empty.columns) == got.batch.columns
     assert _stored(config).empty
+
+
+def test_leadml_score_on_the_dask_engine_writes_what_the_local_engine_writes(
+    client: Client, few: Dataset, trained: TrainedModel, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    few.leads.to_parquet(data / "leads.parquet", index=False)
+    few.events.to_parquet(data / "events.parquet", index=False)
+    bundle = str(save_bundle(trained.bundle, tmp_path / "bundle"))
+    local_config = _config(tmp_path, "local.db")
+    on_dask = ComputeConfig(engine="dask", scheduler=client.scheduler.address, partitions=3)
+    dask_config = _config(tmp_path, "dask.db").model_copy(update={"compute": on_dask})
+    steps: list[str] = []
+    local = run_batch(data, local_config, model=bundle, as_of="latest", out=tmp_path / "l.parquet")
+    got = run_batch(
+        data, dask_config, model=bundle, as_of="latest", out=tmp_path / "d", on_step=steps.append
+    )
+    assert any(s.startswith("Dask dashboard: ") for s in steps)
+    assert got.batch.summary() == local.batch.summary()
+    parts = sorted((tmp_path / "d").iterdir())
+    assert [p.name for p in parts] == [f"part-{i:05d}.parquet" for i in range(3)]
+    whole = pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True)
+    expected = pd.read_parquet(tmp_path / "l.parquet")
+    same = [c for c in expected.columns if c != "scored_at"]  # each run's own moment
+    pd.testing.assert_frame_equal(whole[same], expected[same], check_exact=False, atol=1e-9, rtol=0)
+    pd.testing.assert_frame_equal(
+        _stored(dask_config), _stored(local_config), check_exact=False, atol=1e-9, rtol=0
+    )

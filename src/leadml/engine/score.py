@@ -43,6 +43,7 @@ from leadml.batch import (
     merge_warnings,
     ranks,
     score_part,
+    top_sources,
     utc,
     with_ranks,
 )
@@ -339,11 +340,10 @@ def _summary(
             sources[key] = sources.get(key, 0) + n
         unsourced += part_unsourced
     leads = sum(grades.values())
-    top = sorted(sources.items(), key=lambda item: (-item[1], item[0]))[:5]
     return BatchSummary(
         leads,
         {g: grades.get(g, 0) for g in GRADES},
-        top,
+        top_sources(sources),
         record.excluded_converted,
         record.excluded_not_created,
         source_mapped=not (leads and unsourced == leads),
