@@ -176,15 +176,46 @@ def learn_spec(
     """
     if features_train.empty:
         raise InputError("no training rows to learn the feature spec from")
+    columns = feature_catalogue(config) if catalogue is None else catalogue
+    _require(features_train, [c.name for c in columns])
+    names = categorical_names(columns)
+    return spec_from_counts(
+        category_counts(features_train, names),
+        config,
+        catalogue=catalogue,
+        vocabulary=None if vocabulary is None else category_counts(vocabulary, names),
+    )
+
+
+def categorical_names(catalogue: list[ColumnInfo]) -> list[str]:
+    """The categorical columns of a catalogue: the ones whose levels are learned."""
+    return [c.name for c in catalogue if c.kind == "categorical"]
+
+
+def category_counts(frame: pd.DataFrame, names: list[str]) -> dict[str, pd.Series]:
+    """Per column of `names` in `frame` (text values): how many rows hold each value,
+    missing values left out. Counts of several frames add up (`pd.concat` then a sum per
+    value), so the Dask engine learns one spec from its partitions' counts."""
+    return {name: frame[name].dropna().astype(str).value_counts() for name in names}
+
+
+def spec_from_counts(
+    train: Mapping[str, pd.Series],
+    config: FeatureConfig,
+    *,
+    catalogue: list[ColumnInfo] | None = None,
+    vocabulary: Mapping[str, pd.Series] | None = None,
+) -> FeatureSpec:
+    """`learn_spec` from category counts (`category_counts`) of the training rows and of
+    every row (`vocabulary`), instead of the frames themselves."""
     constraints = monotone_constraints(config) if catalogue is None else {}
     catalogue = feature_catalogue(config) if catalogue is None else catalogue
-    _require(features_train, [c.name for c in catalogue])
     columns = []
     for info in catalogue:
         levels: tuple[str, ...] = ()
         if info.kind == "categorical":
-            known = None if vocabulary is None else vocabulary[info.name]
-            levels = _learn_levels(features_train[info.name], info.name, config, known)
+            known = None if vocabulary is None else vocabulary.get(info.name)
+            levels = _learn_levels(train.get(info.name), info.name, config, known)
         monotone = constraints.get(info.name, 0)
         columns.append(FeatureColumn(*info, levels=levels, monotone=monotone))
     return FeatureSpec(columns=tuple(columns), config=config)
@@ -346,15 +377,14 @@ def _frame_columns(features: pd.DataFrame, spec: FeatureSpec) -> dict[str, Any]:
 
 
 def _learn_levels(
-    values: pd.Series, name: str, config: FeatureConfig, known: pd.Series | None
+    counts: pd.Series | None, name: str, config: FeatureConfig, known: pd.Series | None
 ) -> tuple[str, ...]:
-    present = values.dropna().astype(str)
+    counts = pd.Series(dtype=np.int64) if counts is None else counts
     if name in LONG_TAIL:
-        counts = present.value_counts()
         kept = counts.index[counts >= config.campaign_min_leads]
         own = sorted(set(kept) - {OTHER, schema.UNKNOWN})
         return (*own, OTHER, schema.UNKNOWN)
-    seen = set(present) | (set() if known is None else set(known.dropna().astype(str)))
+    seen = set(counts.index) | (set() if known is None else set(known.index))
     return (*sorted(seen - {schema.UNKNOWN}), schema.UNKNOWN)
 
 

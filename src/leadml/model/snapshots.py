@@ -16,6 +16,13 @@ Snapshot training gives each lead a row at every snapshot at which it was still 
 - rows are keyed `"<lead_id>@<snapshot>"` (index name `row`), with lead_id, cutoff,
   snapshot, age_days and label as columns.
 
+Sampling above `[labels] snapshot_max_rows` keeps the same share of every snapshot, and
+whether a row is kept is a hash of its key and the seed (`kept_rows`), not a draw from a
+random stream: the local and the Dask engine (which builds rows partition by partition)
+keep exactly the same rows. The share comes from the count over all the data, and the
+calendar's first date and the end of the data are global too (`first`, `end`): every
+partition of the Dask engine gets them passed in.
+
 The split is on snapshot time (the row's cutoff), with a gap of one label window before
 validation and before test (`snapshot_split`), so no outcome of an earlier fold is
 decided inside a later one. A lead can have early snapshots in train and later ones in
@@ -27,6 +34,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -76,35 +84,116 @@ def snapshot_rows(
     features: FeatureConfig,
     *,
     end: pd.Timestamp,
+    first: pd.Timestamp | None = None,
     on_snapshot: Callable[[str], None] | None = None,
     max_rows: int | None = None,
+    keep: float | None = None,
     seed: int = 0,
 ) -> Snapshots:
     """Every lead at every snapshot (`snapshot_days` ages, or the `snapshot_every_days`
     calendar) while it was open, labelled and featurised as of that moment.
 
-    `max_rows`: above it, the same random share of every snapshot's rows is kept (seeded),
-    before features are built."""
-    parts_rows, parts_raw, counts = [], [], []
-    moments = []
-    for name, cut in _moments(leads, labels, end):
+    `first`: the earliest created_at of all the data (the calendar starts after it;
+    default: of `leads`). `max_rows`: above it, the same share of every snapshot's rows is
+    kept (`kept_rows`, seeded), before features are built; `keep`: that share when it was
+    counted over more data than `leads` (the Dask engine's partitions)."""
+    moments, counts = labelled_moments(leads, labels, end, first)
+    if keep is None:
+        keep = keep_share(sum(len(eligible) for _, eligible in moments), max_rows)
+    rows, raw = _featurised(leads, events, features, moments, counts, keep, seed, on_snapshot)
+    if rows.empty:
+        raise InputError(
+            "no lead has a snapshot whose window closed",
+            value=f"{len(counts)} snapshots",
+            expected=f"leads created at least {labels.window_days} days (the label window) "
+            "before the end of the data",
+        )
+    per_snapshot = snapshot_counts(counts)
+    return Snapshots(
+        rows=rows, raw=raw, labels=snapshot_labels(rows, per_snapshot), per_snapshot=per_snapshot
+    )
+
+
+def snapshot_part(
+    leads: pd.DataFrame,
+    events: pd.DataFrame,
+    labels: LabelConfig,
+    features: FeatureConfig,
+    *,
+    end: pd.Timestamp,
+    first: pd.Timestamp,
+    keep: float,
+    seed: int,
+) -> pd.DataFrame:
+    """One partition's snapshot rows joined with their raw features (`rows` columns
+    first), empty when none: what the Dask engine runs per partition."""
+    moments, counts = labelled_moments(leads, labels, end, first)
+    rows, raw = _featurised(leads, events, features, moments, counts, keep, seed, None)
+    return rows.join(raw)
+
+
+def labelled_moments(
+    leads: pd.DataFrame, labels: LabelConfig, end: pd.Timestamp, first: pd.Timestamp | None
+) -> tuple[list[tuple[str, pd.DataFrame]], list[dict[str, object]]]:
+    """Each snapshot's eligible leads (`make_labels` frame) and its counts (`sampled`
+    still 0): the labels alone, before any feature is built."""
+    counts, moments = [], []
+    for name, cut in _moments(leads, labels, end, first):
         made = make_labels(leads, cut, window_days=labels.window_days, data_end=end)
         counts.append(_count(name, made))
         moments.append((name, made.frame))
-    total = sum(len(eligible) for _, eligible in moments)
-    keep = 1.0 if not max_rows or total <= max_rows else max_rows / total
-    rng = np.random.default_rng(seed)
+    return moments, counts
+
+
+def keep_share(total: int, max_rows: int | None) -> float:
+    """The share of snapshot rows kept: 1 up to `max_rows`, else `max_rows / total`."""
+    return 1.0 if not max_rows or total <= max_rows else max_rows / total
+
+
+def kept_rows(keys: pd.Index | np.ndarray, keep: float, seed: int) -> np.ndarray:
+    """Whether each row key is kept at share `keep`: a hash of (seed, key) read as a
+    uniform number in [0, 1), so the choice depends on the row alone, never on which
+    other rows a frame (or a partition) holds."""
+    text = np.asarray([f"{seed}|{key}" for key in keys], dtype=object)
+    uniform = pd.util.hash_array(text, categorize=False) / np.float64(2**64)
+    return np.asarray(uniform < keep, dtype=bool)
+
+
+def first_created(leads: pd.DataFrame, window_days: int) -> pd.Timestamp:
+    """The earliest created_at (UTC) of `leads`: where the snapshot calendar starts."""
+    return cutoffs(leads, LabelConfig(observation_days=0, window_days=window_days)).min()
+
+
+def snapshot_counts(counts: list[dict[str, object]]) -> pd.DataFrame:
+    """Per snapshot: sampled, rows, positives, excluded and censored (index: its name)."""
+    return pd.DataFrame(counts).set_index(SNAPSHOT)
+
+
+def _featurised(
+    leads: pd.DataFrame,
+    events: pd.DataFrame,
+    features: FeatureConfig,
+    moments: list[tuple[str, pd.DataFrame]],
+    counts: list[dict[str, object]],
+    keep: float,
+    seed: int,
+    on_snapshot: Callable[[str], None] | None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Rows and raw features of the kept rows of every snapshot (both empty when none);
+    fills each count's `sampled`."""
+    parts_rows, parts_raw = [], []
     for (name, eligible), count in zip(moments, counts, strict=True):
         if on_snapshot is not None:
             on_snapshot(name)
+        key = pd.Index([f"{lead}@{name}" for lead in eligible.index], name=ROW)
         if keep < 1.0:  # the same share of every snapshot: the mix of ages is kept
-            eligible = eligible[rng.random(len(eligible)) < keep]
+            chosen = kept_rows(key, keep, seed)
+            eligible, key = eligible[chosen], key[chosen]
         count["sampled"] = len(eligible)
         if eligible.empty:
             continue
         rows_at = leads[leads[LEAD].isin(eligible.index)]
         raw = build_features(rows_at, events, eligible[CUTOFF], features).loc[eligible.index]
-        key = pd.Index([f"{lead}@{name}" for lead in eligible.index], name=ROW)
         created = pd.Series(rows_at[schema.CREATED_AT].array, index=rows_at[LEAD])
         seconds = (eligible[CUTOFF] - created.reindex(eligible.index)).dt.total_seconds()
         age = np.floor(seconds.to_numpy() / 86_400)
@@ -122,30 +211,20 @@ def snapshot_rows(
         )
         parts_raw.append(raw.set_axis(key, axis=0))
     if not parts_rows:
-        raise InputError(
-            "no lead has a snapshot whose window closed",
-            value=f"{len(counts)} snapshots",
-            expected=f"leads created at least {labels.window_days} days (the label window) "
-            "before the end of the data",
-        )
-    per_snapshot = pd.DataFrame(counts).set_index(SNAPSHOT)
-    rows = pd.concat(parts_rows)
-    return Snapshots(
-        rows=rows,
-        raw=pd.concat(parts_raw),
-        labels=_labels(rows, per_snapshot),
-        per_snapshot=per_snapshot,
-    )
+        empty = pd.Index([], name=ROW, dtype=object)
+        return pd.DataFrame(index=empty), pd.DataFrame(index=empty)
+    return pd.concat(parts_rows), pd.concat(parts_raw)
 
 
 def _moments(
-    leads: pd.DataFrame, labels: LabelConfig, end: pd.Timestamp
+    leads: pd.DataFrame, labels: LabelConfig, end: pd.Timestamp, first: pd.Timestamp | None
 ) -> list[tuple[str, pd.Series]]:
     """(name, cutoff per lead) of each snapshot: an age after creation, or a calendar date
-    (every open lead created by then, at its own age)."""
+    (every open lead created by then, at its own age) from the day after `first`."""
     window = labels.window_days
     if labels.snapshot_every_days:  # the calendar wins when both are set
-        first = cutoffs(leads, LabelConfig(observation_days=0, window_days=window)).min()
+        if first is None:
+            first = first_created(leads, window)
         step = pd.Timedelta(days=labels.snapshot_every_days)
         dates = pd.date_range(first.ceil("D") + step, end, freq=step)
         return [
@@ -173,28 +252,58 @@ def snapshot_split(
     stayed open). A lead may still appear in several folds, as production scores leads it
     trained on when they were younger. The rows inside the gaps are not used.
     """
-    window = pd.Timedelta(days=window_days)
     order = cutoff.sort_values(kind="mergesort")
+    valid_start, test_start = split_bounds(
+        order.array,
+        train_fraction=train_fraction,
+        valid_fraction=valid_fraction,
+        window_days=window_days,
+    )
+    fold = split_folds(order.array, valid_start, test_start, window_days=window_days)
+    parts = {name: order.index[fold == name] for name in FOLDS}
+    for name, part in parts.items():
+        if len(part) == 0:
+            raise _too_short(name, len(order), window_days)
+    windows = {name: window_summary(cutoff, part) for name, part in parts.items()}
+    for name in ("valid", "test"):
+        windows[name]["gap_before_days"] = str(window_days)
+    return TimeSplit(parts["train"], parts["valid"], parts["test"], windows)
+
+
+FOLDS: tuple[str, ...] = ("train", "valid", "test")
+
+
+def split_bounds(
+    sorted_cutoffs: Any, *, train_fraction: float, valid_fraction: float, window_days: int
+) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """Where validation and test start (`snapshot_split`), from every row's cutoff in
+    ascending order: the one global quantity the split needs (the Dask engine gathers
+    the cutoffs alone, then assigns folds per partition with `split_folds`)."""
+    order = pd.Series(sorted_cutoffs)
+    window = pd.Timedelta(days=window_days)
     n = len(order)
+    if n == 0:
+        raise _too_short("train", n, window_days)
     test_start = order.iloc[min(int(round(n * (train_fraction + valid_fraction))), n - 1)]
     before_test = order[order + window <= test_start]
     share = valid_fraction / (train_fraction + valid_fraction)
     i_valid = int(round(len(before_test) * (1 - share)))
     if len(before_test) < 2 or i_valid >= len(before_test):
         raise _too_short("validation", n, window_days)
-    valid_start = before_test.iloc[i_valid]
-    parts = {
-        "train": order.index[(order + window <= valid_start).to_numpy()],
-        "valid": before_test.index[(before_test >= valid_start).to_numpy()],
-        "test": order.index[(order >= test_start).to_numpy()],
-    }
-    for name, part in parts.items():
-        if len(part) == 0:
-            raise _too_short(name, n, window_days)
-    windows = {name: window_summary(cutoff, part) for name, part in parts.items()}
-    for name in ("valid", "test"):
-        windows[name]["gap_before_days"] = str(window_days)
-    return TimeSplit(parts["train"], parts["valid"], parts["test"], windows)
+    return pd.Timestamp(before_test.iloc[i_valid]), pd.Timestamp(test_start)
+
+
+def split_folds(
+    cutoffs: Any, valid_start: pd.Timestamp, test_start: pd.Timestamp, *, window_days: int
+) -> np.ndarray:
+    """Each row's fold ("train", "valid", "test", or "" inside a gap) from its cutoff."""
+    at = pd.Series(cutoffs)
+    window = pd.Timedelta(days=window_days)
+    fold = np.full(len(at), "", dtype=object)
+    fold[(at + window <= valid_start).to_numpy()] = "train"
+    fold[((at >= valid_start) & (at + window <= test_start)).to_numpy()] = "valid"
+    fold[(at >= test_start).to_numpy()] = "test"
+    return fold
 
 
 def _too_short(name: str, n: int, window_days: int) -> InputError:
@@ -235,7 +344,7 @@ def _count(name: str, made: Labels) -> dict[str, object]:
     }
 
 
-def _labels(rows: pd.DataFrame, per_snapshot: pd.DataFrame) -> Labels:
+def snapshot_labels(rows: pd.DataFrame, per_snapshot: pd.DataFrame) -> Labels:
     """Counts over every (lead, snapshot) pair, before sampling; `frame`: the rows kept."""
     eligible = int(per_snapshot["rows"].sum())
     before = int(per_snapshot["excluded_converted_before_cutoff"].sum())
