@@ -116,17 +116,27 @@ def shap_sample(
 
 
 def with_standard_reference(
-    bundle: Bundle, raw_train: pd.DataFrame, train_cutoff: pd.Series, raw_valid: pd.DataFrame
+    bundle: Bundle,
+    raw_train: pd.DataFrame,
+    train_cutoff: pd.Series,
+    raw_valid: pd.DataFrame | None,
+    *,
+    p_valid: np.ndarray | None = None,
+    leads: int | None = None,
 ) -> Bundle:
     """The drift reference of a snapshot model, at the standard cutoff: drift compares new
     leads at that one comparable moment, since the ages in an open list depend on how long
-    the data runs. Train-window features and validation-window scores, as for one cutoff."""
-    X_valid, _ = encode(raw_valid, bundle.spec)
-    p_valid = probability_from_matrix(bundle, X_valid).probability
+    the data runs. Train-window features and validation-window scores, as for one cutoff.
+    The Dask engine passes a sample as `raw_train` with the window's `leads` count, and the
+    validation scores it computed per partition as `p_valid` (`raw_valid` None)."""
+    if p_valid is None:
+        assert raw_valid is not None
+        X_valid, _ = encode(raw_valid, bundle.spec)
+        p_valid = probability_from_matrix(bundle, X_valid).probability
     window = {
         "first_cutoff": train_cutoff.min().isoformat(),
         "last_cutoff": train_cutoff.max().isoformat(),
-        "leads": str(len(raw_train)),
+        "leads": str(len(raw_train) if leads is None else leads),
         "moment": "created_at + observation_days",
     }
     reference = build_reference(raw_train, bundle.spec, p_valid, window=window)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import numpy as np
 import pandas as pd
@@ -61,6 +61,27 @@ class Assessment:
     """Snapshot training: ROC AUC, ECE, mean predicted and realized per lead-age bucket."""
 
 
+class Assess(Protocol):
+    """How the test window is scored once and measured: `assess_test_window` on one
+    machine; the Dask engine scores its partitions and measures the gathered frame."""
+
+    def __call__(
+        self,
+        bundle: Bundle,
+        fitted: Fitted,
+        raw: pd.DataFrame,
+        y_all: pd.Series,
+        cutoff: pd.Series,
+        split: TimeSplit,
+        config: Config,
+        *,
+        source: pd.Series | None,
+        truth: pd.DataFrame | None,
+        step: StepFn,
+        rows: pd.DataFrame | None = None,
+    ) -> Assessment: ...
+
+
 def assess_test_window(
     bundle: Bundle,
     fitted: Fitted,
@@ -80,44 +101,86 @@ def assess_test_window(
     With snapshot `rows` (lead_id and age_days per row) the test frame carries both, the
     metrics are also reported per lead-age bucket; the oracle, defined only at the standard
     cutoff, is then compared by `assess_standard_moment` instead."""
-    tc = config.train
-    y_test = y_all.loc[split.test].to_numpy()
     step("test window (scored once)")
-    X_test, _ = encode(raw.loc[split.test], bundle.spec)
-    p_test = probability_from_matrix(bundle, X_test).probability
     test_raw = raw.loc[split.test]
-    scorers = {"model": p_test}
-    if bundle.flat is None:  # the points rules read leadml's events (see POINTS_LEFT_OUT)
-        scorers["points"] = fitted.points.predict_proba(test_raw)[:, 1]
-    scorers["logistic"] = fitted.logistic.predict_proba(test_raw)[:, 1]
-
-    step("evaluation")
-    results = {
-        name: headline_metrics(y_test, p, n_boot=tc.bootstrap_rounds, seed=tc.seed)
-        for name, p in scorers.items()
-    }
-    test_frame = pd.DataFrame(
-        {
-            "label": y_test,
-            "cutoff": cutoff.loc[split.test].to_numpy(),
-            **scorers,
-            "lead_source": _sources(source, split.test),
-            "stage": stage_names(test_raw),
-        },
-        index=split.test,
+    test_frame, X_test = scored_test_rows(
+        bundle,
+        {"points": fitted.points, "logistic": fitted.logistic},
+        test_raw,
+        y_all.loc[split.test].to_numpy(),
+        cutoff.loc[split.test],
+        source=None if source is None else source.loc[split.test],
+        rows=None if rows is None else rows.loc[split.test],
     )
+    step("evaluation")
+    return measure_test_window(test_frame, X_test, config, truth=truth)
+
+
+def scored_test_rows(
+    bundle: Bundle,
+    baselines: Mapping[str, Any],
+    raw: pd.DataFrame,
+    y: np.ndarray,
+    cutoff: pd.Series,
+    *,
+    source: pd.Series | None,
+    rows: pd.DataFrame | None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Test rows scored by the bundle (the Scorer's `probability_from_matrix`) and the
+    baselines: label, cutoff, one probability column per scorer, segments (and lead_id,
+    snapshot, age_days for snapshot `rows`); and the encoded rows. Runs on any share of
+    the window (the Dask engine: per partition, then gathered)."""
+    X, _ = encode(raw, bundle.spec)
+    scorers = {"model": probability_from_matrix(bundle, X).probability}
+    if bundle.flat is None:  # the points rules read leadml's events (see POINTS_LEFT_OUT)
+        scorers["points"] = baselines["points"].predict_proba(raw)[:, 1]
+    scorers["logistic"] = baselines["logistic"].predict_proba(raw)[:, 1]
+    frame = pd.DataFrame(
+        {
+            "label": y,
+            "cutoff": cutoff.to_numpy(),
+            **scorers,
+            "lead_source": _sources(source, raw.index),
+            "stage": stage_names(raw),
+        },
+        index=raw.index,
+    )
+    if rows is not None:
+        for column in (schema.LEAD_ID, SNAPSHOT, AGE):
+            frame[column] = rows[column].to_numpy()
+    return frame, X
+
+
+def measure_test_window(
+    test_frame: pd.DataFrame,
+    X_test: pd.DataFrame,
+    config: Config,
+    *,
+    truth: pd.DataFrame | None,
+) -> Assessment:
+    """Headline metrics per scorer, breakdowns, metrics by lead age (snapshot rows) and
+    the oracle (one-cutoff rows) of the scored test rows (`scored_test_rows`). `X_test`:
+    encoded test rows, all or a sample (the SHAP sample is drawn from it)."""
+    tc = config.train
+    y_test = test_frame["label"].to_numpy()
+    p_test = test_frame["model"].to_numpy()
+    names = [n for n in ("model", "points", "logistic") if n in test_frame.columns]
+    results = {
+        name: headline_metrics(
+            y_test, test_frame[name].to_numpy(), n_boot=tc.bootstrap_rounds, seed=tc.seed
+        )
+        for name in names
+    }
     breakdowns = {
         "by lead source": breakdown(y_test, p_test, test_frame["lead_source"]),
         "by stage": breakdown(y_test, p_test, test_frame["stage"]),
     }
     by_age = None
-    if rows is not None:
-        test_frame[schema.LEAD_ID] = rows.loc[split.test, schema.LEAD_ID].to_numpy()
-        test_frame[SNAPSHOT] = rows.loc[split.test, SNAPSHOT].to_numpy()
-        test_frame[AGE] = rows.loc[split.test, AGE].to_numpy()
+    snapshots = AGE in test_frame.columns
+    if snapshots:
         by_age = metrics_by_age(y_test, p_test, test_frame[AGE].to_numpy())
     oracle = None
-    if truth is not None and rows is None and _standard_moment(config):
+    if truth is not None and not snapshots and _standard_moment(config):
         oracle = _oracle(truth, test_frame, results, seed=tc.seed)
     return Assessment(results, oracle, breakdowns, test_frame, X_test, by_age)
 
@@ -171,14 +234,22 @@ def _oracle(
 
 
 def standard_view(
-    leads: pd.DataFrame, events: pd.DataFrame, config: Config
+    leads: pd.DataFrame,
+    events: pd.DataFrame,
+    config: Config,
+    *,
+    end: pd.Timestamp | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Every lead at its standard cutoff (created_at + observation_days) whose window has
     closed: labels (cutoff, label; index lead_id) and raw features. Where one-cutoff models,
-    the oracle and drift look at leads."""
+    the oracle and drift look at leads. `end`: the end of all the data (default: of these
+    frames; the Dask engine passes the global one to each partition)."""
     cut = cutoffs(leads, config.labels)
     made = make_labels(
-        leads, cut, window_days=config.labels.window_days, data_end=data_end(leads, events)
+        leads,
+        cut,
+        window_days=config.labels.window_days,
+        data_end=data_end(leads, events) if end is None else end,
     )
     frame = made.frame
     rows = leads[leads[schema.LEAD_ID].isin(frame.index)]
@@ -205,27 +276,57 @@ def assess_standard_moment(
     oracle comparison (None without truth)."""
     if frame.empty or frame["label"].nunique() < 2:
         return None
+    scored = score_standard_moment(bundle, frame, raw, baselines)
+    return measure_standard_moment(scored, config, truth=truth, results=results)
+
+
+def score_standard_moment(
+    bundle: Bundle,
+    frame: pd.DataFrame,
+    raw: pd.DataFrame,
+    baselines: Mapping[str, Any] | None = None,
+) -> pd.DataFrame:
+    """Leads at their standard cutoff scored by the bundle and each baseline: label and
+    one probability column per scorer (index lead_id). Runs on any share of the leads."""
     X, _ = encode(raw, bundle.spec)
-    p = probability_from_matrix(bundle, X).probability
-    y = frame["label"].to_numpy()
-    results[STANDARD_MOMENT] = headline_metrics(y, p, n_boot=0, seed=config.train.seed) | {
-        "leads": float(len(frame))
+    scored = {
+        "label": frame["label"].to_numpy(),
+        "model": probability_from_matrix(bundle, X).probability,
     }
     for name, baseline in (baselines or {}).items():
-        p_base = baseline.predict_proba(raw)[:, 1]
+        scored[name] = baseline.predict_proba(raw)[:, 1]
+    return pd.DataFrame(scored, index=frame.index)
+
+
+def measure_standard_moment(
+    scored: pd.DataFrame,
+    config: Config,
+    *,
+    truth: pd.DataFrame | None,
+    results: dict[str, dict[str, float]],
+) -> dict[str, float] | None:
+    """`assess_standard_moment`'s figures from the scored leads (`score_standard_moment`)."""
+    if scored.empty or scored["label"].nunique() < 2:
+        return None
+    y = scored["label"].to_numpy()
+    seed = config.train.seed
+    results[STANDARD_MOMENT] = headline_metrics(
+        y, scored["model"].to_numpy(), n_boot=0, seed=seed
+    ) | {"leads": float(len(scored))}
+    for name in scored.columns.drop(["label", "model"]):
         results[f"{name}{ONE_CUTOFF_SUFFIX}"] = headline_metrics(
-            y, p_base, n_boot=0, seed=config.train.seed
+            y, scored[name].to_numpy(), n_boot=0, seed=seed
         )
     if truth is None or not _standard_moment(config):
         return None
-    view = pd.DataFrame({"label": y, "model": p}, index=frame.index)
-    return _oracle(truth, view, results, seed=config.train.seed)
+    view = scored[["label", "model"]].copy()
+    return _oracle(truth, view, results, seed=seed)
 
 
 def _sources(source: pd.Series | None, ids: pd.Index) -> np.ndarray:
     if source is None:
         return np.full(len(ids), "unknown", dtype=object)
-    values = source.loc[ids].astype(object)
+    values = source.astype(object)
     return values.where(values.notna(), "unknown").to_numpy(dtype=object)
 
 

@@ -15,7 +15,7 @@ from leadml.config import TrainConfig
 from leadml.features.spec import FeatureSpec, encode
 from leadml.model.baselines import LogisticBaseline, PointsScore
 from leadml.model.calibration import Calibrator, fit_calibrator
-from leadml.model.train import TimeSplit, fit_booster, lgb_params, tune
+from leadml.model.train import BoosterFit, TimeSplit, fit_booster, lgb_params, tune
 
 StepFn = Callable[[str], None]
 BASELINE_ROWS = 100_000
@@ -48,9 +48,12 @@ def fit_models(
     step: StepFn,
     on_round: Callable[[int, int], None] | None,
     weight: np.ndarray | None = None,
+    fit: BoosterFit = fit_booster,
 ) -> Fitted:
     """Tune (optionally), fit the booster with early stopping on validation, calibrate it on
-    validation, and fit the points and logistic baselines. `X_train`: already encoded."""
+    validation, and fit the points and logistic baselines. `X_train`: already encoded.
+    `fit`: how the booster is fitted (the Dask engine's fits the whole train window on the
+    cluster, `X_train` being its sample)."""
     y_train = y_all.loc[split.train].to_numpy()
     y_valid = y_all.loc[split.valid].to_numpy()
     if X_train is None:
@@ -64,7 +67,7 @@ def fit_models(
         )
 
     step("model")
-    booster = fit_booster(
+    booster = fit(
         X_train,
         y_train,
         X_valid,

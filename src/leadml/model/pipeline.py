@@ -32,6 +32,7 @@ from leadml.model.assemble import (
 )
 from leadml.model.assess import (
     HEADLINE_METRICS,
+    Assess,
     assess_standard_moment,
     assess_test_window,
     standard_view,
@@ -42,7 +43,7 @@ from leadml.model.labels import Labels, cutoffs, data_end, make_labels
 from leadml.model.leakage import EVENT_RULES, LeakFlag, guard
 from leadml.model.snapshots import lead_weights, snapshot_rows, snapshot_split
 from leadml.model.split import require_both_classes
-from leadml.model.train import TimeSplit, time_split
+from leadml.model.train import BoosterFit, TimeSplit, fit_booster, time_split
 
 StepFn = Callable[[str], None]
 LEAD_ID = schema.LEAD_ID
@@ -74,9 +75,11 @@ class TrainedModel:
     snapshot_counts: pd.DataFrame | None = None
     """Snapshot training: rows, positives, excluded and censored per snapshot age."""
     baselines: dict[str, Any] = field(default_factory=dict)
+    """The fitted baselines (points, logistic), to score other windows the same way."""
     notes: list[str] = field(default_factory=list)
     """One line each: choices the run made that a reader of its results should know."""
-    """The fitted baselines (points, logistic), to score other windows the same way."""
+    engine: dict[str, Any] = field(default_factory=dict)
+    """The Dask engine's run: engine, workers, partitions, sample_rows (empty: local)."""
 
 
 def data_digest(leads: pd.DataFrame, events: pd.DataFrame) -> str:
@@ -272,11 +275,15 @@ def fit_core(
     on_round: Callable[[int, int], None] | None,
     rows: pd.DataFrame | None = None,
     flat: DatasetConfig | None = None,
+    fit: BoosterFit = fit_booster,
+    assess: Assess = assess_test_window,
 ) -> TrainedModel:
     """Fit, assemble the bundle, score the test window once through it, sample SHAP.
 
     `rows`: snapshot rows (lead_id, age_days per row) when training on snapshots; `flat`:
-    a flat export's mapping as trained (types, calendar features, id-like columns set aside)."""
+    a flat export's mapping as trained (types, calendar features, id-like columns set aside).
+    The Dask engine passes the gathered sample as `raw` (train sample + validation) with its
+    own booster `fit` and test-window `assess` (distributed predictions)."""
     weight = None
     if rows is not None and config.train.snapshot_weighting == "lead":
         weight = lead_weights(rows.loc[split.train, LEAD_ID].to_numpy())
@@ -290,11 +297,12 @@ def fit_core(
         step=step,
         on_round=on_round,
         weight=weight,
+        fit=fit,
     )
     bundle = assemble_bundle(fitted, raw, split, spec, config, digest=digest, rows=rows)
     if flat is not None:  # a flat export's mapping: how serving reads its rows
         bundle = replace(bundle, flat=flat)
-    assessed = assess_test_window(
+    assessed = assess(
         bundle,
         fitted,
         raw,

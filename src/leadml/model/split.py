@@ -133,10 +133,15 @@ def require_both_classes(y_all: pd.Series, split: TimeSplit) -> None:
     """Refuse a split with a window that holds only one class (nothing to learn or judge)."""
     for name, ids in (("train", split.train), ("valid", split.valid), ("test", split.test)):
         y = y_all.loc[ids].to_numpy()
-        if len(np.unique(y)) < 2:
-            raise InputError(
-                f"the {name} window has only one class",
-                value=f"{int(y.sum())} conversions in {len(y)} leads",
-                expected="conversions and non-conversions in every time window; "
-                "add data or widen the window",
-            )
+        require_classes(name, int(y.sum()), len(y))
+
+
+def require_classes(window: str, positives: int, rows: int) -> None:
+    """Refuse a window of `rows` rows with no conversion or nothing but conversions."""
+    if not 0 < positives < rows:
+        raise InputError(
+            f"the {window} window has only one class",
+            value=f"{positives} conversions in {rows} leads",
+            expected="conversions and non-conversions in every time window; "
+            "add data or widen the window",
+        )

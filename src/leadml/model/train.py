@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import lightgbm as lgb
 import numpy as np
@@ -21,6 +21,25 @@ from leadml.features.spec import FeatureSpec
 
 ProgressFn = Callable[[int, int], None]
 """Called with (iteration, max_rounds) while boosting."""
+
+
+class BoosterFit(Protocol):
+    """How the booster is fitted, given the encoded train and validation windows:
+    `fit_booster` on one machine; the Dask engine passes its own (`engine.train`)."""
+
+    def __call__(
+        self,
+        X_train: pd.DataFrame,
+        y_train: np.ndarray,
+        X_valid: pd.DataFrame,
+        y_valid: np.ndarray,
+        spec: FeatureSpec,
+        config: TrainConfig,
+        *,
+        params: dict[str, Any] | None = None,
+        progress: ProgressFn | None = None,
+        weight: np.ndarray | None = None,
+    ) -> lgb.Booster: ...
 
 
 @dataclass(frozen=True)

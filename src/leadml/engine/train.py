@@ -1,0 +1,487 @@
+"""Training on the Dask engine: the local pipeline's steps, with the heavy ones distributed.
+
+What runs where, and why:
+
+- per partition (`engine.features`): labels, sampling and snapshot features, by the
+  local engine's functions; category levels from summed per-partition counts;
+- on this machine, on a gathered sample: a seeded share of the train window
+  (`[compute] sample_rows` rows, kept by a hash of the row key) plus the whole
+  validation window. There the number of boosting rounds is chosen by early stopping
+  (`model.train.fit_booster`: lightgbm.dask has no early stopping, LightGBM #4493, #6197,
+  #6351, #7009), the leakage guard runs, the calibration is fitted on the validation
+  window's predictions and the baselines are fitted (`model.fit.fit_models`);
+- on the cluster: `lightgbm.DaskLGBMClassifier` with those rounds and the same
+  parameters on the whole train window (`ClusterFit`), exported with `to_local()` into
+  the same bundle; the test window scored once through the bundle and the baselines per
+  partition, gathered as probabilities, labels and segments (`ClusterAssess`); the
+  one-cutoff view (oracle and drift reference) the same way.
+
+Partitions are hash-partitioned by lead_id, so each one is already a random share of the
+leads across the whole time range: the bins each worker builds from its local data see
+every period, which is what shuffling before fitting is for.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+
+from leadml import schema
+from leadml.bundle import AGE_RANGE_KEY, Bundle
+from leadml.config import Config, TrainConfig
+from leadml.engine.features import ROW_COLUMNS, learn_spec_distributed, snapshot_frames
+from leadml.errors import InputError
+from leadml.features.spec import FeatureSpec, encode, encode_numpy
+from leadml.model.assemble import with_standard_reference
+from leadml.model.assess import (
+    Assessment,
+    measure_standard_moment,
+    measure_test_window,
+    score_standard_moment,
+    scored_test_rows,
+    standard_view,
+)
+from leadml.model.fit import Fitted
+from leadml.model.leakage import EVENT_RULES, guard
+from leadml.model.pipeline import TrainedModel, fit_core
+from leadml.model.snapshots import (
+    AGE,
+    ROW,
+    kept_rows,
+    snapshot_labels,
+    snapshot_split,
+    split_folds,
+)
+from leadml.model.split import require_classes
+from leadml.model.train import ProgressFn, TimeSplit, fit_booster, lgb_params
+
+if TYPE_CHECKING:
+    import dask.dataframe as dd
+    from distributed import Client
+
+StepFn = Callable[[str], None]
+FOLD = "fold"
+LABEL = "label"
+LEAD_ID = schema.LEAD_ID
+
+
+@dataclass
+class ClusterFit:
+    """`model.train.BoosterFit` on the cluster: rounds chosen by early stopping on the
+    gathered sample, then `DaskLGBMClassifier` with those rounds on the whole train window.
+    `train`: the train window's rows (raw features and label), partitioned by lead."""
+
+    client: Client
+    train: dd.DataFrame
+    step: StepFn
+    rounds_: int = field(default=0, init=False)
+
+    def __call__(
+        self,
+        X_train: pd.DataFrame,
+        y_train: np.ndarray,
+        X_valid: pd.DataFrame,
+        y_valid: np.ndarray,
+        spec: FeatureSpec,
+        config: TrainConfig,
+        *,
+        params: dict[str, Any] | None = None,
+        progress: ProgressFn | None = None,
+        weight: np.ndarray | None = None,
+    ) -> lgb.Booster:
+        from lightgbm.dask import DaskLGBMClassifier
+
+        if weight is not None:
+            raise ValueError("row weights are not supported on the Dask engine")
+        params = dict(params or lgb_params(config, spec))
+        sample = fit_booster(
+            X_train, y_train, X_valid, y_valid, spec, config, params=params, progress=progress
+        )
+        self.rounds_ = sample.current_iteration()
+        self.step(
+            f"model on the cluster: {self.rounds_} rounds (early stopping on the sample of "
+            f"{len(X_train):,} train rows)"
+        )
+        params.pop("num_threads", None)  # lightgbm.dask sets each worker's own thread count
+        params.pop("metric", None)
+        X = self.train.map_partitions(_model_matrix, spec, meta=_matrix_meta(spec))
+        model = DaskLGBMClassifier(client=self.client, n_estimators=self.rounds_, **params)
+        categorical = [c.name for c in spec.columns if c.kind == "categorical"]
+        model.fit(X, self.train[LABEL], categorical_feature=categorical)
+        booster = model.to_local().booster_
+        # Fitted on level codes: record the levels as a booster fitted on `encode`'s
+        # categoricals does, so both predict from either form alike.
+        booster.pandas_categorical = [
+            list(c.levels) for c in spec.columns if c.kind == "categorical"
+        ]
+        return lgb.Booster(model_str=booster.model_to_string())
+
+
+@dataclass
+class ClusterAssess:
+    """`model.assess.Assess` on the cluster: the test window's rows scored once per
+    partition through the bundle and the baselines, gathered as probabilities, labels and
+    segments (plus a small encoded sample for SHAP), then measured here."""
+
+    test: dd.DataFrame
+    raw_columns: list[str]
+    rows: int
+
+    def __call__(
+        self,
+        bundle: Bundle,
+        fitted: Fitted,
+        raw: pd.DataFrame,
+        y_all: pd.Series,
+        cutoff: pd.Series,
+        split: TimeSplit,
+        config: Config,
+        *,
+        source: pd.Series | None,
+        truth: pd.DataFrame | None,
+        step: StepFn,
+        rows: pd.DataFrame | None = None,
+    ) -> Assessment:
+        import dask
+
+        step("test window (scored once, per partition)")
+        tc = config.train
+        share = min(1.0, 2 * tc.shap_sample / max(self.rows, 1))
+        baselines = {"points": fitted.points, "logistic": fitted.logistic}
+        parts = [
+            dask.delayed(_scored_part)(part, bundle, baselines, self.raw_columns, share, tc.seed)
+            for part in self.test.to_delayed()
+        ]
+        done = dask.compute(parts)[0]
+        test_frame = _in_order(pd.concat([frame for frame, _ in done]))
+        X_test = pd.concat([X for _, X in done]).sort_index()
+        step("evaluation")
+        return measure_test_window(test_frame, X_test, config, truth=truth)
+
+
+def fit_and_evaluate_dask(
+    leads: dd.DataFrame,
+    events: dd.DataFrame,
+    config: Config,
+    client: Client,
+    *,
+    truth: pd.DataFrame | None = None,
+    on_step: StepFn | None = None,
+    on_round: ProgressFn | None = None,
+) -> TrainedModel:
+    """`model.pipeline.fit_and_evaluate` on co-partitioned Dask frames (whole leads per
+    partition): the same rows, spec, bundle and measurements, with the booster fitted on
+    the cluster and the sample-sized steps on this machine (see the module docstring)."""
+    import dask
+
+    step = on_step or (lambda _msg: None)
+    tc, lc = config.train, config.labels
+    _require_supported(config)
+
+    step("labels and features at each snapshot (per partition)")
+    snaps = snapshot_frames(leads, events, config)
+    raw_columns = snaps.raw_columns
+
+    step("split, spec and leakage guard")
+    cut_all = _gathered_cutoffs(snaps.frame)
+    split_all = snapshot_split(
+        cut_all,
+        train_fraction=tc.train_fraction,
+        valid_fraction=tc.valid_fraction,
+        window_days=lc.window_days,
+    )
+    bounds = (cut_all.loc[split_all.valid].min(), cut_all.loc[split_all.test].min())
+    folded = snaps.frame.map_partitions(
+        _with_fold, *bounds, lc.window_days, meta=snaps.frame._meta.assign(**{FOLD: "train"})
+    ).persist()
+    n_train = len(split_all.train)
+    share = min(1.0, config.compute.sample_rows / n_train)
+    gathered = _in_order(
+        folded.map_partitions(_sampled, share, tc.seed, meta=folded._meta).compute()
+    )
+    rows = gathered[list(ROW_COLUMNS)]
+    raw = gathered[raw_columns]
+    y_all = gathered[LABEL]
+    fold = gathered[FOLD]
+    split = TimeSplit(
+        train=gathered.index[(fold == "train").to_numpy()],
+        valid=gathered.index[(fold == "valid").to_numpy()],
+        test=pd.Index([], name=ROW, dtype=object),
+        windows=split_all.windows,
+    )
+    y_test = folded[folded[FOLD] == "test"][LABEL]
+    positives, rows_test = dask.compute(y_test.sum(), y_test.count())
+    for name, ids in (("train", split.train), ("valid", split.valid)):
+        require_classes(name, int(y_all.loc[ids].sum()), len(ids))
+    require_classes("test", int(positives), int(rows_test))
+    train_dd = folded[folded[FOLD] == "train"]
+    spec_rows = train_dd.map_partitions(lambda p: p.drop_duplicates(LEAD_ID), meta=train_dd._meta)
+    spec = learn_spec_distributed(folded, spec_rows, config.features)
+    X_train, _ = encode(raw.loc[split.train], spec)
+    report = guard(X_train, y_all.loc[split.train].to_numpy(), tc.allow_leaky, EVENT_RULES)
+    report.refuse()
+
+    fit = ClusterFit(client, train_dd[[*raw_columns, LABEL]], step)
+    test_dd = folded[folded[FOLD] == "test"]
+    assess = ClusterAssess(test_dd, raw_columns, len(split_all.test))
+    trained = fit_core(
+        raw,
+        y_all,
+        rows["cutoff"],
+        split,
+        spec,
+        snapshot_labels(rows, snaps.per_snapshot),
+        config,
+        leak_flags=report.allowed_flags,
+        X_train=X_train,
+        digest=data_digest(leads, events),
+        source=raw["lead_source"],
+        truth=truth,
+        step=step,
+        on_round=on_round,
+        rows=rows,
+        fit=fit,
+        assess=assess,
+    )
+    trained.guard_report = report.to_dict() | {"sample_rows": len(split.train)}
+    trained.snapshot_counts = snaps.per_snapshot
+    trained.split = replace(split, test=trained.test_frame.index)
+    ages = dask.compute(train_dd[AGE].min(), train_dd[AGE].max())
+    trained.bundle = replace(
+        trained.bundle,
+        extra=trained.bundle.extra | {AGE_RANGE_KEY: [int(ages[0]), int(ages[1])]},
+    )
+    trained.notes.append(
+        f"Dask engine: the booster was fitted on the cluster on all {n_train:,} train rows "
+        f"with {fit.rounds_} rounds, chosen by early stopping on a sample of "
+        f"{len(split.train):,} train rows; the leakage guard and the baselines used that "
+        "sample"
+    )
+    trained.engine = {
+        "engine": "dask",
+        "workers": len(client.scheduler_info(n_workers=-1)["workers"]),
+        "partitions": leads.npartitions,
+        "sample_rows": len(split.train),
+    }
+
+    step("the one-cutoff view: test window (scored once) and drift reference")
+    train_cut = cut_all.loc[split_all.train]
+    valid_cut = cut_all.loc[split_all.valid]
+    _standard_moment(
+        trained,
+        leads,
+        events,
+        config,
+        end=snaps.end,
+        train_last=train_cut.max(),
+        valid=(valid_cut.min(), valid_cut.max()),
+        test_first=bounds[1],
+        truth=truth,
+    )
+    return trained
+
+
+def data_digest(leads: dd.DataFrame, events: dd.DataFrame) -> str:
+    """A content hash of the training data that does not depend on how it is partitioned
+    or ordered (a sum of row hashes per table), for lineage. Not equal to the local
+    engine's `model.pipeline.data_digest`, which reads row order too."""
+    import dask
+
+    sums = dask.compute(
+        [
+            frame.map_partitions(_hash_sum, meta=(None, "u8")).to_delayed()
+            for frame in (leads, events)
+        ]
+    )[0]
+    digest = hashlib.sha256()
+    for frame, parts in zip((leads, events), sums, strict=True):
+        total = np.uint64(0)
+        for part in parts:
+            total = np.uint64(int(total) + int(np.asarray(part).sum()) & 0xFFFFFFFFFFFFFFFF)
+        digest.update(",".join(map(str, frame.columns)).encode())
+        digest.update(int(total).to_bytes(8, "little"))
+    return digest.hexdigest()[:16]
+
+
+def _hash_sum(part: pd.DataFrame) -> pd.Series:
+    hashed = pd.util.hash_pandas_object(part, index=False).to_numpy()
+    return pd.Series([int(hashed.sum(dtype=np.uint64))], dtype="u8")
+
+
+def _require_supported(config: Config) -> None:
+    if not config.labels.uses_snapshots:
+        raise InputError(
+            "the Dask engine trains on snapshot rows only",
+            setting="[labels] snapshot_every_days",
+            value="0 with no snapshot_days (one-cutoff training)",
+            expected='snapshot_every_days > 0 or snapshot_days (the default), or [compute] engine = "local"',
+        )
+    if config.train.snapshot_weighting == "lead":
+        raise InputError(
+            "per-lead row weights are not supported on the Dask engine",
+            setting="[train] snapshot_weighting",
+            value="lead",
+            expected='"none" (the default), or [compute] engine = "local"',
+        )
+
+
+def _gathered_cutoffs(frame: dd.DataFrame) -> pd.Series:
+    """Every row's cutoff, in ascending order (the split's one global input): eight
+    bytes a row, without the row keys."""
+    import dask
+
+    parts = dask.compute([dask.delayed(_cutoffs)(p) for p in frame.to_delayed()])[0]
+    values = pd.concat([pd.Series(p) for p in parts], ignore_index=True)
+    return values.sort_values(kind="mergesort", ignore_index=True)
+
+
+def _cutoffs(part: pd.DataFrame) -> Any:
+    return part["cutoff"].array
+
+
+def _with_fold(
+    part: pd.DataFrame, valid_start: pd.Timestamp, test_start: pd.Timestamp, window_days: int
+) -> pd.DataFrame:
+    fold = split_folds(part["cutoff"].array, valid_start, test_start, window_days=window_days)
+    return part.assign(**{FOLD: fold})
+
+
+def _sampled(part: pd.DataFrame, share: float, seed: int) -> pd.DataFrame:
+    """The validation rows and a `share` of the train rows (by a hash of the row key)."""
+    train = (part[FOLD] == "train").to_numpy()
+    keep = (part[FOLD] == "valid").to_numpy().copy()
+    keep[train] = kept_rows(part.index[train], share, seed + 1)
+    return part[keep]
+
+
+def _in_order(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows in (cutoff, row key) order: the same whatever the partitioning."""
+    frame = frame.sort_index()
+    return frame.iloc[np.argsort(frame["cutoff"].to_numpy(), kind="mergesort")]
+
+
+def _model_matrix(part: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
+    """One partition's model matrix: float64, categoricals as their level codes."""
+    return pd.DataFrame(encode_numpy(part, spec), columns=spec.names, index=part.index)
+
+
+def _matrix_meta(spec: FeatureSpec) -> pd.DataFrame:
+    return pd.DataFrame({name: pd.Series(dtype="float64") for name in spec.names})
+
+
+def _scored_part(
+    part: pd.DataFrame,
+    bundle: Bundle,
+    baselines: dict[str, Any],
+    raw_columns: list[str],
+    share: float,
+    seed: int,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    raw = part[raw_columns]
+    if part.empty:
+        return pd.DataFrame(), pd.DataFrame()
+    frame, X = scored_test_rows(
+        bundle,
+        baselines,
+        raw,
+        part[LABEL].to_numpy(),
+        part["cutoff"],
+        source=raw["lead_source"],
+        rows=part,
+    )
+    return frame, X[kept_rows(X.index, share, seed)]
+
+
+def _standard_moment(
+    trained: TrainedModel,
+    leads: dd.DataFrame,
+    events: dd.DataFrame,
+    config: Config,
+    *,
+    end: pd.Timestamp,
+    train_last: pd.Timestamp,
+    valid: tuple[pd.Timestamp, pd.Timestamp],
+    test_first: pd.Timestamp,
+    truth: pd.DataFrame | None,
+) -> None:
+    """As the local engine's one-cutoff view: leads at created_at + observation_days in
+    the test window scored once (oracle, baselines), and the drift reference from train
+    leads (a sample of `sample_rows`) and validation scores; per partition, gathered."""
+    import dask
+
+    n_leads = int(leads.shape[0].compute())
+    share = min(1.0, config.compute.sample_rows / max(n_leads, 1))
+    parts = [
+        dask.delayed(_standard_part)(
+            lp,
+            ep,
+            trained.bundle,
+            trained.baselines,
+            config,
+            end,
+            train_last,
+            valid,
+            test_first,
+            share,
+        )
+        for lp, ep in zip(leads.to_delayed(), events.to_delayed(), strict=True)
+    ]
+    done = dask.compute(parts)[0]
+    scored = pd.concat([d["test"] for d in done]).sort_index()
+    trained.oracle = measure_standard_moment(
+        scored, config, truth=truth, results=trained.results
+    )
+    raw_train = pd.concat([d["train_raw"] for d in done]).sort_index()
+    train_cuts = pd.concat([d["train_cutoffs"] for d in done])
+    p_valid = np.concatenate([d["valid_p"] for d in done])
+    trained.bundle = with_standard_reference(
+        trained.bundle,
+        raw_train,
+        train_cuts,
+        None,
+        p_valid=p_valid,
+        leads=int(sum(d["train_leads"] for d in done)),
+    )
+
+
+def _standard_part(
+    leads: pd.DataFrame,
+    events: pd.DataFrame,
+    bundle: Bundle,
+    baselines: dict[str, Any],
+    config: Config,
+    end: pd.Timestamp,
+    train_last: pd.Timestamp,
+    valid: tuple[pd.Timestamp, pd.Timestamp],
+    test_first: pd.Timestamp,
+    share: float,
+) -> dict[str, Any]:
+    frame, raw = standard_view(leads, events, config, end=end)
+    at = frame["cutoff"]
+    in_train = (at <= train_last).to_numpy()
+    in_valid = ((at >= valid[0]) & (at <= valid[1])).to_numpy()
+    test = (at >= test_first).to_numpy()
+    kept = in_train & kept_rows(frame.index, share, config.train.seed + 2)
+    train_at = at[in_train]
+    return {
+        "test": _scored_leads(bundle, frame[test], raw[test], baselines),
+        "train_raw": raw[kept],
+        "train_cutoffs": pd.Series([train_at.min(), train_at.max()]).dropna(),
+        "train_leads": int(in_train.sum()),
+        "valid_p": _scored_leads(bundle, frame[in_valid], raw[in_valid], {})["model"].to_numpy(),
+    }
+
+
+def _scored_leads(
+    bundle: Bundle, frame: pd.DataFrame, raw: pd.DataFrame, baselines: dict[str, Any]
+) -> pd.DataFrame:
+    """`score_standard_moment`, with the same columns when there is no lead to score."""
+    if frame.empty:
+        return pd.DataFrame({c: pd.Series(dtype="float64") for c in ["label", "model", *baselines]})
+    return score_standard_moment(bundle, frame, raw, baselines)
