@@ -1,0 +1,74 @@
+"""Training on the Dask engine: a model fitted with lightgbm.dask on the cluster ranks and
+scores the same test rows as the local engine's, within the issue's bounds."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pytest
+
+from leadml.data.load import Dataset
+from leadml.engine.partition import from_frames
+from leadml.engine.train import fit_and_evaluate_dask
+from leadml.errors import InputError
+from leadml.model.pipeline import TrainedModel
+from tests.conftest import ONE_CUTOFF, fast_config
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from distributed import Client
+
+
+@pytest.fixture(scope="module")
+def dask_trained(client: Client, small_data: Dataset, tmp_path_factory: pytest.TempPathFactory) -> TrainedModel:
+    """The session's snapshot model (`snapshot_trained`), trained again on the cluster:
+    the same data and config, cut into two co-partitioned pairs."""
+    config = fast_config(tmp_path_factory.mktemp("project"))
+    leads, events = from_frames(small_data.leads, small_data.events, 2)
+    return fit_and_evaluate_dask(leads, events, config, client)
+
+
+def test_a_dask_trained_model_matches_the_local_engines_on_the_same_test_rows(
+    dask_trained: TrainedModel, snapshot_trained: TrainedModel
+) -> None:
+    local, dask = snapshot_trained.test_frame, dask_trained.test_frame
+    assert sorted(dask.index) == sorted(local.index)
+    dask = dask.loc[local.index]
+    np.testing.assert_array_equal(dask["label"].to_numpy(), local["label"].to_numpy())
+    auc = dask_trained.results["model"]["roc_auc"]
+    assert abs(auc - snapshot_trained.results["model"]["roc_auc"]) <= 0.005
+    assert float(np.abs(dask["model"] - local["model"]).mean()) <= 0.01
+    # The same spec (levels learned from summed partition counts), the same calibration
+    # kind of map, and a bundle whose booster is the cluster's, with the rounds the sample chose.
+    assert dask_trained.bundle.spec == snapshot_trained.bundle.spec
+    assert dask_trained.bundle.booster.feature_name() == snapshot_trained.bundle.spec.names
+    assert dask_trained.engine["partitions"] == 2 and dask_trained.engine["workers"] == 2
+
+
+def test_the_dask_run_reports_what_the_local_run_reports(
+    dask_trained: TrainedModel, snapshot_trained: TrainedModel
+) -> None:
+    assert set(dask_trained.results) == set(snapshot_trained.results)
+    assert dask_trained.labels.n_eligible == snapshot_trained.labels.n_eligible
+    assert dask_trained.labels.n_positive == snapshot_trained.labels.n_positive
+    assert dask_trained.snapshot_counts is not None and snapshot_trained.snapshot_counts is not None
+    assert dask_trained.snapshot_counts.equals(snapshot_trained.snapshot_counts)
+    assert dask_trained.split.windows == snapshot_trained.split.windows
+    assert dask_trained.by_age is not None
+    assert list(dask_trained.by_age.index) == list(snapshot_trained.by_age.index)  # type: ignore[union-attr]
+    assert dask_trained.bundle.extra["drift_reference"]["window"]["leads"] == (
+        snapshot_trained.bundle.extra["drift_reference"]["window"]["leads"]
+    )
+    assert "sample" in dask_trained.notes[-1]
+
+
+def test_one_cutoff_training_on_dask_is_refused_with_the_setting_to_change(
+    client: Client, small_data: Dataset, tmp_path: Path
+) -> None:
+    config = fast_config(tmp_path, labels=ONE_CUTOFF)
+    leads, events = from_frames(small_data.leads.iloc[:50], small_data.events.iloc[:0], 2)
+    with pytest.raises(InputError, match="snapshot rows only") as caught:
+        fit_and_evaluate_dask(leads, events, config, client)
+    assert "snapshot_every_days" in str(caught.value)
