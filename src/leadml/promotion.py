@@ -8,6 +8,7 @@ challenger is judged the same way whichever path trained it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final, Protocol
 
@@ -152,6 +153,10 @@ def same_contract(champion: Bundle, challenger: Bundle) -> bool:
     return (champion.flat is None) == (challenger.flat is None)
 
 
+Rescore = Callable[[Bundle, pd.DataFrame], np.ndarray]
+"""The champion's probabilities on the challenger's test frame, in its order."""
+
+
 def champion_probabilities(
     champion: Bundle, test_frame: pd.DataFrame, leads: pd.DataFrame, events: pd.DataFrame
 ) -> np.ndarray:
@@ -221,17 +226,23 @@ def gate_challenger(
     *,
     champion_version: str | None = None,
     challenger_version: str | None = None,
+    rescore: Rescore | None = None,
 ) -> GateResult:
     """The gate for a freshly trained challenger against a champion bundle (or none).
 
     A champion trained on another kind of data cannot be scored on this test window; the
-    challenger then passes as if there were no champion.
+    challenger then passes as if there were no champion. `rescore`: how the champion is
+    scored on the test window when `leads`/`events` do not hold the data (the Dask
+    engine's, per partition); default `champion_probabilities` on them.
     """
     challenger = gate_metrics(trained.results["model"])
     if champion is None or not same_contract(champion, trained.bundle):
         return gate(challenger, None, config)
     tf = trained.test_frame
-    p = champion_probabilities(champion, tf, leads, events)
+    if rescore is None:
+        p = champion_probabilities(champion, tf, leads, events)
+    else:
+        p = rescore(champion, tf)
     metrics = headline_metrics(tf["label"].to_numpy(), p, n_boot=0)
     return gate(
         challenger,
@@ -250,8 +261,11 @@ def gate_against_registry(
     config: Config,
     client: MlflowClient,
     version: str,
+    *,
+    rescore: Rescore | None = None,
 ) -> GateResult:
-    """Gate the registered challenger `version` against the registry's current champion."""
+    """Gate the registered challenger `version` against the registry's current champion
+    (`rescore`: see `gate_challenger`)."""
     name = config.mlflow.model_name
     champion_version = alias_version(client, name, CHAMPION)
     if champion_version is None or champion_version == version:
@@ -265,6 +279,7 @@ def gate_against_registry(
         config.gate,
         champion_version=champion_version,
         challenger_version=version,
+        rescore=rescore,
     )
 
 

@@ -10,7 +10,12 @@ import pytest
 
 from leadml.data.load import Dataset
 from leadml.engine.partition import from_frames
-from leadml.engine.train import fit_and_evaluate_dask
+from leadml.bundle import load_bundle
+from leadml.engine.train import champion_rescorer, fit_and_evaluate_dask
+from leadml.jobs.train import TrainOutcome, train_on_tables
+from leadml.model.labels import data_end
+from leadml.promotion import champion_probabilities
+from leadml.tracking.registry import client_for
 from leadml.errors import InputError
 from leadml.model.pipeline import TrainedModel
 from tests.conftest import ONE_CUTOFF, fast_config
@@ -18,16 +23,32 @@ from tests.conftest import ONE_CUTOFF, fast_config
 if TYPE_CHECKING:
     from pathlib import Path
 
+    import dask.dataframe as dd
     from distributed import Client
 
 
 @pytest.fixture(scope="module")
-def dask_trained(client: Client, small_data: Dataset, tmp_path_factory: pytest.TempPathFactory) -> TrainedModel:
-    """The session's snapshot model (`snapshot_trained`), trained again on the cluster:
-    the same data and config, cut into two co-partitioned pairs."""
+def frames(small_data: Dataset) -> tuple[dd.DataFrame, dd.DataFrame]:
+    """The session's small funnel cut into two co-partitioned pairs."""
+    return from_frames(small_data.leads, small_data.events, 2)
+
+
+@pytest.fixture(scope="module")
+def outcome(
+    client: Client,
+    frames: tuple[dd.DataFrame, dd.DataFrame],
+    small_data_dir: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> TrainOutcome:
+    """The training job on the cluster, with the config of the session's snapshot model
+    (`snapshot_trained`), logged and registered in a fresh project."""
     config = fast_config(tmp_path_factory.mktemp("project"))
-    leads, events = from_frames(small_data.leads, small_data.events, 2)
-    return fit_and_evaluate_dask(leads, events, config, client)
+    return train_on_tables(*frames, small_data_dir, config, client)
+
+
+@pytest.fixture(scope="module")
+def dask_trained(outcome: TrainOutcome) -> TrainedModel:
+    return outcome.trained
 
 
 def test_a_dask_trained_model_matches_the_local_engines_on_the_same_test_rows(
@@ -58,10 +79,42 @@ def test_the_dask_run_reports_what_the_local_run_reports(
     assert dask_trained.split.windows == snapshot_trained.split.windows
     assert dask_trained.by_age is not None
     assert list(dask_trained.by_age.index) == list(snapshot_trained.by_age.index)  # type: ignore[union-attr]
-    assert dask_trained.bundle.extra["drift_reference"]["window"]["leads"] == (
-        snapshot_trained.bundle.extra["drift_reference"]["window"]["leads"]
+    assert (
+        dask_trained.bundle.extra["drift_reference"]["window"]["leads"]
+        == (snapshot_trained.bundle.extra["drift_reference"]["window"]["leads"])
     )
     assert "sample" in dask_trained.notes[-1]
+
+
+def test_the_run_is_logged_and_registered_as_a_local_run_is_with_the_engine_params(
+    outcome: TrainOutcome, small_data: Dataset
+) -> None:
+    config = fast_config(outcome.bundle_path.parents[2])
+    client = client_for(config)
+    run = client.get_run(outcome.run_id)
+    end = data_end(small_data.leads, small_data.events)
+    assert run.info.run_name == f"train · {len(small_data.leads):,} leads · as of {end:%Y-%m-%d}"
+    params = run.data.params
+    assert params["compute.engine"] == "dask" and params["compute.partitions"] == "2"
+    assert params["compute.workers"] == "2"
+    assert int(params["compute.sample_rows"]) == len(outcome.trained.split.train)
+    assert (
+        float(run.data.metrics["test.model.roc_auc"]) == outcome.trained.results["model"]["roc_auc"]
+    )
+    assert outcome.model_version == "1" and outcome.promoted  # no champion yet
+    assert load_bundle(outcome.bundle_path).spec == outcome.trained.bundle.spec
+
+
+def test_the_gate_rescores_a_champion_on_dask_data_as_on_local_data(
+    outcome: TrainOutcome,
+    snapshot_trained: TrainedModel,
+    frames: tuple[dd.DataFrame, dd.DataFrame],
+    small_data: Dataset,
+) -> None:
+    test_frame = outcome.trained.test_frame
+    champion = snapshot_trained.bundle
+    local = champion_probabilities(champion, test_frame, small_data.leads, small_data.events)
+    np.testing.assert_array_equal(champion_rescorer(*frames)(champion, test_frame), local)
 
 
 def test_one_cutoff_training_on_dask_is_refused_with_the_setting_to_change(

@@ -84,9 +84,7 @@ def snapshot_frames(leads: dd.DataFrame, events: dd.DataFrame, config: Config) -
     labels, features = config.labels, config.features
     end, first = data_bounds(leads, events, labels.window_days)
     pairs = list(zip(leads.to_delayed(), events.to_delayed(), strict=True))
-    counted = dask.compute(
-        [dask.delayed(_counts)(lp, labels, end, first) for lp, _ in pairs]
-    )[0]
+    counted = dask.compute([dask.delayed(_counts)(lp, labels, end, first) for lp, _ in pairs])[0]
     per_part = [snapshot_counts(c) for c in counted]
     per_snapshot = sum(per_part[1:], per_part[0])
     keep = keep_share(int(per_snapshot["rows"].sum()), labels.snapshot_max_rows)

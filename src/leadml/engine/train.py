@@ -320,7 +320,8 @@ def _require_supported(config: Config) -> None:
             "the Dask engine trains on snapshot rows only",
             setting="[labels] snapshot_every_days",
             value="0 with no snapshot_days (one-cutoff training)",
-            expected='snapshot_every_days > 0 or snapshot_days (the default), or [compute] engine = "local"',
+            expected="snapshot_every_days > 0 or snapshot_days (the default), "
+            'or [compute] engine = "local"',
         )
     if config.train.snapshot_weighting == "lead":
         raise InputError(
@@ -434,9 +435,7 @@ def _standard_moment(
     ]
     done = dask.compute(parts)[0]
     scored = pd.concat([d["test"] for d in done]).sort_index()
-    trained.oracle = measure_standard_moment(
-        scored, config, truth=truth, results=trained.results
-    )
+    trained.oracle = measure_standard_moment(scored, config, truth=truth, results=trained.results)
     raw_train = pd.concat([d["train_raw"] for d in done]).sort_index()
     train_cuts = pd.concat([d["train_cutoffs"] for d in done])
     p_valid = np.concatenate([d["valid_p"] for d in done])
@@ -485,3 +484,61 @@ def _scored_leads(
     if frame.empty:
         return pd.DataFrame({c: pd.Series(dtype="float64") for c in ["label", "model", *baselines]})
     return score_standard_moment(bundle, frame, raw, baselines)
+
+
+def table_profile(leads: dd.DataFrame, events: dd.DataFrame) -> dict[str, Any]:
+    """`tracking.log.table_profile` over Dask frames (one pass of small reductions)."""
+    import dask
+
+    created = leads[schema.CREATED_AT]
+    found = dask.compute(
+        leads.shape[0],
+        events.shape[0],
+        created.min(),
+        created.max(),
+        leads[schema.LEAD_SOURCE].value_counts(),
+        events[schema.EVENT_TYPE].value_counts(),
+        leads.isna().mean(),
+    )
+    n_leads, n_events, first, last, sources, types, missing = found
+    return {
+        "leads": int(n_leads),
+        "events": int(n_events),
+        "created_from": first.isoformat(),
+        "created_to": last.isoformat(),
+        "lead_sources": sources.sort_values(ascending=False).to_dict(),
+        "event_types": types.sort_values(ascending=False).to_dict(),
+        "missing_share": missing.round(4).to_dict(),
+    }
+
+
+def champion_rescorer(
+    leads: dd.DataFrame, events: dd.DataFrame
+) -> Callable[[Bundle, pd.DataFrame], np.ndarray]:
+    """The gate's champion re-scoring on Dask data (`promotion.Rescore`): each partition
+    scores the test rows of its own leads with `promotion.champion_probabilities`, the
+    local engine's function, and the probabilities are gathered in the test frame's order."""
+
+    def rescore(champion: Bundle, test_frame: pd.DataFrame) -> np.ndarray:
+        import dask
+
+        rows = test_frame[[LEAD_ID, "snapshot", "cutoff"]]
+        parts = [
+            dask.delayed(_champion_part)(champion, rows, lp, ep)
+            for lp, ep in zip(leads.to_delayed(), events.to_delayed(), strict=True)
+        ]
+        found = pd.concat(dask.compute(parts)[0])
+        return found.reindex(test_frame.index).to_numpy(dtype="float64")
+
+    return rescore
+
+
+def _champion_part(
+    champion: Bundle, rows: pd.DataFrame, leads: pd.DataFrame, events: pd.DataFrame
+) -> pd.Series:
+    from leadml.promotion import champion_probabilities
+
+    mine = rows[rows[LEAD_ID].isin(leads[LEAD_ID])]
+    if mine.empty:
+        return pd.Series(dtype="float64")
+    return pd.Series(champion_probabilities(champion, mine, leads, events), index=mine.index)

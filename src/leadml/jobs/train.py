@@ -31,7 +31,8 @@ from leadml.model.pipeline import (
     headline,
     label_summary,
 )
-from leadml.promotion import GateResult, gate_against_registry
+from leadml.promotion import GateResult, Rescore, gate_against_registry
+from leadml.schema import LEAD_ID
 from leadml.tracking.log import (
     log_bundle,
     log_report,
@@ -44,6 +45,9 @@ from leadml.tracking.log import (
 from leadml.tracking.registry import bundle_dir, client_for, promote, set_challenger
 
 if TYPE_CHECKING:
+    import dask.dataframe as dd
+    from distributed import Client
+
     from leadml.data.load import Dataset
 
 StepFn = Callable[[str], None]
@@ -123,7 +127,7 @@ class TrainOutcome:
 
 
 def train_and_track(
-    data_dir: Path | None,
+    data_dir: Path | str | None,
     config: Config,
     *,
     promotion: Promotion = Promotion.GATE,
@@ -134,22 +138,49 @@ def train_and_track(
 ) -> TrainOutcome:
     """Run the whole training job on a data folder (or a flat export) and record it in MLflow.
 
+    `data_dir`: a local folder, or (Dask engine) an fsspec URL such as s3://bucket/leads.
     `dataset`: the folder's already validated tables (saves validating them twice).
     `job`: what the run's name says ran (`leadml retrain` passes "retrain").
+    With `[compute] engine = "dask"` the data is read, featurised and fitted on a Dask
+    cluster (`engine.train`), then logged, registered and gated exactly as here.
     """
     step = on_step or (lambda _msg: None)
+    if config.compute.engine == "dask":
+        return _train_on_dask(data_dir, config, promotion, step, on_round, job)
+    if isinstance(data_dir, str):
+        data_dir = Path(data_dir)
     data, data_path, trained = _load_and_fit(data_dir, config, step, on_round, dataset)
+    return _track(
+        trained, data, data_path, config, promotion, step, job, _run_name(job, data, trained)
+    )
 
+
+def _track(
+    trained: TrainedModel,
+    data: Dataset | _Tables,
+    data_path: Path | str,
+    config: Config,
+    promotion: Promotion,
+    step: StepFn,
+    job: str,
+    name_of_run: str,
+    *,
+    tables: dict[str, Any] | None = None,
+    rescore: Rescore | None = None,
+) -> TrainOutcome:
+    """Plots, report, MLflow run, registered version, bundle and gate, in an order that
+    never leaves half a result. `data`: the tables, or (Dask engine) a few of their rows
+    with `tables` their profile and `rescore` the champion's re-scoring on the cluster."""
     step("plots and report")
     client = client_for(config)
     name = config.mlflow.model_name
-    with start_run(_run_name(job, data, trained)) as run:
+    with start_run(name_of_run) as run:
         run_id = run.info.run_id
         reports = config.resolve(config.paths.reports_dir) / run_id
         plots = _plots(trained, reports)
 
         step("MLflow logging")
-        log_run(trained, config, data_path, data.leads, data.events)
+        log_run(trained, config, data_path, data.leads, data.events, tables=tables)
         version = register_model(trained, name, data.leads, data.events)
         bundle = trained.bundle.with_registry(name, version)
         bundle_path = save_bundle(bundle, bundle_dir(config, name, version))
@@ -157,7 +188,9 @@ def train_and_track(
         set_challenger(client, name, version)
 
         step("promotion gate")
-        decision = gate_against_registry(trained, data.leads, data.events, config, client, version)
+        decision = gate_against_registry(
+            trained, data.leads, data.events, config, client, version, rescore=rescore
+        )
         promoted = promotion is Promotion.FORCE or (promotion is Promotion.GATE and decision.passed)
         if promoted:
             promote(client, name, version)
@@ -177,7 +210,97 @@ def train_and_track(
     )
 
 
-def _run_name(job: str, data: Dataset | _FlatTables, trained: TrainedModel) -> str:
+def _train_on_dask(
+    location: Path | str | None,
+    config: Config,
+    promotion: Promotion,
+    step: StepFn,
+    on_round: Callable[[int, int], None] | None,
+    job: str,
+) -> TrainOutcome:
+    """The training job on the Dask engine: a client for the job (the dashboard link goes
+    to `step` first), the partitioned data read by `engine.read.read_tables`, the fit on
+    the cluster, then the same logging, registration and gate as the local engine."""
+    import importlib
+
+    from leadml.engine.cluster import dask_client
+
+    if config.dataset is not None:
+        raise InputError(
+            "a flat CRM export ([dataset]) trains on the local engine only",
+            setting="[compute] engine",
+            value="dask",
+            expected='"local" (or --engine local) for a flat export; the Dask engine reads '
+            "a leads + events folder",
+        )
+    if location is None:
+        raise InputError("no data folder", option="--data", expected="a leads + events folder")
+    # The data engineer's reader (the data contract of issue 16); imported by name so this
+    # module does not depend on it at import time.
+    read = importlib.import_module("leadml.engine.read")
+    with dask_client(config.compute, on_step=step) as client:
+        step(f"reading {location}")
+        tables = read.read_tables(location, config.compute)
+        truth = read_truth(location) if isinstance(location, Path) else None
+        return train_on_tables(
+            tables.leads,
+            tables.events,
+            location,
+            config,
+            client,
+            truth=truth,
+            promotion=promotion,
+            on_step=step,
+            on_round=on_round,
+            job=job,
+        )
+
+
+def train_on_tables(
+    leads: dd.DataFrame,
+    events: dd.DataFrame,
+    location: Path | str,
+    config: Config,
+    client: Client,
+    *,
+    truth: pd.DataFrame | None = None,
+    promotion: Promotion = Promotion.GATE,
+    on_step: StepFn | None = None,
+    on_round: Callable[[int, int], None] | None = None,
+    job: str = "train",
+) -> TrainOutcome:
+    """The Dask engine's training job on co-partitioned tables already read (`location`:
+    where they came from, for the run): fit on the cluster, then log, register and gate
+    as the local engine does, the champion re-scored per partition."""
+    from leadml.engine.features import data_bounds
+    from leadml.engine.train import champion_rescorer, fit_and_evaluate_dask, table_profile
+
+    step = on_step or (lambda _msg: None)
+    trained = fit_and_evaluate_dask(
+        leads, events, config, client, truth=truth, on_step=step, on_round=on_round
+    )
+    profile = table_profile(leads, events)
+    head = leads.head(1000, npartitions=-1)
+    sample = _Tables(
+        leads=head,
+        events=events[events[LEAD_ID].isin(list(head[LEAD_ID].head(3)))].compute(),
+    )
+    end, _first = data_bounds(leads, events, config.labels.window_days)
+    return _track(
+        trained,
+        sample,
+        location,
+        config,
+        promotion,
+        step,
+        job,
+        run_name(job, int(profile["leads"]), "leads", end),
+        tables=profile,
+        rescore=champion_rescorer(leads, events),
+    )
+
+
+def _run_name(job: str, data: Dataset | _Tables, trained: TrainedModel) -> str:
     """The run's name, e.g. "train · 50,000 leads · as of 2025-12-31": the leads and the
     latest moment in the data; a flat export says its rows (its columns are as exported)."""
     from leadml.model.labels import data_end
@@ -193,7 +316,7 @@ def _load_and_fit(
     step: StepFn,
     on_round: Callable[[int, int], None] | None,
     dataset: Dataset | None,
-) -> tuple[Dataset | _FlatTables, Path, TrainedModel]:
+) -> tuple[Dataset | _Tables, Path, TrainedModel]:
     """Read the training data (a leads + events folder, or a flat export) and fit on it;
     returns the tables, the path they came from and the trained model."""
     from leadml.data.load import load_dataset
@@ -257,14 +380,15 @@ def flat_path(data: Path | None, config: Config) -> Path:
 
 
 @dataclass(frozen=True)
-class _FlatTables:
-    """A flat export in the shape the run logging expects (no events)."""
+class _Tables:
+    """Tables in the shape the run logging expects: a flat export (no events), or the
+    Dask engine's first rows (the run's input sample and example)."""
 
     leads: pd.DataFrame
     events: pd.DataFrame
 
 
-def _load_flat(data: Path | None, config: Config, step: StepFn) -> _FlatTables:
+def _load_flat(data: Path | None, config: Config, step: StepFn) -> _Tables:
     """Read the flat export named by `--data` or `[dataset] file`, as text columns."""
     from leadml.data.mapping.read import read_flat
 
@@ -272,7 +396,7 @@ def _load_flat(data: Path | None, config: Config, step: StepFn) -> _FlatTables:
     path = flat_path(data, config)
     step(f"reading the flat export {path}")
     frame = read_flat(path, config.dataset)
-    return _FlatTables(leads=frame, events=pd.DataFrame())
+    return _Tables(leads=frame, events=pd.DataFrame())
 
 
 def _report(

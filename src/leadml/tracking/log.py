@@ -51,11 +51,16 @@ def run_name(
 def log_run(
     trained: TrainedModel,
     config: Config,
-    data_path: Path,
+    data_path: Path | str,
     leads: pd.DataFrame,
     events: pd.DataFrame,
+    *,
+    tables: dict[str, Any] | None = None,
 ) -> None:
-    """Log everything about the fit to the active run: params, metrics, data, spec, guard."""
+    """Log everything about the fit to the active run: params, metrics, data, spec, guard.
+
+    `tables`: the data's profile (`table_profile`) when `leads` is only a sample of it
+    (the Dask engine computes the profile over its partitions)."""
     import mlflow
 
     _log_params(trained, config, data_path)
@@ -68,7 +73,7 @@ def log_run(
         named = {name.replace(" ", "_"): row for name, row in by_age.items()}
         metrics.update(flatten_metrics("test_by_age", named))
     mlflow.log_metrics(metrics)
-    _log_data(trained, data_path, leads, events)
+    _log_data(trained, data_path, leads, events, tables)
     mlflow.log_dict(trained.bundle.spec.to_dict(), "model_spec/feature_spec.json")
     mlflow.log_dict(trained.calibration_choice, "model_spec/calibration_choice.json")
     _log_guard(trained, config)
@@ -82,7 +87,7 @@ def log_run(
         mlflow.log_table(frame.reset_index(), f"breakdowns/{title.replace(' ', '_')}.json")
 
 
-def _log_params(trained: TrainedModel, config: Config, data_path: Path) -> None:
+def _log_params(trained: TrainedModel, config: Config, data_path: Path | str) -> None:
     import mlflow
 
     bundle = trained.bundle
@@ -96,19 +101,30 @@ def _log_params(trained: TrainedModel, config: Config, data_path: Path) -> None:
         "calibration.method": bundle.calibrator.method,
         "data.digest": bundle.data_digest,
         "data.path": str(data_path),
+        **{f"compute.{k}": v for k, v in trained.engine.items()},
     }
     mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
 
 
 def _log_data(
-    trained: TrainedModel, data_path: Path, leads: pd.DataFrame, events: pd.DataFrame
+    trained: TrainedModel,
+    data_path: Path | str,
+    leads: pd.DataFrame,
+    events: pd.DataFrame,
+    tables: dict[str, Any] | None,
 ) -> None:
     """The data profile and a sample of the leads as the run's input (contact details out)."""
     import mlflow
     from mlflow.data.pandas_dataset import from_pandas
 
     flat = trained.bundle.flat
-    profile = _profile(leads, events, trained) if flat is None else _flat_profile(leads, trained)
+    if flat is not None:
+        profile = _flat_profile(leads, trained)
+    else:
+        profile = (table_profile(leads, events) if tables is None else tables) | {
+            "labels": label_summary(trained.labels),
+            "windows": trained.split.windows,
+        }
     mlflow.log_dict(profile, "data/profile.json")
     sample = leads.head(1000)
     if flat is not None:  # never log contact details
@@ -117,7 +133,7 @@ def _log_data(
         warnings.simplefilter("ignore", UserWarning)
         dataset = from_pandas(
             sample,
-            source=str(Path(data_path).resolve()),
+            source=str(data_path.resolve()) if isinstance(data_path, Path) else data_path,
             name="leads",
             digest=trained.bundle.data_digest,
         )
@@ -151,7 +167,8 @@ def _log_guard(trained: TrainedModel, config: Config) -> None:
         )
 
 
-def _profile(leads: pd.DataFrame, events: pd.DataFrame, trained: TrainedModel) -> dict[str, Any]:
+def table_profile(leads: pd.DataFrame, events: pd.DataFrame) -> dict[str, Any]:
+    """The tables' volumes, creation range, sources, event types and missing shares."""
     created = leads[schema.CREATED_AT]
     return {
         "leads": len(leads),
@@ -161,8 +178,6 @@ def _profile(leads: pd.DataFrame, events: pd.DataFrame, trained: TrainedModel) -
         "lead_sources": leads[schema.LEAD_SOURCE].value_counts().to_dict(),
         "event_types": events[schema.EVENT_TYPE].value_counts().to_dict(),
         "missing_share": leads.isna().mean().round(4).to_dict(),
-        "labels": label_summary(trained.labels),
-        "windows": trained.split.windows,
     }
 
 
