@@ -8,16 +8,16 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pytest
 
+from leadml.bundle import load_bundle
 from leadml.data.load import Dataset
 from leadml.engine.partition import from_frames
-from leadml.bundle import load_bundle
 from leadml.engine.train import champion_rescorer, fit_and_evaluate_dask
+from leadml.errors import InputError
 from leadml.jobs.train import TrainOutcome, train_on_tables
 from leadml.model.labels import data_end
+from leadml.model.pipeline import TrainedModel
 from leadml.promotion import champion_probabilities
 from leadml.tracking.registry import client_for
-from leadml.errors import InputError
-from leadml.model.pipeline import TrainedModel
 from tests.conftest import ONE_CUTOFF, fast_config
 
 if TYPE_CHECKING:

@@ -14,9 +14,12 @@ from leadml.model.snapshots import (
     AGE,
     AGE_BUCKETS,
     age_bucket,
+    kept_rows,
     lead_weights,
     snapshot_rows,
     snapshot_split,
+    split_bounds,
+    split_folds,
 )
 
 DAY = pd.Timedelta(days=1)
@@ -205,3 +208,24 @@ def test_lead_weights_give_every_lead_the_same_total() -> None:
     totals = pd.Series(weight).groupby(ids).sum()
     assert np.allclose(totals, totals.iloc[0])
     assert weight.mean() == pytest.approx(1.0)
+
+
+def test_whether_a_row_is_kept_depends_on_its_key_and_the_seed_alone() -> None:
+    keys = pd.Index([f"lead{i}@2024-0{1 + i % 9}-01" for i in range(4000)])
+    whole = kept_rows(keys, 0.3, seed=7)
+    assert 0.25 < whole.mean() < 0.35
+    part = keys[::3]  # another frame (a partition) holding some of the same rows
+    np.testing.assert_array_equal(kept_rows(part, 0.3, seed=7), whole[::3])
+    assert not np.array_equal(kept_rows(keys, 0.3, seed=8), whole)
+
+
+def test_folds_from_the_bounds_are_the_split() -> None:
+    cutoff = _timeline()
+    split = snapshot_split(cutoff, train_fraction=0.6, valid_fraction=0.2, window_days=30)
+    valid_start, test_start = split_bounds(
+        cutoff.sort_values().array, train_fraction=0.6, valid_fraction=0.2, window_days=30
+    )
+    fold = split_folds(cutoff.array, valid_start, test_start, window_days=30)
+    for name, ids in (("train", split.train), ("valid", split.valid), ("test", split.test)):
+        assert set(cutoff.index[fold == name]) == set(ids)
+    assert set(cutoff.index[fold == ""]).isdisjoint(set(split.train) | set(split.valid))

@@ -9,4 +9,6 @@ calls them on pandas partitions (`map_partitions`) and gathers only what is smal
 - `partition`: leads and their events co-partitioned by lead_id (whole leads per partition).
 - `read`: partitioned Parquet (folders or fsspec URLs) read and validated per partition.
 - `generate`: `demo-data --partitions` drawn and written by the workers.
+- `features`: snapshot rows and their features per partition; one spec from summed counts.
+- `train`: lightgbm.dask on the whole train window, the rest on a gathered sample.
 """

@@ -109,7 +109,6 @@ class ClusterFit:
             f"{len(X_train):,} train rows)"
         )
         params.pop("num_threads", None)  # lightgbm.dask sets each worker's own thread count
-        params.pop("metric", None)
         X = self.train.map_partitions(_model_matrix, spec, meta=_matrix_meta(spec))
         model = DaskLGBMClassifier(client=self.client, n_estimators=self.rounds_, **params)
         categorical = [c.name for c in spec.columns if c.kind == "categorical"]

@@ -280,7 +280,7 @@ def train_on_tables(
         leads, events, config, client, truth=truth, on_step=step, on_round=on_round
     )
     profile = table_profile(leads, events)
-    head = leads.head(1000, npartitions=-1)
+    head = leads.get_partition(0).compute().head(1000)  # one partition, never the table
     sample = _Tables(
         leads=head,
         events=events[events[LEAD_ID].isin(list(head[LEAD_ID].head(3)))].compute(),
