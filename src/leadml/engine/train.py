@@ -24,6 +24,7 @@ every period, which is what shuffling before fitting is for.
 from __future__ import annotations
 
 import hashlib
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -112,7 +113,11 @@ class ClusterFit:
         X = self.train.map_partitions(_model_matrix, spec, meta=_matrix_meta(spec))
         model = DaskLGBMClassifier(client=self.client, n_estimators=self.rounds_, **params)
         categorical = [c.name for c in spec.columns if c.kind == "categorical"]
-        model.fit(X, self.train[LABEL], categorical_feature=categorical)
+        # The wrapper always passes n_jobs, which lightgbm.dask replaces by the worker's
+        # threads with a warning each time: expected here, so not shown.
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "Parameter n_jobs will be ignored")
+            model.fit(X, self.train[LABEL], categorical_feature=categorical)
         booster = model.to_local().booster_
         # Fitted on level codes: record the levels as a booster fitted on `encode`'s
         # categoricals does, so both predict from either form alike.
@@ -178,6 +183,7 @@ def fit_and_evaluate_dask(
     partition): the same rows, spec, bundle and measurements, with the booster fitted on
     the cluster and the sample-sized steps on this machine (see the module docstring)."""
     import dask
+    from distributed import wait
 
     step = on_step or (lambda _msg: None)
     tc, lc = config.train, config.labels
@@ -199,6 +205,9 @@ def fit_and_evaluate_dask(
     folded = snaps.frame.map_partitions(
         _with_fold, *bounds, lc.window_days, meta=snaps.frame._meta.assign(**{FOLD: "train"})
     ).persist()
+    wait(folded)
+    per_snapshot, end = snaps.per_snapshot, snaps.end
+    del snaps  # the rows live on in `folded`: the cluster holds them once, not twice
     n_train = len(split_all.train)
     share = min(1.0, config.compute.sample_rows / n_train)
     gathered = _in_order(
@@ -235,7 +244,7 @@ def fit_and_evaluate_dask(
         rows["cutoff"],
         split,
         spec,
-        snapshot_labels(rows, snaps.per_snapshot),
+        snapshot_labels(rows, per_snapshot),
         config,
         leak_flags=report.allowed_flags,
         X_train=X_train,
@@ -249,7 +258,7 @@ def fit_and_evaluate_dask(
         assess=assess,
     )
     trained.guard_report = report.to_dict() | {"sample_rows": len(split.train)}
-    trained.snapshot_counts = snaps.per_snapshot
+    trained.snapshot_counts = per_snapshot
     trained.split = replace(split, test=trained.test_frame.index)
     ages = dask.compute(train_dd[AGE].min(), train_dd[AGE].max())
     trained.bundle = replace(
@@ -277,7 +286,7 @@ def fit_and_evaluate_dask(
         leads,
         events,
         config,
-        end=snaps.end,
+        end=end,
         train_last=train_cut.max(),
         valid=(valid_cut.min(), valid_cut.max()),
         test_first=bounds[1],
