@@ -49,6 +49,7 @@ from leadml.model.assess import (
     standard_view,
 )
 from leadml.model.fit import Fitted
+from leadml.model.labels import LABEL
 from leadml.model.leakage import EVENT_RULES, guard
 from leadml.model.pipeline import TrainedModel, fit_core
 from leadml.model.snapshots import (
@@ -68,7 +69,7 @@ if TYPE_CHECKING:
 
 StepFn = Callable[[str], None]
 FOLD = "fold"
-LABEL = "label"
+"""The column each row's fold (train, valid, test, or "" in a gap) is kept in."""
 LEAD_ID = schema.LEAD_ID
 
 

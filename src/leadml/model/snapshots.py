@@ -151,12 +151,12 @@ def keep_share(total: int, max_rows: int | None) -> float:
 
 
 def kept_rows(keys: pd.Index | np.ndarray, keep: float, seed: int) -> np.ndarray:
-    """Whether each row key is kept at share `keep`: a hash of (seed, key) read as a
-    uniform number in [0, 1), so the choice depends on the row alone, never on which
-    other rows a frame (or a partition) holds."""
-    text = np.asarray([f"{seed}|{key}" for key in keys], dtype=object)
-    uniform = pd.util.hash_array(text, categorize=False) / np.float64(2**64)
-    return np.asarray(uniform < keep, dtype=bool)
+    """Whether each row key is kept at share `keep`: a hash of the key keyed by the seed,
+    read as a uniform number in [0, 1), so the choice depends on the row alone, never on
+    which other rows a frame (or a partition) holds."""
+    text = np.asarray(keys, dtype=object)
+    hashed = pd.util.hash_array(text, hash_key=f"{seed % 10**16:016d}", categorize=False)
+    return np.asarray(hashed / np.float64(2**64) < keep, dtype=bool)
 
 
 def first_created(leads: pd.DataFrame, window_days: int) -> pd.Timestamp:
