@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
     from distributed import Client
 
-LEADS = 2000
+LEADS = 1200
 
 
 @pytest.fixture(scope="module")
