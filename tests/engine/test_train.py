@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 
 from leadml.bundle import load_bundle
+from leadml.config import ComputeConfig
 from leadml.data.load import Dataset
 from leadml.engine.partition import from_frames
 from leadml.engine.train import champion_rescorer, fit_and_evaluate_dask
 from leadml.errors import InputError
-from leadml.jobs.train import TrainOutcome, train_on_tables
+from leadml.jobs.train import TrainOutcome, train_and_track
 from leadml.model.labels import data_end
 from leadml.model.pipeline import TrainedModel
 from leadml.promotion import champion_probabilities
@@ -34,16 +35,28 @@ def frames(small_data: Dataset) -> tuple[dd.DataFrame, dd.DataFrame]:
 
 
 @pytest.fixture(scope="module")
+def steps() -> list[str]:
+    return []
+
+
+@pytest.fixture(scope="module")
 def outcome(
     client: Client,
-    frames: tuple[dd.DataFrame, dd.DataFrame],
-    small_data_dir: Path,
+    small_data: Dataset,
+    steps: list[str],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> TrainOutcome:
-    """The training job on the cluster, with the config of the session's snapshot model
-    (`snapshot_trained`), logged and registered in a fresh project."""
-    config = fast_config(tmp_path_factory.mktemp("project"))
-    return train_on_tables(*frames, small_data_dir, config, client)
+    """`leadml train --engine dask` on the session's cluster: the small funnel as Parquet,
+    read by `read_tables` into two partitions, with the config of the session's snapshot
+    model (`snapshot_trained`), logged and registered in a fresh project."""
+    project = tmp_path_factory.mktemp("project")
+    data = project / "data"
+    data.mkdir()
+    small_data.leads.to_parquet(data / "leads.parquet", index=False)
+    small_data.events.to_parquet(data / "events.parquet", index=False)
+    on_dask = ComputeConfig(engine="dask", scheduler=client.scheduler.address, partitions=2)
+    config = fast_config(project).model_copy(update={"compute": on_dask})
+    return train_and_track(data, config, on_step=steps.append)
 
 
 @pytest.fixture(scope="module")
@@ -87,8 +100,10 @@ def test_the_dask_run_reports_what_the_local_run_reports(
 
 
 def test_the_run_is_logged_and_registered_as_a_local_run_is_with_the_engine_params(
-    outcome: TrainOutcome, small_data: Dataset
+    outcome: TrainOutcome, small_data: Dataset, steps: list[str]
 ) -> None:
+    assert steps[0].startswith("Dask dashboard: ")
+    assert "model on the cluster" in " ".join(steps)
     config = fast_config(outcome.bundle_path.parents[2])
     client = client_for(config)
     run = client.get_run(outcome.run_id)

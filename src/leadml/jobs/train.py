@@ -221,9 +221,8 @@ def _train_on_dask(
     """The training job on the Dask engine: a client for the job (the dashboard link goes
     to `step` first), the partitioned data read by `engine.read.read_tables`, the fit on
     the cluster, then the same logging, registration and gate as the local engine."""
-    import importlib
-
     from leadml.engine.cluster import dask_client
+    from leadml.engine.read import read_tables
 
     if config.dataset is not None:
         raise InputError(
@@ -235,12 +234,11 @@ def _train_on_dask(
         )
     if location is None:
         raise InputError("no data folder", option="--data", expected="a leads + events folder")
-    # The data engineer's reader (the data contract of issue 16); imported by name so this
-    # module does not depend on it at import time.
-    read = importlib.import_module("leadml.engine.read")
     with dask_client(config.compute, on_step=step) as client:
-        step(f"reading {location}")
-        tables = read.read_tables(location, config.compute)
+        step(f"reading and validating {location}")
+        tables = read_tables(location, config.compute)
+        for note in tables.notes:
+            step(note)
         truth = read_truth(location) if isinstance(location, Path) else None
         return train_on_tables(
             tables.leads,
