@@ -495,6 +495,50 @@ def _scored_leads(
     return score_standard_moment(bundle, frame, raw, baselines)
 
 
+@dataclass(frozen=True)
+class RecordedRun:
+    """A Dask training run with what the job logs beside it, all gathered (no Dask
+    types leave the engine): the model, the data's profile and last moment, a few rows
+    (the run's input sample and the registered model's example) and the champion's
+    re-scoring on the cluster for the gate."""
+
+    trained: TrainedModel
+    profile: dict[str, Any]
+    end: pd.Timestamp
+    leads_head: pd.DataFrame
+    events_head: pd.DataFrame
+    rescore: Callable[[Bundle, pd.DataFrame], np.ndarray]
+
+
+def fit_for_the_record(
+    leads: dd.DataFrame,
+    events: dd.DataFrame,
+    config: Config,
+    client: Client,
+    *,
+    truth: pd.DataFrame | None = None,
+    on_step: StepFn | None = None,
+    on_round: ProgressFn | None = None,
+) -> RecordedRun:
+    """`fit_and_evaluate_dask`, plus what `jobs.train` logs and gates with."""
+    from leadml.engine.features import data_bounds
+
+    trained = fit_and_evaluate_dask(
+        leads, events, config, client, truth=truth, on_step=on_step, on_round=on_round
+    )
+    head = leads.get_partition(0).compute().head(1000)  # one partition, never the table
+    first = list(head[LEAD_ID].head(3))
+    end, _first = data_bounds(leads, events, config.labels.window_days)
+    return RecordedRun(
+        trained=trained,
+        profile=table_profile(leads, events),
+        end=end,
+        leads_head=head,
+        events_head=events[events[LEAD_ID].isin(first)].compute(),
+        rescore=champion_rescorer(leads, events),
+    )
+
+
 def table_profile(leads: dd.DataFrame, events: dd.DataFrame) -> dict[str, Any]:
     """`tracking.log.table_profile` over Dask frames (one pass of small reductions)."""
     import dask

@@ -32,7 +32,6 @@ from leadml.model.pipeline import (
     label_summary,
 )
 from leadml.promotion import GateResult, Rescore, gate_against_registry
-from leadml.schema import LEAD_ID
 from leadml.tracking.log import (
     log_bundle,
     log_report,
@@ -45,9 +44,6 @@ from leadml.tracking.log import (
 from leadml.tracking.registry import bundle_dir, client_for, promote, set_challenger
 
 if TYPE_CHECKING:
-    import dask.dataframe as dd
-    from distributed import Client
-
     from leadml.data.load import Dataset
 
 StepFn = Callable[[str], None]
@@ -223,6 +219,7 @@ def _train_on_dask(
     the cluster, then the same logging, registration and gate as the local engine."""
     from leadml.engine.cluster import dask_client
     from leadml.engine.read import read_tables
+    from leadml.engine.train import fit_for_the_record
 
     if config.dataset is not None:
         raise InputError(
@@ -240,62 +237,27 @@ def _train_on_dask(
         for note in tables.notes:
             step(note)
         truth = read_truth(location) if isinstance(location, Path) else None
-        return train_on_tables(
+        run = fit_for_the_record(
             tables.leads,
             tables.events,
-            location,
             config,
             client,
             truth=truth,
-            promotion=promotion,
             on_step=step,
             on_round=on_round,
-            job=job,
         )
-
-
-def train_on_tables(
-    leads: dd.DataFrame,
-    events: dd.DataFrame,
-    location: Path | str,
-    config: Config,
-    client: Client,
-    *,
-    truth: pd.DataFrame | None = None,
-    promotion: Promotion = Promotion.GATE,
-    on_step: StepFn | None = None,
-    on_round: Callable[[int, int], None] | None = None,
-    job: str = "train",
-) -> TrainOutcome:
-    """The Dask engine's training job on co-partitioned tables already read (`location`:
-    where they came from, for the run): fit on the cluster, then log, register and gate
-    as the local engine does, the champion re-scored per partition."""
-    from leadml.engine.features import data_bounds
-    from leadml.engine.train import champion_rescorer, fit_and_evaluate_dask, table_profile
-
-    step = on_step or (lambda _msg: None)
-    trained = fit_and_evaluate_dask(
-        leads, events, config, client, truth=truth, on_step=step, on_round=on_round
-    )
-    profile = table_profile(leads, events)
-    head = leads.get_partition(0).compute().head(1000)  # one partition, never the table
-    sample = _Tables(
-        leads=head,
-        events=events[events[LEAD_ID].isin(list(head[LEAD_ID].head(3)))].compute(),
-    )
-    end, _first = data_bounds(leads, events, config.labels.window_days)
-    return _track(
-        trained,
-        sample,
-        location,
-        config,
-        promotion,
-        step,
-        job,
-        run_name(job, int(profile["leads"]), "leads", end),
-        tables=profile,
-        rescore=champion_rescorer(leads, events),
-    )
+        return _track(
+            run.trained,
+            _Tables(leads=run.leads_head, events=run.events_head),
+            location,
+            config,
+            promotion,
+            step,
+            job,
+            run_name(job, int(run.profile["leads"]), "leads", run.end),
+            tables=run.profile,
+            rescore=run.rescore,
+        )
 
 
 def _run_name(job: str, data: Dataset | _Tables, trained: TrainedModel) -> str:
