@@ -12,7 +12,8 @@ from leadml.bundle import load_bundle
 from leadml.config import ComputeConfig
 from leadml.data.load import Dataset
 from leadml.engine.partition import from_frames
-from leadml.engine.train import champion_rescorer, fit_and_evaluate_dask
+from leadml.engine.record import champion_rescorer
+from leadml.engine.train import fit_and_evaluate_dask
 from leadml.errors import InputError
 from leadml.jobs.train import TrainOutcome, train_and_track
 from leadml.model.labels import data_end

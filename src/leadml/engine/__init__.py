@@ -11,4 +11,6 @@ calls them on pandas partitions (`map_partitions`) and gathers only what is smal
 - `generate`: `demo-data --partitions` drawn and written by the workers.
 - `features`: snapshot rows and their features per partition; one spec from summed counts.
 - `train`: lightgbm.dask on the whole train window, the rest on a gathered sample.
+- `standard`: the one-cutoff view of a snapshot model (oracle, drift reference).
+- `record`: what the training job logs and gates with, gathered from the partitions.
 """

@@ -14,7 +14,7 @@ What runs where, and why:
   parameters on the whole train window (`ClusterFit`), exported with `to_local()` into
   the same bundle; the test window scored once through the bundle and the baselines per
   partition, gathered as probabilities, labels and segments (`ClusterAssess`); the
-  one-cutoff view (oracle and drift reference) the same way.
+  one-cutoff view (oracle and drift reference) the same way (`engine.standard`).
 
 Partitions are hash-partitioned by lead_id, so each one is already a random share of the
 leads across the whole time range: the bins each worker builds from its local data see
@@ -37,16 +37,13 @@ from leadml import schema
 from leadml.bundle import AGE_RANGE_KEY, Bundle
 from leadml.config import Config, TrainConfig
 from leadml.engine.features import ROW_COLUMNS, learn_spec_distributed, snapshot_frames
+from leadml.engine.standard import standard_moment
 from leadml.errors import InputError
 from leadml.features.spec import FeatureSpec, encode, encode_numpy
-from leadml.model.assemble import with_standard_reference
 from leadml.model.assess import (
     Assessment,
-    measure_standard_moment,
     measure_test_window,
-    score_standard_moment,
     scored_test_rows,
-    standard_view,
 )
 from leadml.model.fit import Fitted
 from leadml.model.labels import LABEL
@@ -282,7 +279,7 @@ def fit_and_evaluate_dask(
     step("the one-cutoff view: test window (scored once) and drift reference")
     train_cut = cut_all.loc[split_all.train]
     valid_cut = cut_all.loc[split_all.valid]
-    _standard_moment(
+    standard_moment(
         trained,
         leads,
         events,
@@ -406,192 +403,3 @@ def _scored_part(
         rows=part,
     )
     return frame, X[kept_rows(X.index, share, seed)]
-
-
-def _standard_moment(
-    trained: TrainedModel,
-    leads: dd.DataFrame,
-    events: dd.DataFrame,
-    config: Config,
-    *,
-    end: pd.Timestamp,
-    train_last: pd.Timestamp,
-    valid: tuple[pd.Timestamp, pd.Timestamp],
-    test_first: pd.Timestamp,
-    truth: pd.DataFrame | None,
-) -> None:
-    """As the local engine's one-cutoff view: leads at created_at + observation_days in
-    the test window scored once (oracle, baselines), and the drift reference from train
-    leads (a sample of `sample_rows`) and validation scores; per partition, gathered."""
-    import dask
-
-    n_leads = int(leads.shape[0].compute())
-    share = min(1.0, config.compute.sample_rows / max(n_leads, 1))
-    parts = [
-        dask.delayed(_standard_part)(
-            lp,
-            ep,
-            trained.bundle,
-            trained.baselines,
-            config,
-            end,
-            train_last,
-            valid,
-            test_first,
-            share,
-        )
-        for lp, ep in zip(leads.to_delayed(), events.to_delayed(), strict=True)
-    ]
-    done = dask.compute(parts)[0]
-    scored = pd.concat([d["test"] for d in done]).sort_index()
-    trained.oracle = measure_standard_moment(scored, config, truth=truth, results=trained.results)
-    raw_train = pd.concat([d["train_raw"] for d in done]).sort_index()
-    train_cuts = pd.concat([d["train_cutoffs"] for d in done])
-    p_valid = np.concatenate([d["valid_p"] for d in done])
-    trained.bundle = with_standard_reference(
-        trained.bundle,
-        raw_train,
-        train_cuts,
-        None,
-        p_valid=p_valid,
-        leads=int(sum(d["train_leads"] for d in done)),
-    )
-
-
-def _standard_part(
-    leads: pd.DataFrame,
-    events: pd.DataFrame,
-    bundle: Bundle,
-    baselines: dict[str, Any],
-    config: Config,
-    end: pd.Timestamp,
-    train_last: pd.Timestamp,
-    valid: tuple[pd.Timestamp, pd.Timestamp],
-    test_first: pd.Timestamp,
-    share: float,
-) -> dict[str, Any]:
-    frame, raw = standard_view(leads, events, config, end=end)
-    at = frame["cutoff"]
-    in_train = (at <= train_last).to_numpy()
-    in_valid = ((at >= valid[0]) & (at <= valid[1])).to_numpy()
-    test = (at >= test_first).to_numpy()
-    kept = in_train & kept_rows(frame.index, share, config.train.seed + 2)
-    train_at = at[in_train]
-    return {
-        "test": _scored_leads(bundle, frame[test], raw[test], baselines),
-        "train_raw": raw[kept],
-        "train_cutoffs": pd.Series([train_at.min(), train_at.max()]).dropna(),
-        "train_leads": int(in_train.sum()),
-        "valid_p": _scored_leads(bundle, frame[in_valid], raw[in_valid], {})["model"].to_numpy(),
-    }
-
-
-def _scored_leads(
-    bundle: Bundle, frame: pd.DataFrame, raw: pd.DataFrame, baselines: dict[str, Any]
-) -> pd.DataFrame:
-    """`score_standard_moment`, with the same columns when there is no lead to score."""
-    if frame.empty:
-        return pd.DataFrame({c: pd.Series(dtype="float64") for c in ["label", "model", *baselines]})
-    return score_standard_moment(bundle, frame, raw, baselines)
-
-
-@dataclass(frozen=True)
-class RecordedRun:
-    """A Dask training run with what the job logs beside it, all gathered (no Dask
-    types leave the engine): the model, the data's profile and last moment, a few rows
-    (the run's input sample and the registered model's example) and the champion's
-    re-scoring on the cluster for the gate."""
-
-    trained: TrainedModel
-    profile: dict[str, Any]
-    end: pd.Timestamp
-    leads_head: pd.DataFrame
-    events_head: pd.DataFrame
-    rescore: Callable[[Bundle, pd.DataFrame], np.ndarray]
-
-
-def fit_for_the_record(
-    leads: dd.DataFrame,
-    events: dd.DataFrame,
-    config: Config,
-    client: Client,
-    *,
-    truth: pd.DataFrame | None = None,
-    on_step: StepFn | None = None,
-    on_round: ProgressFn | None = None,
-) -> RecordedRun:
-    """`fit_and_evaluate_dask`, plus what `jobs.train` logs and gates with."""
-    from leadml.engine.features import data_bounds
-
-    trained = fit_and_evaluate_dask(
-        leads, events, config, client, truth=truth, on_step=on_step, on_round=on_round
-    )
-    head = leads.get_partition(0).compute().head(1000)  # one partition, never the table
-    first = list(head[LEAD_ID].head(3))
-    end, _first = data_bounds(leads, events, config.labels.window_days)
-    return RecordedRun(
-        trained=trained,
-        profile=table_profile(leads, events),
-        end=end,
-        leads_head=head,
-        events_head=events[events[LEAD_ID].isin(first)].compute(),
-        rescore=champion_rescorer(leads, events),
-    )
-
-
-def table_profile(leads: dd.DataFrame, events: dd.DataFrame) -> dict[str, Any]:
-    """`tracking.log.table_profile` over Dask frames (one pass of small reductions)."""
-    import dask
-
-    created = leads[schema.CREATED_AT]
-    found = dask.compute(
-        leads.shape[0],
-        events.shape[0],
-        created.min(),
-        created.max(),
-        leads[schema.LEAD_SOURCE].value_counts(),
-        events[schema.EVENT_TYPE].value_counts(),
-        leads.isna().mean(),
-    )
-    n_leads, n_events, first, last, sources, types, missing = found
-    return {
-        "leads": int(n_leads),
-        "events": int(n_events),
-        "created_from": first.isoformat(),
-        "created_to": last.isoformat(),
-        "lead_sources": sources.sort_values(ascending=False).to_dict(),
-        "event_types": types.sort_values(ascending=False).to_dict(),
-        "missing_share": missing.round(4).to_dict(),
-    }
-
-
-def champion_rescorer(
-    leads: dd.DataFrame, events: dd.DataFrame
-) -> Callable[[Bundle, pd.DataFrame], np.ndarray]:
-    """The gate's champion re-scoring on Dask data (`promotion.Rescore`): each partition
-    scores the test rows of its own leads with `promotion.champion_probabilities`, the
-    local engine's function, and the probabilities are gathered in the test frame's order."""
-
-    def rescore(champion: Bundle, test_frame: pd.DataFrame) -> np.ndarray:
-        import dask
-
-        rows = test_frame[[LEAD_ID, "snapshot", "cutoff"]]
-        parts = [
-            dask.delayed(_champion_part)(champion, rows, lp, ep)
-            for lp, ep in zip(leads.to_delayed(), events.to_delayed(), strict=True)
-        ]
-        found = pd.concat(dask.compute(parts)[0])
-        return found.reindex(test_frame.index).to_numpy(dtype="float64")
-
-    return rescore
-
-
-def _champion_part(
-    champion: Bundle, rows: pd.DataFrame, leads: pd.DataFrame, events: pd.DataFrame
-) -> pd.Series:
-    from leadml.promotion import champion_probabilities
-
-    mine = rows[rows[LEAD_ID].isin(leads[LEAD_ID])]
-    if mine.empty:
-        return pd.Series(dtype="float64")
-    return pd.Series(champion_probabilities(champion, mine, leads, events), index=mine.index)

@@ -219,7 +219,7 @@ def _train_on_dask(
     the cluster, then the same logging, registration and gate as the local engine."""
     from leadml.engine.cluster import dask_client
     from leadml.engine.read import read_tables
-    from leadml.engine.train import fit_for_the_record
+    from leadml.engine.record import fit_for_the_record
 
     if config.dataset is not None:
         raise InputError(
