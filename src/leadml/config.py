@@ -237,6 +237,8 @@ class ComputeConfig(_Section):
     partitions: int = Field(0, ge=0)
     """Partitions the leads (and their events, co-partitioned by lead_id) are split into;
     0: two per worker thread, or the files' own count when that is larger."""
+    connect_timeout_seconds: float = Field(10, gt=0)
+    """Seconds to wait for `scheduler` to answer before giving up with one error line."""
     sample_rows: int = Field(200_000, ge=1_000)
     """Dask training: train-window rows gathered to one machine to choose the number of
     boosting rounds by early stopping, to check for leakage and to fit the baselines

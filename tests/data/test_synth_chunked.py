@@ -16,6 +16,7 @@ from leadml.data.io import MANIFEST
 from leadml.data.synth import generate_funnel, write_funnel
 from leadml.data.synth.chunked import PartTask, Written, write_partitioned
 from leadml.data.synth.engagement import EVENT_CODES
+from leadml.errors import InputError
 
 TABLES = (schema.LEADS, schema.EVENTS, schema.TRUTH)
 
@@ -111,6 +112,44 @@ def test_a_failure_mid_write_leaves_nothing_half_written(tmp_path: Path) -> None
     with pytest.raises(RuntimeError, match="worker lost"):
         write_partitioned(900, tmp_path / "old", seed=1, partitions=3, run=failing_after(1))
     assert {p.name: p.read_bytes() for p in (tmp_path / "old").iterdir()} == before
+    assert [p.name for p in tmp_path.iterdir()] == ["old"]
+
+
+def test_a_rename_failing_part_way_puts_the_old_dataset_back(tmp_path: Path) -> None:
+    old = tmp_path / "old"
+    write_funnel(generate_funnel(300, seed=1), old)
+    # a dangling link named truth is no table file, so it stays and is in the way: leads/
+    # and events/ move in, then the rename of truth/ onto the link fails (not a directory)
+    (old / schema.TRUTH).symlink_to(tmp_path / "gone")
+    before = {p.name: p.read_bytes() for p in old.iterdir() if p.is_file()}
+    with pytest.raises(InputError, match="could not put the new dataset in place") as raised:
+        write_partitioned(300, old, seed=1, partitions=2)
+    assert str(raised.value).startswith(f"file {old}: ") and "\n" not in str(raised.value)
+    assert "the old dataset is as it was" in str(raised.value)
+    assert {p.name: p.read_bytes() for p in old.iterdir() if p.is_file()} == before
+    assert sorted(p.name for p in old.iterdir()) == sorted([*before, schema.TRUTH])
+    assert (old / schema.TRUTH).is_symlink()
+    assert [p.name for p in tmp_path.iterdir()] == ["old"]  # no staging left beside it
+
+
+def test_parts_written_out_of_sight_never_replace_the_old_dataset(tmp_path: Path) -> None:
+    """Dask workers on other machines write to their own disks: the tasks succeed, yet
+    this machine sees no part file, so nothing replaces what --out held."""
+
+    def elsewhere(fn: Callable[[PartTask], Written], tasks: list[PartTask]) -> Iterator[Written]:
+        for task in tasks:
+            yield Written(len(task.chunks), 100, 0)
+
+    old = tmp_path / "old"
+    write_partitioned(300, old, seed=1, partitions=3)
+    before = {p.relative_to(old): p.read_bytes() for p in old.rglob("*") if p.is_file()}
+    with pytest.raises(InputError, match="the workers could not write to") as raised:
+        write_partitioned(300, old, seed=2, partitions=3, run=elsewhere)
+    message = str(raised.value)
+    assert message.startswith("option --out: ") and "\n" not in message
+    assert "3 of 3 leads part files are not there" in message
+    assert "a folder every Dask worker and this machine share" in message
+    assert {p.relative_to(old): p.read_bytes() for p in old.rglob("*") if p.is_file()} == before
     assert [p.name for p in tmp_path.iterdir()] == ["old"]
 
 

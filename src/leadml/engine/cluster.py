@@ -13,7 +13,6 @@ from leadml.errors import InputError
 if TYPE_CHECKING:
     from distributed import Client
 
-CONNECT_TIMEOUT = "10s"
 WORKER_ENV = {"OMP_WAIT_POLICY": "PASSIVE", "MALLOC_TRIM_THRESHOLD_": "65536"}
 """Set in every LocalCluster worker: OpenMP threads wait passively instead of spinning
 against the other workers, and freed memory goes back to the system (Dask's advice)."""
@@ -30,14 +29,16 @@ def dask_client(
 
     if compute.scheduler:
         try:
-            client = Client(compute.scheduler, timeout=CONNECT_TIMEOUT)
+            client = Client(compute.scheduler, timeout=compute.connect_timeout_seconds)
         except OSError as exc:
             raise InputError(
                 f"cannot reach the Dask scheduler: {exc}",
                 setting="[compute] scheduler",
                 value=compute.scheduler,
                 expected="the address a running `dask scheduler` prints (tcp://host:8786), given "
-                "by --scheduler or [compute] scheduler; or neither, to start a LocalCluster here",
+                "by --scheduler or [compute] scheduler, answering within [compute] "
+                f"connect_timeout_seconds ({compute.connect_timeout_seconds:g} s); or neither, to "
+                "start a LocalCluster here",
             ) from exc
         with client:
             where = f"{_workers(client)} on {compute.scheduler}"

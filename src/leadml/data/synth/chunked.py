@@ -202,6 +202,7 @@ def write_partitioned(
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
+    trash = staging / "replaced"
     try:
         build = staging / out_dir.name
         for name in TABLES:
@@ -215,28 +216,72 @@ def write_partitioned(
             )
             if on_progress is not None:
                 on_progress(done.chunks, total)
+        _require_parts(build, partitions, out_dir)
         manifest = {"co_partitioned_by": schema.LEAD_ID, "partitions": partitions}
         (build / MANIFEST).write_text(json.dumps({**manifest, "format": MANIFEST_FORMAT}) + "\n")
-        _place(build, out_dir, staging / "replaced")
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        _place(build, out_dir, trash)
+    except BaseException:
+        if not (trash.is_dir() and any(trash.iterdir())):  # else it holds the old dataset
+            shutil.rmtree(staging, ignore_errors=True)
+        raise
+    shutil.rmtree(staging, ignore_errors=True)
     return done
+
+
+def _require_parts(build: Path, partitions: int, out_dir: Path) -> None:
+    """Refuse to put a dataset in place unless every table holds all its part files: Dask
+    workers on other machines write to their own disks, and this machine sees nothing."""
+    for name in TABLES:
+        missing = [i for i in range(partitions) if not (build / name / part_name(i)).is_file()]
+        if missing:
+            raise InputError(
+                f"the workers could not write to {build}: {len(missing)} of {partitions} "
+                f"{name} part files are not there (e.g. {part_name(missing[0])}); the folder "
+                "is left as it was",
+                option="--out",
+                value=str(out_dir),
+                expected="a folder every Dask worker and this machine share (a network "
+                "mount), or --engine local to write it here",
+            )
 
 
 def _place(build: Path, out_dir: Path, trash: Path) -> None:
     """Move the built dataset into out_dir: by one rename when out_dir is new, else entry
-    by entry, moving the old dataset (single table files or parts) out of the way."""
+    by entry, moving the old dataset (single table files or parts) out of the way into
+    `trash`. If a rename fails, whatever moved is moved back, so out_dir holds the old
+    dataset; should that fail too, the old dataset stays in `trash` and the error says so."""
     if not out_dir.exists():
         build.rename(out_dir)
         return
     trash.mkdir()
     old = [out_dir / f"{name}{suffix}" for name in TABLES for suffix in TABLE_SUFFIXES]
     old += [out_dir / name for name in (*TABLES, MANIFEST)]
-    for path in old:
-        if path.exists():
-            path.rename(trash / path.name)
-    for name in (*TABLES, MANIFEST):
-        (build / name).rename(out_dir / name)
+    moved: list[tuple[Path, Path]] = []  # (from, to), in the order they moved
+    try:
+        for path in old:
+            if path.exists():
+                path.rename(trash / path.name)
+                moved.append((path, trash / path.name))
+        for name in (*TABLES, MANIFEST):
+            (build / name).rename(out_dir / name)
+            moved.append((build / name, out_dir / name))
+    except OSError as exc:
+        try:
+            for source, target in reversed(moved):
+                target.rename(source)
+        except OSError as undo:
+            raise InputError(
+                f"could not put the new dataset in place ({exc}) nor the old one back "
+                f"({undo}): the old dataset is in {trash}",
+                file=out_dir,
+                expected=f"its entries moved back from {trash} by hand",
+            ) from exc
+        raise InputError(
+            f"could not put the new dataset in place: {exc}; the old dataset is as it was",
+            file=out_dir,
+            expected="a folder whose leads, events, truth and _leadml.json entries can be "
+            "replaced (or another --out)",
+        ) from exc
 
 
 def partitioned_paths(out_dir: Path) -> list[Path]:
