@@ -195,3 +195,26 @@ def test_an_unforeseen_error_is_one_line_that_asks_for_a_report() -> None:
     assert result.exit_code == 1 and len(lines) == 1, result.stderr
     assert lines[0].startswith(f"error: {INTERNAL_ERROR} RuntimeError: boom second line")
     assert "--debug" in lines[0] and "Traceback" not in result.output
+
+
+def test_drift_current_must_be_a_folder_or_a_url(project: Path) -> None:
+    for value, said in (("file", "a file, not a folder"), ("missing", "no such folder")):
+        line = the_error_line(invoke("drift", "--current", str(project / value), "--no-log"))
+        assert line.startswith("error: option --current: ") and said in line, line
+        assert "expected" in line and "s3://" in line, line
+    assert not (project / "reports").exists()
+
+
+def test_an_explicit_local_engine_is_honoured_or_refused_in_one_line(project: Path) -> None:
+    # a partitioned folder: leads/ and events/ folders of part files
+    for table in ("leads", "events"):
+        (project / "big" / table).mkdir(parents=True)
+    line = the_error_line(invoke("validate", str(project / "big"), "--engine", "local"))
+    assert line.startswith("error: option --engine: a partitioned folder"), line
+    assert "--engine dask" in line and "--scheduler" in line, line
+    # --scheduler runs the Dask engine: with --engine local it is a contradiction, not dask
+    line = the_error_line(
+        invoke("drift", "--current", str(project), "--engine", "local", "--scheduler", "tcp://x:1")
+    )
+    assert line.startswith("error: option --scheduler: a scheduler runs the Dask engine"), line
+    assert "'tcp://x:1'" in line and "--engine dask" in line, line

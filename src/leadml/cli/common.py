@@ -68,25 +68,43 @@ SchedulerOpt = Annotated[
 
 def compute_overrides(engine: Engine | None, scheduler: str | None) -> dict[str, object]:
     """The `[compute]` settings `--engine` and `--scheduler` override."""
+    if scheduler and engine == Engine.local:
+        raise InputError(
+            "a scheduler runs the Dask engine, not the local one",
+            option="--scheduler",
+            value=scheduler,
+            expected="--engine dask (or no --engine) with --scheduler, or --engine local alone",
+        )
     chosen = Engine.dask if scheduler else engine
     return {"engine": None if chosen is None else chosen.value, "scheduler": scheduler}
 
 
-def data_location(value: str | None, option: str = "--data") -> Path | str | None:
+def data_location(
+    value: str | None, option: str = "--data", *, folder: bool = False
+) -> Path | str | None:
     """A `--data` value: a URL such as s3://bucket/leads stays text (fsspec reads it, on the
-    Dask engine); anything else is a local path that must exist."""
+    Dask engine); anything else is a local path that must exist (and be a folder, with
+    `folder`)."""
     if value is None:
         return None
     if "://" in value:
         return value
     path = Path(value)
+    what = "folder" if folder else "file or folder"
     if not path.exists():
         raise InputError(
-            "no such file or folder",
+            f"no such {what}",
             option=option,
             value=value,
-            expected="an existing file or folder, or a URL such as s3://bucket/data "
-            "(with --engine dask)",
+            expected=f"an existing {what}, or a URL such as s3://bucket/data (with --engine dask)",
+        )
+    if folder and not path.is_dir():
+        raise InputError(
+            "a file, not a folder",
+            option=option,
+            value=value,
+            expected="the folder holding the leads and events tables, or a URL such as "
+            "s3://bucket/data (with --engine dask)",
         )
     return path
 

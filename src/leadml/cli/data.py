@@ -191,16 +191,28 @@ def validate(
     Rows are CSV line numbers (the header is line 1) or 1-based Parquet row numbers.
 
     A partitioned folder (leads/ and events/ of Parquet files, as `demo-data --partitions`
-    writes) is checked per partition on Dask, by the same checks; the first error is one
-    line naming the file, the partition, the row in that file and the column.
+    writes) is checked per partition on Dask, by the same checks, unless --engine local
+    says otherwise (an error); the first error is one line naming the file, the partition,
+    the row in that file and the column.
 
     Example:  leadml validate data/generated/demo
 
     Example:  leadml validate data/big --scheduler tcp://10.0.0.5:8786
     """
     from leadml.data.validate import validate_folder
+    from leadml.errors import InputError
 
-    if engine == Engine.dask or scheduler or (path / "leads").is_dir():
+    partitioned = (path / "leads").is_dir()
+    if partitioned and engine == Engine.local and not scheduler:
+        raise InputError(
+            "a partitioned folder (leads/ and events/ of Parquet part files) is validated "
+            "on the Dask engine only",
+            option="--engine",
+            value=engine.value,
+            expected="--engine dask (a LocalCluster on this machine), --scheduler ADDR, or no "
+            "--engine",
+        )
+    if engine == Engine.dask or scheduler or partitioned:
         report = _validate_partitioned(path, engine, scheduler, config)
     else:
         report = validate_folder(path)

@@ -83,7 +83,7 @@ def drift_cmd(
             "compute": compute_overrides(engine, scheduler),
         },
     )
-    location = data_location(current, "--current")
+    location = data_location(current, "--current", folder=True)
     assert location is not None
     engine_location(location, cfg.compute.engine, "--current")
     ref = reference or f"models:/{cfg.mlflow.model_name}@champion"
