@@ -14,7 +14,14 @@ import pytest
 from leadml import schema
 from leadml.data.io import MANIFEST
 from leadml.data.synth import generate_funnel, write_funnel
-from leadml.data.synth.chunked import PartTask, Written, write_partitioned
+from leadml.data.synth.chunked import (
+    FunnelPlan,
+    PartTask,
+    Written,
+    plan_tasks,
+    write_partitioned,
+    write_task,
+)
 from leadml.data.synth.engagement import EVENT_CODES
 from leadml.errors import InputError
 
@@ -150,6 +157,12 @@ def test_parts_written_out_of_sight_never_replace_the_old_dataset(tmp_path: Path
     assert "3 of 3 leads part files are not there" in message
     assert "a folder every Dask worker and this machine share" in message
     assert {p.relative_to(old): p.read_bytes() for p in old.rglob("*") if p.is_file()} == before
+    assert [p.name for p in tmp_path.iterdir()] == ["old"]
+    # a worker that cannot see the folder says so in the same words, writing nothing
+    task = plan_tasks(FunnelPlan(300, 1), 1)[0]
+    with pytest.raises(InputError, match="the workers could not write to") as raised:
+        write_task(task, FunnelPlan(300, 1), str(tmp_path / "elsewhere"))
+    assert "are not on this worker" in str(raised.value) and "option --out" in str(raised.value)
     assert [p.name for p in tmp_path.iterdir()] == ["old"]
 
 

@@ -127,6 +127,8 @@ def write_task(task: PartTask, plan: FunnelPlan, folder: str) -> Written:
     """Draw a task's chunks and write its part files under `folder` (leads/, events/ and
     truth/ exist). Runs in this process or on a Dask worker."""
     root = Path(folder)
+    if not all((root / name).is_dir() for name in TABLES):
+        raise unshared_folder(folder, "its leads/, events/ and truth/ are not on this worker")
     leads = events = 0
     if len(task.parts) == 1:
         writers: dict[str, pq.ParquetWriter] = {}
@@ -234,15 +236,22 @@ def _require_parts(build: Path, partitions: int, out_dir: Path) -> None:
     for name in TABLES:
         missing = [i for i in range(partitions) if not (build / name / part_name(i)).is_file()]
         if missing:
-            raise InputError(
-                f"the workers could not write to {build}: {len(missing)} of {partitions} "
-                f"{name} part files are not there (e.g. {part_name(missing[0])}); the folder "
-                "is left as it was",
-                option="--out",
-                value=str(out_dir),
-                expected="a folder every Dask worker and this machine share (a network "
-                "mount), or --engine local to write it here",
+            why = (
+                f"{len(missing)} of {partitions} {name} part files are not there "
+                f"(e.g. {part_name(missing[0])})"
             )
+            raise unshared_folder(build, why, out_dir)
+
+
+def unshared_folder(folder: Path | str, why: str, out_dir: Path | None = None) -> InputError:
+    """The one error for a build folder that the workers and this machine do not share."""
+    return InputError(
+        f"the workers could not write to {folder}: {why}; the folder is left as it was",
+        option="--out",
+        value=None if out_dir is None else str(out_dir),
+        expected="a folder every Dask worker and this machine share (a network mount), "
+        "or --engine local to write it here",
+    )
 
 
 def _place(build: Path, out_dir: Path, trash: Path) -> None:
