@@ -30,7 +30,6 @@ as "new" and empty; the job sets them against the store (`leadml.ranked.with_tre
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -62,6 +61,7 @@ from leadml.ranked import (
     top_reason,
 )
 from leadml.scoring import Scorer
+from leadml.warning_lines import merge_warnings
 
 GradeMode = Literal["model", "batch"]
 GRADE_MODES: tuple[GradeMode, ...] = ("model", "batch")
@@ -324,38 +324,6 @@ def score_part(
     frame = assemble(parts, todo, raw.index, scorer.model_version, scored_at)
     attach_pass_through(frame, todo.set_index(schema.LEAD_ID), pass_through)
     return ScoredPart(frame, tuple(warnings), n_converted, n_unborn, n_stale)
-
-
-_COUNTED = re.compile(r"(?P<n>[0-9][0-9,]*) (?P<what>.+)", re.DOTALL)
-"""A warning that starts with a count ("1,204 leads are older than ...")."""
-_IN_LEADS = re.compile(r" \((?P<n>[0-9][0-9,]*) leads\)")
-"""A warning that counts leads in passing ("... trained on (17 leads): scored as ...")."""
-
-
-def merge_warnings(lists: Sequence[Sequence[str]]) -> tuple[str, ...]:
-    """Warnings of several parts (chunks, partitions) as one list, in first-seen order:
-    each line once, and lines that differ only in their count of leads (leading, or
-    "(N leads)") as one line with the counts added up."""
-    merged: dict[tuple[str, str], int | None] = {}
-    for warnings in lists:
-        for line in warnings:
-            if found := _COUNTED.fullmatch(line):
-                key, n = ("", found["what"]), int(found["n"].replace(",", ""))
-            elif found := _IN_LEADS.search(line):
-                key = (line[: found.start()], line[found.end() :])
-                n = int(found["n"].replace(",", ""))
-            else:
-                key, n = (line, "\0"), None
-            before = merged.get(key)
-            merged[key] = n if key not in merged else None if n is None else (before or 0) + n
-    return tuple(_counted(key, n) for key, n in merged.items())
-
-
-def _counted(key: tuple[str, str], n: int | None) -> str:
-    head, tail = key
-    if n is None:
-        return head
-    return f"{n:,} {tail}" if not head else f"{head} ({n:,} leads){tail}"
 
 
 def batch_grade_thresholds(

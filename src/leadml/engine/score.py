@@ -40,7 +40,6 @@ from leadml.batch import (
     as_of_moment,
     batch_grade_thresholds,
     check_grade_mode,
-    merge_warnings,
     ranks,
     score_part,
     top_sources,
@@ -60,6 +59,7 @@ from leadml.errors import InputError
 from leadml.model.labels import data_end
 from leadml.ranked import NO_SOURCE
 from leadml.scoring import Scorer
+from leadml.warning_lines import merge_warnings
 
 if TYPE_CHECKING:
     import dask.dataframe as dd
