@@ -17,10 +17,10 @@ from leadml.batch import (
 from leadml.config import GradesConfig
 from leadml.data.load import Dataset
 from leadml.errors import InputError
+from leadml.features.matrix import unseen_warnings
 from leadml.model.labels import data_end
 from leadml.model.pipeline import TrainedModel
 from leadml.ranked import RANKED_COLUMNS, REASONS_JSON, decode_reasons, reasons_text
-from leadml.features.matrix import unseen_warnings
 from leadml.scoring import Scorer
 from leadml.warning_lines import LeadCount, merge_warnings
 

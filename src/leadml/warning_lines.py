@@ -26,18 +26,18 @@ LISTED_UNSEEN: Final = 5
 
 
 class LeadCount(str):
-    """A warning line counting leads or events: `template` with `{n}` for the count."""
+    """A warning line counting leads or events (`n`): `template` with `{n}` for the count."""
 
     template: str
-    count: int
+    n: int
 
     def __new__(cls, template: str, count: int) -> LeadCount:
         line = super().__new__(cls, template.format(n=f"{count:,}"))
-        line.template, line.count = template, count
+        line.template, line.n = template, count
         return line
 
     def __reduce__(self) -> tuple[type[LeadCount], tuple[str, int]]:
-        return LeadCount, (self.template, self.count)
+        return LeadCount, (self.template, self.n)
 
 
 class Unseen(str):
@@ -89,7 +89,7 @@ def merge_warnings(lists: Sequence[Sequence[str]]) -> tuple[str, ...]:
         for line in warnings:
             if isinstance(line, LeadCount):
                 order.setdefault(("count", line.template))
-                counts[line.template] = counts.get(line.template, 0) + line.count
+                counts[line.template] = counts.get(line.template, 0) + line.n
             elif isinstance(line, Unseen):
                 order.setdefault(("unseen", line.column))
                 unseen.setdefault(line.column, Counter()).update(dict(line.values))

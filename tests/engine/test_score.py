@@ -19,7 +19,7 @@ from leadml.batch import RankedBatch, parse_as_of, score_open_leads
 from leadml.bundle import save_bundle
 from leadml.config import ComputeConfig, Config, StoreConfig
 from leadml.data.load import Dataset
-from leadml.engine.partition import from_frames
+from leadml.engine.partition import bounds_of, from_frames
 from leadml.engine.score import DaskBatch, range_edges, score_partitions, scoring_moment
 from leadml.errors import InputError
 from leadml.jobs.output import BatchOutcome, list_table, write_batch_file, write_dask_batch
@@ -178,7 +178,7 @@ def test_warnings_merge_over_partitions_exactly_as_over_chunks(
 
 def test_latest_is_found_across_partitions(client: Client, few: Dataset) -> None:
     leads, events = from_frames(few.leads, few.events, 3)
-    found = scoring_moment("latest", client, leads, events)
+    found = scoring_moment("latest", bounds_of(leads, events))
     assert found == parse_as_of("latest", few.leads, few.events)
 
 

@@ -10,12 +10,14 @@ each row keeping its origin (file, row), and co-partitioned by a hash of lead_id
 
 Each partition is validated on the workers by the same checks `load_dataset` runs
 (`data.validate.check_tables`), so the clean frames have the same dtypes and values.
-Validation runs once eagerly, gathering only the problems, the notes and each
-partition's lead_id range: an error stops reading with one line naming the file, the
-partition, the row within that file and the column. The frames returned are lazy: a job
-that computes them reads and cleans each partition again (twice the reading, never the
-whole data in memory). Duplicate lead_ids across manifest partitions are caught from the
-partitions' lead_id ranges (disjoint ranges: none possible), else by hashes of the ids.
+Validation runs once eagerly, gathering only the problems, the notes, each partition's
+lead_id range and its bounds (the data's end and earliest created_at, returned as
+`Tables.bounds`, so no job needs another pass for them): an error stops reading with one
+line naming the file, the partition, the row within that file and the column. The
+frames returned are lazy: a job that computes them reads and cleans each partition again
+(twice the reading, never the whole data in memory). Duplicate lead_ids across manifest
+partitions are caught from the partitions' lead_id ranges (disjoint ranges: none
+possible), else by hashes of the ids.
 """
 
 from __future__ import annotations
@@ -35,7 +37,15 @@ from leadml.data.validate import Problem, ProblemLog
 from leadml.data.validate.folder import check_tables, utc_now
 from leadml.data.validate.leads import CheckedLeads
 from leadml.data.validate.parse import TIMESTAMP_DTYPE
-from leadml.engine.partition import co_partition, lead_hash, sort_events, sort_leads
+from leadml.engine.partition import (
+    DataBounds,
+    co_partition,
+    lead_hash,
+    part_bounds,
+    sort_events,
+    sort_leads,
+    whole_bounds,
+)
 from leadml.errors import InputError
 
 if TYPE_CHECKING:
@@ -56,6 +66,9 @@ class Tables:
     events: dd.DataFrame
     npartitions: int
     location: str
+    bounds: DataBounds
+    """The data's end and earliest created_at, found by the validation pass: use them
+    rather than another pass over the frames."""
     warnings: tuple[Problem, ...] = ()
     """Warning lines (file, partition, row, column), as `leadml validate` words them."""
     notes: tuple[str, ...] = ()
@@ -88,6 +101,8 @@ class _Checked:
     """How problems name the leads file (one file per partition with the manifest)."""
     lead_rows: np.ndarray | None = None
     """Each clean lead's row in its file (the clean leads are in lead_id order)."""
+    bounds: DataBounds | None = None
+    """The partition's end and earliest created_at (`part_bounds`; None: no lead)."""
 
 
 def read_tables(
@@ -151,6 +166,7 @@ def read_tables(
         events=events,
         npartitions=len(checked),
         location=str(location),
+        bounds=whole_bounds(s.bounds for s in summaries),
         warnings=tuple(p for p in problems if p.severity == "warning"),
         notes=(*notes, *(n for s in summaries for n in s.notes)),
         co_partitioned_files=paired,
@@ -257,7 +273,12 @@ def _check(leads: RawTable, events: RawTable, now: pd.Timestamp) -> _Checked:
         clean_leads = sort_leads(clean_leads.assign(**{ROW_COLUMN: positions}))
         rows = leads.row_numbers(clean_leads.pop(ROW_COLUMN).to_numpy())
     clean_events = None if clean_events is None else sort_events(clean_events)
-    return _Checked(clean_leads, clean_events, log.problems(), notes, id_range, leads.name, rows)
+    bounds = None
+    if clean_leads is not None:
+        bounds = part_bounds(clean_leads, pd.DataFrame() if clean_events is None else clean_events)
+    return _Checked(
+        clean_leads, clean_events, log.problems(), notes, id_range, leads.name, rows, bounds
+    )
 
 
 def _orphan_events(
@@ -385,6 +406,7 @@ def _summary(checked: _Checked) -> _Checked:
         checked.notes,
         checked.id_range,
         checked.leads_file,
+        bounds=checked.bounds,
     )
 
 
