@@ -34,7 +34,6 @@ from leadml.batch import (
     SHOWN_ROWS,
     BatchSummary,
     GradeMode,
-    Progress,
     RankedBatch,
     ScoredPart,
     as_of_moment,
@@ -46,6 +45,7 @@ from leadml.batch import (
     utc,
     with_ranks,
 )
+from leadml.batch_rows import Progress
 from leadml.bundle import (
     BUNDLE_FILE,
     GRADES,
