@@ -3,8 +3,9 @@
 Each pair of co-partitioned leads and events (`engine.partition`) holds whole leads, so
 `model.snapshots.snapshot_part` (labels, sampling and `build_features`) runs on it
 alone. What a partition cannot know is computed first, over all of them, and passed in:
-the end of the data and the calendar's first date (`data_bounds`), and the share of rows
-kept under `[labels] snapshot_max_rows` (a count of every snapshot's eligible leads).
+the end of the data and the calendar's first date (`Tables.bounds`, or `data_bounds`), and
+the share of rows kept under `[labels] snapshot_max_rows` (a count of every snapshot's
+eligible leads).
 Rows are kept by a hash of their key (`model.snapshots.kept_rows`), so the local engine
 and this one keep the same rows. Category levels come from summed per-partition counts
 (`learn_spec_distributed`), so every partition encodes with one spec.
