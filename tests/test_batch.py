@@ -10,7 +10,6 @@ from leadml import schema
 from leadml.batch import (
     drop_stale,
     grades_within_batch,
-    merge_warnings,
     open_leads,
     parse_as_of,
     score_open_leads,
@@ -18,10 +17,12 @@ from leadml.batch import (
 from leadml.config import GradesConfig
 from leadml.data.load import Dataset
 from leadml.errors import InputError
+from leadml.features.matrix import unseen_warnings
 from leadml.model.labels import data_end
 from leadml.model.pipeline import TrainedModel
 from leadml.ranked import RANKED_COLUMNS, REASONS_JSON, decode_reasons, reasons_text
 from leadml.scoring import Scorer
+from leadml.warning_lines import LeadCount, merge_warnings
 
 PII = ("contact_name", "email", "phone")
 
@@ -264,20 +265,30 @@ def test_stale_leads_are_left_out_and_counted_and_batch_shares_come_from_config(
     assert len(unlimited) == len(everyone)
 
 
-def test_warnings_of_chunks_or_partitions_merge_with_their_counts_added() -> None:
-    older = "leads are older than any lead the model was trained on (400 days): ..."
-    unseen = (
-        "lead_source 'fax' is not in the data the model was trained on",
-        ": scored as unknown",
-    )
+def test_warnings_of_chunks_or_partitions_merge_as_if_scored_at_once() -> None:
+    older = "{n} leads are older than any lead the model was trained on (400 days): ..."
+    # 8 unseen values: 5 named, "3 more"; 'fax' once in one chunk, 3 times in the other.
+    first = ["fax", *(f"v{i}" for i in range(7)), "v0"]
+    second = ["fax", "fax", "fax", "v6", "w1"]
     parts = [
-        [f"3 {older}", f"{unseen[0]} (4 leads){unseen[1]}", "column 'phone' is empty"],
-        [f"1,200 {older}", "column 'phone' is empty", f"{unseen[0]} (2 leads){unseen[1]}"],
-        ["another warning"],
+        [LeadCount(older, 3), *unseen_warnings("industry", first), "column 'phone' is empty"],
+        [LeadCount(older, 1200), "column 'phone' is empty", *unseen_warnings("industry", second)],
+        ["another warning", *unseen_warnings("country", ["Atlantis"])],
     ]
-    assert merge_warnings(parts) == (
-        f"1,203 {older}",
-        f"{unseen[0]} (6 leads){unseen[1]}",
+    merged = merge_warnings(parts)
+    assert merged == (
+        older.format(n="1,203"),
+        *unseen_warnings("industry", first + second),
         "column 'phone' is empty",
         "another warning",
+        *unseen_warnings("country", ["Atlantis"]),
     )
+    industry = [line for line in merged if "industry" in line]
+    assert industry[0] == (
+        "industry 'fax' is not in the data the model was trained on (4 leads): "
+        "scored as unknown, like a missing value"
+    )
+    # 9 distinct values in all: 5 named and "4 more" (values, not leads, and not 3 + 3)
+    assert industry[-1].startswith("4 more industry values") and len(industry) == 6
+    # the merged lines merge again (a batch's warnings with another partition's)
+    assert merge_warnings([merged, parts[1]]) == merge_warnings([*parts, parts[1]])

@@ -30,7 +30,6 @@ as "new" and empty; the job sets them against the store (`leadml.ranked.with_tre
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -39,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from leadml import schema
+from leadml.batch_rows import Progress, assemble, attach_pass_through, score_in_chunks
 from leadml.bundle import (
     DEFAULT_GRADE_SHARES,
     GRADES,
@@ -52,14 +52,9 @@ from leadml.ranked import (
     NO_SOURCE,
     PREVIOUS_GRADE,
     RANKED_COLUMNS,
-    REASON_COLUMNS,
     REASONS_JSON,
     TOP_REASON,
-    encode_reasons,
     rank_order,
-    reason_columns,
-    reasons_text,
-    top_reason,
 )
 from leadml.scoring import Scorer
 
@@ -67,7 +62,6 @@ GradeMode = Literal["model", "batch"]
 GRADE_MODES: tuple[GradeMode, ...] = ("model", "batch")
 AS_OF_KEYWORDS = ("now", "latest")
 
-Progress = Callable[[int, int], None]
 SHOWN_ROWS = 10
 """Rows of the list the terminal shows after a batch (a Dask batch keeps only these, and
 `--top N`'s, in the client's memory)."""
@@ -326,38 +320,6 @@ def score_part(
     return ScoredPart(frame, tuple(warnings), n_converted, n_unborn, n_stale)
 
 
-_COUNTED = re.compile(r"(?P<n>[0-9][0-9,]*) (?P<what>.+)", re.DOTALL)
-"""A warning that starts with a count ("1,204 leads are older than ...")."""
-_IN_LEADS = re.compile(r" \((?P<n>[0-9][0-9,]*) leads\)")
-"""A warning that counts leads in passing ("... trained on (17 leads): scored as ...")."""
-
-
-def merge_warnings(lists: Sequence[Sequence[str]]) -> tuple[str, ...]:
-    """Warnings of several parts (chunks, partitions) as one list, in first-seen order:
-    each line once, and lines that differ only in their count of leads (leading, or
-    "(N leads)") as one line with the counts added up."""
-    merged: dict[tuple[str, str], int | None] = {}
-    for warnings in lists:
-        for line in warnings:
-            if found := _COUNTED.fullmatch(line):
-                key, n = ("", found["what"]), int(found["n"].replace(",", ""))
-            elif found := _IN_LEADS.search(line):
-                key = (line[: found.start()], line[found.end() :])
-                n = int(found["n"].replace(",", ""))
-            else:
-                key, n = (line, "\0"), None
-            before = merged.get(key)
-            merged[key] = n if key not in merged else None if n is None else (before or 0) + n
-    return tuple(_counted(key, n) for key, n in merged.items())
-
-
-def _counted(key: tuple[str, str], n: int | None) -> str:
-    head, tail = key
-    if n is None:
-        return head
-    return f"{n:,} {tail}" if not head else f"{head} ({n:,} leads){tail}"
-
-
 def batch_grade_thresholds(
     probability: np.ndarray, shares: dict[str, float] = DEFAULT_GRADE_SHARES
 ) -> dict[str, float] | None:
@@ -388,27 +350,6 @@ def check_grade_mode(grade_mode: str) -> None:
         raise InputError(
             "unknown grade mode", column="grade_mode", value=grade_mode, expected="model or batch"
         )
-
-
-def score_in_chunks(
-    scorer: Scorer,
-    raw: pd.DataFrame,
-    chunk_size: int,
-    warnings: list[str],
-    on_progress: Progress | None,
-) -> list[pd.DataFrame]:
-    """Score and explain `raw` chunk by chunk, collecting new warnings and reporting progress."""
-    total = len(raw)
-    parts: list[pd.DataFrame] = []
-    if on_progress is not None:
-        on_progress(0, total)
-    for start in range(0, total, chunk_size):
-        scored = scorer.score_features(raw.iloc[start : start + chunk_size], explain=True)
-        warnings[:] = merge_warnings([warnings, scored.warnings])
-        parts.append(_compact(scored.frame))
-        if on_progress is not None:
-            on_progress(min(start + chunk_size, total), total)
-    return parts
 
 
 def rank_batch(
@@ -451,70 +392,3 @@ def list_columns(pass_through: Sequence[str]) -> list[str]:
     columns = [*RANKED_COLUMNS, *pass_through, REASONS_JSON, TOP_REASON, PREVIOUS_GRADE]
     columns.append("raw_score")
     return columns
-
-
-def attach_pass_through(
-    frame: pd.DataFrame, by_id: pd.DataFrame, pass_through: Sequence[str]
-) -> None:
-    """Attach the pass-through columns to `frame`, looked up by lead id (None when absent)."""
-    for name in pass_through:
-        values = (
-            np.array(by_id[name].reindex(frame["lead_id"]).to_numpy(dtype=object), dtype=object)
-            if name in by_id.columns
-            else np.full(len(frame), None, dtype=object)
-        )
-        values[pd.isna(values)] = None
-        frame[name] = values
-
-
-def _compact(scored: pd.DataFrame) -> pd.DataFrame:
-    """One chunk's scores with reasons turned into JSON and text (dicts are heavy)."""
-    reasons = scored["reasons"].tolist() if "reasons" in scored else [{}] * len(scored)
-    out = scored[["probability", "score", "grade", "raw_score", "stage"]].copy()
-    out[REASONS_JSON] = [encode_reasons(r) for r in reasons]
-    out["reasons"] = [reasons_text(r) for r in reasons]
-    cells = [reason_columns(r) for r in reasons]
-    for i, name in enumerate(REASON_COLUMNS):
-        out[name] = [c[i] for c in cells]
-    out[TOP_REASON] = [top_reason(r) for r in reasons]
-    return out
-
-
-def assemble(
-    parts: list[pd.DataFrame],
-    leads: pd.DataFrame,
-    index: pd.Index,
-    model_version: str,
-    scored_at: pd.Timestamp,
-) -> pd.DataFrame:
-    columns = ["probability", "score", "grade", "raw_score", "stage", REASONS_JSON]
-    columns += ["reasons", *REASON_COLUMNS, TOP_REASON]
-    scores = pd.concat(parts) if parts else pd.DataFrame(columns=columns, index=index)
-    by_id = leads.set_index(schema.LEAD_ID)
-    company = (
-        by_id[schema.COMPANY].reindex(scores.index).to_numpy(dtype=object)
-        if schema.COMPANY in by_id
-        else np.full(len(scores), None, dtype=object)
-    )
-    frame = pd.DataFrame(
-        {
-            "lead_id": scores.index.to_numpy(dtype=object),
-            "company": pd.Series(company, dtype=object).where(pd.notna(company), None).to_numpy(),
-            "lead_source": by_id[schema.LEAD_SOURCE].reindex(scores.index).to_numpy(dtype=object),
-            "stage": scores["stage"].to_numpy(dtype=object),
-            "probability": scores["probability"].to_numpy(dtype=np.float64),
-            "score": scores["score"].to_numpy(dtype=np.int64),
-            "grade": scores["grade"].to_numpy(dtype=object),
-            "trend": "new",
-            "previous_score": pd.array([None] * len(scores), dtype="Int64"),
-            PREVIOUS_GRADE: None,
-            "raw_score": scores["raw_score"].to_numpy(dtype=np.float64),
-            "reasons": scores["reasons"].to_numpy(dtype=object),
-            **{name: scores[name].to_numpy(dtype=object) for name in REASON_COLUMNS},
-            "model_version": model_version,
-            "scored_at": scored_at.isoformat().replace("+00:00", "Z"),
-            REASONS_JSON: scores[REASONS_JSON].to_numpy(dtype=object),
-            TOP_REASON: scores[TOP_REASON].to_numpy(dtype=object),
-        }
-    )
-    return frame

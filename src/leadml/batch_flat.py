@@ -13,16 +13,8 @@ import numpy as np
 import pandas as pd
 
 from leadml import schema
-from leadml.batch import (
-    GradeMode,
-    Progress,
-    RankedBatch,
-    assemble,
-    attach_pass_through,
-    check_grade_mode,
-    rank_batch,
-    score_in_chunks,
-)
+from leadml.batch import GradeMode, RankedBatch, check_grade_mode, rank_batch
+from leadml.batch_rows import Progress, assemble, attach_pass_through, score_in_chunks
 from leadml.bundle import DEFAULT_GRADE_SHARES
 from leadml.errors import InputError
 from leadml.ranked import NO_SOURCE

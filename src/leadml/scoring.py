@@ -35,6 +35,7 @@ from leadml.features.flat import flat_columns, flat_features, value_text
 from leadml.features.kernels import NEVER
 from leadml.features.spec import LONG_TAIL, OTHER, FeatureSpec, encode_columns
 from leadml.model.labels import cutoffs as label_cutoffs
+from leadml.warning_lines import LeadCount
 
 STAGE_NAMES = (schema.NO_STAGE, *schema.STAGES)
 
@@ -132,8 +133,11 @@ class Scorer:
         if not older:
             return []
         return [
-            f"{older:,} leads are older than any lead the model was trained on "
-            f"({oldest:,} days): they are scored as leads of that age"
+            LeadCount(
+                "{n} leads are older than any lead the model was trained on "
+                f"({oldest:,} days): they are scored as leads of that age",
+                older,
+            )
         ]
 
     @staticmethod
@@ -153,8 +157,11 @@ class Scorer:
             return []
         years = MAX_EVENT_AGE_NS // (86_400 * 10**9 * 365)
         return [
-            f"{ancient:,} event(s) more than {years} years before their lead's scoring moment: "
-            f"counted as {years} years old (check occurred_at in the events file)"
+            LeadCount(
+                f"{{n}} event(s) more than {years} years before their lead's scoring moment: "
+                f"counted as {years} years old (check occurred_at in the events file)",
+                ancient,
+            )
         ]
 
     def raw_features(

@@ -22,6 +22,7 @@ from leadml.data.synth import generate_funnel, write_funnel
 from leadml.data.synth.chunked import write_partitioned
 from leadml.engine.read import read_tables
 from leadml.errors import InputError
+from leadml.model.labels import data_end
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -86,6 +87,9 @@ def test_read_tables_gives_load_datasets_frames_co_partitioned(
         assert event_part[schema.LEAD_ID].isin(lead_part[schema.LEAD_ID]).all()
     codes = {p.code for p in tables.warnings}
     assert "normalised_category" in codes  # the funnel's messy spellings, kept and reported
+    # the validation pass found the data's end and earliest created_at on the way
+    assert tables.bounds.end == data_end(reference.leads, reference.events)
+    assert tables.bounds.first_created == reference.leads[schema.CREATED_AT].min()
 
 
 def planted(src: Path, dst: Path, table: str, part: str, edit) -> Path:

@@ -2,11 +2,12 @@
 partitions.
 
 Each pair of co-partitioned partitions (whole leads with their events) runs the local
-engine's own code, `population_part` then `tally`, as of the whole data's end, which a
-first pass reduces (one timestamp per partition). Its tally holds the leads in each of the
+engine's own code, `population_part` then `tally`, as of the whole data's end (from
+`read_tables`' validation pass, `Tables.bounds`). Its tally holds the leads in each of the
 reference's bins, the level counts and one (label, probability) pair per labelled lead;
 the tallies add up to the whole data's, so `compare` gives the local engine's report.
-Only the tallies are gathered; the bundle is sent to every worker once.
+Only the tallies are gathered; the bundle reaches the workers as batch scoring sends it
+(`engine.score.bundle_files`, one Scorer per worker process).
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from leadml.config import ComputeConfig
-from leadml.errors import InputError
-from leadml.model.labels import data_end
+from leadml.engine.partition import DataBounds, bounds_of
+from leadml.engine.score import BundleFiles, bundle_files, worker_scorer
 from leadml.monitor.drift.population import population_part, reference_of, require_leads
 from leadml.monitor.drift.report import Tally, tally
 
@@ -47,7 +48,9 @@ def read_and_tally(
 
     with dask_client(compute, on_step=on_step) as client:
         tables = read_tables(location, compute)
-        return drift_tally(client, bundle, tables.leads, tables.events, since=since)
+        return drift_tally(
+            client, bundle, tables.leads, tables.events, since=since, bounds=tables.bounds
+        )
 
 
 def drift_tally(
@@ -57,54 +60,35 @@ def drift_tally(
     events: dd.DataFrame,
     *,
     since: pd.Timestamp | None = None,
+    bounds: DataBounds | None = None,
 ) -> tuple[Tally, pd.Timestamp]:
     """The tally of co-partitioned `leads` and `events` (partition i of each holds the same
     whole leads), and the end of the data.
 
-    Two passes: the first finds the end of the data (one timestamp per partition), the
-    second tallies each partition as of it. Reading twice keeps memory bounded; one
-    graph would hold every partition until the last one had given its timestamp."""
+    `bounds`: the data's (`Tables.bounds`); when None, a first pass finds them (reading
+    twice keeps memory bounded, where one graph would hold every partition until the last
+    one had given its timestamp)."""
     from dask import delayed
 
-    if leads.npartitions != events.npartitions:
-        raise ValueError(
-            f"leads and events are not co-partitioned: {leads.npartitions} partitions "
-            f"vs {events.npartitions}"
-        )
+    end = (bounds_of(leads, events) if bounds is None else bounds).end
     pairs = list(zip(leads.to_delayed(), events.to_delayed(), strict=True))
-    latest = client.compute([delayed(_latest, pure=True)(lp, ep) for lp, ep in pairs], sync=True)
-    end = _end(latest, leads._meta, events._meta)
-    [shared] = client.scatter([bundle], broadcast=True)
-    parts = [delayed(_tally, pure=True)(lp, ep, shared, end, since) for lp, ep in pairs]
+    [files] = client.scatter([bundle_files(bundle)], broadcast=True, hash=False)
+    parts = [delayed(_tally, pure=True)(lp, ep, files, end, since) for lp, ep in pairs]
     total: Tally = client.compute(delayed(_sum, pure=True)(parts), sync=True)
     require_leads(total.counts, bundle)
     return total, end
 
 
-def _latest(leads: pd.DataFrame, events: pd.DataFrame) -> pd.Timestamp | None:
-    """One partition's latest timestamp (None for a partition without any)."""
-    try:
-        return data_end(leads, events)
-    except InputError:
-        return None
-
-
-def _end(
-    latest: list[pd.Timestamp | None], leads: pd.DataFrame, events: pd.DataFrame
-) -> pd.Timestamp:
-    """The whole data's end; with no timestamp anywhere, `data_end`'s own error."""
-    seen = [stamp for stamp in latest if stamp is not None]
-    return max(seen) if seen else data_end(leads, events)
-
-
 def _tally(
     leads: pd.DataFrame,
     events: pd.DataFrame,
-    bundle: Bundle,
+    files: BundleFiles,
     end: pd.Timestamp,
     since: pd.Timestamp | None,
 ) -> Tally:
-    current = population_part(bundle, leads, events, end=end, since=since)
+    scorer = worker_scorer(files)
+    bundle = scorer.bundle
+    current = population_part(bundle, leads, events, end=end, since=since, scorer=scorer)
     return tally(reference_of(bundle), current, bundle.spec)
 
 

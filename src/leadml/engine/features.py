@@ -3,8 +3,9 @@
 Each pair of co-partitioned leads and events (`engine.partition`) holds whole leads, so
 `model.snapshots.snapshot_part` (labels, sampling and `build_features`) runs on it
 alone. What a partition cannot know is computed first, over all of them, and passed in:
-the end of the data and the calendar's first date (`data_bounds`), and the share of rows
-kept under `[labels] snapshot_max_rows` (a count of every snapshot's eligible leads).
+the end of the data and the calendar's first date (`Tables.bounds`, or `data_bounds`), and
+the share of rows kept under `[labels] snapshot_max_rows` (a count of every snapshot's
+eligible leads).
 Rows are kept by a hash of their key (`model.snapshots.kept_rows`), so the local engine
 and this one keep the same rows. Category levels come from summed per-partition counts
 (`learn_spec_distributed`), so every partition encodes with one spec.
@@ -18,12 +19,11 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from leadml.config import Config, FeatureConfig, LabelConfig
+from leadml.engine.partition import DataBounds, bounds_of
 from leadml.errors import InputError
 from leadml.features.build import feature_catalogue
 from leadml.features.spec import FeatureSpec, categorical_names, category_counts, spec_from_counts
-from leadml.model.labels import data_end
 from leadml.model.snapshots import (
-    first_created,
     keep_share,
     labelled_moments,
     snapshot_counts,
@@ -60,29 +60,28 @@ def data_bounds(
     leads: dd.DataFrame, events: dd.DataFrame, window_days: int
 ) -> tuple[pd.Timestamp, pd.Timestamp]:
     """The end of the data (`model.labels.data_end` over every partition) and the
-    earliest created_at: two small reductions."""
-    import dask
-
-    ends, firsts = [], []
-    for lp, ep in zip(leads.to_delayed(), events.to_delayed(), strict=True):
-        ends.append(dask.delayed(_end_or_none)(lp, ep))
-        firsts.append(dask.delayed(_first_or_none)(lp, window_days))
-    ends_done, firsts_done = dask.compute(ends, firsts)
-    end = [e for e in ends_done if e is not None]
-    first = [f for f in firsts_done if f is not None]
-    if not end or not first:
-        raise InputError("the leads table is empty", expected="at least one lead")
-    return max(end), min(first)
+    earliest created_at, in one pass (`engine.partition.bounds_of`; `window_days` does not
+    move either). Frames from `read_tables` have them already: `Tables.bounds`."""
+    bounds = bounds_of(leads, events)
+    return bounds.end, bounds.first_created
 
 
-def snapshot_frames(leads: dd.DataFrame, events: dd.DataFrame, config: Config) -> SnapshotFrames:
+def snapshot_frames(
+    leads: dd.DataFrame,
+    events: dd.DataFrame,
+    config: Config,
+    *,
+    bounds: DataBounds | None = None,
+) -> SnapshotFrames:
     """Every open lead at every snapshot, labelled, sampled and featurised per partition,
-    persisted on the cluster. Raises as `snapshot_rows` does when no row is left."""
+    persisted on the cluster. Raises as `snapshot_rows` does when no row is left.
+    `bounds`: the data's (`Tables.bounds`), found by a pass over the frames when None."""
     import dask
     import dask.dataframe as dd
 
     labels, features = config.labels, config.features
-    end, first = data_bounds(leads, events, labels.window_days)
+    known = bounds_of(leads, events) if bounds is None else bounds
+    end, first = known.end, known.first_created
     pairs = list(zip(leads.to_delayed(), events.to_delayed(), strict=True))
     counted = dask.compute([dask.delayed(_counts)(lp, labels, end, first) for lp, _ in pairs])[0]
     per_part = [snapshot_counts(c) for c in counted]
@@ -153,14 +152,6 @@ def _snapshot_sizes(part: pd.DataFrame) -> pd.Series:
     if part.empty:
         return pd.Series(dtype="int64")
     return part.groupby("snapshot").size()
-
-
-def _end_or_none(leads: pd.DataFrame, events: pd.DataFrame) -> pd.Timestamp | None:
-    return None if leads.empty else data_end(leads, events)
-
-
-def _first_or_none(leads: pd.DataFrame, window_days: int) -> pd.Timestamp | None:
-    return None if leads.empty else first_created(leads, window_days)
 
 
 def _empty(part: pd.DataFrame) -> pd.DataFrame:

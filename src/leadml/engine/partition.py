@@ -10,12 +10,18 @@ order, so a job's results do not depend on the order the shuffle delivered rows 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from leadml import schema
+from leadml.config import LabelConfig
+from leadml.errors import InputError
+from leadml.model.labels import data_end
+from leadml.model.snapshots import first_created
 
 if TYPE_CHECKING:
     import dask.dataframe as dd
@@ -104,3 +110,46 @@ def from_frames(
 
 def _identity(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
+
+
+@dataclass(frozen=True)
+class DataBounds:
+    """The whole data's end (`model.labels.data_end`: its latest timestamp anywhere) and
+    its earliest created_at (UTC, where the snapshot calendar starts; `first_created`)."""
+
+    end: pd.Timestamp
+    first_created: pd.Timestamp
+
+
+def part_bounds(leads: pd.DataFrame, events: pd.DataFrame) -> DataBounds | None:
+    """One co-partitioned pair's bounds; None for a partition without leads (events
+    without a lead are the validator's errors, never a timestamp of the data)."""
+    if leads.empty:
+        return None
+    # the label window does not move the earliest created_at: any valid one will do
+    first = first_created(leads, LabelConfig().window_days)
+    return DataBounds(data_end(leads, events), first)
+
+
+def whole_bounds(parts: Iterable[DataBounds | None]) -> DataBounds:
+    """The data's bounds from its partitions' (`part_bounds`): the latest end, the
+    earliest created_at. Raises `InputError` when no partition holds a lead."""
+    found = [b for b in parts if b is not None]
+    if not found:
+        raise InputError("the leads table is empty", expected="at least one lead")
+    return DataBounds(max(b.end for b in found), min(b.first_created for b in found))
+
+
+def bounds_of(leads: dd.DataFrame, events: dd.DataFrame) -> DataBounds:
+    """The bounds of co-partitioned frames, in one pass. `engine.read.read_tables` returns
+    them with its tables (`Tables.bounds`, from its validation pass): use those when the
+    frames came from it."""
+    import dask
+
+    if leads.npartitions != events.npartitions:
+        raise ValueError(
+            f"leads and events are not co-partitioned: {leads.npartitions} partitions "
+            f"vs {events.npartitions}"
+        )
+    pairs = zip(leads.to_delayed(), events.to_delayed(), strict=True)
+    return whole_bounds(dask.compute(*[dask.delayed(part_bounds)(lp, ep) for lp, ep in pairs]))

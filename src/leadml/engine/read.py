@@ -10,12 +10,14 @@ each row keeping its origin (file, row), and co-partitioned by a hash of lead_id
 
 Each partition is validated on the workers by the same checks `load_dataset` runs
 (`data.validate.check_tables`), so the clean frames have the same dtypes and values.
-Validation runs once eagerly, gathering only the problems, the notes and each
-partition's lead_id range: an error stops reading with one line naming the file, the
-partition, the row within that file and the column. The frames returned are lazy: a job
-that computes them reads and cleans each partition again (twice the reading, never the
-whole data in memory). Duplicate lead_ids across manifest partitions are caught from the
-partitions' lead_id ranges (disjoint ranges: none possible), else by hashes of the ids.
+Validation runs once eagerly, gathering only the problems, the notes, each partition's
+lead_id range and its bounds (the data's end and earliest created_at, returned as
+`Tables.bounds`, so no job needs another pass for them): an error stops reading with one
+line naming the file, the partition, the row within that file and the column. The
+frames returned are lazy: a job that computes them reads and cleans each partition again
+(twice the reading, never the whole data in memory). Duplicate lead_ids across manifest
+partitions are caught from the partitions' lead_id ranges (disjoint ranges: none
+possible), else by hashes of the ids.
 """
 
 from __future__ import annotations
@@ -30,21 +32,30 @@ import pandas as pd
 
 from leadml import schema
 from leadml.config import ComputeConfig
-from leadml.data.io import MANIFEST, Origin, RawTable, read_parquet_source
-from leadml.data.validate import Problem, ProblemLog
-from leadml.data.validate.folder import check_tables, utc_now
-from leadml.data.validate.leads import CheckedLeads
-from leadml.data.validate.parse import TIMESTAMP_DTYPE
-from leadml.engine.partition import co_partition, lead_hash, sort_events, sort_leads
+from leadml.data.io import MANIFEST, RawTable, read_parquet_source
+from leadml.data.validate import Problem
+from leadml.data.validate.folder import utc_now
+from leadml.engine.partition import (
+    DataBounds,
+    co_partition,
+    whole_bounds,
+)
+from leadml.engine.validate import (
+    FILE_COLUMN,
+    ROW_COLUMN,
+    Checked,
+    check,
+    check_shuffled,
+    cross_duplicates,
+    one_line,
+    part_frame,
+    summary,
+)
 from leadml.errors import InputError
 
 if TYPE_CHECKING:
     import dask.dataframe as dd
     from fsspec import AbstractFileSystem
-
-FILE_COLUMN = "_leadml_file"
-ROW_COLUMN = "_leadml_row"
-"""Origin columns carried through the shuffle when there is no manifest."""
 
 
 @dataclass(frozen=True)
@@ -56,6 +67,9 @@ class Tables:
     events: dd.DataFrame
     npartitions: int
     location: str
+    bounds: DataBounds
+    """The data's end and earliest created_at, found by the validation pass: use them
+    rather than another pass over the frames."""
     warnings: tuple[Problem, ...] = ()
     """Warning lines (file, partition, row, column), as `leadml validate` words them."""
     notes: tuple[str, ...] = ()
@@ -72,22 +86,6 @@ class _Files:
     events: list[str]
     shown: dict[str, str]
     """How problems name each file: the local path, or the URL."""
-
-
-@dataclass(frozen=True)
-class _Checked:
-    """One partition after validation."""
-
-    leads: pd.DataFrame | None
-    events: pd.DataFrame | None
-    problems: list[Problem]
-    notes: list[str]
-    id_range: tuple[str, str] | None
-    """The smallest and largest clean lead_id (None: no ids)."""
-    leads_file: str = ""
-    """How problems name the leads file (one file per partition with the manifest)."""
-    lead_rows: np.ndarray | None = None
-    """Each clean lead's row in its file (the clean leads are in lead_id order)."""
 
 
 def read_tables(
@@ -123,13 +121,13 @@ def read_tables(
         ]
     else:
         checked = _shuffled(files, _partitions(compute, len(files.leads)), moment)
-    summaries = dask.compute(*[dask.delayed(_summary)(c) for c in checked])
+    summaries = dask.compute(*[dask.delayed(summary)(c) for c in checked])
     problems = [p for s in summaries for p in s.problems]
     errors = [p for p in problems if p.severity == "error"]
     if not errors and paired:
-        errors = _cross_duplicates(checked, summaries)
+        errors = cross_duplicates(checked, summaries)
     if errors:
-        raise _one_line(errors, str(location))
+        raise one_line(errors, str(location))
     meta_leads = next((s.leads for s in summaries if s.leads is not None), None)
     meta_events = next((s.events for s in summaries if s.events is not None), None)
     if meta_leads is None or meta_events is None:
@@ -137,12 +135,12 @@ def read_tables(
             "no leads in the data", file=str(location), expected="at least one lead row"
         )
     leads = dd.from_delayed(
-        [dask.delayed(_frame)(c, "leads", meta_leads) for c in checked],
+        [dask.delayed(part_frame)(c, "leads", meta_leads) for c in checked],
         meta=meta_leads,
         verify_meta=False,
     )
     events = dd.from_delayed(
-        [dask.delayed(_frame)(c, "events", meta_events) for c in checked],
+        [dask.delayed(part_frame)(c, "events", meta_events) for c in checked],
         meta=meta_events,
         verify_meta=False,
     )
@@ -151,6 +149,7 @@ def read_tables(
         events=events,
         npartitions=len(checked),
         location=str(location),
+        bounds=whole_bounds(s.bounds for s in summaries),
         warnings=tuple(p for p in problems if p.severity == "warning"),
         notes=(*notes, *(n for s in summaries for n in s.notes)),
         co_partitioned_files=paired,
@@ -232,48 +231,11 @@ def _check_files(
     index: int,
     shown: dict[str, str],
     now: pd.Timestamp,
-) -> _Checked:
+) -> Checked:
     """Validate partition `index`: leads file i and events file i (the manifest pairs them)."""
     leads = _read(fs, leads_path, f"{shown[leads_path]} (partition {index})")
     events = _read(fs, events_path, f"{shown[events_path]} (partition {index})")
-    return _check(leads, events, now)
-
-
-def _check(leads: RawTable, events: RawTable, now: pd.Timestamp) -> _Checked:
-    """The folder checks on one partition's pair of raw tables."""
-    log, notes = ProblemLog(), list[str]()
-    if len(leads.frame):
-        clean_leads, clean_events = check_tables(leads, events, now, log, notes)
-    elif len(events.frame):  # events without any lead here: all unknown, as in a folder
-        clean_leads, clean_events = None, _orphan_events(leads, events, now, log, notes)
-    else:
-        return _Checked(None, None, [], [], None)
-    ids = None if clean_leads is None else clean_leads[schema.LEAD_ID].dropna()
-    id_range = None if ids is None or ids.empty else (str(ids.min()), str(ids.max()))
-    # the order `co_partition` gives, whichever way the partition was read
-    rows = np.zeros(0, dtype=np.int64)
-    if clean_leads is not None:
-        positions = np.arange(len(clean_leads))
-        clean_leads = sort_leads(clean_leads.assign(**{ROW_COLUMN: positions}))
-        rows = leads.row_numbers(clean_leads.pop(ROW_COLUMN).to_numpy())
-    clean_events = None if clean_events is None else sort_events(clean_events)
-    return _Checked(clean_leads, clean_events, log.problems(), notes, id_range, leads.name, rows)
-
-
-def _orphan_events(
-    leads: RawTable, events: RawTable, now: pd.Timestamp, log: ProblemLog, notes: list[str]
-) -> pd.DataFrame | None:
-    from leadml.data.validate.checks import TableCheck
-    from leadml.data.validate.events import check_events
-
-    none = pd.DataFrame(
-        {
-            schema.LEAD_ID: pd.Series([], dtype="str"),
-            schema.CREATED_AT: pd.Series([], dtype=TIMESTAMP_DTYPE),
-        }
-    )
-    checked = CheckedLeads(none, leads, True, np.zeros(0, dtype=bool))
-    return check_events(TableCheck(events, log, notes), checked, now)
+    return check(leads, events, now)
 
 
 def _shuffled(files: _Files, npartitions: int, now: pd.Timestamp) -> list[Any]:
@@ -312,7 +274,7 @@ def _shuffled(files: _Files, npartitions: int, now: pd.Timestamp) -> list[Any]:
         [files.shown[p] for p in files.events],
     )
     return [
-        dask.delayed(_check_shuffled, pure=True)(lp, ep, i, names, dtypes, now)
+        dask.delayed(check_shuffled, pure=True)(lp, ep, i, names, dtypes, now)
         for i, (lp, ep) in enumerate(zip(leads.to_delayed(), events.to_delayed(), strict=True))
     ]
 
@@ -343,122 +305,4 @@ def _origin_part(
             frame[column] = pd.Series(text.where(values.notna()), dtype="str")
     return frame.assign(
         **{FILE_COLUMN: np.full(len(frame), index), ROW_COLUMN: np.arange(1, len(frame) + 1)}
-    )
-
-
-def _check_shuffled(
-    leads: pd.DataFrame,
-    events: pd.DataFrame,
-    index: int,
-    names: tuple[list[str], list[str]],
-    dtypes: list[dict[str, Any]],
-    now: pd.Timestamp,
-) -> _Checked:
-    """Validate one co-partitioned pair whose rows came from any files (with the dtypes
-    the files were read with: the shuffle turns text into Arrow strings)."""
-    raws = []
-    for frame, files, table, read_as in zip(
-        (leads, events), names, ("leads", "events"), dtypes, strict=True
-    ):
-        changed = {c: t for c, t in read_as.items() if c in frame and frame[c].dtype != t}
-        frame = frame.astype(changed) if changed else frame
-        # the first of two rows with one lead_id is the earlier file's, and row's
-        keys = [schema.LEAD_ID, FILE_COLUMN, ROW_COLUMN]
-        frame = frame.sort_values(keys, kind="mergesort") if table == "leads" else frame
-        origin = Origin(
-            tuple(f"{name} (partition {index})" for name in files),
-            frame[FILE_COLUMN].to_numpy(),
-            frame[ROW_COLUMN].to_numpy(),
-        )
-        data = frame.drop(columns=[FILE_COLUMN, ROW_COLUMN]).reset_index(drop=True)
-        label = f"{table} (partition {index})"
-        raws.append(RawTable(Path(label), data, "parquet", label=label, origin=origin))
-    return _check(raws[0], raws[1], now)
-
-
-def _summary(checked: _Checked) -> _Checked:
-    """What the client gathers: problems, notes, the id range and empty frames as meta."""
-    return _Checked(
-        None if checked.leads is None else checked.leads.iloc[:0],
-        None if checked.events is None else checked.events.iloc[:0],
-        checked.problems,
-        checked.notes,
-        checked.id_range,
-        checked.leads_file,
-    )
-
-
-def _frame(checked: _Checked, table: str, meta: pd.DataFrame) -> pd.DataFrame:
-    """One partition's clean leads or events (an empty partition as `meta`)."""
-    frame = checked.leads if table == "leads" else checked.events
-    if checked.problems and any(p.severity == "error" for p in checked.problems):
-        raise _one_line([p for p in checked.problems if p.severity == "error"], table)
-    return meta.iloc[:0] if frame is None else frame
-
-
-def _cross_duplicates(checked: list[Any], summaries: tuple[_Checked, ...]) -> list[Problem]:
-    """Lead ids used in two manifest partitions. Disjoint id ranges rule it out cheaply;
-    otherwise the ids' hashes are gathered and any repeat is confirmed on its ids."""
-    import dask
-
-    ranges = sorted((s.id_range, i) for i, s in enumerate(summaries) if s.id_range is not None)
-    if all(a[0][1] < b[0][0] for a, b in zip(ranges, ranges[1:], strict=False)):
-        return []
-    hashes = dask.compute(*[dask.delayed(_id_hashes)(c) for c in checked])
-    every = np.concatenate(list(hashes))
-    values, counts = np.unique(every, return_counts=True)
-    repeated = values[counts > 1]
-    if len(repeated) == 0:
-        return []
-    found = dask.compute(*[dask.delayed(_ids_hashed)(c, repeated) for c in checked])
-    first: dict[str, str] = {}
-    problems = []
-    for rows in found:
-        for lead_id, file, row in rows:
-            if lead_id in first:
-                problems.append(
-                    Problem(
-                        "error",
-                        "duplicate_lead_id",
-                        file,
-                        row,
-                        schema.LEAD_ID,
-                        lead_id,
-                        f"a unique lead_id; {lead_id!r} is already used at {first[lead_id]}: "
-                        "remove or renumber the copy",
-                    )
-                )
-            else:
-                first[lead_id] = f"{file} row {row}"
-    return problems
-
-
-def _id_hashes(checked: _Checked) -> np.ndarray:
-    if checked.leads is None:
-        return np.zeros(0, dtype=np.uint64)
-    return np.asarray(lead_hash(checked.leads[schema.LEAD_ID].dropna()), dtype=np.uint64)
-
-
-def _ids_hashed(checked: _Checked, hashes: np.ndarray) -> list[tuple[str, str, int]]:
-    """(lead_id, file, row) of the partition's leads whose id hash is in `hashes`."""
-    if checked.leads is None:
-        return []
-    ids = checked.leads[schema.LEAD_ID]
-    hit = np.isin(lead_hash(ids), hashes) & ids.notna().to_numpy()
-    rows = checked.lead_rows if checked.lead_rows is not None else np.arange(1, len(ids) + 1)
-    return [(str(ids.iloc[p]), checked.leads_file, int(rows[p])) for p in np.flatnonzero(hit)]
-
-
-def _one_line(errors: list[Problem], where: str) -> InputError:
-    """The first error as one line, with how many more there are."""
-    first = errors[0]
-    more = sum(p.count for p in errors) - 1
-    tail = f" ({more:,} more error(s) in {where})" if more > 0 else ""
-    return InputError(
-        f"{first.code}{tail}",
-        file=first.file,
-        row=first.row,
-        column=first.column,
-        value=first.value,
-        expected=first.expected,
     )

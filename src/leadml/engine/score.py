@@ -34,19 +34,18 @@ from leadml.batch import (
     SHOWN_ROWS,
     BatchSummary,
     GradeMode,
-    Progress,
     RankedBatch,
     ScoredPart,
     as_of_moment,
     batch_grade_thresholds,
     check_grade_mode,
-    merge_warnings,
     ranks,
     score_part,
     top_sources,
     utc,
     with_ranks,
 )
+from leadml.batch_rows import Progress
 from leadml.bundle import (
     BUNDLE_FILE,
     GRADES,
@@ -56,10 +55,10 @@ from leadml.bundle import (
     load_bundle,
     save_bundle,
 )
-from leadml.errors import InputError
-from leadml.model.labels import data_end
+from leadml.engine.partition import DataBounds
 from leadml.ranked import NO_SOURCE
 from leadml.scoring import Scorer
+from leadml.warning_lines import merge_warnings
 
 if TYPE_CHECKING:
     import dask.dataframe as dd
@@ -129,22 +128,10 @@ class DaskBatch:
             future.release()
 
 
-def scoring_moment(
-    text: str | None, client: Client, leads: dd.DataFrame, events: dd.DataFrame
-) -> pd.Timestamp:
-    """`--as-of` on the Dask engine (`batch.as_of_moment`): "latest" is found by a small
-    reduction (`data_end` per partition, then the latest of those)."""
-    from dask import delayed
-
-    def latest() -> pd.Timestamp:
-        pairs = zip(leads.to_delayed(), events.to_delayed(), strict=True)
-        ends = [delayed(_end)(lp, ep) for lp, ep in pairs]
-        found = [e for e in client.gather(client.compute(ends)) if e is not None]
-        if not found:
-            raise InputError("no timestamps in the data", expected="at least one lead")
-        return max(found)
-
-    return as_of_moment(text, latest)
+def scoring_moment(text: str | None, bounds: DataBounds) -> pd.Timestamp:
+    """`--as-of` on the Dask engine (`batch.as_of_moment`): "latest" from the data's end,
+    which `read_tables` found while validating (`Tables.bounds`)."""
+    return as_of_moment(text, lambda: bounds.end)
 
 
 def score_partitions(
@@ -297,14 +284,6 @@ def _tally(frame: pd.DataFrame) -> tuple[dict[str, int], dict[str, int], int]:
     source = frame["lead_source"]
     a = source[(frame["grade"] == "A") & (source != NO_SOURCE)].value_counts(sort=False)
     return grades, {str(k): int(n) for k, n in a.items()}, int((source == NO_SOURCE).sum())
-
-
-def _end(leads: pd.DataFrame, events: pd.DataFrame) -> pd.Timestamp | None:
-    """A partition's latest timestamp (`data_end`); None for a partition without any."""
-    try:
-        return data_end(leads, events)
-    except InputError:
-        return None
 
 
 def _head(outputs: list[Future], n: int) -> pd.DataFrame:

@@ -16,9 +16,10 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
+from leadml.warning_lines import unseen_lines
+
 FEW_ROWS: Final = 32
 """Up to this many rows, plain Python per value beats pandas' fixed per-call costs."""
-_LISTED_UNSEEN: Final = 5
 
 
 def level_codes(
@@ -68,21 +69,9 @@ def _missing(value: object) -> bool:
 
 def unseen_warnings(name: str, unseen: list[str]) -> list[str]:
     """One line per value of column `name` that is not among the model's levels (absent
-    from the data it was trained from): the commonest few, then a count."""
-    counts = Counter(unseen).most_common()
-    out = []
-    for value, count in counts[:_LISTED_UNSEEN]:
-        leads = f" ({count} leads)" if count > 1 else ""
-        out.append(
-            f"{name} {value!r} is not in the data the model was trained on{leads}: "
-            "scored as unknown, like a missing value"
-        )
-    if len(counts) > _LISTED_UNSEEN:
-        rest = len(counts) - _LISTED_UNSEEN
-        out.append(
-            f"{rest} more {name} values not in the data the model was trained on: scored as unknown"
-        )
-    return out
+    from the data it was trained from): the commonest few, then a count. The lines are
+    tagged (`warning_lines.Unseen`) so the warnings of several chunks merge exactly."""
+    return unseen_lines(name, Counter(unseen))
 
 
 def frame_matrix(

@@ -295,7 +295,7 @@ def _run_dask_batch(
         tables = read_tables(data, config.compute)
         step(f"loading model {reference}")
         bundle = load_model(reference, config)
-        moment = scoring_moment(as_of, client, tables.leads, tables.events)
+        moment = scoring_moment(as_of, tables.bounds)
         step(f"scoring open leads as of {moment.isoformat()} in {tables.npartitions} partitions")
         scored = score_partitions(
             client,

@@ -15,6 +15,7 @@ from leadml.monitor.drift.report import Current
 
 if TYPE_CHECKING:
     from leadml.bundle import Bundle
+    from leadml.scoring import Scorer
 
 
 def reference_of(bundle: Bundle) -> Reference:
@@ -57,9 +58,11 @@ def population_part(
     *,
     end: pd.Timestamp,
     since: pd.Timestamp | None = None,
+    scorer: Scorer | None = None,
 ) -> Current:
     """`current_population` of one part of the data (leads with all their events), as of
-    the whole data's `end` (`data_end`). A part may hold no lead to compare."""
+    the whole data's `end` (`data_end`). A part may hold no lead to compare. `scorer`:
+    the bundle's Scorer when the caller keeps one (a Dask worker), else one is made."""
     from leadml.model.labels import cutoffs, make_labels
     from leadml.scoring import Scorer
 
@@ -86,7 +89,7 @@ def population_part(
         names = [column.name for column in bundle.spec.columns]
         raw = pd.DataFrame(columns=names, index=pd.Index([], name=schema.LEAD_ID), dtype=object)
         return Current(raw=raw, probability=np.empty(0), labels=None, counts=counts, converted=0)
-    scorer = Scorer(bundle)
+    scorer = Scorer(bundle) if scorer is None else scorer
     raw = scorer.raw_features(leads, events, cut)
     scored = scorer.score_features(raw, explain=False)
     probability = scored.frame["probability"].to_numpy(dtype=np.float64)
