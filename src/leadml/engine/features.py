@@ -21,8 +21,11 @@ from leadml.config import Config, FeatureConfig, LabelConfig
 from leadml.errors import InputError
 from leadml.features.build import feature_catalogue
 from leadml.features.spec import FeatureSpec, categorical_names, category_counts, spec_from_counts
-from leadml.model.labels import data_end
+from leadml.model.labels import CUTOFF, LABEL, data_end
 from leadml.model.snapshots import (
+    AGE,
+    LEAD,
+    SNAPSHOT,
     first_created,
     keep_share,
     labelled_moments,
@@ -33,7 +36,7 @@ from leadml.model.snapshots import (
 if TYPE_CHECKING:
     import dask.dataframe as dd
 
-ROW_COLUMNS = ("lead_id", "cutoff", "snapshot", "age_days", "label")
+ROW_COLUMNS = (LEAD, CUTOFF, SNAPSHOT, AGE, LABEL)
 """The snapshot row columns (`model.snapshots.Snapshots.rows`) in front of the raw features."""
 
 
