@@ -19,6 +19,7 @@ from leadml.engine.partition import from_frames, split_frames
 from leadml.engine.record import champion_rescorer
 from leadml.engine.train import _require_sample_classes, fit_and_evaluate_dask
 from leadml.errors import InputError
+from leadml.jobs.retrain import RetrainStatus, retrain
 from leadml.jobs.train import TrainOutcome, train_and_track
 from leadml.model.labels import data_end
 from leadml.model.pipeline import TrainedModel
@@ -203,6 +204,29 @@ def _split(cutoff: pd.Series, config: Config) -> TimeSplit:
         valid_fraction=tc.valid_fraction,
         window_days=config.labels.window_days,
     )
+
+
+def test_retrain_on_dask_validates_as_it_reads_and_reports_invalid_data(
+    client: Client, small_data: Dataset, tmp_path: Path
+) -> None:
+    # A folder the local check would refuse whole (partitioned), with one bad value: the
+    # Dask read finds it, and retrain reports invalid data (exit 4) having trained nothing.
+    data = tmp_path / "data"
+    leads, events = small_data.leads.iloc[:200], small_data.events.iloc[:0]
+    for name, frame in (("leads", leads), ("events", events)):
+        (data / name).mkdir(parents=True)
+        frame.to_parquet(data / name / part_name(0), index=False)
+    bad = leads.assign(created_at=leads["created_at"].astype(str).astype(object))
+    bad.iloc[6, bad.columns.get_loc("created_at")] = "31/02/2025 25:61"
+    bad.to_parquet(data / "leads" / part_name(0), index=False)
+    on_dask = ComputeConfig(engine="dask", scheduler=client.scheduler.address)
+    config = fast_config(tmp_path / "project").model_copy(update={"compute": on_dask})
+    result = retrain(data, config)
+    assert result.status is RetrainStatus.DATA_INVALID and result.outcome is None
+    (error,) = result.report.errors
+    assert error.file.startswith(f"{data / 'leads' / part_name(0)} (partition ")
+    assert (error.row, error.column, error.value) == (7, "created_at", "31/02/2025 25:61")
+    assert not (tmp_path / "project" / "mlflow.db").exists()
 
 
 def test_one_cutoff_training_on_dask_is_refused_with_the_setting_to_change(
