@@ -3,28 +3,39 @@ scores the same test rows as the local engine's, within the issue's bounds."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from leadml.bundle import load_bundle
-from leadml.config import ComputeConfig
+from leadml.config import ComputeConfig, Config
+from leadml.data.io import MANIFEST, MANIFEST_FORMAT, part_name
 from leadml.data.load import Dataset
-from leadml.engine.partition import from_frames
+from leadml.engine.partition import from_frames, split_frames
 from leadml.engine.record import champion_rescorer
-from leadml.engine.train import fit_and_evaluate_dask
+from leadml.engine.train import _require_sample_classes, fit_and_evaluate_dask
 from leadml.errors import InputError
+from leadml.jobs.retrain import RetrainStatus, retrain
 from leadml.jobs.train import TrainOutcome, train_and_track
 from leadml.model.labels import data_end
 from leadml.model.pipeline import TrainedModel
+from leadml.model.snapshots import (
+    TRAIN_SAMPLE_DRAW,
+    Snapshots,
+    kept_rows,
+    snapshot_rows,
+    snapshot_split,
+)
+from leadml.model.train import TimeSplit
 from leadml.promotion import champion_probabilities
 from leadml.tracking.registry import client_for
 from tests.conftest import ONE_CUTOFF, fast_config
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     import dask.dataframe as dd
     from distributed import Client
 
@@ -48,13 +59,21 @@ def outcome(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> TrainOutcome:
     """`leadml train --engine dask` on the session's cluster: the small funnel as Parquet,
-    read by `read_tables` into two partitions, with the config of the session's snapshot
+    read by `read_tables` as two partitions, with the config of the session's snapshot
     model (`snapshot_trained`), logged and registered in a fresh project."""
     project = tmp_path_factory.mktemp("project")
     data = project / "data"
     data.mkdir()
-    small_data.leads.to_parquet(data / "leads.parquet", index=False)
-    small_data.events.to_parquet(data / "events.parquet", index=False)
+    # Written as `leadml demo-data --partitions 2` writes it (co-partitioned, with the
+    # manifest), so the job reads each pair as it is: the shuffle of unpaired files is
+    # tested with reading, and would be redone by each of the job's passes here.
+    for name in ("leads", "events"):
+        (data / name).mkdir()
+    for i, pair in enumerate(split_frames(small_data.leads, small_data.events, 2)):
+        for name, frame in zip(("leads", "events"), pair, strict=True):
+            frame.to_parquet(data / name / part_name(i), index=False)
+    manifest = {"co_partitioned_by": "lead_id", "partitions": 2, "format": MANIFEST_FORMAT}
+    (data / MANIFEST).write_text(json.dumps(manifest))
     on_dask = ComputeConfig(engine="dask", scheduler=client.scheduler.address, partitions=2)
     config = fast_config(project).model_copy(update={"compute": on_dask})
     return train_and_track(data, config, on_step=steps.append)
@@ -131,6 +150,91 @@ def test_the_gate_rescores_a_champion_on_dask_data_as_on_local_data(
     champion = snapshot_trained.bundle
     local = champion_probabilities(champion, test_frame, small_data.leads, small_data.events)
     np.testing.assert_array_equal(champion_rescorer(*frames)(champion, test_frame), local)
+
+
+@pytest.fixture(scope="module")
+def sampled(
+    client: Client, small_data: Dataset, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[TrainedModel, Snapshots, Config]:
+    """A Dask fit whose train sample really is a sample (a third of the train rows), on
+    every fourth lead of the small funnel; the local engine's snapshot rows of the same
+    leads; the config."""
+    leads = small_data.leads.iloc[::4]
+    events = small_data.events[small_data.events["lead_id"].isin(leads["lead_id"])]
+    config = fast_config(tmp_path_factory.mktemp("sampled"), bootstrap_rounds=5)
+    local = snapshot_rows(
+        leads, events, config.labels, config.features, end=data_end(leads, events)
+    )
+    n_train = len(_split(local.rows["cutoff"], config).train)
+    compute = config.compute.model_copy(update={"sample_rows": max(1_000, n_train // 3)})
+    config = config.model_copy(update={"compute": compute})
+    trained = fit_and_evaluate_dask(*from_frames(leads, events, 2), config, client)
+    return trained, local, config
+
+
+def test_a_sampled_dask_fit_samples_the_train_window_alone_and_scores_every_test_row(
+    sampled: tuple[TrainedModel, Snapshots, Config],
+) -> None:
+    trained, local, config = sampled
+    whole = _split(local.rows["cutoff"], config)
+    asked = config.compute.sample_rows
+    assert asked < len(whole.train)
+    # The train rows whose key the sample's draw keeps, whichever partition holds them:
+    # about sample_rows of them, and reported as the sample.
+    share = asked / len(whole.train)
+    kept = whole.train[kept_rows(whole.train, share, config.train.seed, draw=TRAIN_SAMPLE_DRAW)]
+    assert sorted(trained.split.train) == sorted(kept)
+    assert 0.7 < len(kept) / asked < 1.3
+    assert trained.guard_report["sample_rows"] == len(kept) == trained.engine["sample_rows"]
+    assert f"on all {len(whole.train):,} train rows" in trained.notes[-1]
+    # Validation is gathered whole; the test window is scored whole on the cluster.
+    assert sorted(trained.split.valid) == sorted(whole.valid)
+    assert sorted(trained.test_frame.index) == sorted(whole.test)
+    labels = local.rows.loc[trained.test_frame.index, "label"].to_numpy()
+    np.testing.assert_array_equal(trained.test_frame["label"].to_numpy(), labels)
+
+
+@pytest.mark.parametrize("labels", [[0] * 40, [1] * 40])
+def test_a_train_sample_with_one_class_is_refused_naming_sample_rows(labels: list[int]) -> None:
+    # The whole train window holds both classes (checked on the cluster); the sample does
+    # not, and what to change is the sample's size, not the data.
+    with pytest.raises(InputError, match="train sample") as caught:
+        _require_sample_classes(pd.Series(labels), 50_000, 1_000)
+    assert "[compute] sample_rows" in str(caught.value) and "50,000" in str(caught.value)
+    _require_sample_classes(pd.Series([0, 1] * 20), 50_000, 1_000)
+
+
+def _split(cutoff: pd.Series, config: Config) -> TimeSplit:
+    tc = config.train
+    return snapshot_split(
+        cutoff,
+        train_fraction=tc.train_fraction,
+        valid_fraction=tc.valid_fraction,
+        window_days=config.labels.window_days,
+    )
+
+
+def test_retrain_on_dask_validates_as_it_reads_and_reports_invalid_data(
+    client: Client, small_data: Dataset, tmp_path: Path
+) -> None:
+    # A folder the local check would refuse whole (partitioned), with one bad value: the
+    # Dask read finds it, and retrain reports invalid data (exit 4) having trained nothing.
+    data = tmp_path / "data"
+    leads, events = small_data.leads.iloc[:200], small_data.events.iloc[:0]
+    for name, frame in (("leads", leads), ("events", events)):
+        (data / name).mkdir(parents=True)
+        frame.to_parquet(data / name / part_name(0), index=False)
+    bad = leads.assign(created_at=leads["created_at"].astype(str).astype(object))
+    bad.iloc[6, bad.columns.get_loc("created_at")] = "31/02/2025 25:61"
+    bad.to_parquet(data / "leads" / part_name(0), index=False)
+    on_dask = ComputeConfig(engine="dask", scheduler=client.scheduler.address)
+    config = fast_config(tmp_path / "project").model_copy(update={"compute": on_dask})
+    result = retrain(data, config)
+    assert result.status is RetrainStatus.DATA_INVALID and result.outcome is None
+    (error,) = result.report.errors
+    assert error.file.startswith(f"{data / 'leads' / part_name(0)} (partition ")
+    assert (error.row, error.column, error.value) == (7, "created_at", "31/02/2025 25:61")
+    assert not (tmp_path / "project" / "mlflow.db").exists()
 
 
 def test_one_cutoff_training_on_dask_is_refused_with_the_setting_to_change(

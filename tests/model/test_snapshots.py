@@ -13,6 +13,10 @@ from leadml.model.assess import metrics_by_age
 from leadml.model.snapshots import (
     AGE,
     AGE_BUCKETS,
+    REFERENCE_DRAW,
+    SHAP_DRAW,
+    SNAPSHOT_DRAW,
+    TRAIN_SAMPLE_DRAW,
     age_bucket,
     kept_rows,
     lead_weights,
@@ -212,11 +216,23 @@ def test_lead_weights_give_every_lead_the_same_total() -> None:
 
 def test_whether_a_row_is_kept_depends_on_its_key_and_the_seed_alone() -> None:
     keys = pd.Index([f"lead{i}@2024-0{1 + i % 9}-01" for i in range(4000)])
-    whole = kept_rows(keys, 0.3, seed=7)
+    whole = kept_rows(keys, 0.3, seed=7, draw=SNAPSHOT_DRAW)
     assert 0.25 < whole.mean() < 0.35
     part = keys[::3]  # another frame (a partition) holding some of the same rows
-    np.testing.assert_array_equal(kept_rows(part, 0.3, seed=7), whole[::3])
-    assert not np.array_equal(kept_rows(keys, 0.3, seed=8), whole)
+    np.testing.assert_array_equal(kept_rows(part, 0.3, seed=7, draw=SNAPSHOT_DRAW), whole[::3])
+    assert not np.array_equal(kept_rows(keys, 0.3, seed=8, draw=SNAPSHOT_DRAW), whole)
+
+
+@pytest.mark.parametrize("draw", [TRAIN_SAMPLE_DRAW, SHAP_DRAW, REFERENCE_DRAW])
+def test_a_later_draw_keeps_its_share_of_the_rows_an_earlier_draw_kept(draw: str) -> None:
+    # Rows kept at 0.1 by the snapshot draw, then a 0.05 share of those for another
+    # purpose: with one hash key for both, every row under 0.05 would be kept again
+    # (half of them, ten times the share asked for).
+    keys = pd.Index([f"lead{i}@2024-0{1 + i % 9}-01" for i in range(40_000)])
+    snapshot_rows = keys[kept_rows(keys, 0.1, seed=7, draw=SNAPSHOT_DRAW)]
+    again = kept_rows(snapshot_rows, 0.05, seed=7, draw=draw)
+    assert 0.035 < again.mean() < 0.065
+    assert kept_rows(snapshot_rows, 0.05, seed=7, draw=SNAPSHOT_DRAW).mean() > 0.4
 
 
 def test_folds_from_the_bounds_are_the_split() -> None:

@@ -23,7 +23,11 @@ from leadml.engine.partition import DataBounds, bounds_of
 from leadml.errors import InputError
 from leadml.features.build import feature_catalogue
 from leadml.features.spec import FeatureSpec, categorical_names, category_counts, spec_from_counts
+from leadml.model.labels import CUTOFF, LABEL
 from leadml.model.snapshots import (
+    AGE,
+    LEAD,
+    SNAPSHOT,
     keep_share,
     labelled_moments,
     snapshot_counts,
@@ -33,7 +37,7 @@ from leadml.model.snapshots import (
 if TYPE_CHECKING:
     import dask.dataframe as dd
 
-ROW_COLUMNS = ("lead_id", "cutoff", "snapshot", "age_days", "label")
+ROW_COLUMNS = (LEAD, CUTOFF, SNAPSHOT, AGE, LABEL)
 """The snapshot row columns (`model.snapshots.Snapshots.rows`) in front of the raw features."""
 
 

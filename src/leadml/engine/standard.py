@@ -15,7 +15,7 @@ from leadml.config import Config
 from leadml.model.assemble import with_standard_reference
 from leadml.model.assess import measure_standard_moment, score_standard_moment, standard_view
 from leadml.model.pipeline import TrainedModel
-from leadml.model.snapshots import kept_rows
+from leadml.model.snapshots import REFERENCE_DRAW, kept_rows
 
 if TYPE_CHECKING:
     import dask.dataframe as dd
@@ -88,7 +88,7 @@ def _standard_part(
     in_train = (at <= train_last).to_numpy()
     in_valid = ((at >= valid[0]) & (at <= valid[1])).to_numpy()
     test = (at >= test_first).to_numpy()
-    kept = in_train & kept_rows(frame.index, share, config.train.seed + 2)
+    kept = in_train & kept_rows(frame.index, share, config.train.seed, draw=REFERENCE_DRAW)
     train_at = at[in_train]
     return {
         "test": _scored_leads(bundle, frame[test], raw[test], baselines),

@@ -46,15 +46,18 @@ from leadml.model.assess import (
     scored_test_rows,
 )
 from leadml.model.fit import Fitted
-from leadml.model.labels import LABEL
+from leadml.model.labels import CUTOFF, LABEL
 from leadml.model.leakage import EVENT_RULES, guard
 from leadml.model.pipeline import TrainedModel, fit_core
 from leadml.model.snapshots import (
     AGE,
     ROW,
+    SHAP_DRAW,
+    TRAIN_SAMPLE_DRAW,
     kept_rows,
     snapshot_labels,
     snapshot_split,
+    split_bounds,
     split_folds,
 )
 from leadml.model.split import require_classes
@@ -199,7 +202,12 @@ def fit_and_evaluate_dask(
         valid_fraction=tc.valid_fraction,
         window_days=lc.window_days,
     )
-    bounds = (cut_all.loc[split_all.valid].min(), cut_all.loc[split_all.test].min())
+    bounds = split_bounds(
+        cut_all.array,
+        train_fraction=tc.train_fraction,
+        valid_fraction=tc.valid_fraction,
+        window_days=lc.window_days,
+    )
     folded = snaps.frame.map_partitions(
         _with_fold, *bounds, lc.window_days, meta=snaps.frame._meta.assign(**{FOLD: "train"})
     ).persist()
@@ -221,11 +229,14 @@ def fit_and_evaluate_dask(
         test=pd.Index([], name=ROW, dtype=object),
         windows=split_all.windows,
     )
-    y_test = folded[folded[FOLD] == "test"][LABEL]
-    positives, rows_test = dask.compute(y_test.sum(), y_test.count())
-    for name, ids in (("train", split.train), ("valid", split.valid)):
-        require_classes(name, int(y_all.loc[ids].sum()), len(ids))
-    require_classes("test", int(positives), int(rows_test))
+    # Train and test are checked whole, on the cluster (the validation window is gathered
+    # whole); the train sample is checked apart, as its remedy is a setting.
+    by_fold = {name: folded[folded[FOLD] == name][LABEL] for name in ("train", "test")}
+    counted = dask.compute({name: (y.sum(), y.count()) for name, y in by_fold.items()})[0]
+    require_classes("train", int(counted["train"][0]), int(counted["train"][1]))
+    require_classes("valid", int(y_all.loc[split.valid].sum()), len(split.valid))
+    require_classes("test", int(counted["test"][0]), int(counted["test"][1]))
+    _require_sample_classes(y_all.loc[split.train], n_train, config.compute.sample_rows)
     train_dd = folded[folded[FOLD] == "train"]
     spec_rows = train_dd.map_partitions(lambda p: p.drop_duplicates(LEAD_ID), meta=train_dd._meta)
     spec = learn_spec_distributed(folded, spec_rows, config.features)
@@ -239,7 +250,7 @@ def fit_and_evaluate_dask(
     trained = fit_core(
         raw,
         y_all,
-        rows["cutoff"],
+        rows[CUTOFF],
         split,
         spec,
         snapshot_labels(rows, per_snapshot),
@@ -338,6 +349,20 @@ def _require_supported(config: Config) -> None:
         )
 
 
+def _require_sample_classes(y_sample: pd.Series, n_train: int, sample_rows: int) -> None:
+    """Refuse a train sample without both classes (the whole window has both): the
+    sample chooses the rounds and fits the baselines, so it needs conversions too."""
+    positives = int(y_sample.sum())
+    if not 0 < positives < len(y_sample):
+        raise InputError(
+            f"the train sample gathered to this machine has only one class ({positives} "
+            f"conversions in {len(y_sample):,} of the window's {n_train:,} rows)",
+            setting="[compute] sample_rows",
+            value=sample_rows,
+            expected="a larger sample_rows, so the sample holds conversions and non-conversions",
+        )
+
+
 def _gathered_cutoffs(frame: dd.DataFrame) -> pd.Series:
     """Every row's cutoff, in ascending order (the split's one global input): eight
     bytes a row, without the row keys."""
@@ -349,13 +374,13 @@ def _gathered_cutoffs(frame: dd.DataFrame) -> pd.Series:
 
 
 def _cutoffs(part: pd.DataFrame) -> Any:
-    return part["cutoff"].array
+    return part[CUTOFF].array
 
 
 def _with_fold(
     part: pd.DataFrame, valid_start: pd.Timestamp, test_start: pd.Timestamp, window_days: int
 ) -> pd.DataFrame:
-    fold = split_folds(part["cutoff"].array, valid_start, test_start, window_days=window_days)
+    fold = split_folds(part[CUTOFF].array, valid_start, test_start, window_days=window_days)
     return part.assign(**{FOLD: fold})
 
 
@@ -363,14 +388,14 @@ def _sampled(part: pd.DataFrame, share: float, seed: int) -> pd.DataFrame:
     """The validation rows and a `share` of the train rows (by a hash of the row key)."""
     train = (part[FOLD] == "train").to_numpy()
     keep = (part[FOLD] == "valid").to_numpy().copy()
-    keep[train] = kept_rows(part.index[train], share, seed + 1)
+    keep[train] = kept_rows(part.index[train], share, seed, draw=TRAIN_SAMPLE_DRAW)
     return part[keep]
 
 
 def _in_order(frame: pd.DataFrame) -> pd.DataFrame:
     """Rows in (cutoff, row key) order: the same whatever the partitioning."""
     frame = frame.sort_index()
-    return frame.iloc[np.argsort(frame["cutoff"].to_numpy(), kind="mergesort")]
+    return frame.iloc[np.argsort(frame[CUTOFF].to_numpy(), kind="mergesort")]
 
 
 def _model_matrix(part: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
@@ -398,8 +423,8 @@ def _scored_part(
         baselines,
         raw,
         part[LABEL].to_numpy(),
-        part["cutoff"],
+        part[CUTOFF],
         source=raw["lead_source"],
         rows=part,
     )
-    return frame, X[kept_rows(X.index, share, seed)]
+    return frame, X[kept_rows(X.index, share, seed, draw=SHAP_DRAW)]

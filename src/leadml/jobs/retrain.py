@@ -33,11 +33,14 @@ from leadml.errors import InputError, LeadmlError
 from leadml.tracking.log import tag_run
 
 if TYPE_CHECKING:
-    from leadml.data.validate import ValidationReport
+    from leadml.data.validate import Problem, ValidationReport
     from leadml.jobs.train import TrainOutcome
 
 RELOAD_PATH: Final = "/v1/model/reload"
 JOB_TAG: Final = "leadml.job"
+DASK_NOTE: Final = (
+    '[compute] engine = "dask": validated partition by partition on the workers as it is read'
+)
 FLAT_NOTE: Final = (
     "a flat CRM export: checked against the [dataset] mapping as it is read (no folder contract)"
 )
@@ -190,18 +193,24 @@ def retrain(
 
     `data_dir`: a leads + events folder, or (with a `[dataset]` mapping in the config) the
     flat CRM export, which has no folder contract to validate: reading it against the
-    mapping checks it, as in `leadml train`. Raises on a training failure (exit code 1); a
+    mapping checks it, as in `leadml train`. With `[compute] engine = "dask"` the Dask
+    engine's read validates the folder (`engine.read.read_tables`), as `leadml train`'s
+    does; an error there is invalid data too. Raises on a training failure (exit code 1); a
     failed reload after a promotion is returned as `FAILED` with the outcome, since the
     registry has already changed.
     """
     from leadml.data.load import Dataset
     from leadml.data.validate import ValidationReport, check_folder
-    from leadml.jobs.train import Promotion, train_and_track
+    from leadml.jobs.train import DataRefused, Promotion, train_and_track
 
     step = on_step or (lambda _msg: None)
     dataset = None
     if config.dataset is not None:
         report = ValidationReport(Path(data_dir), notes=[FLAT_NOTE])
+    elif config.compute.engine == "dask":
+        # Validated on the workers as the job reads it: checking here would refuse a
+        # partitioned folder, or load the whole data on this machine first.
+        report = ValidationReport(Path(data_dir), notes=[DASK_NOTE])
     else:
         step("validating the new data")
         checked = check_folder(Path(data_dir))
@@ -209,15 +218,19 @@ def retrain(
         if not report.ok or checked.leads is None or checked.events is None:
             return RetrainResult(RetrainStatus.DATA_INVALID, report)
         dataset = Dataset(leads=checked.leads, events=checked.events, report=report)
-    outcome = train_and_track(
-        data_dir,
-        config,
-        promotion=Promotion.GATE,
-        on_step=step,
-        on_round=on_round,
-        dataset=dataset,
-        job="retrain",
-    )
+    try:
+        outcome = train_and_track(
+            data_dir,
+            config,
+            promotion=Promotion.GATE,
+            on_step=step,
+            on_round=on_round,
+            dataset=dataset,
+            job="retrain",
+        )
+    except DataRefused as exc:
+        report.problems.append(_refused(exc, data_dir))
+        return RetrainResult(RetrainStatus.DATA_INVALID, report)
     tag_run(config, outcome.run_id, {JOB_TAG: "retrain"})
     if not outcome.promoted:
         return RetrainResult(RetrainStatus.KEPT_CHAMPION, report, outcome)
@@ -225,6 +238,21 @@ def retrain(
         return RetrainResult(RetrainStatus.PROMOTED, report, outcome)
     step("asking the server to reload")
     return _reload(reload, config, report, outcome)
+
+
+def _refused(exc: InputError, data_dir: Path) -> Problem:
+    """The Dask engine's one validation error as a report line."""
+    from leadml.data.validate import Problem
+
+    return Problem(
+        severity="error",
+        code=exc.message,
+        file=str(exc.file if exc.file is not None else data_dir),
+        row=exc.row,
+        column=exc.column,
+        value=exc.value,
+        expected=exc.expected or "",
+    )
 
 
 def _reload(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -47,6 +47,11 @@ if TYPE_CHECKING:
     from leadml.data.load import Dataset
 
 StepFn = Callable[[str], None]
+
+
+class DataRefused(InputError):
+    """The data failed validation as the Dask engine read it (`engine.read.read_tables`):
+    nothing was trained. `leadml retrain` reports it as invalid data (exit 4)."""
 
 
 class Promotion(StrEnum):
@@ -233,7 +238,10 @@ def _train_on_dask(
         raise InputError("no data folder", option="--data", expected="a leads + events folder")
     with dask_client(config.compute, on_step=step) as client:
         step(f"reading and validating {location}")
-        tables = read_tables(location, config.compute)
+        try:
+            tables = read_tables(location, config.compute)
+        except InputError as exc:
+            raise DataRefused(**{f.name: getattr(exc, f.name) for f in fields(exc)}) from exc
         for note in tables.notes:
             step(note)
         truth = read_truth(location) if isinstance(location, Path) else None

@@ -32,6 +32,7 @@ younger; what cannot happen is one conversion counted on both sides.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -150,13 +151,36 @@ def keep_share(total: int, max_rows: int | None) -> float:
     return 1.0 if not max_rows or total <= max_rows else max_rows / total
 
 
-def kept_rows(keys: pd.Index | np.ndarray, keep: float, seed: int) -> np.ndarray:
-    """Whether each row key is kept at share `keep`: a hash of the key keyed by the seed,
-    read as a uniform number in [0, 1), so the choice depends on the row alone, never on
-    which other rows a frame (or a partition) holds."""
+SNAPSHOT_DRAW = "snapshot rows"
+"""`kept_rows`' draw for sampling snapshot rows above `[labels] snapshot_max_rows`."""
+TRAIN_SAMPLE_DRAW = "train sample"
+"""The Dask engine's train rows gathered to this machine (`[compute] sample_rows`)."""
+SHAP_DRAW = "shap sample"
+"""The Dask engine's test rows gathered for SHAP (`[train] shap_sample`)."""
+REFERENCE_DRAW = "reference sample"
+"""The Dask engine's train leads gathered for the drift reference."""
+
+
+def kept_rows(keys: pd.Index | np.ndarray, keep: float, seed: int, *, draw: str) -> np.ndarray:
+    """Whether each row key is kept at share `keep`: a hash of the key keyed by the seed
+    and the draw, read as a uniform number in [0, 1), so the choice depends on the row
+    alone, never on which other rows a frame (or a partition) holds.
+
+    `draw` names what the rows are kept for (the `*_DRAW` constants): each draw hashes
+    with its own key, so a row's chance in one draw does not depend on whether an earlier
+    draw kept it (the same key would pick, from rows kept at share k, all those under
+    share s < k: s/k of them instead of s). The snapshot draw keeps the key it always had,
+    so local models do not change."""
     text = np.asarray(keys, dtype=object)
-    hashed = pd.util.hash_array(text, hash_key=f"{seed % 10**16:016d}", categorize=False)
+    hashed = pd.util.hash_array(text, hash_key=_draw_key(seed, draw), categorize=False)
     return np.asarray(hashed / np.float64(2**64) < keep, dtype=bool)
+
+
+def _draw_key(seed: int, draw: str) -> str:
+    """The 16-character hash key of a seed and a draw."""
+    if draw == SNAPSHOT_DRAW:
+        return f"{seed % 10**16:016d}"
+    return hashlib.sha256(f"{draw}:{seed}".encode()).hexdigest()[:16]
 
 
 def first_created(leads: pd.DataFrame, window_days: int) -> pd.Timestamp:
@@ -187,7 +211,7 @@ def _featurised(
             on_snapshot(name)
         key = pd.Index([f"{lead}@{name}" for lead in eligible.index], name=ROW)
         if keep < 1.0:  # the same share of every snapshot: the mix of ages is kept
-            chosen = kept_rows(key, keep, seed)
+            chosen = kept_rows(key, keep, seed, draw=SNAPSHOT_DRAW)
             eligible, key = eligible[chosen], key[chosen]
         count["sampled"] = len(eligible)
         if eligible.empty:
