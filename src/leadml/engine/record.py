@@ -14,6 +14,7 @@ import pandas as pd
 from leadml import schema
 from leadml.bundle import Bundle
 from leadml.config import Config
+from leadml.engine.partition import DataBounds
 from leadml.engine.train import fit_and_evaluate_dask
 from leadml.model.pipeline import TrainedModel
 from leadml.model.train import ProgressFn
@@ -47,19 +48,29 @@ def fit_for_the_record(
     config: Config,
     client: Client,
     *,
+    bounds: DataBounds | None = None,
     truth: pd.DataFrame | None = None,
     on_step: StepFn | None = None,
     on_round: ProgressFn | None = None,
 ) -> RecordedRun:
-    """`fit_and_evaluate_dask`, plus what `jobs.train` logs and gates with."""
+    """`fit_and_evaluate_dask`, plus what `jobs.train` logs and gates with. `bounds`: the
+    data's end and earliest created_at when already known (`engine.read.Tables.bounds`),
+    which saves a pass over the data."""
     from leadml.engine.features import data_bounds
 
     trained = fit_and_evaluate_dask(
-        leads, events, config, client, truth=truth, on_step=on_step, on_round=on_round
+        leads,
+        events,
+        config,
+        client,
+        known=bounds,
+        truth=truth,
+        on_step=on_step,
+        on_round=on_round,
     )
     head = leads.get_partition(0).compute().head(1000)  # one partition, never the table
     first = list(head[LEAD_ID].head(3))
-    end, _first = data_bounds(leads, events, config.labels.window_days)
+    end = (bounds or DataBounds(*data_bounds(leads, events, config.labels.window_days))).end
     return RecordedRun(
         trained=trained,
         profile=table_profile(leads, events),

@@ -37,6 +37,7 @@ from leadml import schema
 from leadml.bundle import AGE_RANGE_KEY, Bundle
 from leadml.config import Config, TrainConfig
 from leadml.engine.features import ROW_COLUMNS, learn_spec_distributed, snapshot_frames
+from leadml.engine.partition import DataBounds
 from leadml.engine.standard import standard_moment
 from leadml.errors import InputError
 from leadml.features.spec import FeatureSpec, encode, encode_numpy
@@ -176,13 +177,15 @@ def fit_and_evaluate_dask(
     config: Config,
     client: Client,
     *,
+    known: DataBounds | None = None,
     truth: pd.DataFrame | None = None,
     on_step: StepFn | None = None,
     on_round: ProgressFn | None = None,
 ) -> TrainedModel:
     """`model.pipeline.fit_and_evaluate` on co-partitioned Dask frames (whole leads per
     partition): the same rows, spec, bundle and measurements, with the booster fitted on
-    the cluster and the sample-sized steps on this machine (see the module docstring)."""
+    the cluster and the sample-sized steps on this machine (see the module docstring).
+    `known`: the data's end and earliest created_at when the read already found them."""
     import dask
     from distributed import wait
 
@@ -191,7 +194,7 @@ def fit_and_evaluate_dask(
     _require_supported(config)
 
     step("labels and features at each snapshot (per partition)")
-    snaps = snapshot_frames(leads, events, config)
+    snaps = snapshot_frames(leads, events, config, bounds=known)
     raw_columns = snaps.raw_columns
 
     step("split, spec and leakage guard")

@@ -250,6 +250,7 @@ def _train_on_dask(
             tables.events,
             config,
             client,
+            bounds=tables.bounds,
             truth=truth,
             on_step=step,
             on_round=on_round,
