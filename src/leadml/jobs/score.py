@@ -12,6 +12,7 @@ import os
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -115,6 +116,18 @@ def run_batch(
     return _hand_back(write_batch_file(batch, config, out, top, store, step), hook, step)
 
 
+def list_settings(config: Config) -> dict[str, Any]:
+    """The [score] and [grades] settings a ranked list is scored with, on either engine
+    (`batch.score_open_leads` and `engine.score.score_partitions` take the same names)."""
+    return {
+        "grade_mode": config.score.grade_mode,
+        "grade_shares": config.grades.fractions(),
+        "max_open_days": config.score.max_open_days,
+        "pass_through": config.score.pass_through,
+        "chunk_size": config.score.chunk_size,
+    }
+
+
 def rank_open_leads(
     dataset: Dataset,
     scorer: Scorer,
@@ -131,11 +144,7 @@ def rank_open_leads(
         dataset.events,
         scorer,
         as_of=moment,
-        grade_mode=config.score.grade_mode,
-        grade_shares=config.grades.fractions(),
-        max_open_days=config.score.max_open_days,
-        pass_through=config.score.pass_through,
-        chunk_size=config.score.chunk_size,
+        **list_settings(config),
         on_progress=on_progress,
         source=source,
     )
@@ -303,11 +312,7 @@ def _run_dask_batch(
             tables.events,
             bundle,
             as_of=moment,
-            grade_mode=config.score.grade_mode,
-            grade_shares=config.grades.fractions(),
-            max_open_days=config.score.max_open_days,
-            pass_through=config.score.pass_through,
-            chunk_size=config.score.chunk_size,
+            **list_settings(config),
             on_progress=on_progress,
             source=str(data),
         )
