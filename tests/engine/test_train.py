@@ -194,6 +194,35 @@ def test_a_sampled_dask_fit_samples_the_train_window_alone_and_scores_every_test
     np.testing.assert_array_equal(trained.test_frame["label"].to_numpy(), labels)
 
 
+def test_partitions_cut_by_time_train_on_every_worker_though_one_holds_no_train_row(
+    client: Client, small_data: Dataset, tmp_path: Path
+) -> None:
+    # Files written in time order (as `demo-data --partitions` cuts one chunk, or a
+    # monthly export): partition 1 holds only leads created after the train window, so
+    # lightgbm.dask would hand its worker no row unless the train window is shuffled.
+    import dask.dataframe as dd
+
+    leads = small_data.leads.iloc[::4]
+    events = small_data.events[small_data.events["lead_id"].isin(leads["lead_id"])]
+    config = fast_config(tmp_path)
+    local = snapshot_rows(
+        leads, events, config.labels, config.features, end=data_end(leads, events)
+    )
+    train_end = local.rows.loc[_split(local.rows["cutoff"], config).train, "cutoff"].max()
+    late = leads["created_at"] > train_end
+    assert late.any() and (~late).any()
+    pairs = [(leads[~late], events), (leads[late], events)]
+    pairs = [(lp, events[events["lead_id"].isin(lp["lead_id"])]) for lp, _ in pairs]
+    frames = (
+        dd.from_map(lambda f: f, [lp.reset_index(drop=True) for lp, _ in pairs]),
+        dd.from_map(lambda f: f, [ep.reset_index(drop=True) for _, ep in pairs]),
+    )
+    trained = fit_and_evaluate_dask(*frames, config, client)
+    n_train = len(_split(local.rows["cutoff"], config).train)
+    assert f"on all {n_train:,} train rows" in trained.notes[-1]
+    assert trained.results["model"]["roc_auc"] > 0.7
+
+
 @pytest.mark.parametrize("labels", [[0] * 40, [1] * 40])
 def test_a_train_sample_with_one_class_is_refused_naming_sample_rows(labels: list[int]) -> None:
     # The whole train window holds both classes (checked on the cluster); the sample does

@@ -61,13 +61,18 @@ def co_partition(
     their events."""
     out = []
     for frame, order in ((leads, sort_leads), (events, sort_events)):
-        keyed = frame.assign(
-            **{KEY: frame[LEAD_ID].map_partitions(lead_hash_series, meta=(KEY, "u8"))}
-        )
-        moved = keyed.shuffle(on=KEY, npartitions=npartitions, method="p2p")
-        dropped = moved.drop(columns=[KEY])
-        out.append(dropped.map_partitions(order, meta=dropped._meta))
+        moved = by_lead_hash(frame, npartitions)
+        out.append(moved.map_partitions(order, meta=moved._meta))
     return out[0], out[1]
+
+
+def by_lead_hash(frame: dd.DataFrame, npartitions: int, column: str = LEAD_ID) -> dd.DataFrame:
+    """`frame`'s rows moved to `npartitions` partitions by a hash of their lead id
+    (`column`), with Dask's P2P shuffle: each partition a random share of the leads, of
+    every period, whatever order the files were in."""
+    keyed = frame.assign(**{KEY: frame[column].map_partitions(lead_hash_series, meta=(KEY, "u8"))})
+    moved = keyed.shuffle(on=KEY, npartitions=npartitions, method="p2p")
+    return moved.drop(columns=[KEY])
 
 
 def lead_hash_series(ids: pd.Series) -> pd.Series:

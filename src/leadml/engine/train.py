@@ -16,9 +16,10 @@ What runs where, and why:
   partition, gathered as probabilities, labels and segments (`ClusterAssess`); the
   one-cutoff view (oracle and drift reference) the same way (`engine.standard`).
 
-Partitions are hash-partitioned by lead_id, so each one is already a random share of the
-leads across the whole time range: the bins each worker builds from its local data see
-every period, which is what shuffling before fitting is for.
+The train window is shuffled across the workers by a hash of the lead id before fitting
+(`engine.partition.by_lead_hash`), since each worker builds its bins from its local
+rows: partitions read as they were written (`_leadml.json`) may be cut by time, and one
+holding only recent leads has no train row at all.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from leadml import schema
 from leadml.bundle import AGE_RANGE_KEY, Bundle
 from leadml.config import Config, TrainConfig
 from leadml.engine.features import ROW_COLUMNS, learn_spec_distributed, snapshot_frames
-from leadml.engine.partition import DataBounds
+from leadml.engine.partition import DataBounds, by_lead_hash
 from leadml.engine.standard import standard_moment
 from leadml.errors import InputError
 from leadml.features.spec import FeatureSpec, encode, encode_numpy
@@ -78,7 +79,8 @@ LEAD_ID = schema.LEAD_ID
 class ClusterFit:
     """`model.train.BoosterFit` on the cluster: rounds chosen by early stopping on the
     gathered sample, then `DaskLGBMClassifier` with those rounds on the whole train window.
-    `train`: the train window's rows (raw features and label), partitioned by lead."""
+    `train`: the train window's rows (raw features and label), spread across the workers
+    (`engine.partition.by_lead_hash`)."""
 
     client: Client
     train: dd.DataFrame
@@ -247,7 +249,9 @@ def fit_and_evaluate_dask(
     report = guard(X_train, y_all.loc[split.train].to_numpy(), tc.allow_leaky, EVENT_RULES)
     report.refuse()
 
-    fit = ClusterFit(client, train_dd[[*raw_columns, LABEL]], step)
+    workers = len(client.scheduler_info(n_workers=-1)["workers"])
+    spread = by_lead_hash(train_dd[[LEAD_ID, *raw_columns, LABEL]], max(workers, leads.npartitions))
+    fit = ClusterFit(client, spread[[*raw_columns, LABEL]], step)
     test_dd = folded[folded[FOLD] == "test"]
     assess = ClusterAssess(test_dd, raw_columns, len(split_all.test))
     trained = fit_core(
@@ -285,7 +289,7 @@ def fit_and_evaluate_dask(
     )
     trained.engine = {
         "engine": "dask",
-        "workers": len(client.scheduler_info(n_workers=-1)["workers"]),
+        "workers": workers,
         "partitions": leads.npartitions,
         "sample_rows": len(split.train),
     }
