@@ -52,7 +52,7 @@ PARTITION_LEADS = 250_000
 """Leads per partition file of the generated data."""
 OVERHEAD_TARGET = 0.8
 LINEAR_TARGET = 1.25
-console = Console()
+console = Console(width=200)
 ENV = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE", "COLUMNS": "160"}
 
 
