@@ -24,6 +24,7 @@ bench_score.py trains once (data/generated/bench-model).
     python bench/bench_dask.py --parts overhead --overhead-leads 200000
     python bench/bench_dask.py --parts linear --sizes 1000000 3000000 10000000
     python bench/bench_dask.py --parts train --train-leads 5000000
+    python bench/bench_dask.py --report train.json overhead.json linear.json   # one table
 """
 
 from __future__ import annotations
@@ -392,7 +393,19 @@ def main() -> None:
     parser.add_argument("--train-leads", type=int, default=5_000_000)
     parser.add_argument("--local-rss-cap", type=float, default=20.0)
     parser.add_argument("--json", type=Path, help="Also write the figures here.")
+    parser.add_argument(
+        "--report",
+        type=Path,
+        nargs="+",
+        help="Print one table from the --json files of earlier runs (parts run apart).",
+    )
     args = parser.parse_args()
+    if args.report:
+        merged: dict[str, Any] = {}
+        for path in args.report:
+            merged |= json.loads(path.read_text())
+        report(merged)
+        return
     GENERATED.mkdir(parents=True, exist_ok=True)
     model = bench_model()
     results: dict[str, Any] = {}
