@@ -211,11 +211,11 @@ def test_partitions_cut_by_time_train_on_every_worker_though_one_holds_no_train_
     train_end = local.rows.loc[_split(local.rows["cutoff"], config).train, "cutoff"].max()
     late = leads["created_at"] > train_end
     assert late.any() and (~late).any()
-    pairs = [(leads[~late], events), (leads[late], events)]
-    pairs = [(lp, events[events["lead_id"].isin(lp["lead_id"])]) for lp, _ in pairs]
+    cut = [leads[~late], leads[late]]
+    paired = [events[events["lead_id"].isin(part["lead_id"])] for part in cut]
     frames = (
-        dd.from_map(lambda f: f, [lp.reset_index(drop=True) for lp, _ in pairs]),
-        dd.from_map(lambda f: f, [ep.reset_index(drop=True) for _, ep in pairs]),
+        dd.from_map(lambda f: f, [part.reset_index(drop=True) for part in cut]),
+        dd.from_map(lambda f: f, [part.reset_index(drop=True) for part in paired]),
     )
     trained = fit_and_evaluate_dask(*frames, config, client)
     n_train = len(_split(local.rows["cutoff"], config).train)

@@ -155,7 +155,6 @@ def score_partitions(
     `batch.score_open_leads`'s, whose result this equals (partition by partition);
     `on_progress(done, total)` counts partitions as they finish."""
     from dask import delayed
-    from distributed import as_completed
 
     check_grade_mode(grade_mode)
     if leads.npartitions != events.npartitions:
@@ -172,14 +171,7 @@ def score_partitions(
     scored: list[Future] = client.compute(
         [delayed(_score_pair, pure=True)(lp, ep, files, settings) for lp, ep in pairs]
     )
-    total = len(scored)
-    if on_progress is not None:
-        on_progress(0, total)
-    for done, future in enumerate(as_completed(scored), start=1):
-        if future.status == "error":
-            future.result()  # raises the partition's error here, as the local engine would
-        if on_progress is not None:
-            on_progress(done, total)
+    _wait_for(scored, on_progress)
     found = client.gather([client.submit(_keys, f, pure=False) for f in scored])
     keys = pd.concat([k for k, _ in found], ignore_index=True)
     rank = ranks(keys)
@@ -188,17 +180,9 @@ def score_partitions(
         if grade_mode == "batch"
         else None
     )
-    edges = range_edges(len(keys), total)
-    pieces: list[Future] = []
-    start = 0
-    for future, (part_keys, _) in zip(scored, found, strict=True):
-        mine = rank[start : start + len(part_keys)]
-        start += len(part_keys)
-        pieces.append(client.submit(_split, future, mine, thresholds, settings.pass_through, edges))
-    outputs = [
-        client.submit(_concat, [client.submit(operator.getitem, p, k) for p in pieces])
-        for k in range(len(edges) - 1)
-    ]
+    sizes = [len(part_keys) for part_keys, _ in found]
+    outputs = _in_rank_order(client, scored, rank, sizes, thresholds, settings.pass_through)
+    del scored  # each scored partition is freed on the cluster once it has been cut
     counts = client.gather([client.submit(_tally, f) for f in outputs])
     metas = [meta for _, meta in found]
     record = RankedBatch(
@@ -218,6 +202,44 @@ def score_partitions(
     totals = _summary(counts, record)
     head = _head(outputs, SHOWN_ROWS)
     return DaskBatch(replace(record, frame=head, totals=totals), outputs, len(keys))
+
+
+def _wait_for(scored: list[Future], on_progress: Progress | None) -> None:
+    """Wait for every partition, counting them done; the first failed one raises its error
+    here, as the local engine would."""
+    from distributed import as_completed
+
+    total = len(scored)
+    if on_progress is not None:
+        on_progress(0, total)
+    for done, future in enumerate(as_completed(scored), start=1):
+        if future.status == "error":
+            future.result()
+        if on_progress is not None:
+            on_progress(done, total)
+
+
+def _in_rank_order(
+    client: Client,
+    scored: list[Future],
+    rank: np.ndarray,
+    sizes: list[int],
+    thresholds: dict[str, float] | None,
+    pass_through: tuple[str, ...],
+) -> list[Future]:
+    """The output partitions (`range_edges`): each scored partition cut into its rows of
+    every rank range, then each range's rows from every partition joined in rank order.
+    A partition's pieces are taken as soon as it is cut (tasks run in the order they are
+    submitted), so each scored partition is read once, not once per output partition:
+    under memory pressure the latter spilled and reloaded it from disk again and again."""
+    edges = range_edges(len(rank), len(scored))
+    starts = np.cumsum([0, *sizes])
+    pieces = []
+    for i, future in enumerate(scored):
+        mine = rank[starts[i] : starts[i + 1]]
+        cut = client.submit(_split, future, mine, thresholds, pass_through, edges)
+        pieces.append([client.submit(operator.getitem, cut, k) for k in range(len(edges) - 1)])
+    return [client.submit(_concat, [p[k] for p in pieces]) for k in range(len(edges) - 1)]
 
 
 def range_edges(n: int, parts: int) -> list[int]:
